@@ -1,0 +1,103 @@
+# nobounce - build, test, benchmark, install.
+#
+#   make demo     build, then show the main job on a real workload
+#   make check    build and run every test (what CI runs)
+#   make bench    benchmarks: ratios measured side by side in one run
+#   make install  PREFIX=/usr/local DESTDIR=
+
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+DESTDIR ?=
+
+CC      ?= cc
+B       := build
+WARN    := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
+CFLAGS  ?= -O2 -g
+BASEFLAGS := -std=gnu11 $(WARN) -fPIC -D_GNU_SOURCE -Ishim
+SHIMFLAGS := $(BASEFLAGS) -fvisibility=hidden -DNB_SHARED -ftls-model=initial-exec
+
+# Mechanisms (unit-testable without the hooks) and the interposed entry points.
+CORE_SRC  := shim/config.c shim/fdtab.c shim/pair.c shim/detect.c shim/loops.c \
+             shim/stats.c shim/log.c shim/ownfd.c shim/real.c shim/init.c
+HOOK_SRC  := shim/hook_io.c shim/hook_fd.c shim/hook_stdio.c shim/hook_signal.c
+HDRS      := $(wildcard shim/*.h)
+
+LIB       := $(B)/libnobounce.so
+SHIM_OBJ  := $(patsubst shim/%.c,$(B)/shim/%.o,$(CORE_SRC) $(HOOK_SRC))
+CORE_OBJ  := $(patsubst shim/%.c,$(B)/core/%.o,$(CORE_SRC))
+
+UNIT_SRC  := $(wildcard tests/unit/test_*.c)
+UNIT_BIN  := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
+PROG_SRC  := $(wildcard tests/prog/*.c)
+PROG_BIN  := $(patsubst tests/prog/%.c,$(B)/prog/%,$(PROG_SRC))
+
+.PHONY: all deps lib progs unit check check-unit check-integration check-sanitize \
+        demo bench install uninstall clean
+
+all: lib progs
+
+deps:
+	@sh scripts/deps.sh
+
+lib: $(LIB)
+
+$(B)/shim/%.o: shim/%.c $(HDRS) | deps
+	@mkdir -p $(@D)
+	$(CC) $(SHIMFLAGS) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(SHIM_OBJ)
+	$(CC) -shared -Wl,-z,defs -Wl,-z,now \
+	    -o $@ $^ -ldl -lpthread
+
+# The core again, without hooks and with default visibility, for unit tests.
+$(B)/core/%.o: shim/%.c $(HDRS) | deps
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(CFLAGS) $(SAN) -c $< -o $@
+
+$(B)/unit/%: tests/unit/%.c $(CORE_OBJ) | deps
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(CFLAGS) $(SAN) $< $(CORE_OBJ) -o $@ -lcmocka -ldl -lpthread
+
+$(B)/prog/%: tests/prog/%.c tests/prog/*.h | deps
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(CFLAGS) $(SAN) $< -o $@ -lpthread
+
+progs: $(PROG_BIN)
+unit: $(UNIT_BIN)
+
+check: check-unit check-integration
+
+check-unit: $(UNIT_BIN)
+	@sh tests/run-unit.sh $(UNIT_BIN)
+
+check-integration: $(LIB) $(PROG_BIN)
+	@bash tests/run-integration.sh
+
+# Unit tests and test programs under ASan+UBSan (the library itself is
+# preloaded as built: a sanitizer runtime must come first in the process).
+check-sanitize:
+	$(MAKE) B=build-san SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" \
+	    CFLAGS="-O1 -g" check-unit
+
+demo: $(LIB) $(PROG_BIN)
+	@bash scripts/demo.sh
+
+bench: $(LIB) $(PROG_BIN)
+	@bash scripts/bench.sh
+
+install: $(LIB)
+	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7
+	install -m 0644 $(LIB) $(DESTDIR)$(LIBDIR)/libnobounce.so
+	sed 's|@LIBDIR@|$(LIBDIR)|' scripts/nobounce > $(DESTDIR)$(BINDIR)/nobounce
+	chmod 0755 $(DESTDIR)$(BINDIR)/nobounce
+	install -m 0644 man/nobounce.1 $(DESTDIR)$(MANDIR)/man1/nobounce.1
+	install -m 0644 man/libnobounce.7 $(DESTDIR)$(MANDIR)/man7/libnobounce.7
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libnobounce.so $(DESTDIR)$(BINDIR)/nobounce \
+	    $(DESTDIR)$(MANDIR)/man1/nobounce.1 $(DESTDIR)$(MANDIR)/man7/libnobounce.7
+
+clean:
+	rm -rf build build-san

@@ -1,0 +1,32 @@
+#!/bin/sh
+# deps.sh - installs what building, testing and the demo need, from Debian
+# packages. Idempotent: installs only what is missing, so `make` can call
+# it every time. Needs root (or sudo) only when something is missing.
+set -eu
+
+PKGS="build-essential libcmocka-dev uthash-dev pkg-config
+      socat curl netcat-openbsd python3 strace busybox nginx-light
+      coreutils gzip valgrind iproute2"
+
+missing=""
+for p in $PKGS; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" ||
+		missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+echo "deps.sh: installing:$missing"
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+	command -v sudo >/dev/null 2>&1 || {
+		echo "deps.sh: missing packages:$missing (run as root or install sudo)" >&2
+		exit 1
+	}
+	SUDO="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+# A fresh machine has no package lists yet; refresh them once.
+if ! $SUDO apt-get install -y -q --no-install-recommends $missing; then
+	$SUDO apt-get update -q
+	$SUDO apt-get install -y -q --no-install-recommends $missing
+fi

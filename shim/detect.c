@@ -1,0 +1,250 @@
+/*
+ * detect.c - recognises buffer-bounce loops.
+ *
+ * Owns: the per-thread ring of recent reads, matching writes to them by
+ * address range, and turning matches into bounces and misses of the
+ * source's pair (pair.c).
+ * Must not: change what any call returns, allocate, or block: it runs
+ * after the real call inside hooks that must stay async-signal-safe.
+ *
+ * A read of k >= NB_TRACK_MIN bytes into [p, p+k) becomes a record. A write
+ * of [q, q+m) is walked piece by piece: a piece that continues a record
+ * exactly where its forwarded prefix ends advances it, and a record whose
+ * every byte went to one destination is one bounce. This recognises the
+ * patterns real programs use (../shared/notes/real-programs.md): one buffer
+ * reused (cat, dd, socat), two alternating buffers (python, nginx), partial
+ * writes resumed at the unsent tail, one writev that carries the tail of
+ * one read and all of the next, and a buffer filled by several short reads
+ * then written at once (nc).
+ *
+ * Misses - evidence that the program does not just forward the bytes:
+ *  - a new read lands on a record that was not (fully) written: UNFORWARDED;
+ *  - a record's bytes are written to a second destination: TWO_DESTS;
+ *  - the first or last 8 bytes changed between the read and the write that
+ *    covers them: MODIFIED. A change in the middle is not detectable
+ *    without copying, which is what we exist to avoid.
+ *
+ * The ring is per thread because a bounce loop is a sequence in one thread;
+ * a program that reads in one thread and writes in another is simply not
+ * recognised. Completed records stay in the ring (fwd == len) until a read
+ * reuses their memory, so a second destination is still noticed.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+static __thread struct nb_ring ring __attribute__((tls_model("initial-exec")));
+
+static uint64_t load8(uintptr_t a)
+{
+	uint64_t v;
+	memcpy(&v, (const void *)a, sizeof v);
+	return v;
+}
+
+static void drop(struct nb_rec *r)
+{
+	r->len = 0;
+	ring.live--;
+}
+
+static uint32_t gen_of(struct nb_fd *e)
+{
+	return atomic_load_explicit(&e->gen, memory_order_acquire);
+}
+
+/* Counts a miss against the source's pair, when the source is still the
+ * descriptor the bytes were read from and its slot is free. */
+static void miss(const struct nb_rec *r, enum nb_miss why)
+{
+	struct nb_fd *s = nb_fd_peek(r->src);
+	if (s == NULL || gen_of(s) != r->src_gen || !nb_fd_trylock(s))
+		return;
+	if (s->pair.state != NB_PAIR_IDLE) {
+		NB_COUNT(misses[why], 1);
+		if (nb_pair_miss(&s->pair, why) == NB_EV_DISARMED) {
+			NB_COUNT(disarms, 1);
+			nb_log(NB_LOG_DEBUG, "pair %d->%d disarmed (%s)", r->src, s->pair.dst,
+			       nb_miss_name(why));
+		}
+	}
+	nb_fd_unlock(s);
+}
+
+static enum nb_kind kind_locked(int fd, struct nb_fd *e)
+{
+	return e->kind != NB_KIND_UNKNOWN ? (enum nb_kind)e->kind : nb_fd_classify(fd, e);
+}
+
+/* The destination's kind and flags, classifying it if needed. */
+static void dst_info(int dst, struct nb_fd *d, enum nb_kind *kind, unsigned *flags)
+{
+	*kind = NB_KIND_OTHER;
+	*flags = 0;
+	if (d == NULL || !nb_fd_trylock(d))
+		return;
+	*kind = kind_locked(dst, d);
+	*flags = d->flags;
+	nb_fd_unlock(d);
+}
+
+static void on_armed(int src, struct nb_fd *s, int dst, struct nb_fd *d)
+{
+	/* Arming is when a later change of behaviour would start relying on
+	 * the cached kinds: make sure the numbers still name those files. */
+	bool ok = nb_fd_revalidate(src, s);
+	if (ok && d != NULL && nb_fd_trylock(d)) {
+		if (!nb_fd_revalidate(dst, d))
+			ok = false;
+		nb_fd_unlock(d);
+	}
+	if (!ok)
+		return;
+	NB_COUNT(arms, 1);
+	nb_log(NB_LOG_DEBUG, "pair %d->%d armed: %s -> %s via %s", src, dst,
+	       nb_kind_name((enum nb_kind)s->pair.src_kind),
+	       nb_kind_name((enum nb_kind)s->pair.dst_kind),
+	       nb_path_name((enum nb_path)s->pair.path));
+}
+
+static void bounce(const struct nb_rec *r, int dst)
+{
+	struct nb_fd *s = nb_fd_get(r->src);
+	if (s == NULL || gen_of(s) != r->src_gen)
+		return; /* source closed or reused since the read */
+	struct nb_fd *d = nb_fd_get(dst);
+	if (!nb_fd_trylock(s))
+		return;
+	enum nb_kind sk = kind_locked(r->src, s);
+	uint32_t dgen = d ? gen_of(d) : 0;
+	struct nb_pair *p = &s->pair;
+	if (p->state == NB_PAIR_IDLE || p->dst != dst || p->dst_gen != dgen) {
+		if (p->state != NB_PAIR_IDLE)
+			nb_loops_retire(r->src, p);
+		enum nb_kind dk;
+		unsigned dflags;
+		dst_info(dst, d, &dk, &dflags);
+		nb_pair_start(p, dst, dgen, sk, dk,
+			      nb_path_for(sk, dk, dflags, s->flags, nb_g.cfg.paths));
+	}
+	NB_COUNT(bounces, 1);
+	NB_COUNT(bounce_bytes, r->len);
+	if (nb_pair_bounce(p, r->len, &nb_g.cfg) == NB_EV_ARMED)
+		on_armed(r->src, s, dst, d);
+	nb_fd_unlock(s);
+}
+
+void nb_detect_read(int fd, const void *buf, size_t n)
+{
+	if (n < NB_TRACK_MIN)
+		return;
+	uintptr_t a = (uintptr_t)buf;
+	if (ring.live > 0) {
+		for (unsigned i = 0; i < NB_RING; i++) {
+			struct nb_rec *r = &ring.rec[i];
+			if (r->len == 0 || r->addr >= a + n || a >= r->addr + r->len)
+				continue;
+			/* The program reads over bytes it never sent. */
+			if (r->fwd < r->len)
+				miss(r, NB_MISS_UNFORWARDED);
+			drop(r);
+		}
+	}
+	struct nb_rec *r = &ring.rec[ring.next];
+	ring.next = (ring.next + 1) % NB_RING;
+	if (r->len != 0)
+		drop(r); /* oldest: tracking lost, no verdict */
+	struct nb_fd *s = nb_fd_get(fd);
+	r->addr = a;
+	r->len = n;
+	r->fwd = 0;
+	r->src = fd;
+	r->src_gen = s ? gen_of(s) : 0;
+	r->dst = -1;
+	r->head = load8(a);
+	r->tail = load8(a + n - 8);
+	ring.live++;
+}
+
+static struct nb_rec *find(uintptr_t a)
+{
+	for (unsigned i = 0; i < NB_RING; i++) {
+		struct nb_rec *r = &ring.rec[i];
+		if (r->len != 0 && a >= r->addr && a < r->addr + r->len)
+			return r;
+	}
+	return NULL;
+}
+
+/* One contiguous piece [a, a+n) of what fd accepted. */
+static void write_piece(int fd, uintptr_t a, size_t n)
+{
+	while (n > 0) {
+		struct nb_rec *r = find(a);
+		if (r == NULL)
+			return;
+		size_t off = a - r->addr;
+		size_t take = r->len - off < n ? r->len - off : n;
+		if (r->dst != -1 && r->dst != fd) {
+			/* A tee writes the buffer again from its start; other
+			 * overlaps are memory reused for something else. */
+			if (off == 0)
+				miss(r, NB_MISS_TWO_DESTS);
+			drop(r);
+		} else if (off == r->fwd && r->fwd < r->len) {
+			bool changed = (off == 0 && take >= 8 && load8(a) != r->head) ||
+				       (off + take == r->len && take >= 8 &&
+					load8(r->addr + r->len - 8) != r->tail);
+			if (changed) {
+				miss(r, NB_MISS_MODIFIED);
+				drop(r);
+			} else {
+				r->dst = fd;
+				r->fwd += take;
+				if (r->fwd == r->len)
+					bounce(r, fd);
+			}
+		} else if (off > r->fwd) {
+			/* Bytes skipped: the program forwards part of what it
+			 * read (a header stripped, say). Not a bounce. */
+			drop(r);
+		}
+		/* off < fwd, same destination: a resend; nothing to learn. */
+		a += take;
+		n -= take;
+	}
+}
+
+void nb_detect_write(int fd, const void *buf, size_t n)
+{
+	if (ring.live == 0 || n == 0)
+		return;
+	write_piece(fd, (uintptr_t)buf, n);
+}
+
+void nb_detect_readv(int fd, const struct iovec *iov, int iovcnt, size_t n)
+{
+	for (int i = 0; i < iovcnt && n > 0; i++) {
+		size_t take = iov[i].iov_len < n ? iov[i].iov_len : n;
+		nb_detect_read(fd, iov[i].iov_base, take);
+		n -= take;
+	}
+}
+
+void nb_detect_writev(int fd, const struct iovec *iov, int iovcnt, size_t n)
+{
+	if (ring.live == 0)
+		return;
+	for (int i = 0; i < iovcnt && n > 0; i++) {
+		size_t take = iov[i].iov_len < n ? iov[i].iov_len : n;
+		if (take > 0)
+			write_piece(fd, (uintptr_t)iov[i].iov_base, take);
+		n -= take;
+	}
+}
+
+/* Unit tests: start from an empty ring. */
+void nb_detect_reset_thread(void)
+{
+	memset(&ring, 0, sizeof ring);
+}

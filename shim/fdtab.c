@@ -1,0 +1,302 @@
+/*
+ * fdtab.c - the flat per-descriptor table.
+ *
+ * Owns: one slot per descriptor number (kind, flags, identity, the pair it
+ * feeds as a source) and the rules that keep a slot honest: a generation
+ * number bumped on every close or reuse the hooks see, and an identity
+ * check (st_dev/st_ino) for the closes they do not see.
+ * Must not: call malloc or take blocking locks - close() and dup2() are
+ * async-signal-safe and so must be everything they reach here.
+ *
+ * Layout: a two-level table. The top level is a static array of chunk
+ * pointers (zero pages until touched, so its size costs nothing); chunks of
+ * NB_CHUNK slots are mmap'ed on first use and published with a CAS, the
+ * loser of a race unmapping its copy. Descriptor numbers up to 2^30 (the
+ * kernel's hard ceiling for fs.nr_open) are covered, so RLIMIT_NOFILE can
+ * grow at any time without the table noticing.
+ *
+ * Invalidation is lazy: the hooks only bump `gen` (one atomic increment,
+ * safe anywhere), and whoever next takes the slot's try-lock sees that
+ * `state_gen` lags, retires the old pair into loops.c and starts over.
+ * Descriptors can also be closed and reused behind our back (fclose goes
+ * through glibc's internal __close_nocancel, raw syscall(SYS_close),
+ * io_uring), which no generation catches; nb_fd_revalidate() compares the
+ * cached st_dev/st_ino with a fresh fstat before anything relies on them.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#define NB_CHUNK_SHIFT 10
+#define NB_CHUNK (1u << NB_CHUNK_SHIFT)
+#define NB_TOP (1u << 20) /* NB_TOP * NB_CHUNK = 2^30 descriptors */
+
+struct slot {
+	struct nb_fd fd;
+	unsigned state_gen; /* the gen that kind, flags and pair belong to */
+};
+
+static struct slot *_Atomic top[NB_TOP];
+static atomic_uint top_used; /* highest allocated chunk index + 1 */
+
+static struct slot *chunk_for(int fd, bool alloc)
+{
+	if (NB_UNLIKELY(fd < 0 || (unsigned)fd >= NB_TOP * NB_CHUNK))
+		return NULL;
+	unsigned hi = (unsigned)fd >> NB_CHUNK_SHIFT;
+	struct slot *c = atomic_load_explicit(&top[hi], memory_order_acquire);
+	if (NB_LIKELY(c != NULL) || !alloc)
+		return c;
+
+	size_t bytes = sizeof(struct slot) * NB_CHUNK;
+	void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	struct slot *expect = NULL;
+	if (!atomic_compare_exchange_strong_explicit(&top[hi], &expect, (struct slot *)m,
+						     memory_order_acq_rel, memory_order_acquire)) {
+		munmap(m, bytes);
+		return expect;
+	}
+	NB_COUNT(fd_slots, 1);
+	unsigned used = atomic_load(&top_used);
+	while (used < hi + 1 && !atomic_compare_exchange_weak(&top_used, &used, hi + 1))
+		;
+	return (struct slot *)m;
+}
+
+static struct slot *slot_of(int fd, bool alloc)
+{
+	struct slot *c = chunk_for(fd, alloc);
+	return c ? &c[(unsigned)fd & (NB_CHUNK - 1)] : NULL;
+}
+
+struct nb_fd *nb_fd_peek(int fd)
+{
+	struct slot *s = slot_of(fd, false);
+	return s ? &s->fd : NULL;
+}
+
+bool nb_fd_trylock(struct nb_fd *e)
+{
+	unsigned char expect = 0;
+	if (atomic_compare_exchange_strong_explicit(&e->busy, &expect, 1, memory_order_acquire,
+						    memory_order_relaxed))
+		return true;
+	NB_COUNT(lock_skips, 1);
+	return false;
+}
+
+void nb_fd_unlock(struct nb_fd *e)
+{
+	atomic_store_explicit(&e->busy, 0, memory_order_release);
+}
+
+/* Called with the slot locked: bring kind/pair up to the current gen. */
+static void catch_up(int fd, struct slot *s)
+{
+	unsigned g = atomic_load_explicit(&s->fd.gen, memory_order_acquire);
+	if (s->state_gen == g)
+		return;
+	if (s->fd.pair.state != NB_PAIR_IDLE)
+		nb_loops_retire(fd, &s->fd.pair);
+	s->fd.kind = NB_KIND_UNKNOWN;
+	s->fd.flags = 0;
+	s->fd.dev = 0;
+	s->fd.ino = 0;
+	s->fd.size = 0;
+	memset(&s->fd.pair, 0, sizeof s->fd.pair);
+	s->fd.pair.dst = -1;
+	s->state_gen = g;
+}
+
+struct nb_fd *nb_fd_get(int fd)
+{
+	struct slot *s = slot_of(fd, true);
+	if (s == NULL)
+		return NULL;
+	if (s->state_gen != atomic_load_explicit(&s->fd.gen, memory_order_acquire) &&
+	    nb_fd_trylock(&s->fd)) {
+		catch_up(fd, s);
+		nb_fd_unlock(&s->fd);
+	}
+	return &s->fd;
+}
+
+void nb_fd_forget(int fd)
+{
+	struct slot *s = slot_of(fd, false);
+	if (s != NULL)
+		atomic_fetch_add_explicit(&s->fd.gen, 1, memory_order_acq_rel);
+}
+
+void nb_fd_forget_range(unsigned lo, unsigned hi)
+{
+	if (hi >= NB_TOP * NB_CHUNK)
+		hi = NB_TOP * NB_CHUNK - 1;
+	for (unsigned fd = lo; fd <= hi;) {
+		struct slot *c = chunk_for((int)fd, false);
+		unsigned chunk_end = (fd | (NB_CHUNK - 1));
+		if (c == NULL) {
+			if (chunk_end >= hi)
+				break;
+			fd = chunk_end + 1;
+			continue;
+		}
+		unsigned end = chunk_end < hi ? chunk_end : hi;
+		for (; fd <= end; fd++)
+			atomic_fetch_add_explicit(&c[fd & (NB_CHUNK - 1)].fd.gen, 1,
+						  memory_order_acq_rel);
+		if (end == hi)
+			break;
+	}
+}
+
+void nb_fd_set_flags(struct nb_fd *e, int oflags)
+{
+	unsigned f = e->flags & NB_FL_PSEUDO;
+	if (oflags & O_APPEND)
+		f |= NB_FL_APPEND;
+	if (oflags & O_NONBLOCK)
+		f |= NB_FL_NONBLOCK;
+	if (oflags & O_DIRECT)
+		f |= NB_FL_DIRECT;
+	e->flags = (uint8_t)f;
+}
+
+static enum nb_kind kind_of_socket(int fd)
+{
+	int type = 0, domain = 0;
+	socklen_t l = sizeof type;
+	if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) != 0 || type != SOCK_STREAM)
+		return NB_KIND_OTHER;
+	l = sizeof domain;
+	if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l) != 0)
+		return NB_KIND_OTHER;
+	if (domain == AF_UNIX)
+		return NB_KIND_UNIX;
+	if (domain == AF_INET || domain == AF_INET6)
+		return NB_KIND_TCP;
+	return NB_KIND_OTHER;
+}
+
+/* The caller holds the slot's lock. */
+enum nb_kind nb_fd_classify(int fd, struct nb_fd *e)
+{
+	int saved = errno;
+	struct slot *s = (struct slot *)e;
+	catch_up(fd, s);
+	struct stat st;
+	enum nb_kind k = NB_KIND_OTHER;
+	if (fstat(fd, &st) != 0) {
+		errno = saved;
+		return NB_KIND_UNKNOWN; /* not open: nothing to cache */
+	}
+	switch (st.st_mode & S_IFMT) {
+	case S_IFREG: k = NB_KIND_FILE; break;
+	case S_IFBLK: k = NB_KIND_BLOCK; break;
+	case S_IFIFO: k = NB_KIND_PIPE; break;
+	case S_IFCHR: k = NB_KIND_CHAR; break;
+	case S_IFSOCK: k = kind_of_socket(fd); break;
+	default: k = NB_KIND_OTHER; break;
+	}
+	int fl = nb_sys_fcntl(fd, F_GETFL, 0);
+	nb_fd_set_flags(e, fl < 0 ? 0 : fl);
+	/* /proc and /sys files claim size 0 yet return data: no kernel path
+	 * may treat them as ordinary files. */
+	if (k == NB_KIND_FILE && st.st_size == 0)
+		e->flags |= NB_FL_PSEUDO;
+	e->dev = st.st_dev;
+	e->ino = st.st_ino;
+	e->size = st.st_size;
+	e->kind = (uint8_t)k;
+	NB_COUNT(classified, 1);
+	errno = saved;
+	return k;
+}
+
+/* The caller holds the slot's lock. */
+bool nb_fd_revalidate(int fd, struct nb_fd *e)
+{
+	int saved = errno;
+	struct slot *s = (struct slot *)e;
+	NB_COUNT(revalidations, 1);
+	if (s->state_gen != atomic_load_explicit(&e->gen, memory_order_acquire) ||
+	    e->kind == NB_KIND_UNKNOWN) {
+		errno = saved;
+		return false;
+	}
+	struct stat st;
+	bool same = fstat(fd, &st) == 0 && st.st_dev == e->dev && st.st_ino == e->ino;
+	if (same) {
+		int fl = nb_sys_fcntl(fd, F_GETFL, 0);
+		nb_fd_set_flags(e, fl < 0 ? 0 : fl);
+		if (e->kind == NB_KIND_FILE) {
+			e->size = st.st_size;
+			if (st.st_size > 0)
+				e->flags &= (uint8_t)~NB_FL_PSEUDO;
+		}
+	} else {
+		NB_COUNT(stale, 1);
+		atomic_fetch_add_explicit(&e->gen, 1, memory_order_acq_rel);
+		catch_up(fd, s);
+	}
+	errno = saved;
+	return same;
+}
+
+void nb_fd_each_pair(void (*fn)(int fd, struct nb_fd *e, void *ctx), void *ctx)
+{
+	unsigned used = atomic_load(&top_used);
+	for (unsigned hi = 0; hi < used; hi++) {
+		struct slot *c = atomic_load_explicit(&top[hi], memory_order_acquire);
+		if (c == NULL)
+			continue;
+		for (unsigned i = 0; i < NB_CHUNK; i++)
+			if (c[i].fd.pair.state != NB_PAIR_IDLE && c[i].fd.pair.iterations > 0)
+				fn((int)((hi << NB_CHUNK_SHIFT) | i), &c[i].fd, ctx);
+	}
+}
+
+/* In a forked child: the descriptors (and what we know of them) are
+ * inherited, but the loops so far were the parent's to report. */
+void nb_fdtab_forget_pairs(void)
+{
+	unsigned used = atomic_load(&top_used);
+	for (unsigned hi = 0; hi < used; hi++) {
+		struct slot *c = atomic_load(&top[hi]);
+		if (c == NULL)
+			continue;
+		for (unsigned i = 0; i < NB_CHUNK; i++) {
+			/* Reading first keeps untouched pages unallocated. */
+			if (c[i].fd.pair.state != NB_PAIR_IDLE) {
+				memset(&c[i].fd.pair, 0, sizeof c[i].fd.pair);
+				c[i].fd.pair.dst = -1;
+			}
+			if (atomic_load(&c[i].fd.busy))
+				atomic_store(&c[i].fd.busy, 0);
+		}
+	}
+}
+
+void nb_fdtab_reset(void)
+{
+	unsigned used = atomic_exchange(&top_used, 0);
+	for (unsigned hi = 0; hi < used; hi++) {
+		struct slot *c = atomic_exchange(&top[hi], NULL);
+		if (c != NULL)
+			munmap(c, sizeof(struct slot) * NB_CHUNK);
+	}
+}
+
+const char *nb_kind_name(enum nb_kind k)
+{
+	static const char *const names[NB_KIND_COUNT] = {
+		"unknown", "file", "block", "tcp", "unix", "pipe", "char", "other",
+	};
+	return (unsigned)k < NB_KIND_COUNT ? names[k] : "?";
+}

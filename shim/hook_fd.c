@@ -1,0 +1,230 @@
+/*
+ * hook_fd.c - descriptor lifecycle: every call that closes a number or
+ * makes it name another file.
+ *
+ * Owns: close, close_range, dup, dup2, dup3, fcntl (+64), socket,
+ * socketpair, accept, accept4, pipe, pipe2, open/openat (+64, fortify
+ * variants), creat (+64). Each calls the real function and tells fdtab.c
+ * which numbers changed meaning; calls naming the library's own
+ * descriptors are answered as if those were not open (ownfd.c).
+ * Must not: allocate or lock (close and dup2 are async-signal-safe).
+ */
+#include "hook.h"
+
+#include <fcntl.h>
+#include <stdarg.h>
+#include <sys/socket.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* A call returned a new descriptor (or failed): forget what the number
+ * meant before. Cheap: one atomic increment when the slot exists. */
+static inline int fresh(int fd)
+{
+	if (fd >= 0)
+		nb_fd_forget(fd);
+	return fd;
+}
+
+NB_EXPORT int close(int fd)
+{
+	if (NB_UNLIKELY(nb_own_is(fd))) {
+		errno = EBADF; /* not open, as far as the program knows */
+		return -1;
+	}
+	int r = NB_CALL(close, (int)syscall(SYS_close, fd), fd);
+	/* Linux frees the number even when close reports EINTR or EIO. */
+	if (r == 0 || errno != EBADF)
+		nb_fd_forget(fd);
+	return r;
+}
+
+static int sys_close_range(unsigned lo, unsigned hi, int flags)
+{
+	return (int)syscall(SYS_close_range, lo, hi, flags);
+}
+
+NB_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
+{
+	if (nb_real.close_range == NULL)
+		nb_real_init();
+	int (*real)(unsigned, unsigned, int) =
+		nb_real.close_range ? nb_real.close_range : sys_close_range;
+	/* EINVAL for lo > hi or unknown flags must come from the kernel. */
+	int r = lo <= hi ? nb_own_close_range(lo, hi, flags, real) : real(lo, hi, flags);
+	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
+		nb_fd_forget_range(lo, hi);
+	return r;
+}
+
+NB_EXPORT int dup(int fd)
+{
+	if (NB_UNLIKELY(nb_own_is(fd))) {
+		errno = EBADF;
+		return -1;
+	}
+	return fresh(NB_CALL(dup, (int)syscall(SYS_dup, fd), fd));
+}
+
+NB_EXPORT int dup2(int fd, int nfd)
+{
+	if (NB_UNLIKELY(nb_own_is(fd))) {
+		errno = EBADF;
+		return -1;
+	}
+	if (NB_UNLIKELY(nb_own_is(nfd)))
+		nb_own_evict(nfd);
+	int r = NB_CALL(dup2, (int)syscall(SYS_dup2, fd, nfd), fd, nfd);
+	if (r >= 0 && fd != nfd)
+		nb_fd_forget(r);
+	return r;
+}
+
+NB_EXPORT int dup3(int fd, int nfd, int flags)
+{
+	if (NB_UNLIKELY(nb_own_is(fd))) {
+		errno = EBADF;
+		return -1;
+	}
+	if (NB_UNLIKELY(nb_own_is(nfd)) && fd != nfd)
+		nb_own_evict(nfd);
+	return fresh(NB_CALL(dup3, (int)syscall(SYS_dup3, fd, nfd, flags), fd, nfd, flags));
+}
+
+static void setfl(int fd, int flags)
+{
+	struct nb_fd *e = nb_fd_peek(fd);
+	if (e == NULL)
+		return;
+	if (nb_fd_trylock(e)) {
+		if (e->kind != NB_KIND_UNKNOWN)
+			nb_fd_set_flags(e, flags);
+		nb_fd_unlock(e);
+	} else {
+		nb_fd_forget(fd); /* cannot update: reclassify later */
+	}
+}
+
+NB_EXPORT int fcntl(int fd, int cmd, ...)
+{
+	/* Every fcntl argument is an int or a pointer; reading it as a
+	 * pointer-sized integer passes either through unchanged. */
+	va_list ap;
+	va_start(ap, cmd);
+	unsigned long arg = va_arg(ap, unsigned long);
+	va_end(ap);
+
+	if (NB_UNLIKELY(nb_own_is(fd))) {
+		errno = EBADF;
+		return -1;
+	}
+	int r = NB_CALL(fcntl, (int)syscall(SYS_fcntl, fd, cmd, arg), fd, cmd, arg);
+	if (r < 0)
+		return r;
+	switch (cmd) {
+	case F_DUPFD:
+	case F_DUPFD_CLOEXEC:
+		nb_fd_forget(r);
+		break;
+	case F_SETFL:
+		NB_KEEP_ERRNO(setfl(fd, (int)arg));
+		break;
+	}
+	return r;
+}
+int fcntl64(int fd, int cmd, ...) NB_ALIAS(fcntl);
+
+NB_EXPORT int socket(int domain, int type, int proto)
+{
+	return fresh(NB_CALL(socket, (int)syscall(SYS_socket, domain, type, proto), domain, type,
+			     proto));
+}
+
+NB_EXPORT int socketpair(int domain, int type, int proto, int sv[2])
+{
+	int r = NB_CALL(socketpair, NB_NOSYS, domain, type, proto, sv);
+	if (r == 0) {
+		nb_fd_forget(sv[0]);
+		nb_fd_forget(sv[1]);
+	}
+	return r;
+}
+
+NB_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
+{
+	return fresh(NB_CALL(accept, NB_NOSYS, fd, addr, alen));
+}
+
+NB_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
+{
+	return fresh(NB_CALL(accept4, NB_NOSYS, fd, addr, alen, flags));
+}
+
+NB_EXPORT int pipe(int p[2])
+{
+	int r = NB_CALL(pipe, (int)syscall(SYS_pipe2, p, 0), p);
+	if (r == 0) {
+		nb_fd_forget(p[0]);
+		nb_fd_forget(p[1]);
+	}
+	return r;
+}
+
+NB_EXPORT int pipe2(int p[2], int flags)
+{
+	int r = NB_CALL(pipe2, (int)syscall(SYS_pipe2, p, flags), p, flags);
+	if (r == 0) {
+		nb_fd_forget(p[0]);
+		nb_fd_forget(p[1]);
+	}
+	return r;
+}
+
+/* open's mode argument exists only with O_CREAT or O_TMPFILE. */
+#define NB_MODE_ARG(flags, mode)                                   \
+	do {                                                       \
+		if ((flags) & (O_CREAT | __O_TMPFILE)) {           \
+			va_list ap;                                \
+			va_start(ap, flags);                       \
+			mode = (mode_t)va_arg(ap, unsigned int);   \
+			va_end(ap);                                \
+		}                                                  \
+	} while (0)
+
+NB_EXPORT int open(const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	NB_MODE_ARG(flags, mode);
+	return fresh(NB_CALL(open, (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode), path,
+			     flags, mode));
+}
+int open64(const char *path, int flags, ...) NB_ALIAS(open);
+
+NB_EXPORT int openat(int dirfd, const char *path, int flags, ...)
+{
+	mode_t mode = 0;
+	NB_MODE_ARG(flags, mode);
+	return fresh(NB_CALL(openat, (int)syscall(SYS_openat, dirfd, path, flags, mode), dirfd,
+			     path, flags, mode));
+}
+int openat64(int dirfd, const char *path, int flags, ...) NB_ALIAS(openat);
+
+NB_EXPORT int __open_2(const char *path, int flags)
+{
+	return fresh(NB_CALL(__open_2, NB_NOSYS, path, flags));
+}
+int __open64_2(const char *path, int flags) NB_ALIAS(__open_2);
+
+NB_EXPORT int __openat_2(int dirfd, const char *path, int flags)
+{
+	return fresh(NB_CALL(__openat_2, NB_NOSYS, dirfd, path, flags));
+}
+int __openat64_2(int dirfd, const char *path, int flags) NB_ALIAS(__openat_2);
+
+NB_EXPORT int creat(const char *path, mode_t mode)
+{
+	return fresh(NB_CALL(creat, NB_NOSYS, path, mode));
+}
+int creat64(const char *path, mode_t mode) NB_ALIAS(creat);

@@ -1,0 +1,213 @@
+/*
+ * hook_io.c - the data entry points: read, write, and their relatives.
+ *
+ * Owns: the interposed read/write/pread/pwrite/readv/writev/preadv/pwritev
+ * (+64, +2), recv/recvfrom/recvmsg, send/sendto/sendmsg and the fortify
+ * variants. Each calls the real function, then reports what moved to the
+ * detector.
+ * Must not: touch the caller's memory before the real call succeeded,
+ * change a return value or errno, or block.
+ */
+#include "hook.h"
+
+#include <sys/socket.h>
+
+static inline void seen_read(int fd, const void *buf, ssize_t r)
+{
+	if (r >= NB_TRACK_MIN && nb_on())
+		NB_KEEP_ERRNO(nb_detect_read(fd, buf, (size_t)r));
+}
+
+static inline void seen_readv(int fd, const struct iovec *iov, int cnt, ssize_t r)
+{
+	if (r >= NB_TRACK_MIN && nb_on())
+		NB_KEEP_ERRNO(nb_detect_readv(fd, iov, cnt, (size_t)r));
+}
+
+static inline void seen_write(int fd, const void *buf, ssize_t r)
+{
+	if (r > 0 && nb_on())
+		NB_KEEP_ERRNO(nb_detect_write(fd, buf, (size_t)r));
+}
+
+static inline void seen_writev(int fd, const struct iovec *iov, int cnt, ssize_t r)
+{
+	if (r > 0 && nb_on())
+		NB_KEEP_ERRNO(nb_detect_writev(fd, iov, cnt, (size_t)r));
+}
+
+/* MSG_PEEK leaves the bytes queued and MSG_TRUNC may report bytes that
+ * were never stored: neither read is one the program can forward. */
+static inline bool consumes(int flags)
+{
+	return (flags & (MSG_PEEK | MSG_TRUNC)) == 0;
+}
+
+/* ---- sources ---- */
+
+NB_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+	ssize_t r = NB_CALL(read, syscall(SYS_read, fd, buf, n), fd, buf, n);
+	seen_read(fd, buf, r);
+	return r;
+}
+
+NB_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
+{
+	/* The real one keeps the fortify check (n > buflen aborts). */
+	ssize_t r = NB_CALL(__read_chk, NB_NOSYS, fd, buf, n, buflen);
+	seen_read(fd, buf, r);
+	return r;
+}
+
+NB_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
+{
+	ssize_t r = NB_CALL(pread, syscall(SYS_pread64, fd, buf, n, off), fd, buf, n, off);
+	seen_read(fd, buf, r);
+	return r;
+}
+ssize_t pread64(int fd, void *buf, size_t n, off64_t off) NB_ALIAS(pread);
+
+NB_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
+{
+	ssize_t r = NB_CALL(__pread_chk, NB_NOSYS, fd, buf, n, off, buflen);
+	seen_read(fd, buf, r);
+	return r;
+}
+
+NB_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen)
+{
+	ssize_t r = NB_CALL(__pread64_chk, NB_NOSYS, fd, buf, n, off, buflen);
+	seen_read(fd, buf, r);
+	return r;
+}
+
+NB_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
+{
+	ssize_t r = NB_CALL(readv, syscall(SYS_readv, fd, iov, cnt), fd, iov, cnt);
+	seen_readv(fd, iov, cnt, r);
+	return r;
+}
+
+NB_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	ssize_t r = NB_CALL(preadv, NB_NOSYS, fd, iov, cnt, off);
+	seen_readv(fd, iov, cnt, r);
+	return r;
+}
+ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off64_t off) NB_ALIAS(preadv);
+
+NB_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+	ssize_t r = NB_CALL(preadv2, NB_NOSYS, fd, iov, cnt, off, flags);
+	seen_readv(fd, iov, cnt, r);
+	return r;
+}
+ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int flags)
+	NB_ALIAS(preadv2);
+
+NB_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
+{
+	ssize_t r = NB_CALL(recv, NB_NOSYS, fd, buf, n, flags);
+	if (consumes(flags))
+		seen_read(fd, buf, r);
+	return r;
+}
+
+NB_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
+{
+	ssize_t r = NB_CALL(__recv_chk, NB_NOSYS, fd, buf, n, buflen, flags);
+	if (consumes(flags))
+		seen_read(fd, buf, r);
+	return r;
+}
+
+NB_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
+			   socklen_t *alen)
+{
+	ssize_t r = NB_CALL(recvfrom, NB_NOSYS, fd, buf, n, flags, addr, alen);
+	if (consumes(flags))
+		seen_read(fd, buf, r);
+	return r;
+}
+
+NB_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
+				 struct sockaddr *addr, socklen_t *alen)
+{
+	ssize_t r = NB_CALL(__recvfrom_chk, NB_NOSYS, fd, buf, n, buflen, flags, addr, alen);
+	if (consumes(flags))
+		seen_read(fd, buf, r);
+	return r;
+}
+
+NB_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
+{
+	ssize_t r = NB_CALL(recvmsg, NB_NOSYS, fd, msg, flags);
+	if (r >= NB_TRACK_MIN && consumes(flags) && nb_on())
+		NB_KEEP_ERRNO(nb_detect_readv(fd, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r));
+	return r;
+}
+
+/* ---- sinks ---- */
+
+NB_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+	ssize_t r = NB_CALL(write, syscall(SYS_write, fd, buf, n), fd, buf, n);
+	seen_write(fd, buf, r);
+	return r;
+}
+
+NB_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	ssize_t r = NB_CALL(pwrite, syscall(SYS_pwrite64, fd, buf, n, off), fd, buf, n, off);
+	seen_write(fd, buf, r);
+	return r;
+}
+ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off) NB_ALIAS(pwrite);
+
+NB_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
+{
+	ssize_t r = NB_CALL(writev, syscall(SYS_writev, fd, iov, cnt), fd, iov, cnt);
+	seen_writev(fd, iov, cnt, r);
+	return r;
+}
+
+NB_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
+{
+	ssize_t r = NB_CALL(pwritev, NB_NOSYS, fd, iov, cnt, off);
+	seen_writev(fd, iov, cnt, r);
+	return r;
+}
+ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off) NB_ALIAS(pwritev);
+
+NB_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
+{
+	ssize_t r = NB_CALL(pwritev2, NB_NOSYS, fd, iov, cnt, off, flags);
+	seen_writev(fd, iov, cnt, r);
+	return r;
+}
+ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int flags)
+	NB_ALIAS(pwritev2);
+
+NB_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
+{
+	ssize_t r = NB_CALL(send, NB_NOSYS, fd, buf, n, flags);
+	seen_write(fd, buf, r);
+	return r;
+}
+
+NB_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
+			 const struct sockaddr *addr, socklen_t alen)
+{
+	ssize_t r = NB_CALL(sendto, NB_NOSYS, fd, buf, n, flags, addr, alen);
+	seen_write(fd, buf, r);
+	return r;
+}
+
+NB_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
+{
+	ssize_t r = NB_CALL(sendmsg, NB_NOSYS, fd, msg, flags);
+	if (r > 0 && nb_on())
+		NB_KEEP_ERRNO(nb_detect_writev(fd, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r));
+	return r;
+}

@@ -1,0 +1,137 @@
+/*
+ * init.c - start-up, fork and exit.
+ *
+ * Owns: the order in which the library comes alive (symbols, secure-mode
+ * check, configuration, private log descriptor, fork handlers, then the
+ * `active` switch the hooks test), what a forked child resets, and the
+ * report at exit.
+ * Must not: be re-entered: hooks that run before or during initialisation
+ * see `active == 0` and pass straight through.
+ *
+ * fork: pthread_atfork runs for fork() and for glibc's internal __fork
+ * (daemon(), popen's fallback), which a fork() hook would miss. glibc's
+ * posix_spawn and system() use clone(CLONE_VM|CLONE_VFORK) and call only
+ * libc-internal functions in the child before exec, so no hook and no
+ * handler runs there; vfork children run our hooks on the parent's memory,
+ * which is safe because hooks in a child about to exec only bump
+ * generations (the parent then reclassifies - a cost, never a wrong
+ * answer). None of them needs to be interposed for correctness.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/auxv.h>
+#include <unistd.h>
+
+struct nb_global nb_g = { .log_fd = -1 };
+
+static atomic_int init_state; /* 0 not started, 1 running, 2 done */
+static bool forked;            /* this process is a fork of the one that started */
+
+extern char **environ;
+
+static const char *get_env(const char *name, void *ctx)
+{
+	(void)ctx;
+	return getenv(name);
+}
+
+static void complain_stderr(const char *line, void *ctx)
+{
+	(void)ctx;
+	char buf[600];
+	size_t n = strlen(line);
+	if (n > sizeof buf - 1)
+		n = sizeof buf - 1;
+	memcpy(buf, line, n);
+	buf[n++] = '\n';
+	nb_write_all(2, buf, n);
+}
+
+/* The program name goes into JSON and log lines: keep it plain. */
+static void set_prog(void)
+{
+	const char *p = program_invocation_short_name;
+	size_t n = 0;
+	for (; p && *p && n < sizeof nb_g.prog - 1; p++)
+		nb_g.prog[n++] = (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\') ? *p : '?';
+	nb_g.prog[n] = '\0';
+}
+
+static void atfork_child(void)
+{
+	forked = true;
+	nb_g.pid = getpid();
+	nb_stats_reset();
+	nb_loops_reset();
+	nb_fdtab_forget_pairs();
+	nb_detect_reset_thread();
+}
+
+void nb_init(void)
+{
+	int expect = 0;
+	if (!atomic_compare_exchange_strong(&init_state, &expect, 1))
+		return;
+	int saved = errno;
+	nb_real_init();
+	nb_g.pid = getpid();
+	set_prog();
+
+	/* setuid/setgid/capabilities: the environment is the caller's, not
+	 * the program owner's. Stay a pure pass-through and read nothing. */
+	nb_g.secure = getauxval(AT_SECURE) != 0;
+	if (nb_g.secure) {
+		nb_config_defaults(&nb_g.cfg);
+		nb_g.cfg.mode = NB_MODE_OFF;
+		goto done;
+	}
+	nb_config_parse(&nb_g.cfg, get_env, complain_stderr, NULL);
+	nb_config_unknown(environ, complain_stderr, NULL);
+	if (!nb_config_selects(&nb_g.cfg, nb_g.prog))
+		nb_g.cfg.mode = NB_MODE_OFF;
+	if (nb_g.cfg.mode == NB_MODE_OFF)
+		goto done;
+
+	if (nb_sys_fcntl(2, F_GETFD, 0) >= 0)
+		nb_g.log_fd = nb_hide_fd(2);
+	pthread_atfork(NULL, NULL, atfork_child);
+	nb_log(NB_LOG_INFO, "%s %s in %s mode (min chunk %zu, arm after %u)", "nobounce",
+	       NB_VERSION, nb_mode_name(nb_g.cfg.mode), nb_g.cfg.min_chunk, nb_g.cfg.arm_after);
+	atomic_store(&nb_g.active, 1);
+done:
+	atomic_store(&init_state, 2);
+	errno = saved;
+}
+
+__attribute__((constructor, used)) static void nb_ctor(void)
+{
+	nb_init();
+}
+
+/* A fork child that exits with its own report may not write to the
+ * parent's stats file: only a name with %p is per process. */
+static bool child_may_report(void)
+{
+	return !forked || strstr(nb_g.cfg.stats, "%p") != NULL ||
+	       strcmp(nb_g.cfg.stats, "stderr") == 0;
+}
+
+__attribute__((destructor, used)) static void nb_dtor(void)
+{
+	if (!atomic_load(&nb_g.active))
+		return;
+	int saved = errno;
+	/* Nothing more to learn; keep the report consistent. */
+	atomic_store(&nb_g.active, 0);
+	bool any = atomic_load(&nb_stats.bounces) > 0;
+	if (nb_g.cfg.mode == NB_MODE_OBSERVE && nb_g.log_fd >= 0 && nb_g.cfg.log != NB_LOG_OFF &&
+	    (any || !forked) && strcmp(nb_g.cfg.stats, "stderr") != 0)
+		nb_loops_report_text(nb_g.log_fd, nb_g.prog, nb_g.pid);
+	if (child_may_report() && (any || !forked))
+		nb_stats_write_report();
+	errno = saved;
+}

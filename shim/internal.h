@@ -1,0 +1,384 @@
+/*
+ * internal.h - the whole data model of libnobounce at a glance.
+ *
+ * Owns: the types every mechanism shares (configuration, per-descriptor
+ * state, the bounce detector's records, loop statistics, counters) and the
+ * prototypes of the small mechanisms in the other files.
+ * Must not: contain logic beyond trivial inline accessors.
+ *
+ * Layering (a file may call only into files below it):
+ *
+ *   hook_*.c   interposed entry points, thin: call the real function, then
+ *              hand the result to a mechanism.
+ *   detect.c   per-thread ring of recent reads; matches writes to them and
+ *              drives the per-pair state machine (pair.c).
+ *   pair.c     the arm / miss / back-off state machine of one
+ *              (source, destination) pair; pure logic.
+ *   loops.c    retired pairs kept for the exit report; observe report.
+ *   fdtab.c    flat per-descriptor table, classification, revalidation.
+ *   stats.c    atomic counters and the JSON exit report.
+ *   config.c   NOBOUNCE_* parsing; pure logic.
+ *   log.c      one-line messages to a private duplicate of stderr.
+ *   real.c     the next definitions of every hooked symbol.
+ */
+#ifndef NOBOUNCE_INTERNAL_H
+#define NOBOUNCE_INTERNAL_H
+
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#define NB_VERSION "0.1.0"
+#define NB_EXPORT __attribute__((visibility("default")))
+#define NB_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define NB_LIKELY(x) __builtin_expect(!!(x), 1)
+
+/* ------------------------------------------------------------------ */
+/* Configuration (config.c)                                            */
+
+enum nb_mode { NB_MODE_OFF = 0, NB_MODE_OBSERVE = 1, NB_MODE_ON = 2 };
+
+/* Kernel paths, as bits of nb_config.paths. */
+enum nb_path {
+	NB_PATH_NONE = 0,
+	NB_PATH_SENDFILE = 1u << 0,        /* file -> socket (and file -> file) */
+	NB_PATH_COPY_FILE_RANGE = 1u << 1, /* file -> regular file */
+	NB_PATH_SPLICE = 1u << 2,          /* anything <-> pipe, via pipe */
+};
+#define NB_PATH_ALL (NB_PATH_SENDFILE | NB_PATH_COPY_FILE_RANGE | NB_PATH_SPLICE)
+
+enum nb_loglevel { NB_LOG_OFF, NB_LOG_ERROR, NB_LOG_WARN, NB_LOG_INFO, NB_LOG_DEBUG };
+
+#define NB_STATS_PATH_MAX 512
+#define NB_NAMELIST_MAX 256
+
+struct nb_config {
+	enum nb_mode mode;
+	size_t min_chunk;        /* smallest read that counts as a bounce */
+	unsigned arm_after;      /* bounces before a pair arms */
+	unsigned paths;          /* enum nb_path bits allowed */
+	unsigned max_pipes;      /* pipe pool bound (socket/pipe sources) */
+	size_t pipe_size;        /* F_SETPIPE_SZ for pooled pipes */
+	enum nb_loglevel log;    /* verbosity of the private log */
+	char stats[NB_STATS_PATH_MAX]; /* "" = none, "stderr", or a path */
+	char only[NB_NAMELIST_MAX];    /* comma list of program names, "" = all */
+	char skip[NB_NAMELIST_MAX];    /* comma list of program names */
+};
+
+/* Reads one variable; returns NULL when unset. getenv in the library,
+ * a table in the unit tests. */
+typedef const char *(*nb_getenv_fn)(const char *name, void *ctx);
+/* Receives one complete diagnostic line (no newline). */
+typedef void (*nb_complain_fn)(const char *line, void *ctx);
+
+void nb_config_defaults(struct nb_config *c);
+/* Parses every NOBOUNCE_* variable; a bad value is reported through
+ * complain() and replaced by the default. Returns the number of bad values. */
+int nb_config_parse(struct nb_config *c, nb_getenv_fn get, nb_complain_fn complain, void *ctx);
+/* Is program `prog` selected by the only/skip lists? */
+/* Complains about NOBOUNCE_* names in envp that nothing reads (typos). */
+int nb_config_unknown(char *const *envp, nb_complain_fn complain, void *ctx);
+bool nb_config_selects(const struct nb_config *c, const char *prog);
+int nb_parse_size(const char *s, size_t *out);
+const char *nb_mode_name(enum nb_mode m);
+
+/* ------------------------------------------------------------------ */
+/* Per-descriptor state (fdtab.c)                                      */
+
+enum nb_kind {
+	NB_KIND_UNKNOWN = 0, /* not classified since the fd was (re)opened */
+	NB_KIND_FILE,        /* regular file */
+	NB_KIND_BLOCK,       /* block device */
+	NB_KIND_TCP,         /* stream socket, AF_INET/AF_INET6 */
+	NB_KIND_UNIX,        /* stream socket, AF_UNIX */
+	NB_KIND_PIPE,        /* pipe or FIFO */
+	NB_KIND_CHAR,        /* tty or other character device */
+	NB_KIND_OTHER,       /* datagram socket, directory, eventfd, ... */
+	NB_KIND_COUNT
+};
+
+/* nb_fd.flags: the open-file flags that decide what the kernel can do. */
+#define NB_FL_APPEND 0x1u
+#define NB_FL_NONBLOCK 0x2u
+#define NB_FL_DIRECT 0x4u
+#define NB_FL_PSEUDO 0x8u /* regular file reporting size 0 (/proc, /sys) */
+
+/* Why a pair was not used even though it bounced. */
+enum nb_miss {
+	NB_MISS_UNFORWARDED, /* buffer re-read before its bytes were written */
+	NB_MISS_TWO_DESTS,   /* the same bytes went to a second destination */
+	NB_MISS_MODIFIED,    /* the program changed the bytes in between */
+	NB_MISS_COUNT
+};
+
+enum nb_pair_state {
+	NB_PAIR_IDLE = 0, /* no pair: slot unused */
+	NB_PAIR_LEARNING, /* counting bounces towards arm_after */
+	NB_PAIR_ARMED,    /* the kernel path may serve this pair */
+	NB_PAIR_BACKOFF,  /* disarmed after misses; cooling down */
+	NB_PAIR_REFUSED,  /* no kernel path for these kinds: never arms */
+};
+
+/* Chunk-size histogram buckets: <4K, 4K, 8K, 16K, 32K, 64K, 128K, 256K, >=512K
+ * (each bucket holds sizes from its label up to the next). */
+#define NB_HIST_BUCKETS 9
+
+/* Detection and statistics of one (source, destination) pair. It lives in
+ * the source descriptor's slot: a source feeds one destination at a time,
+ * and a change of destination retires the old pair into loops.c. */
+struct nb_pair {
+	int dst;                /* destination fd, -1 when IDLE */
+	uint32_t dst_gen;       /* destination's generation when paired */
+	uint8_t state;          /* enum nb_pair_state */
+	uint8_t src_kind, dst_kind;
+	uint8_t path;           /* enum nb_path that would serve it */
+	uint32_t streak;        /* bounces since the last miss or state change */
+	uint32_t recent_misses; /* misses while armed, decays with bounces */
+	uint32_t cooldown;      /* bounces left in BACKOFF */
+	uint32_t backoffs;      /* times disarmed: doubles the next cool-down */
+	uint64_t iterations;    /* completed bounces */
+	uint64_t bytes;         /* bytes in completed bounces */
+	uint64_t arms;
+	uint64_t misses[NB_MISS_COUNT];
+	uint64_t hist[NB_HIST_BUCKETS];
+};
+
+struct nb_fd {
+	atomic_uint gen;   /* bumped whenever the number is closed or reused */
+	atomic_uchar busy; /* try-lock for kind/pair updates (never waits) */
+	uint8_t kind;      /* enum nb_kind */
+	uint8_t flags;     /* NB_FL_* */
+	dev_t dev;         /* identity at classification, to revalidate */
+	ino_t ino;
+	off_t size;        /* size at classification (regular files) */
+	struct nb_pair pair; /* valid when this fd is a source */
+};
+
+/* Returns the slot of fd, allocating its chunk on first use (mmap, async-
+ * signal-safe); NULL for negative or absurdly large numbers or if memory
+ * is exhausted. */
+struct nb_fd *nb_fd_get(int fd);
+/* Same, but never allocates: NULL if the slot does not exist yet. */
+struct nb_fd *nb_fd_peek(int fd);
+/* The number was closed or now names another file: forget everything,
+ * retiring its pair first. */
+void nb_fd_forget(int fd);
+void nb_fd_forget_range(unsigned lo, unsigned hi);
+/* Classify now (fstat + socket options). Returns the kind. */
+enum nb_kind nb_fd_classify(int fd, struct nb_fd *e);
+/* Is the cached classification still about the file the number names now? */
+bool nb_fd_revalidate(int fd, struct nb_fd *e);
+void nb_fd_set_flags(struct nb_fd *e, int oflags);
+bool nb_fd_trylock(struct nb_fd *e);
+void nb_fd_unlock(struct nb_fd *e);
+/* Calls fn for every slot with a live pair (exit report). */
+void nb_fd_each_pair(void (*fn)(int fd, struct nb_fd *e, void *ctx), void *ctx);
+void nb_fdtab_forget_pairs(void); /* forked child: the parent's loops are not ours */
+void nb_fdtab_reset(void);        /* unit tests: drop every slot */
+const char *nb_kind_name(enum nb_kind k);
+
+/* ------------------------------------------------------------------ */
+/* The pair state machine (pair.c) - pure, no I/O                      */
+
+enum nb_event { NB_EV_NONE, NB_EV_ARMED, NB_EV_DISARMED, NB_EV_REARMABLE };
+
+/* Which kernel path would move bytes from src to dst, given the
+ * destination's flags and the allowed paths; NB_PATH_NONE if none. */
+enum nb_path nb_path_for(enum nb_kind src, enum nb_kind dst, unsigned dst_flags,
+			 unsigned src_flags, unsigned allowed);
+const char *nb_path_name(enum nb_path p);
+void nb_pair_start(struct nb_pair *p, int dst, uint32_t dst_gen, enum nb_kind src_kind,
+		   enum nb_kind dst_kind, enum nb_path path);
+enum nb_event nb_pair_bounce(struct nb_pair *p, size_t chunk, const struct nb_config *c);
+enum nb_event nb_pair_miss(struct nb_pair *p, enum nb_miss why);
+unsigned nb_hist_bucket(size_t chunk);
+const char *nb_miss_name(enum nb_miss m);
+const char *nb_pair_state_name(enum nb_pair_state s);
+
+/* Misses while armed that disarm a pair; cool-down after the first
+ * disarm, doubled on each further one up to the cap. */
+#define NB_MISS_LIMIT 3
+#define NB_COOLDOWN_BASE 64u
+#define NB_COOLDOWN_MAX (64u * 1024u)
+
+/* ------------------------------------------------------------------ */
+/* The detector (detect.c)                                             */
+
+/* Reads smaller than this are not tracked at all: keeps tiny I/O cheap. */
+#define NB_TRACK_MIN 512
+#define NB_RING 8
+
+/* One recent read, in the reading thread's ring. */
+struct nb_rec {
+	uintptr_t addr;
+	size_t len;      /* bytes the read returned */
+	size_t fwd;      /* bytes of it written out so far, from the front */
+	int src;         /* source fd */
+	uint32_t src_gen;
+	int dst;         /* first destination, -1 until the first write */
+	uint64_t head, tail; /* samples to notice modification */
+};
+
+struct nb_ring {
+	struct nb_rec rec[NB_RING];
+	unsigned next;   /* slot the next read takes */
+	unsigned live;   /* slots in use */
+};
+
+void nb_detect_read(int fd, const void *buf, size_t n);
+void nb_detect_readv(int fd, const struct iovec *iov, int iovcnt, size_t n);
+void nb_detect_write(int fd, const void *buf, size_t n);
+void nb_detect_writev(int fd, const struct iovec *iov, int iovcnt, size_t n);
+void nb_detect_reset_thread(void);
+
+/* ------------------------------------------------------------------ */
+/* Retired loops and the observe report (loops.c)                     */
+
+#define NB_MAX_LOOPS 1024
+
+/* A pair that ended (source closed, destination changed, exit), merged
+ * with earlier pairs of the same descriptors and kinds. Slots are claimed
+ * lock-free so that close() stays async-signal-safe. */
+struct nb_loop {
+	atomic_int used; /* 0 free, 1 being filled, 2 valid */
+	int src, dst;
+	uint8_t src_kind, dst_kind, path;
+	atomic_ullong iterations, bytes, arms;
+	atomic_ullong misses[NB_MISS_COUNT];
+	atomic_ullong hist[NB_HIST_BUCKETS];
+};
+
+void nb_loops_retire(int src, const struct nb_pair *p);
+/* Snapshot of every loop (retired and live), grouped by direction. */
+struct nb_loop_view {
+	int src, dst;
+	enum nb_kind src_kind, dst_kind;
+	enum nb_path path;
+	uint64_t iterations, bytes, arms;
+	uint64_t misses[NB_MISS_COUNT];
+	uint64_t hist[NB_HIST_BUCKETS];
+};
+/* Fills out[] (at most max), merged by (src, dst, kinds); returns count. */
+size_t nb_loops_collect(struct nb_loop_view *out, size_t max);
+void nb_loops_reset(void);
+uint64_t nb_loops_overflow(void); /* iterations that found no table slot */
+/* Writes the human-readable observe report. */
+void nb_loops_report_text(int fd, const char *prog, pid_t pid);
+/* Appends the loops as a JSON array to buf; returns the new length. */
+size_t nb_loops_json(char *buf, size_t len, size_t cap);
+/* Copies and syscalls the kernel path would have removed for a loop. */
+void nb_loop_savings(const struct nb_loop_view *l, uint64_t *copied_bytes,
+		     uint64_t *syscalls_plain, uint64_t *syscalls_kernel);
+
+/* ------------------------------------------------------------------ */
+/* Counters (stats.c)                                                   */
+
+struct nb_stats {
+	atomic_ullong bounces;        /* completed read->write bounces */
+	atomic_ullong bounce_bytes;
+	atomic_ullong arms;           /* pairs armed */
+	atomic_ullong disarms;        /* pairs disarmed by misses */
+	atomic_ullong misses[NB_MISS_COUNT];
+	atomic_ullong classified;     /* fstat classifications */
+	atomic_ullong revalidations;  /* identity checks of cached kinds */
+	atomic_ullong stale;          /* cached kind found stale */
+	atomic_ullong fd_slots;       /* fd table chunks allocated */
+	atomic_ullong lock_skips;     /* updates skipped: slot busy */
+};
+extern struct nb_stats nb_stats;
+
+#define NB_COUNT(field, n) atomic_fetch_add_explicit(&nb_stats.field, (n), memory_order_relaxed)
+
+void nb_stats_reset(void);
+/* Renders the JSON report into buf; returns its length. */
+size_t nb_stats_json(char *buf, size_t cap, const char *prog, pid_t pid);
+/* Opens the report destination safely: expands %p, O_NOFOLLOW|O_EXCL,
+ * mode 0600. Returns an fd or -1 with a reason in why. */
+int nb_stats_open(const char *spec, pid_t pid, char *path_out, size_t path_cap, const char **why);
+void nb_stats_write_report(void);
+
+/* ------------------------------------------------------------------ */
+/* Global state (init.c) and logging (log.c)                           */
+
+struct nb_global {
+	atomic_int active;     /* hooks do work (not off, initialised, not secure) */
+	atomic_int initialised;
+	bool secure;           /* AT_SECURE: environment ignored */
+	struct nb_config cfg;
+	int log_fd;            /* private dup of stderr, O_CLOEXEC, or -1 */
+	pid_t pid;
+	char prog[64];
+};
+extern struct nb_global nb_g;
+
+void nb_init(void);
+void nb_log(enum nb_loglevel lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Writes a whole buffer to fd with the real write, retrying EINTR. */
+void nb_write_all(int fd, const char *buf, size_t n);
+/* Internal descriptors (ownfd.c): duplicates fd at a high number,
+ * O_CLOEXEC, and hides it from the program's close/dup2/close_range. */
+int nb_hide_fd(int fd);
+bool nb_own_is(int fd);
+int nb_own_evict(int fd);
+void nb_own_release(int fd);
+int nb_own_close_range(unsigned lo, unsigned hi, int flags,
+		       int (*real)(unsigned, unsigned, int));
+
+/* ------------------------------------------------------------------ */
+/* Real functions (real.c)                                             */
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+ssize_t __read_chk(int fd, void *buf, size_t nbytes, size_t buflen);
+ssize_t __pread_chk(int fd, void *buf, size_t nbytes, off_t off, size_t buflen);
+ssize_t __pread64_chk(int fd, void *buf, size_t nbytes, off64_t off, size_t buflen);
+ssize_t __recv_chk(int fd, void *buf, size_t len, size_t buflen, int flags);
+ssize_t __recvfrom_chk(int fd, void *buf, size_t len, size_t buflen, int flags,
+		       struct sockaddr *addr, socklen_t *alen);
+int __open_2(const char *path, int flags);
+int __open64_2(const char *path, int flags);
+int __openat_2(int dirfd, const char *path, int flags);
+int __openat64_2(int dirfd, const char *path, int flags);
+int close_range(unsigned first, unsigned last, int flags);
+__sighandler_t bsd_signal(int sig, __sighandler_t h);
+__sighandler_t __sysv_signal(int sig, __sighandler_t h);
+
+#define NB_REAL_FUNCS(X)                                                           \
+	X(read) X(write) X(pread) X(pwrite) X(readv) X(writev) X(preadv) X(pwritev) \
+	X(preadv2) X(pwritev2) X(recv) X(recvfrom) X(recvmsg) X(send) X(sendto)     \
+	X(sendmsg) X(__read_chk) X(__pread_chk) X(__pread64_chk) X(__recv_chk)      \
+	X(__recvfrom_chk) X(close) X(close_range) X(dup) X(dup2) X(dup3) X(fcntl)   \
+	X(socket) X(socketpair) X(accept) X(accept4) X(pipe) X(pipe2) X(open)       \
+	X(openat) X(__open_2) X(__openat_2) X(creat) X(fopen)             \
+	X(freopen) X(fclose) X(sigaction) X(signal) X(bsd_signal) X(__sysv_signal)  \
+	X(sysv_signal)
+
+struct nb_real {
+#define NB_REAL_FIELD(name) __typeof__(name) *name;
+	NB_REAL_FUNCS(NB_REAL_FIELD)
+#undef NB_REAL_FIELD
+};
+extern struct nb_real nb_real;
+
+/* Resolves every next definition; safe to call more than once. */
+void nb_real_init(void);
+/* The real function, resolving on first use when a hook runs before the
+ * constructor (another library's constructor, a malloc replacement). */
+#define NB_REAL(name) (NB_LIKELY(nb_real.name != NULL) ? nb_real.name : (nb_real_init(), nb_real.name))
+
+/* Raw system calls for the library's own I/O: never re-enter a hook. */
+ssize_t nb_sys_write(int fd, const void *buf, size_t n);
+int nb_sys_close(int fd);
+int nb_sys_fcntl(int fd, int cmd, long arg);
+
+#endif

@@ -1,0 +1,307 @@
+/*
+ * loops.c - what the detector found, kept for the exit report.
+ *
+ * Owns: the fixed table of retired pairs (a source closed, or it started
+ * feeding another destination), merging them with live pairs into one view
+ * per loop, the savings estimate, and the observe report in text and JSON.
+ * Must not: allocate on the retire path (it runs inside close(), which must
+ * stay async-signal-safe); allocation is for the report, at exit.
+ *
+ * Retiring claims a slot with a CAS or adds to a slot with the same key, so
+ * no lock is needed. When every slot is taken, later loops are only counted
+ * (nb_loops_overflow) and the report says so.
+ */
+#include "internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <uthash.h>
+
+static struct nb_loop table[NB_MAX_LOOPS];
+static atomic_ullong overflow; /* iterations of loops that found no slot */
+
+static bool same_key(const struct nb_loop *l, int src, const struct nb_pair *p)
+{
+	return l->src == src && l->dst == p->dst && l->src_kind == p->src_kind &&
+	       l->dst_kind == p->dst_kind;
+}
+
+static void add(struct nb_loop *l, const struct nb_pair *p)
+{
+	atomic_fetch_add(&l->iterations, p->iterations);
+	atomic_fetch_add(&l->bytes, p->bytes);
+	atomic_fetch_add(&l->arms, p->arms);
+	for (int i = 0; i < NB_MISS_COUNT; i++)
+		atomic_fetch_add(&l->misses[i], p->misses[i]);
+	for (int i = 0; i < NB_HIST_BUCKETS; i++)
+		atomic_fetch_add(&l->hist[i], p->hist[i]);
+}
+
+void nb_loops_retire(int src, const struct nb_pair *p)
+{
+	if (p->iterations == 0)
+		return;
+	for (size_t i = 0; i < NB_MAX_LOOPS; i++) {
+		struct nb_loop *l = &table[i];
+		int u = atomic_load(&l->used);
+		if (u == 2 && same_key(l, src, p)) {
+			add(l, p);
+			return;
+		}
+		int expect = 0;
+		if (u == 0 && atomic_compare_exchange_strong(&l->used, &expect, 1)) {
+			l->src = src;
+			l->dst = p->dst;
+			l->src_kind = p->src_kind;
+			l->dst_kind = p->dst_kind;
+			l->path = p->path;
+			add(l, p);
+			atomic_store(&l->used, 2);
+			return;
+		}
+	}
+	atomic_fetch_add(&overflow, p->iterations);
+}
+
+void nb_loops_reset(void)
+{
+	memset(table, 0, sizeof table);
+	atomic_store(&overflow, 0);
+}
+
+uint64_t nb_loops_overflow(void)
+{
+	return atomic_load(&overflow);
+}
+
+/* ---- collecting a view (exit time: malloc is fine) ---- */
+
+struct key {
+	int src, dst;
+	uint8_t src_kind, dst_kind;
+};
+
+struct entry {
+	struct key key;
+	struct nb_loop_view v;
+	UT_hash_handle hh;
+};
+
+struct collect {
+	struct entry *map;
+	bool oom;
+};
+
+static struct nb_loop_view *slot_for(struct collect *c, int src, int dst, uint8_t sk, uint8_t dk,
+				     uint8_t path)
+{
+	struct key k;
+	memset(&k, 0, sizeof k); /* padding is part of the hashed key */
+	k.src = src;
+	k.dst = dst;
+	k.src_kind = sk;
+	k.dst_kind = dk;
+	struct entry *e;
+	HASH_FIND(hh, c->map, &k, sizeof k, e);
+	if (e == NULL) {
+		e = calloc(1, sizeof *e);
+		if (e == NULL) {
+			c->oom = true;
+			return NULL;
+		}
+		e->key = k;
+		e->v.src = src;
+		e->v.dst = dst;
+		e->v.src_kind = (enum nb_kind)sk;
+		e->v.dst_kind = (enum nb_kind)dk;
+		e->v.path = (enum nb_path)path;
+		HASH_ADD(hh, c->map, key, sizeof k, e);
+	}
+	return &e->v;
+}
+
+static void add_live(int fd, struct nb_fd *e, void *ctx)
+{
+	const struct nb_pair *p = &e->pair;
+	struct nb_loop_view *v = slot_for(ctx, fd, p->dst, p->src_kind, p->dst_kind, p->path);
+	if (v == NULL)
+		return;
+	v->iterations += p->iterations;
+	v->bytes += p->bytes;
+	v->arms += p->arms;
+	for (int i = 0; i < NB_MISS_COUNT; i++)
+		v->misses[i] += p->misses[i];
+	for (int i = 0; i < NB_HIST_BUCKETS; i++)
+		v->hist[i] += p->hist[i];
+}
+
+static int by_bytes(struct entry *a, struct entry *b)
+{
+	return a->v.bytes < b->v.bytes ? 1 : a->v.bytes > b->v.bytes ? -1 : 0;
+}
+
+size_t nb_loops_collect(struct nb_loop_view *out, size_t max)
+{
+	struct collect c = { NULL, false };
+	for (size_t i = 0; i < NB_MAX_LOOPS; i++) {
+		struct nb_loop *l = &table[i];
+		if (atomic_load(&l->used) != 2)
+			continue;
+		struct nb_loop_view *v = slot_for(&c, l->src, l->dst, l->src_kind, l->dst_kind,
+						  l->path);
+		if (v == NULL)
+			break;
+		v->iterations += atomic_load(&l->iterations);
+		v->bytes += atomic_load(&l->bytes);
+		v->arms += atomic_load(&l->arms);
+		for (int j = 0; j < NB_MISS_COUNT; j++)
+			v->misses[j] += atomic_load(&l->misses[j]);
+		for (int j = 0; j < NB_HIST_BUCKETS; j++)
+			v->hist[j] += atomic_load(&l->hist[j]);
+	}
+	nb_fd_each_pair(add_live, &c);
+	HASH_SORT(c.map, by_bytes);
+	size_t n = 0;
+	struct entry *e, *tmp;
+	HASH_ITER(hh, c.map, e, tmp) {
+		if (n < max)
+			out[n++] = e->v;
+		HASH_DEL(c.map, e);
+		free(e);
+	}
+	return n;
+}
+
+/* ---- savings and rendering ---- */
+
+void nb_loop_savings(const struct nb_loop_view *l, uint64_t *copied_bytes,
+		     uint64_t *syscalls_plain, uint64_t *syscalls_kernel)
+{
+	/* Plain: every byte is copied into user space and out again, and
+	 * every iteration is at least one read and one write. Kernel path:
+	 * no copy through user space; sendfile and copy_file_range take one
+	 * call per iteration, and so does splice when one end is a pipe;
+	 * between two non-pipes splice goes through a pipe: two calls. */
+	*copied_bytes = l->path == NB_PATH_NONE ? 0 : 2 * l->bytes;
+	*syscalls_plain = 2 * l->iterations;
+	bool via_pipe = l->src_kind != NB_KIND_PIPE && l->dst_kind != NB_KIND_PIPE;
+	if (l->path == NB_PATH_NONE)
+		*syscalls_kernel = *syscalls_plain;
+	else if (l->path == NB_PATH_SPLICE && via_pipe)
+		*syscalls_kernel = 2 * l->iterations;
+	else
+		*syscalls_kernel = l->iterations;
+}
+
+static const char *const bucket_names[NB_HIST_BUCKETS] = {
+	"<4K", "4K", "8K", "16K", "32K", "64K", "128K", "256K", ">=512K",
+};
+
+static void human(char *b, size_t cap, uint64_t v)
+{
+	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
+	double d = (double)v;
+	int i = 0;
+	while (d >= 1024 && i < 4) {
+		d /= 1024;
+		i++;
+	}
+	snprintf(b, cap, i ? "%.1f %s" : "%.0f %s", d, u[i]);
+}
+
+#define NB_REPORT_LOOPS 64
+
+void nb_loops_report_text(int fd, const char *prog, pid_t pid)
+{
+	struct nb_loop_view *v = calloc(NB_REPORT_LOOPS, sizeof *v);
+	if (v == NULL)
+		return;
+	size_t n = nb_loops_collect(v, NB_REPORT_LOOPS);
+	char line[1024];
+	int k = snprintf(line, sizeof line, "nobounce: %s[%d] %s report: %zu copy loop%s found\n",
+			 prog, (int)pid, nb_mode_name(nb_g.cfg.mode), n, n == 1 ? "" : "s");
+	nb_write_all(fd, line, (size_t)k);
+	for (size_t i = 0; i < n; i++) {
+		const struct nb_loop_view *l = &v[i];
+		char bytes[32], copied[32], hist[256] = "";
+		uint64_t cb, sp, sk;
+		nb_loop_savings(l, &cb, &sp, &sk);
+		human(bytes, sizeof bytes, l->bytes);
+		human(copied, sizeof copied, cb);
+		size_t h = 0;
+		for (int j = 0; j < NB_HIST_BUCKETS; j++)
+			if (l->hist[j] && h < sizeof hist)
+				h += (size_t)snprintf(hist + h, sizeof hist - h, "%s%s:%llu",
+						      h ? " " : "", bucket_names[j],
+						      (unsigned long long)l->hist[j]);
+		k = snprintf(line, sizeof line,
+			     "nobounce:   fd %d (%s) -> fd %d (%s): %llu iterations, %s, chunks [%s]\n",
+			     l->src, nb_kind_name(l->src_kind), l->dst, nb_kind_name(l->dst_kind),
+			     (unsigned long long)l->iterations, bytes, hist);
+		nb_write_all(fd, line, (size_t)k);
+		if (l->path == NB_PATH_NONE)
+			k = snprintf(line, sizeof line,
+				     "nobounce:     no kernel path serves %s -> %s here; stays plain\n",
+				     nb_kind_name(l->src_kind), nb_kind_name(l->dst_kind));
+		else
+			k = snprintf(line, sizeof line,
+				     "nobounce:     %s would serve it: %s fewer bytes copied through "
+				     "user space, %llu -> %llu system calls\n",
+				     nb_path_name(l->path), copied, (unsigned long long)sp,
+				     (unsigned long long)sk);
+		nb_write_all(fd, line, (size_t)k);
+		uint64_t m = l->misses[0] + l->misses[1] + l->misses[2];
+		if (m > 0) {
+			k = snprintf(line, sizeof line,
+				     "nobounce:     misses: %llu unforwarded, %llu two destinations, "
+				     "%llu modified\n",
+				     (unsigned long long)l->misses[NB_MISS_UNFORWARDED],
+				     (unsigned long long)l->misses[NB_MISS_TWO_DESTS],
+				     (unsigned long long)l->misses[NB_MISS_MODIFIED]);
+			nb_write_all(fd, line, (size_t)k);
+		}
+	}
+	free(v);
+}
+
+size_t nb_loops_json(char *buf, size_t len, size_t cap)
+{
+	struct nb_loop_view *v = calloc(NB_REPORT_LOOPS, sizeof *v);
+	size_t n = v ? nb_loops_collect(v, NB_REPORT_LOOPS) : 0;
+#define PUT(...)                                                              \
+	do {                                                                  \
+		if (len < cap)                                                \
+			len += (size_t)snprintf(buf + len, cap - len, __VA_ARGS__); \
+	} while (0)
+	PUT("[");
+	for (size_t i = 0; i < n; i++) {
+		const struct nb_loop_view *l = &v[i];
+		uint64_t cb, sp, sk;
+		nb_loop_savings(l, &cb, &sp, &sk);
+		PUT("%s\n    {\"src_fd\": %d, \"src_kind\": \"%s\", \"dst_fd\": %d, "
+		    "\"dst_kind\": \"%s\", \"iterations\": %llu, \"bytes\": %llu, "
+		    "\"kernel_path\": \"%s\", \"arms\": %llu, \"bytes_not_copied\": %llu, "
+		    "\"syscalls_plain\": %llu, \"syscalls_kernel\": %llu, \"misses\": {",
+		    i ? "," : "", l->src, nb_kind_name(l->src_kind), l->dst,
+		    nb_kind_name(l->dst_kind), (unsigned long long)l->iterations,
+		    (unsigned long long)l->bytes, nb_path_name(l->path),
+		    (unsigned long long)l->arms, (unsigned long long)cb, (unsigned long long)sp,
+		    (unsigned long long)sk);
+		for (int j = 0; j < NB_MISS_COUNT; j++)
+			PUT("%s\"%s\": %llu", j ? ", " : "", nb_miss_name((enum nb_miss)j),
+			    (unsigned long long)l->misses[j]);
+		PUT("}, \"chunks\": {");
+		bool first = true;
+		for (int j = 0; j < NB_HIST_BUCKETS; j++)
+			if (l->hist[j]) {
+				PUT("%s\"%s\": %llu", first ? "" : ", ", bucket_names[j],
+				    (unsigned long long)l->hist[j]);
+				first = false;
+			}
+		PUT("}}");
+	}
+	PUT("%s]", n ? "\n  " : "");
+#undef PUT
+	free(v);
+	return len < cap ? len : cap - 1;
+}

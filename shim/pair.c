@@ -1,0 +1,155 @@
+/*
+ * pair.c - the state machine of one (source, destination) pair.
+ *
+ * Owns: when a pair arms, how misses disarm it, how long it cools down,
+ * and which kernel path could serve a direction at all.
+ * Must not: do I/O, read the clock, or know about descriptors beyond the
+ * kinds and flags it is given. Every transition is a unit test.
+ *
+ *   LEARNING --arm_after clean bounces >= min_chunk--> ARMED
+ *   ARMED    --NB_MISS_LIMIT misses (decaying)------> BACKOFF
+ *   BACKOFF  --cooldown bounces----------------------> LEARNING
+ *   REFUSED: no kernel path exists for these kinds; it only counts.
+ *
+ * The cool-down doubles on every disarm (up to NB_COOLDOWN_MAX) so a
+ * program that keeps touching its buffer settles into the plain path and
+ * pays for at most a few failed attempts, while a program whose behaviour
+ * changed (headers first, then a long body) gets another chance.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+/* Armed pairs forgive one miss per this many clean bounces. */
+#define NB_MISS_DECAY 16u
+
+static bool is_stream(enum nb_kind k)
+{
+	return k == NB_KIND_TCP || k == NB_KIND_UNIX;
+}
+
+enum nb_path nb_path_for(enum nb_kind src, enum nb_kind dst, unsigned dst_flags,
+			 unsigned src_flags, unsigned allowed)
+{
+	enum nb_path p = NB_PATH_NONE;
+	/* O_DIRECT needs aligned user buffers on both sides; O_APPEND
+	 * targets make sendfile/splice/copy_file_range fail with EINVAL
+	 * (splice(2), copy_file_range(2)); both stay on the plain path. */
+	if ((src_flags & NB_FL_DIRECT) || (dst_flags & (NB_FL_DIRECT | NB_FL_APPEND)))
+		return NB_PATH_NONE;
+	bool dst_file = dst == NB_KIND_FILE || dst == NB_KIND_BLOCK;
+
+	if (src == NB_KIND_FILE || src == NB_KIND_BLOCK) {
+		if (src_flags & NB_FL_PSEUDO)
+			return NB_PATH_NONE;
+		if (is_stream(dst))
+			p = NB_PATH_SENDFILE;
+		else if (dst == NB_KIND_PIPE)
+			p = NB_PATH_SPLICE;
+		else if (dst == NB_KIND_FILE)
+			p = (allowed & NB_PATH_COPY_FILE_RANGE) ? NB_PATH_COPY_FILE_RANGE
+								: NB_PATH_SENDFILE;
+		else if (dst == NB_KIND_BLOCK)
+			p = NB_PATH_SENDFILE;
+	} else if (is_stream(src) || src == NB_KIND_PIPE) {
+		if (dst_file || is_stream(dst) || dst == NB_KIND_PIPE)
+			p = NB_PATH_SPLICE;
+	}
+	return (allowed & p) ? p : NB_PATH_NONE;
+}
+
+const char *nb_path_name(enum nb_path p)
+{
+	switch (p) {
+	case NB_PATH_SENDFILE: return "sendfile";
+	case NB_PATH_COPY_FILE_RANGE: return "copy_file_range";
+	case NB_PATH_SPLICE: return "splice";
+	default: return "none";
+	}
+}
+
+unsigned nb_hist_bucket(size_t chunk)
+{
+	unsigned b = 0;
+	for (size_t lim = 4096; b < NB_HIST_BUCKETS - 1 && chunk >= lim; lim <<= 1)
+		b++;
+	return b;
+}
+
+void nb_pair_start(struct nb_pair *p, int dst, uint32_t dst_gen, enum nb_kind src_kind,
+		   enum nb_kind dst_kind, enum nb_path path)
+{
+	memset(p, 0, sizeof *p);
+	p->dst = dst;
+	p->dst_gen = dst_gen;
+	p->src_kind = (uint8_t)src_kind;
+	p->dst_kind = (uint8_t)dst_kind;
+	p->path = (uint8_t)path;
+	p->state = path == NB_PATH_NONE ? NB_PAIR_REFUSED : NB_PAIR_LEARNING;
+}
+
+enum nb_event nb_pair_bounce(struct nb_pair *p, size_t chunk, const struct nb_config *c)
+{
+	p->iterations++;
+	p->bytes += chunk;
+	p->hist[nb_hist_bucket(chunk)]++;
+	if (chunk < c->min_chunk)
+		return NB_EV_NONE; /* too small to win: neither counts nor hurts */
+
+	switch ((enum nb_pair_state)p->state) {
+	case NB_PAIR_LEARNING:
+		if (++p->streak >= c->arm_after) {
+			p->state = NB_PAIR_ARMED;
+			p->streak = 0;
+			p->arms++;
+			return NB_EV_ARMED;
+		}
+		break;
+	case NB_PAIR_ARMED:
+		if (++p->streak % NB_MISS_DECAY == 0 && p->recent_misses > 0)
+			p->recent_misses--;
+		break;
+	case NB_PAIR_BACKOFF:
+		if (p->cooldown > 0 && --p->cooldown == 0) {
+			p->state = NB_PAIR_LEARNING;
+			p->streak = 0;
+			return NB_EV_REARMABLE;
+		}
+		break;
+	case NB_PAIR_IDLE:
+	case NB_PAIR_REFUSED:
+		break;
+	}
+	return NB_EV_NONE;
+}
+
+enum nb_event nb_pair_miss(struct nb_pair *p, enum nb_miss why)
+{
+	p->misses[why]++;
+	p->streak = 0;
+	if (p->state != NB_PAIR_ARMED || ++p->recent_misses < NB_MISS_LIMIT)
+		return NB_EV_NONE;
+	unsigned shift = p->backoffs < 16 ? p->backoffs : 16;
+	uint64_t cd = (uint64_t)NB_COOLDOWN_BASE << shift;
+	p->cooldown = (uint32_t)(cd > NB_COOLDOWN_MAX ? NB_COOLDOWN_MAX : cd);
+	p->backoffs++;
+	p->recent_misses = 0;
+	p->state = NB_PAIR_BACKOFF;
+	return NB_EV_DISARMED;
+}
+
+const char *nb_miss_name(enum nb_miss m)
+{
+	switch (m) {
+	case NB_MISS_UNFORWARDED: return "unforwarded";
+	case NB_MISS_TWO_DESTS: return "two_destinations";
+	case NB_MISS_MODIFIED: return "modified";
+	default: return "?";
+	}
+}
+
+const char *nb_pair_state_name(enum nb_pair_state s)
+{
+	static const char *const n[] = { "idle", "learning", "armed", "backoff", "refused" };
+	return (unsigned)s < sizeof n / sizeof n[0] ? n[s] : "?";
+}

@@ -1,0 +1,79 @@
+/*
+ * real.c - finds the next definition of every hooked symbol.
+ *
+ * Owns: the nb_real table and the raw system-call helpers the library uses
+ * for its own I/O.
+ * Must not: call any hooked function by name (that would recurse into the
+ * hooks), allocate, or take a lock that a hook could be waiting on.
+ *
+ * Resolution happens in the constructor, but a hook can run earlier: from
+ * another library's constructor, from a malloc replacement that opens
+ * /proc files while initialising, or from inside dlsym itself (dlsym may
+ * call malloc). A thread-local flag stops the recursion: while this thread
+ * is resolving, NB_REAL() yields NULL and the few hooks that can be reached
+ * that early fall back to a raw system call.
+ */
+#include "internal.h"
+
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct nb_real nb_real;
+
+static __thread int resolving __attribute__((tls_model("initial-exec")));
+
+/* Our own definitions, to refuse dlsym answers that point back at us
+ * (possible when the library is loaded with dlopen). Unit tests link the
+ * mechanisms without the hooks; there the names are libc's. */
+#ifdef NB_SHARED
+#define NB_SELF(name) ((void *)&name)
+#else
+#define NB_SELF(name) NULL
+#endif
+
+static void *lookup(const char *name, void *self)
+{
+	void *p = dlsym(RTLD_NEXT, name);
+	if (p == NULL || p == self) {
+		/* dlopen'ed after libc, or linked directly: the global scope
+		 * still finds libc's definition. */
+		p = dlsym(RTLD_DEFAULT, name);
+		if (p == self)
+			p = NULL;
+	}
+	return p;
+}
+
+void nb_real_init(void)
+{
+	if (resolving)
+		return;
+	resolving = 1;
+	int saved = errno;
+#define NB_RESOLVE(name)                                                             \
+	if (nb_real.name == NULL)                                                    \
+		__atomic_store_n((void **)&nb_real.name, lookup(#name, NB_SELF(name)), \
+				 __ATOMIC_RELEASE);
+	NB_REAL_FUNCS(NB_RESOLVE)
+#undef NB_RESOLVE
+	errno = saved;
+	resolving = 0;
+}
+
+ssize_t nb_sys_write(int fd, const void *buf, size_t n)
+{
+	return syscall(SYS_write, fd, buf, n);
+}
+
+int nb_sys_close(int fd)
+{
+	return (int)syscall(SYS_close, fd);
+}
+
+int nb_sys_fcntl(int fd, int cmd, long arg)
+{
+	return (int)syscall(SYS_fcntl, fd, cmd, arg);
+}

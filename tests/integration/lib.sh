@@ -1,0 +1,82 @@
+# lib.sh - helpers for integration tests. Source it, define functions
+# named test_*, then call `run_tests`. Each test runs in a subshell with
+# its own scratch directory ($T) and a time limit.
+#
+#   PRE            env prefix that preloads the built library
+#   nb_run ...     runs a command with the library preloaded
+#   serve NAME CMD starts a background server (bounded by timeout), records
+#                  its PID in $T/NAME.pid; stop NAME kills it by that PID
+#   port           a free TCP port on 127.0.0.1
+#   assert_same A B     files identical;  assert_grep RE FILE;  assert_eq A B
+set -u
+NB_ROOT=${NB_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
+NB_RESULTS=${NB_RESULTS:-$(mktemp -d)}
+LIB=$NB_ROOT/build/libnobounce.so
+PROG=$NB_ROOT/build/prog
+PRE="LD_PRELOAD=$LIB"
+TEST_TIMEOUT=${TEST_TIMEOUT:-120}
+
+nb_run() { env LD_PRELOAD="$LIB" "$@"; }
+
+fail() { echo "    FAIL: $*" >&2; exit 1; }
+assert_same() { cmp -s "$1" "$2" || fail "$1 and $2 differ"; }
+assert_eq() { [ "$1" = "$2" ] || fail "expected '$2', got '$1'${3:+ ($3)}"; }
+assert_grep() { grep -Eq -- "$1" "$2" || { sed 's/^/      | /' "$2" >&2; fail "no /$1/ in $2"; }; }
+assert_nogrep() { ! grep -Eq -- "$1" "$2" || { sed 's/^/      | /' "$2" >&2; fail "unexpected /$1/ in $2"; }; }
+
+port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# wait_port PORT: until something listens on 127.0.0.1:PORT (max 10 s).
+wait_port() {
+	for _ in $(seq 100); do
+		(exec 3<>/dev/tcp/127.0.0.1/"$1") 2>/dev/null && return 0
+		sleep 0.1
+	done
+	fail "nothing listens on port $1"
+}
+
+serve() {
+	local name=$1; shift
+	timeout 60 "$@" &
+	echo $! > "$T/$name.pid"
+}
+
+stop() {
+	local pid
+	pid=$(cat "$T/$1.pid" 2>/dev/null) || return 0
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	return 0
+}
+
+# mkdata FILE SIZE: deterministic pseudo-random content.
+mkdata() { head -c "$2" /dev/urandom > "$1"; }
+
+run_tests() {
+	local pass=0 failc=0 t
+	for t in $(declare -F | awk '{print $3}' | grep '^test_'); do
+		T=$(mktemp -d /tmp/nb-t.XXXXXX)
+		if ( cd "$T" && T=$T && timeout_guard "$t" ); then
+			echo "  ok   $t"; pass=$((pass + 1))
+		else
+			echo "  FAIL $t"; failc=$((failc + 1))
+		fi
+		# Stop anything the test left behind, by recorded PID only.
+		for p in "$T"/*.pid; do [ -f "$p" ] && kill "$(cat "$p")" 2>/dev/null; done
+		rm -rf "$T"
+	done
+	echo $(( $(cat "$NB_RESULTS/pass" 2>/dev/null || echo 0) + pass )) > "$NB_RESULTS/pass"
+	echo $(( $(cat "$NB_RESULTS/fail" 2>/dev/null || echo 0) + failc )) > "$NB_RESULTS/fail"
+}
+
+timeout_guard() {
+	( "$1" ) &
+	local pid=$! rc
+	( sleep "$TEST_TIMEOUT"; kill -TERM "$pid" 2>/dev/null ) &
+	local guard=$!
+	wait "$pid"; rc=$?
+	kill "$guard" 2>/dev/null; wait "$guard" 2>/dev/null
+	return $rc
+}
