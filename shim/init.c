@@ -96,8 +96,15 @@ void nb_init(void)
 	if (nb_g.cfg.mode == NB_MODE_OFF)
 		goto done;
 
-	if (nb_sys_fcntl(2, F_GETFD, 0) >= 0)
-		nb_g.log_fd = nb_hide_fd(2);
+	/* A private duplicate of stderr costs the program one descriptor
+	 * number, so it is taken only when something will be written late:
+	 * the observe report or JSON to stderr at exit (coreutils close fd 2
+	 * before that), or chatty logging. Otherwise warnings go to fd 2. */
+	if (nb_sys_fcntl(2, F_GETFD, 0) >= 0) {
+		bool late = nb_g.cfg.mode == NB_MODE_OBSERVE || strcmp(nb_g.cfg.stats, "stderr") == 0 ||
+			    nb_g.cfg.log >= NB_LOG_INFO;
+		nb_g.log_fd = late ? nb_hide_fd(2) : 2;
+	}
 	pthread_atfork(NULL, NULL, atfork_child);
 	nb_log(NB_LOG_INFO, "%s %s in %s mode (min chunk %zu, arm after %u)", "nobounce",
 	       NB_VERSION, nb_mode_name(nb_g.cfg.mode), nb_g.cfg.min_chunk, nb_g.cfg.arm_after);

@@ -22,6 +22,9 @@
 #define NB_OWN_MAX 64
 
 static atomic_int own[NB_OWN_MAX]; /* fd + 1, 0 = free */
+/* Lowest number ever registered: lets nb_own_is() answer "no" for the
+ * program's ordinary descriptors with one comparison. */
+static atomic_int own_lo = INT32_MAX;
 
 /* Lowest number we place our descriptors at: high enough that programs
  * which count up from 3 never meet them, low enough that the kernel does
@@ -37,7 +40,7 @@ static int hide_floor(void)
 
 bool nb_own_is(int fd)
 {
-	if (fd < 0)
+	if (fd < atomic_load_explicit(&own_lo, memory_order_relaxed))
 		return false;
 	for (int i = 0; i < NB_OWN_MAX; i++)
 		if (atomic_load_explicit(&own[i], memory_order_relaxed) == fd + 1)
@@ -45,8 +48,16 @@ bool nb_own_is(int fd)
 	return false;
 }
 
+static void own_add_lo(int fd)
+{
+	int lo = atomic_load(&own_lo);
+	while (fd < lo && !atomic_compare_exchange_weak(&own_lo, &lo, fd))
+		;
+}
+
 static void own_add(int fd)
 {
+	own_add_lo(fd);
 	for (int i = 0; i < NB_OWN_MAX; i++) {
 		int expect = 0;
 		if (atomic_compare_exchange_strong(&own[i], &expect, fd + 1))
@@ -89,8 +100,10 @@ int nb_own_evict(int fd)
 	int moved = nb_sys_fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
 	if (moved < 0)
 		moved = nb_sys_fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (moved >= 0)
+	if (moved >= 0) {
 		own_replace(fd, moved);
+		own_add_lo(moved);
+	}
 	else
 		own_replace(fd, -1); /* out of descriptors: give ours up */
 	nb_sys_close(fd);
