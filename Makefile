@@ -32,6 +32,8 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(B)/unit/%,$(UNIT_SRC))
 PROG_SRC  := $(wildcard tests/prog/*.c)
 PROG_BIN  := $(patsubst tests/prog/%.c,$(B)/prog/%,$(PROG_SRC))
+TLIB_SRC  := $(wildcard tests/lib/*.c)
+TLIB_SO   := $(patsubst tests/lib/%.c,$(B)/testlib/lib%.so,$(TLIB_SRC))
 
 .PHONY: all deps lib progs unit check check-unit check-integration check-sanitize \
         demo bench install uninstall clean
@@ -64,7 +66,12 @@ $(B)/prog/%: tests/prog/%.c tests/prog/*.h | deps
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(CFLAGS) $(SAN) $< -o $@ -lpthread
 
-progs: $(PROG_BIN)
+# Helper libraries preloaded next to the shim by the integration tests.
+$(B)/testlib/lib%.so: tests/lib/%.c | deps
+	@mkdir -p $(@D)
+	$(CC) $(BASEFLAGS) $(CFLAGS) -shared $< -o $@
+
+progs: $(PROG_BIN) $(TLIB_SO)
 unit: $(UNIT_BIN)
 
 check: check-unit check-integration
@@ -72,7 +79,7 @@ check: check-unit check-integration
 check-unit: $(UNIT_BIN)
 	@sh tests/run-unit.sh $(UNIT_BIN)
 
-check-integration: $(LIB) $(PROG_BIN)
+check-integration: $(LIB) $(PROG_BIN) $(TLIB_SO)
 	@bash tests/run-integration.sh
 
 # Unit tests and test programs under ASan+UBSan (the library itself is

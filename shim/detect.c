@@ -139,6 +139,9 @@ void nb_detect_read(int fd, const void *buf, size_t n)
 	if (n < NB_TRACK_MIN)
 		return;
 	uintptr_t a = (uintptr_t)buf;
+	/* Written once: readers of the flag never fight over the line. */
+	if (NB_UNLIKELY(!atomic_load_explicit(&nb_g.tracked, memory_order_relaxed)))
+		atomic_store_explicit(&nb_g.tracked, 1, memory_order_relaxed);
 	if (ring.live > 0) {
 		for (unsigned i = 0; i < NB_RING; i++) {
 			struct nb_rec *r = &ring.rec[i];

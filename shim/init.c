@@ -138,8 +138,11 @@ __attribute__((destructor, used)) static void nb_dtor(void)
 	/* Nothing more to learn; keep the report consistent. */
 	atomic_store(&nb_g.active, 0);
 	bool any = atomic_load(&nb_stats.bounces) > 0;
+	/* "No loop" is news for a process that moved data (gzip), noise for
+	 * the shell helpers around it. */
+	bool moved = atomic_load(&nb_g.tracked) != 0;
 	if (nb_g.cfg.mode == NB_MODE_OBSERVE && nb_g.log_fd >= 0 && nb_g.cfg.log != NB_LOG_OFF &&
-	    (any || !forked) && strcmp(nb_g.cfg.stats, "stderr") != 0)
+	    (any || (moved && !forked)) && strcmp(nb_g.cfg.stats, "stderr") != 0)
 		nb_loops_report_text(nb_g.log_fd, nb_g.prog, nb_g.pid);
 	if (child_may_report() && (any || !forked))
 		nb_stats_write_report();

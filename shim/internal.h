@@ -310,7 +310,7 @@ void nb_stats_write_report(void);
 
 struct nb_global {
 	atomic_int active;     /* hooks do work (not off, initialised, not secure) */
-	atomic_int initialised;
+	atomic_int tracked;    /* some read was big enough to track */
 	bool secure;           /* AT_SECURE: environment ignored */
 	struct nb_config cfg;
 	int log_fd;            /* private dup of stderr, O_CLOEXEC, or -1 */
