@@ -71,6 +71,9 @@ $(B)/testlib/lib%.so: tests/lib/%.c | deps
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(CFLAGS) -shared $< -o $@
 
+# Keep the core objects between runs: make would delete them as intermediates.
+.SECONDARY: $(CORE_OBJ)
+
 progs: $(PROG_BIN) $(TLIB_SO)
 unit: $(UNIT_BIN)
 

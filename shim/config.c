@@ -203,14 +203,14 @@ static int name_item(const char *item, size_t n, void *arg)
 	return (memchr(item, '/', n) != NULL || n > 63) ? -1 : 0;
 }
 
-static void parse_names(struct ctx *x, const char *var, const char *val, char *field, size_t cap)
+static void parse_names(struct ctx *x, const char *var, const char *val, char *field, size_t cap,
+			const char *def)
 {
 	if (strlen(val) < cap && each_item(val, name_item, NULL) == 0) {
 		strcpy(field, val);
 		return;
 	}
-	bad(x, var, val, "a comma list of program names (no '/', each under 64 characters)",
-	    "all programs");
+	bad(x, var, val, "a comma list of program names (no '/', each under 64 characters)", def);
 }
 
 static void parse_stats(struct ctx *x, const char *val, char *field, size_t cap)
@@ -272,9 +272,9 @@ int nb_config_parse(struct nb_config *c, nb_getenv_fn get, nb_complain_fn compla
 			bad(&x, "NOBOUNCE_LOG", v, "off, error, warn, info or debug", "warn");
 	}
 	if ((v = get("NOBOUNCE_ONLY", cookie)) != NULL)
-		parse_names(&x, "NOBOUNCE_ONLY", v, c->only, sizeof c->only);
+		parse_names(&x, "NOBOUNCE_ONLY", v, c->only, sizeof c->only, "all programs");
 	if ((v = get("NOBOUNCE_SKIP", cookie)) != NULL)
-		parse_names(&x, "NOBOUNCE_SKIP", v, c->skip, sizeof c->skip);
+		parse_names(&x, "NOBOUNCE_SKIP", v, c->skip, sizeof c->skip, "none skipped");
 	return x.bad;
 }
 

@@ -92,14 +92,19 @@ static void on_armed(int src, struct nb_fd *s, int dst, struct nb_fd *d)
 {
 	/* Arming is when a later change of behaviour would start relying on
 	 * the cached kinds: make sure the numbers still name those files. */
-	bool ok = nb_fd_revalidate(src, s);
-	if (ok && d != NULL && nb_fd_trylock(d)) {
-		if (!nb_fd_revalidate(dst, d))
-			ok = false;
+	if (!nb_fd_revalidate(src, s))
+		return; /* the revalidation reset the source's slot, pair and all */
+	if (d != NULL && d != s && nb_fd_trylock(d)) {
+		bool same = nb_fd_revalidate(dst, d);
 		nb_fd_unlock(d);
+		if (!same) {
+			/* Not armed after all; the destination's new generation
+			 * starts a new pair at the next bounce. */
+			s->pair.state = NB_PAIR_LEARNING;
+			s->pair.arms--;
+			return;
+		}
 	}
-	if (!ok)
-		return;
 	NB_COUNT(arms, 1);
 	nb_log(NB_LOG_DEBUG, "pair %d->%d armed: %s -> %s via %s", src, dst,
 	       nb_kind_name((enum nb_kind)s->pair.src_kind),
@@ -121,9 +126,10 @@ static void bounce(const struct nb_rec *r, int dst)
 	if (p->state == NB_PAIR_IDLE || p->dst != dst || p->dst_gen != dgen) {
 		if (p->state != NB_PAIR_IDLE)
 			nb_loops_retire(r->src, p);
-		enum nb_kind dk;
-		unsigned dflags;
-		dst_info(dst, d, &dk, &dflags);
+		enum nb_kind dk = sk;
+		unsigned dflags = s->flags;
+		if (dst != r->src) /* an echo writes back into its source */
+			dst_info(dst, d, &dk, &dflags);
 		nb_pair_start(p, dst, dgen, sk, dk,
 			      nb_path_for(sk, dk, dflags, s->flags, nb_g.cfg.paths));
 	}
@@ -169,23 +175,35 @@ void nb_detect_read(int fd, const void *buf, size_t n)
 	ring.live++;
 }
 
-static struct nb_rec *find(uintptr_t a)
+/* The record holding byte a; failing that, the first record that starts
+ * inside [a, end) - a write may begin with bytes the program made itself
+ * (a header, a tail moved to the front) and continue with bytes it read. */
+static struct nb_rec *find(uintptr_t a, uintptr_t end)
 {
+	struct nb_rec *next = NULL;
 	for (unsigned i = 0; i < NB_RING; i++) {
 		struct nb_rec *r = &ring.rec[i];
-		if (r->len != 0 && a >= r->addr && a < r->addr + r->len)
+		if (r->len == 0)
+			continue;
+		if (a >= r->addr && a < r->addr + r->len)
 			return r;
+		if (r->addr > a && r->addr < end && (next == NULL || r->addr < next->addr))
+			next = r;
 	}
-	return NULL;
+	return next;
 }
 
 /* One contiguous piece [a, a+n) of what fd accepted. */
 static void write_piece(int fd, uintptr_t a, size_t n)
 {
 	while (n > 0) {
-		struct nb_rec *r = find(a);
+		struct nb_rec *r = find(a, a + n);
 		if (r == NULL)
 			return;
+		if (r->addr > a) {
+			n -= r->addr - a;
+			a = r->addr;
+		}
 		size_t off = a - r->addr;
 		size_t take = r->len - off < n ? r->len - off : n;
 		if (r->dst != -1 && r->dst != fd) {
@@ -195,9 +213,10 @@ static void write_piece(int fd, uintptr_t a, size_t n)
 				miss(r, NB_MISS_TWO_DESTS);
 			drop(r);
 		} else if (off == r->fwd && r->fwd < r->len) {
-			bool changed = (off == 0 && take >= 8 && load8(a) != r->head) ||
-				       (off + take == r->len && take >= 8 &&
-					load8(r->addr + r->len - 8) != r->tail);
+			/* Records are >= NB_TRACK_MIN bytes, so both samples lie
+			 * inside the buffer even when this piece is shorter. */
+			bool changed = (off == 0 && load8(r->addr) != r->head) ||
+				       (off + take == r->len && load8(r->addr + r->len - 8) != r->tail);
 			if (changed) {
 				miss(r, NB_MISS_MODIFIED);
 				drop(r);

@@ -135,7 +135,7 @@ enum nb_pair_state {
  * the source descriptor's slot: a source feeds one destination at a time,
  * and a change of destination retires the old pair into loops.c. */
 struct nb_pair {
-	int dst;                /* destination fd, -1 when IDLE */
+	int dst;                /* destination fd; meaningless when IDLE */
 	uint32_t dst_gen;       /* destination's generation when paired */
 	uint8_t state;          /* enum nb_pair_state */
 	uint8_t src_kind, dst_kind;
