@@ -76,15 +76,17 @@ static enum nb_kind kind_locked(int fd, struct nb_fd *e)
 	return e->kind != NB_KIND_UNKNOWN ? (enum nb_kind)e->kind : nb_fd_classify(fd, e);
 }
 
-/* The destination's kind and flags, classifying it if needed. */
-static void dst_info(int dst, struct nb_fd *d, enum nb_kind *kind, unsigned *flags)
+/* The destination's kind, flags and file system, classifying it if needed. */
+static void dst_info(int dst, struct nb_fd *d, enum nb_kind *kind, unsigned *flags, dev_t *dev)
 {
 	*kind = NB_KIND_OTHER;
 	*flags = 0;
+	*dev = 0;
 	if (d == NULL || !nb_fd_trylock(d))
 		return;
 	*kind = kind_locked(dst, d);
 	*flags = d->flags;
+	*dev = d->dev;
 	nb_fd_unlock(d);
 }
 
@@ -128,10 +130,16 @@ static void bounce(const struct nb_rec *r, int dst)
 			nb_loops_retire(r->src, p);
 		enum nb_kind dk = sk;
 		unsigned dflags = s->flags;
+		dev_t ddev = s->dev;
 		if (dst != r->src) /* an echo writes back into its source */
-			dst_info(dst, d, &dk, &dflags);
-		nb_pair_start(p, dst, dgen, sk, dk,
-			      nb_path_for(sk, dk, dflags, s->flags, nb_g.cfg.paths));
+			dst_info(dst, d, &dk, &dflags, &ddev);
+		/* copy_file_range(2) fails with EXDEV across file systems
+		 * (Linux >= 5.19 allows only same-type ones that implement it);
+		 * sendfile works file -> file anywhere. */
+		unsigned allowed = nb_g.cfg.paths;
+		if (ddev != s->dev)
+			allowed &= ~(unsigned)NB_PATH_COPY_FILE_RANGE;
+		nb_pair_start(p, dst, dgen, sk, dk, nb_path_for(sk, dk, dflags, s->flags, allowed));
 	}
 	NB_COUNT(bounces, 1);
 	NB_COUNT(bounce_bytes, r->len);

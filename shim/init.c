@@ -98,10 +98,11 @@ void nb_init(void)
 
 	/* A private duplicate of stderr costs the program one descriptor
 	 * number, so it is taken only when something will be written late:
-	 * the observe report or JSON to stderr at exit (coreutils close fd 2
-	 * before that), or chatty logging. Otherwise warnings go to fd 2. */
+	 * the observe report, the stats report or its error line at exit
+	 * (coreutils close fd 2 before that), or chatty logging. Otherwise
+	 * warnings go to fd 2. */
 	if (nb_sys_fcntl(2, F_GETFD, 0) >= 0) {
-		bool late = nb_g.cfg.mode == NB_MODE_OBSERVE || strcmp(nb_g.cfg.stats, "stderr") == 0 ||
+		bool late = nb_g.cfg.mode == NB_MODE_OBSERVE || nb_g.cfg.stats[0] != '\0' ||
 			    nb_g.cfg.log >= NB_LOG_INFO;
 		nb_g.log_fd = late ? nb_hide_fd(2) : 2;
 	}

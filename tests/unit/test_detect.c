@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -682,12 +683,47 @@ static void bounce_back_into_its_own_socket_records_the_socket_kind(void **state
 	assert_int_equal(atomic_load(&nb_stats.lock_skips), 0);
 }
 
+static int file_in(const char *dir)
+{
+	char path[256];
+	snprintf(path, sizeof path, "%s/nb-detect-dst-XXXXXX", dir);
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	unlink(path);
+	return fd;
+}
+
+static void file_to_file_on_one_file_system_takes_copy_file_range(void **state)
+{
+	struct fx *f = *state;
+	int dst = file_in("/tmp"); /* the source lives in /tmp too */
+	loop(f, f->a, K64, dst);
+	assert_int_equal(pair_of(f->src)->path, NB_PATH_COPY_FILE_RANGE);
+	close(dst);
+}
+
+static void file_to_file_across_file_systems_takes_sendfile(void **state)
+{
+	struct fx *f = *state;
+	struct stat a, b;
+	assert_int_equal(stat("/tmp", &a), 0);
+	assert_int_equal(stat("/dev/shm", &b), 0);
+	if (a.st_dev == b.st_dev)
+		skip(); /* no second file system on this machine */
+	int dst = file_in("/dev/shm");
+	loop(f, f->a, K64, dst);
+	assert_int_equal(pair_of(f->src)->path, NB_PATH_SENDFILE);
+	close(dst);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(one_buffer_reused_counts_a_bounce_per_iteration),
+		T(file_to_file_on_one_file_system_takes_copy_file_range),
+		T(file_to_file_across_file_systems_takes_sendfile),
 		T(first_bounce_pairs_source_and_destination_with_their_kinds),
 		T(bounce_to_a_unix_socket_takes_the_sendfile_path),
 		T(bounce_to_dev_null_is_counted_but_refused),
