@@ -141,8 +141,6 @@ static void bounce(const struct nb_rec *r, int dst)
 			allowed &= ~(unsigned)NB_PATH_COPY_FILE_RANGE;
 		nb_pair_start(p, dst, dgen, sk, dk, nb_path_for(sk, dk, dflags, s->flags, allowed));
 	}
-	NB_COUNT(bounces, 1);
-	NB_COUNT(bounce_bytes, r->len);
 	if (nb_pair_bounce(p, r->len, &nb_g.cfg) == NB_EV_ARMED)
 		on_armed(r->src, s, dst, d);
 	nb_fd_unlock(s);
@@ -157,9 +155,13 @@ void nb_detect_read(int fd, const void *buf, size_t n)
 	if (NB_UNLIKELY(!atomic_load_explicit(&nb_g.tracked, memory_order_relaxed)))
 		atomic_store_explicit(&nb_g.tracked, 1, memory_order_relaxed);
 	if (ring.live > 0) {
-		for (unsigned i = 0; i < NB_RING; i++) {
+		unsigned left = ring.live;
+		for (unsigned i = 0; i < NB_RING && left > 0; i++) {
 			struct nb_rec *r = &ring.rec[i];
-			if (r->len == 0 || r->addr >= a + n || a >= r->addr + r->len)
+			if (r->len == 0)
+				continue;
+			left--;
+			if (r->addr >= a + n || a >= r->addr + r->len)
 				continue;
 			/* The program reads over bytes it never sent. */
 			if (r->fwd < r->len)

@@ -43,7 +43,11 @@ struct slot {
 static struct slot *_Atomic top[NB_TOP];
 static atomic_uint top_used; /* highest allocated chunk index + 1 */
 
-static struct slot *chunk_for(int fd, bool alloc)
+static struct slot *chunk_alloc(unsigned hi) __attribute__((noinline));
+
+/* Every hook that tracks a descriptor comes through here: keep it inline
+ * and the rare allocation out of line. */
+static inline __attribute__((always_inline)) struct slot *chunk_for(int fd, bool alloc)
 {
 	if (NB_UNLIKELY(fd < 0 || (unsigned)fd >= NB_TOP * NB_CHUNK))
 		return NULL;
@@ -51,7 +55,11 @@ static struct slot *chunk_for(int fd, bool alloc)
 	struct slot *c = atomic_load_explicit(&top[hi], memory_order_acquire);
 	if (NB_LIKELY(c != NULL) || !alloc)
 		return c;
+	return chunk_alloc(hi);
+}
 
+static struct slot *chunk_alloc(unsigned hi)
+{
 	size_t bytes = sizeof(struct slot) * NB_CHUNK;
 	void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (m == MAP_FAILED)
@@ -69,7 +77,7 @@ static struct slot *chunk_for(int fd, bool alloc)
 	return (struct slot *)m;
 }
 
-static struct slot *slot_of(int fd, bool alloc)
+static inline struct slot *slot_of(int fd, bool alloc)
 {
 	struct slot *c = chunk_for(fd, alloc);
 	return c ? &c[(unsigned)fd & (NB_CHUNK - 1)] : NULL;

@@ -138,7 +138,9 @@ __attribute__((destructor, used)) static void nb_dtor(void)
 	int saved = errno;
 	/* Nothing more to learn; keep the report consistent. */
 	atomic_store(&nb_g.active, 0);
-	bool any = atomic_load(&nb_stats.bounces) > 0;
+	uint64_t bounces, bytes;
+	nb_loops_totals(&bounces, &bytes);
+	bool any = bounces > 0;
 	/* "No loop" is news for a process that moved data (gzip), noise for
 	 * the shell helpers around it. */
 	bool moved = atomic_load(&nb_g.tracked) != 0;

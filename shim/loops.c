@@ -74,6 +74,31 @@ uint64_t nb_loops_overflow(void)
 	return atomic_load(&overflow);
 }
 
+struct sums {
+	uint64_t iterations, bytes;
+};
+
+static void sum_live(int fd, struct nb_fd *e, void *ctx)
+{
+	(void)fd;
+	struct sums *t = ctx;
+	t->iterations += e->pair.iterations;
+	t->bytes += e->pair.bytes;
+}
+
+void nb_loops_totals(uint64_t *iterations, uint64_t *bytes)
+{
+	struct sums t = { atomic_load(&overflow), 0 };
+	for (size_t i = 0; i < NB_MAX_LOOPS; i++)
+		if (atomic_load(&table[i].used) == 2) {
+			t.iterations += atomic_load(&table[i].iterations);
+			t.bytes += atomic_load(&table[i].bytes);
+		}
+	nb_fd_each_pair(sum_live, &t);
+	*iterations = t.iterations;
+	*bytes = t.bytes;
+}
+
 /* ---- collecting a view (exit time: malloc is fine) ---- */
 
 struct key {
@@ -209,6 +234,24 @@ static void human(char *b, size_t cap, uint64_t v)
 	snprintf(b, cap, i ? "%.1f %s" : "%.0f %s", d, u[i]);
 }
 
+/* Why a loop a kernel path could serve was never armed. */
+static const char *unarmed_reason(const struct nb_loop_view *l)
+{
+	const struct nb_config *c = &nb_g.cfg;
+	uint64_t big = 0;
+	for (unsigned j = nb_hist_bucket(c->min_chunk) + 1; j < NB_HIST_BUCKETS; j++)
+		big += l->hist[j];
+	/* The bucket holding min_chunk mixes sizes on both sides of it. */
+	if (big == 0 && nb_hist_bucket(c->min_chunk) > 0 &&
+	    c->min_chunk == (size_t)2048 << nb_hist_bucket(c->min_chunk))
+		big = l->hist[nb_hist_bucket(c->min_chunk)];
+	if (big == 0)
+		return "its chunks are below NOBOUNCE_MIN_CHUNK";
+	if (l->misses[0] + l->misses[1] + l->misses[2] > 0)
+		return "the program touches or re-sends the bytes (misses)";
+	return "too few iterations (NOBOUNCE_ARM_AFTER)";
+}
+
 #define NB_REPORT_LOOPS 64
 
 void nb_loops_report_text(int fd, const char *prog, pid_t pid)
@@ -250,6 +293,11 @@ void nb_loops_report_text(int fd, const char *prog, pid_t pid)
 				     nb_path_name(l->path), copied, (unsigned long long)sp,
 				     (unsigned long long)sk);
 		nb_write_all(fd, line, (size_t)k);
+		if (l->path != NB_PATH_NONE && l->arms == 0) {
+			k = snprintf(line, sizeof line, "nobounce:     but it never armed: %s\n",
+				     unarmed_reason(l));
+			nb_write_all(fd, line, (size_t)k);
+		}
 		uint64_t m = l->misses[0] + l->misses[1] + l->misses[2];
 		if (m > 0) {
 			k = snprintf(line, sizeof line,

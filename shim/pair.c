@@ -70,10 +70,11 @@ const char *nb_path_name(enum nb_path p)
 
 unsigned nb_hist_bucket(size_t chunk)
 {
-	unsigned b = 0;
-	for (size_t lim = 4096; b < NB_HIST_BUCKETS - 1 && chunk >= lim; lim <<= 1)
-		b++;
-	return b;
+	if (chunk < 4096)
+		return 0;
+	/* 4K -> 1, 8K -> 2, ...: the bucket is log2(chunk) - 11, capped. */
+	unsigned b = (unsigned)(63 - __builtin_clzll((unsigned long long)chunk)) - 11;
+	return b < NB_HIST_BUCKETS - 1 ? b : NB_HIST_BUCKETS - 1;
 }
 
 void nb_pair_start(struct nb_pair *p, int dst, uint32_t dst_gen, enum nb_kind src_kind,

@@ -62,6 +62,8 @@ size_t nb_stats_json(char *buf, size_t cap, const char *prog, pid_t pid)
 		if (c->paths & bit)
 			snprintf(paths + strlen(paths), sizeof paths - strlen(paths), "%s\"%s\"",
 				 paths[0] ? ", " : "", nb_path_name((enum nb_path)bit));
+	uint64_t bounces, bounce_bytes;
+	nb_loops_totals(&bounces, &bounce_bytes);
 	size_t len = (size_t)snprintf(
 		buf, cap,
 		"{\n  \"nobounce\": \"%s\",\n  \"program\": \"%s\",\n  \"pid\": %d,\n"
@@ -73,7 +75,7 @@ size_t nb_stats_json(char *buf, size_t cap, const char *prog, pid_t pid)
 		"\"stale\": %llu, \"fd_chunks\": %llu, \"lock_skips\": %llu, "
 		"\"untracked_iterations\": %llu},\n  \"loops\": ",
 		NB_VERSION, prog, (int)pid, nb_mode_name(c->mode), c->min_chunk, c->arm_after,
-		paths, C(bounces), C(bounce_bytes),
+		paths, (unsigned long long)bounces, (unsigned long long)bounce_bytes,
 		C(arms), C(disarms), C(misses[NB_MISS_UNFORWARDED]), C(misses[NB_MISS_TWO_DESTS]),
 		C(misses[NB_MISS_MODIFIED]), C(classified), C(revalidations), C(stale),
 		C(fd_slots), C(lock_skips), (unsigned long long)nb_loops_overflow());
