@@ -41,6 +41,26 @@ static inline bool nb_on(void)
 	 : (nb_real_init(), nb_real.name != NULL) ? nb_real.name(__VA_ARGS__) \
 						  : (fallback))
 
+/* A hooked call naming one of the library's own descriptors answers as
+ * the kernel would for a number that is not open. */
+#define NB_OWN_BADF(fd, ret)                        \
+	do {                                        \
+		if (NB_UNLIKELY(nb_own_is(fd))) {   \
+			errno = EBADF;              \
+			return ret;                 \
+		}                                   \
+	} while (0)
+
+/* A call that creates descriptors failed with EMFILE: without the
+ * library's own descriptors it might not have. Give them up and retry
+ * once, so the program sees the plain result. */
+#define NB_EMFILE_RETRY(r, call)                                             \
+	do {                                                                 \
+		r = (call);                                                  \
+		if (NB_UNLIKELY(r < 0) && errno == EMFILE && nb_own_release_all()) \
+			r = (call);                                          \
+	} while (0)
+
 /* For functions with no raw-syscall equivalent. */
 #define NB_NOSYS (errno = ENOSYS, -1)
 

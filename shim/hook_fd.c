@@ -15,6 +15,9 @@
 #include <stdarg.h>
 #include <sys/socket.h>
 
+#ifndef CLOSE_RANGE_UNSHARE
+#define CLOSE_RANGE_UNSHARE (1U << 1)
+#endif
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
@@ -30,10 +33,7 @@ static inline int fresh(int fd)
 
 NB_EXPORT int close(int fd)
 {
-	if (NB_UNLIKELY(nb_own_is(fd))) {
-		errno = EBADF; /* not open, as far as the program knows */
-		return -1;
-	}
+	NB_OWN_BADF(fd, -1);
 	int r = NB_CALL(close, (int)syscall(SYS_close, fd), fd);
 	/* Linux frees the number even when close reports EINTR or EIO. */
 	if (r == 0 || errno != EBADF)
@@ -52,8 +52,10 @@ NB_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
 		nb_real_init();
 	int (*real)(unsigned, unsigned, int) =
 		nb_real.close_range ? nb_real.close_range : sys_close_range;
-	/* EINVAL for lo > hi or unknown flags must come from the kernel. */
-	int r = lo <= hi ? nb_own_close_range(lo, hi, flags, real) : real(lo, hi, flags);
+	/* EINVAL for lo > hi or unknown flags must come from the kernel,
+	 * even when the range holds nothing but our descriptors. */
+	bool plain = lo > hi || (flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) != 0;
+	int r = plain ? real(lo, hi, flags) : nb_own_close_range(lo, hi, flags, real);
 	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
 		nb_fd_forget_range(lo, hi);
 	return r;
@@ -61,19 +63,15 @@ NB_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
 
 NB_EXPORT int dup(int fd)
 {
-	if (NB_UNLIKELY(nb_own_is(fd))) {
-		errno = EBADF;
-		return -1;
-	}
-	return fresh(NB_CALL(dup, (int)syscall(SYS_dup, fd), fd));
+	NB_OWN_BADF(fd, -1);
+	int r;
+	NB_EMFILE_RETRY(r, NB_CALL(dup, (int)syscall(SYS_dup, fd), fd));
+	return fresh(r);
 }
 
 NB_EXPORT int dup2(int fd, int nfd)
 {
-	if (NB_UNLIKELY(nb_own_is(fd))) {
-		errno = EBADF;
-		return -1;
-	}
+	NB_OWN_BADF(fd, -1);
 	if (NB_UNLIKELY(nb_own_is(nfd)))
 		nb_own_evict(nfd);
 	int r = NB_CALL(dup2, (int)syscall(SYS_dup2, fd, nfd), fd, nfd);
@@ -84,12 +82,12 @@ NB_EXPORT int dup2(int fd, int nfd)
 
 NB_EXPORT int dup3(int fd, int nfd, int flags)
 {
-	if (NB_UNLIKELY(nb_own_is(fd))) {
-		errno = EBADF;
-		return -1;
+	/* dup3(n, n) is EINVAL before any check of n: the kernel says so. */
+	if (fd != nfd) {
+		NB_OWN_BADF(fd, -1);
+		if (NB_UNLIKELY(nb_own_is(nfd)))
+			nb_own_evict(nfd);
 	}
-	if (NB_UNLIKELY(nb_own_is(nfd)) && fd != nfd)
-		nb_own_evict(nfd);
 	return fresh(NB_CALL(dup3, (int)syscall(SYS_dup3, fd, nfd, flags), fd, nfd, flags));
 }
 
@@ -116,11 +114,9 @@ NB_EXPORT int fcntl(int fd, int cmd, ...)
 	unsigned long arg = va_arg(ap, unsigned long);
 	va_end(ap);
 
-	if (NB_UNLIKELY(nb_own_is(fd))) {
-		errno = EBADF;
-		return -1;
-	}
-	int r = NB_CALL(fcntl, (int)syscall(SYS_fcntl, fd, cmd, arg), fd, cmd, arg);
+	NB_OWN_BADF(fd, -1);
+	int r;
+	NB_EMFILE_RETRY(r, NB_CALL(fcntl, (int)syscall(SYS_fcntl, fd, cmd, arg), fd, cmd, arg));
 	if (r < 0)
 		return r;
 	switch (cmd) {
@@ -138,13 +134,16 @@ int fcntl64(int fd, int cmd, ...) NB_ALIAS(fcntl);
 
 NB_EXPORT int socket(int domain, int type, int proto)
 {
-	return fresh(NB_CALL(socket, (int)syscall(SYS_socket, domain, type, proto), domain, type,
-			     proto));
+	int r;
+	NB_EMFILE_RETRY(r, NB_CALL(socket, (int)syscall(SYS_socket, domain, type, proto), domain,
+				   type, proto));
+	return fresh(r);
 }
 
 NB_EXPORT int socketpair(int domain, int type, int proto, int sv[2])
 {
-	int r = NB_CALL(socketpair, NB_NOSYS, domain, type, proto, sv);
+	int r;
+	NB_EMFILE_RETRY(r, NB_CALL(socketpair, NB_NOSYS, domain, type, proto, sv));
 	if (r == 0) {
 		nb_fd_forget(sv[0]);
 		nb_fd_forget(sv[1]);
@@ -154,17 +153,24 @@ NB_EXPORT int socketpair(int domain, int type, int proto, int sv[2])
 
 NB_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
 {
-	return fresh(NB_CALL(accept, NB_NOSYS, fd, addr, alen));
+	NB_OWN_BADF(fd, -1);
+	int r;
+	NB_EMFILE_RETRY(r, NB_CALL(accept, NB_NOSYS, fd, addr, alen));
+	return fresh(r);
 }
 
 NB_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
-	return fresh(NB_CALL(accept4, NB_NOSYS, fd, addr, alen, flags));
+	NB_OWN_BADF(fd, -1);
+	int r;
+	NB_EMFILE_RETRY(r, NB_CALL(accept4, NB_NOSYS, fd, addr, alen, flags));
+	return fresh(r);
 }
 
 NB_EXPORT int pipe(int p[2])
 {
-	int r = NB_CALL(pipe, (int)syscall(SYS_pipe2, p, 0), p);
+	int r;
+	NB_EMFILE_RETRY(r, NB_CALL(pipe, (int)syscall(SYS_pipe2, p, 0), p));
 	if (r == 0) {
 		nb_fd_forget(p[0]);
 		nb_fd_forget(p[1]);
@@ -174,7 +180,8 @@ NB_EXPORT int pipe(int p[2])
 
 NB_EXPORT int pipe2(int p[2], int flags)
 {
-	int r = NB_CALL(pipe2, (int)syscall(SYS_pipe2, p, flags), p, flags);
+	int r;
+	NB_EMFILE_RETRY(r, NB_CALL(pipe2, (int)syscall(SYS_pipe2, p, flags), p, flags));
 	if (r == 0) {
 		nb_fd_forget(p[0]);
 		nb_fd_forget(p[1]);
@@ -197,8 +204,10 @@ NB_EXPORT int open(const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 	NB_MODE_ARG(flags, mode);
-	return fresh(NB_CALL(open, (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode), path,
-			     flags, mode));
+	int r;
+	NB_EMFILE_RETRY(r, NB_CALL(open, (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode),
+				   path, flags, mode));
+	return fresh(r);
 }
 int open64(const char *path, int flags, ...) NB_ALIAS(open);
 
@@ -206,25 +215,35 @@ NB_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 	NB_MODE_ARG(flags, mode);
-	return fresh(NB_CALL(openat, (int)syscall(SYS_openat, dirfd, path, flags, mode), dirfd,
-			     path, flags, mode));
+	NB_OWN_BADF(dirfd, -1);
+	int r;
+	NB_EMFILE_RETRY(r, NB_CALL(openat, (int)syscall(SYS_openat, dirfd, path, flags, mode),
+				   dirfd, path, flags, mode));
+	return fresh(r);
 }
 int openat64(int dirfd, const char *path, int flags, ...) NB_ALIAS(openat);
 
 NB_EXPORT int __open_2(const char *path, int flags)
 {
-	return fresh(NB_CALL(__open_2, NB_NOSYS, path, flags));
+	int r;
+	NB_EMFILE_RETRY(r, NB_CALL(__open_2, NB_NOSYS, path, flags));
+	return fresh(r);
 }
 int __open64_2(const char *path, int flags) NB_ALIAS(__open_2);
 
 NB_EXPORT int __openat_2(int dirfd, const char *path, int flags)
 {
-	return fresh(NB_CALL(__openat_2, NB_NOSYS, dirfd, path, flags));
+	NB_OWN_BADF(dirfd, -1);
+	int r;
+	NB_EMFILE_RETRY(r, NB_CALL(__openat_2, NB_NOSYS, dirfd, path, flags));
+	return fresh(r);
 }
 int __openat64_2(int dirfd, const char *path, int flags) NB_ALIAS(__openat_2);
 
 NB_EXPORT int creat(const char *path, mode_t mode)
 {
-	return fresh(NB_CALL(creat, NB_NOSYS, path, mode));
+	int r;
+	NB_EMFILE_RETRY(r, NB_CALL(creat, NB_NOSYS, path, mode));
+	return fresh(r);
 }
 int creat64(const char *path, mode_t mode) NB_ALIAS(creat);

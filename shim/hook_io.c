@@ -47,6 +47,7 @@ static inline bool consumes(int flags)
 
 NB_EXPORT ssize_t read(int fd, void *buf, size_t n)
 {
+	NB_OWN_BADF(fd, -1);
 	ssize_t r = NB_CALL(read, syscall(SYS_read, fd, buf, n), fd, buf, n);
 	seen_read(fd, buf, r);
 	return r;
@@ -54,6 +55,7 @@ NB_EXPORT ssize_t read(int fd, void *buf, size_t n)
 
 NB_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
+	NB_OWN_BADF(fd, -1);
 	/* The real one keeps the fortify check (n > buflen aborts). */
 	ssize_t r = NB_CALL(__read_chk, NB_NOSYS, fd, buf, n, buflen);
 	seen_read(fd, buf, r);
@@ -62,6 +64,7 @@ NB_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 
 NB_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
+	NB_OWN_BADF(fd, -1);
 	ssize_t r = NB_CALL(pread, syscall(SYS_pread64, fd, buf, n, off), fd, buf, n, off);
 	seen_read(fd, buf, r);
 	return r;
@@ -70,6 +73,7 @@ ssize_t pread64(int fd, void *buf, size_t n, off64_t off) NB_ALIAS(pread);
 
 NB_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
 {
+	NB_OWN_BADF(fd, -1);
 	ssize_t r = NB_CALL(__pread_chk, NB_NOSYS, fd, buf, n, off, buflen);
 	seen_read(fd, buf, r);
 	return r;
@@ -77,6 +81,7 @@ NB_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buf
 
 NB_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen)
 {
+	NB_OWN_BADF(fd, -1);
 	ssize_t r = NB_CALL(__pread64_chk, NB_NOSYS, fd, buf, n, off, buflen);
 	seen_read(fd, buf, r);
 	return r;
@@ -84,6 +89,7 @@ NB_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t
 
 NB_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
+	NB_OWN_BADF(fd, -1);
 	ssize_t r = NB_CALL(readv, syscall(SYS_readv, fd, iov, cnt), fd, iov, cnt);
 	seen_readv(fd, iov, cnt, r);
 	return r;
@@ -91,6 +97,7 @@ NB_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 
 NB_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
 {
+	NB_OWN_BADF(fd, -1);
 	ssize_t r = NB_CALL(preadv, NB_NOSYS, fd, iov, cnt, off);
 	seen_readv(fd, iov, cnt, r);
 	return r;
@@ -99,6 +106,7 @@ ssize_t preadv64(int fd, const struct iovec *iov, int cnt, off64_t off) NB_ALIAS
 
 NB_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 {
+	NB_OWN_BADF(fd, -1);
 	ssize_t r = NB_CALL(preadv2, NB_NOSYS, fd, iov, cnt, off, flags);
 	seen_readv(fd, iov, cnt, r);
 	return r;
@@ -108,6 +116,7 @@ ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int fl
 
 NB_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
+	NB_OWN_BADF(fd, -1);
 	ssize_t r = NB_CALL(recv, NB_NOSYS, fd, buf, n, flags);
 	if (consumes(flags))
 		seen_read(fd, buf, r);
@@ -116,6 +125,7 @@ NB_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 
 NB_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 {
+	NB_OWN_BADF(fd, -1);
 	ssize_t r = NB_CALL(__recv_chk, NB_NOSYS, fd, buf, n, buflen, flags);
 	if (consumes(flags))
 		seen_read(fd, buf, r);
@@ -125,6 +135,7 @@ NB_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int fla
 NB_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockaddr *addr,
 			   socklen_t *alen)
 {
+	NB_OWN_BADF(fd, -1);
 	ssize_t r = NB_CALL(recvfrom, NB_NOSYS, fd, buf, n, flags, addr, alen);
 	if (consumes(flags))
 		seen_read(fd, buf, r);
@@ -134,6 +145,7 @@ NB_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockad
 NB_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int flags,
 				 struct sockaddr *addr, socklen_t *alen)
 {
+	NB_OWN_BADF(fd, -1);
 	ssize_t r = NB_CALL(__recvfrom_chk, NB_NOSYS, fd, buf, n, buflen, flags, addr, alen);
 	if (consumes(flags))
 		seen_read(fd, buf, r);
@@ -142,6 +154,7 @@ NB_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int
 
 NB_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
+	NB_OWN_BADF(fd, -1);
 	ssize_t r = NB_CALL(recvmsg, NB_NOSYS, fd, msg, flags);
 	if (r >= NB_TRACK_MIN && consumes(flags) && nb_on())
 		NB_KEEP_ERRNO(nb_detect_readv(fd, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r));
@@ -152,6 +165,7 @@ NB_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 NB_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
+	NB_OWN_BADF(fd, -1);
 	ssize_t r = NB_CALL(write, syscall(SYS_write, fd, buf, n), fd, buf, n);
 	seen_write(fd, buf, r);
 	return r;
@@ -159,6 +173,7 @@ NB_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 
 NB_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
+	NB_OWN_BADF(fd, -1);
 	ssize_t r = NB_CALL(pwrite, syscall(SYS_pwrite64, fd, buf, n, off), fd, buf, n, off);
 	seen_write(fd, buf, r);
 	return r;
@@ -167,6 +182,7 @@ ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off) NB_ALIAS(pwrite
 
 NB_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
+	NB_OWN_BADF(fd, -1);
 	ssize_t r = NB_CALL(writev, syscall(SYS_writev, fd, iov, cnt), fd, iov, cnt);
 	seen_writev(fd, iov, cnt, r);
 	return r;
@@ -174,6 +190,7 @@ NB_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 
 NB_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
+	NB_OWN_BADF(fd, -1);
 	ssize_t r = NB_CALL(pwritev, NB_NOSYS, fd, iov, cnt, off);
 	seen_writev(fd, iov, cnt, r);
 	return r;
@@ -182,6 +199,7 @@ ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off) NB_ALIA
 
 NB_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 {
+	NB_OWN_BADF(fd, -1);
 	ssize_t r = NB_CALL(pwritev2, NB_NOSYS, fd, iov, cnt, off, flags);
 	seen_writev(fd, iov, cnt, r);
 	return r;
@@ -191,6 +209,7 @@ ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int f
 
 NB_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
+	NB_OWN_BADF(fd, -1);
 	ssize_t r = NB_CALL(send, NB_NOSYS, fd, buf, n, flags);
 	seen_write(fd, buf, r);
 	return r;
@@ -199,6 +218,7 @@ NB_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 NB_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 			 const struct sockaddr *addr, socklen_t alen)
 {
+	NB_OWN_BADF(fd, -1);
 	ssize_t r = NB_CALL(sendto, NB_NOSYS, fd, buf, n, flags, addr, alen);
 	seen_write(fd, buf, r);
 	return r;
@@ -206,6 +226,7 @@ NB_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 
 NB_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
+	NB_OWN_BADF(fd, -1);
 	ssize_t r = NB_CALL(sendmsg, NB_NOSYS, fd, msg, flags);
 	if (r > 0 && nb_on())
 		NB_KEEP_ERRNO(nb_detect_writev(fd, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r));

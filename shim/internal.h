@@ -326,12 +326,13 @@ void nb_init(void);
 void nb_log(enum nb_loglevel lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Writes a whole buffer to fd with the real write, retrying EINTR. */
 void nb_write_all(int fd, const char *buf, size_t n);
-/* Internal descriptors (ownfd.c): duplicates fd at a high number,
- * O_CLOEXEC, and hides it from the program's close/dup2/close_range. */
+/* Internal descriptors (ownfd.c): duplicates fd at the top of the table,
+ * O_CLOEXEC, hidden from the program (EBADF when named); -1 if no room. */
 int nb_hide_fd(int fd);
 bool nb_own_is(int fd);
-int nb_own_evict(int fd);
+void nb_own_evict(int fd);      /* the program claims this number */
 void nb_own_release(int fd);
+bool nb_own_release_all(void);  /* EMFILE: give every number back */
 int nb_own_close_range(unsigned lo, unsigned hi, int flags,
 		       int (*real)(unsigned, unsigned, int));
 

@@ -3,13 +3,22 @@
  *
  * Owns: the list of internal descriptors (today the private log; later the
  * pipe pool), where they are placed, and what happens when the program
- * names one of them in close, close_range, dup2 or dup3.
+ * names one of them or runs out of numbers.
  * Must not: allocate or lock; close() reaches here.
  *
  * Without the library those numbers would be free, so the program must see
- * exactly that: close(n) fails with EBADF, close_range() skips them as if
- * they were not open, and dup2(x, n) works - we move our descriptor to
- * another number first. They are O_CLOEXEC, so exec never leaks them.
+ * exactly that:
+ *  - they sit at the top of the descriptor table (just below the soft
+ *    RLIMIT_NOFILE, capped so the kernel's table stays small), where the
+ *    kernel's lowest-free-number rule hands them out last;
+ *  - every hooked call that names one fails with EBADF, as on a free
+ *    number (close_range skips them);
+ *  - when the program claims one (dup2/dup3 onto it), or a call that
+ *    creates a descriptor fails with EMFILE, the library gives its
+ *    descriptors up and the call gets exactly the plain result. Losing
+ *    the private log only means messages go to fd 2.
+ * They are O_CLOEXEC, so exec never leaks them. What stays visible:
+ * /proc/self/fd lists them, and F_DUPFD with a minimum at the top number.
  */
 #include "internal.h"
 
@@ -20,27 +29,18 @@
 #include <unistd.h>
 
 #define NB_OWN_MAX 64
+/* The kernel sizes a process's descriptor table to its highest number;
+ * with a soft limit of a million, the top would cost megabytes. */
+#define NB_OWN_CEILING 65536
 
 static atomic_int own[NB_OWN_MAX]; /* fd + 1, 0 = free */
 /* Lowest number ever registered: lets nb_own_is() answer "no" for the
  * program's ordinary descriptors with one comparison. */
 static atomic_int own_lo = INT32_MAX;
 
-/* Lowest number we place our descriptors at: high enough that programs
- * which count up from 3 never meet them, low enough that the kernel does
- * not grow the descriptor table to a huge size for us. */
-static int hide_floor(void)
-{
-	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
-		return 1000;
-	rlim_t lim = rl.rlim_cur < 1024 ? rl.rlim_cur : 1024;
-	return lim > 64 ? (int)(lim - 24) : 3;
-}
-
 bool nb_own_is(int fd)
 {
-	if (fd < atomic_load_explicit(&own_lo, memory_order_relaxed))
+	if (NB_LIKELY(fd < atomic_load_explicit(&own_lo, memory_order_relaxed)))
 		return false;
 	for (int i = 0; i < NB_OWN_MAX; i++)
 		if (atomic_load_explicit(&own[i], memory_order_relaxed) == fd + 1)
@@ -48,16 +48,11 @@ bool nb_own_is(int fd)
 	return false;
 }
 
-static void own_add_lo(int fd)
+static void own_add(int fd)
 {
 	int lo = atomic_load(&own_lo);
 	while (fd < lo && !atomic_compare_exchange_weak(&own_lo, &lo, fd))
 		;
-}
-
-static void own_add(int fd)
-{
-	own_add_lo(fd);
 	for (int i = 0; i < NB_OWN_MAX; i++) {
 		int expect = 0;
 		if (atomic_compare_exchange_strong(&own[i], &expect, fd + 1))
@@ -65,51 +60,59 @@ static void own_add(int fd)
 	}
 }
 
-static void own_replace(int old, int fd)
+/* Forgets fd as ours and closes it; false if it was not ours. */
+static bool own_drop(int fd)
 {
 	for (int i = 0; i < NB_OWN_MAX; i++) {
-		int expect = old + 1;
-		if (atomic_compare_exchange_strong(&own[i], &expect, fd + 1))
-			return;
+		int expect = fd + 1;
+		if (atomic_compare_exchange_strong(&own[i], &expect, 0)) {
+			nb_sys_close(fd);
+			if (nb_g.log_fd == fd)
+				nb_g.log_fd = 2;
+			return true;
+		}
 	}
-}
-
-void nb_own_release(int fd)
-{
-	own_replace(fd, -1);
-	nb_sys_close(fd);
+	return false;
 }
 
 int nb_hide_fd(int fd)
 {
-	int hi = nb_sys_fcntl(fd, F_DUPFD_CLOEXEC, hide_floor());
-	if (hi < 0)
-		hi = nb_sys_fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (hi < 0)
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 64)
 		return -1;
-	own_add(hi);
-	return hi;
+	rlim_t top = rl.rlim_cur < NB_OWN_CEILING ? rl.rlim_cur : NB_OWN_CEILING;
+	/* Highest free number: try the top, then walk down a little. */
+	for (rlim_t n = top - 1; n + 16 >= top && n >= 3; n--) {
+		if (nb_sys_fcntl((int)n, F_GETFD, 0) >= 0)
+			continue; /* the program's */
+		int hi = nb_sys_fcntl(fd, F_DUPFD_CLOEXEC, (long)n);
+		if (hi < 0)
+			return -1;
+		own_add(hi);
+		return hi;
+	}
+	return -1;
 }
 
-/* The program is about to make `fd` its own (dup2/dup3 target): move ours
- * elsewhere. Returns the descriptor's new number, or -1 if it was not ours. */
-int nb_own_evict(int fd)
+void nb_own_release(int fd)
 {
-	if (!nb_own_is(fd))
-		return -1;
-	int moved = nb_sys_fcntl(fd, F_DUPFD_CLOEXEC, fd + 1);
-	if (moved < 0)
-		moved = nb_sys_fcntl(fd, F_DUPFD_CLOEXEC, 3);
-	if (moved >= 0) {
-		own_replace(fd, moved);
-		own_add_lo(moved);
+	own_drop(fd);
+}
+
+bool nb_own_release_all(void)
+{
+	bool any = false;
+	for (int i = 0; i < NB_OWN_MAX; i++) {
+		int v = atomic_load(&own[i]);
+		if (v > 0 && own_drop(v - 1))
+			any = true;
 	}
-	else
-		own_replace(fd, -1); /* out of descriptors: give ours up */
-	nb_sys_close(fd);
-	if (nb_g.log_fd == fd)
-		nb_g.log_fd = moved;
-	return moved;
+	return any;
+}
+
+void nb_own_evict(int fd)
+{
+	own_drop(fd);
 }
 
 /* close_range(lo, hi) without touching our descriptors: the range is cut
@@ -123,7 +126,8 @@ int nb_own_close_range(unsigned lo, unsigned hi, int flags,
 		bool found = false;
 		for (int i = 0; i < NB_OWN_MAX; i++) {
 			int v = atomic_load(&own[i]) - 1;
-			if (v >= 0 && (unsigned)v >= lo && (unsigned)v <= cut && (!found || (unsigned)v < cut)) {
+			if (v >= 0 && (unsigned)v >= lo && (unsigned)v <= cut &&
+			    (!found || (unsigned)v < cut)) {
 				cut = (unsigned)v;
 				found = true;
 			}
@@ -132,7 +136,7 @@ int nb_own_close_range(unsigned lo, unsigned hi, int flags,
 			return real(lo, hi, flags);
 		if (cut > lo && real(lo, cut - 1, flags) != 0)
 			return -1;
-		if (cut == hi || cut == ~0u)
+		if (cut == hi)
 			return 0;
 		lo = cut + 1;
 	}

@@ -74,7 +74,13 @@ run_tests() {
 timeout_guard() {
 	( "$1" ) &
 	local pid=$! rc
-	( sleep "$TEST_TIMEOUT"; kill -TERM "$pid" 2>/dev/null ) &
+	# The guard's sleep must die with the guard, or it holds the output
+	# pipe of whoever runs the suite open for TEST_TIMEOUT seconds.
+	(
+		trap 'kill "$s" 2>/dev/null; exit 0' TERM
+		sleep "$TEST_TIMEOUT" & s=$!
+		wait "$s" && kill -TERM "$pid" 2>/dev/null
+	) &
 	local guard=$!
 	wait "$pid"; rc=$?
 	kill "$guard" 2>/dev/null; wait "$guard" 2>/dev/null
