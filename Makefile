@@ -35,7 +35,7 @@ PROG_BIN  := $(patsubst tests/prog/%.c,$(B)/prog/%,$(PROG_SRC))
 TLIB_SRC  := $(wildcard tests/lib/*.c)
 TLIB_SO   := $(patsubst tests/lib/%.c,$(B)/testlib/lib%.so,$(TLIB_SRC))
 
-.PHONY: all deps lib progs unit check check-unit check-integration check-sanitize \
+.PHONY: all deps lib progs unit check check-unit check-integration check-sanitize check-tsan \
         demo bench install uninstall clean
 
 all: lib progs
@@ -47,10 +47,10 @@ lib: $(LIB)
 
 $(B)/shim/%.o: shim/%.c $(HDRS) | deps
 	@mkdir -p $(@D)
-	$(CC) $(SHIMFLAGS) $(CFLAGS) -c $< -o $@
+	$(CC) $(SHIMFLAGS) $(CFLAGS) $(SAN) -c $< -o $@
 
 $(LIB): $(SHIM_OBJ)
-	$(CC) -shared -Wl,-z,defs -Wl,-z,now \
+	$(CC) -shared $(if $(SAN),,-Wl,-z,defs) -Wl,-z,now $(SAN) \
 	    -o $@ $^ -ldl -lpthread
 
 # The core again, without hooks and with default visibility, for unit tests.
@@ -77,7 +77,7 @@ $(B)/testlib/lib%.so: tests/lib/%.c | deps
 progs: $(PROG_BIN) $(TLIB_SO)
 unit: $(UNIT_BIN)
 
-check: check-unit check-integration
+check: check-unit check-integration check-sanitize check-tsan
 
 check-unit: $(UNIT_BIN)
 	@sh tests/run-unit.sh $(UNIT_BIN)
@@ -90,6 +90,16 @@ check-integration: $(LIB) $(PROG_BIN) $(TLIB_SO)
 check-sanitize:
 	$(MAKE) B=build-san SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" \
 	    CFLAGS="-O1 -g" check-unit
+
+# The library and the threaded test program under TSan: the race detector
+# sees the shim's shared state from several copying threads at once.
+check-tsan:
+	$(MAKE) B=build-tsan SAN="-fsanitize=thread" CFLAGS="-O1 -g" build-tsan/libnobounce.so \
+	    build-tsan/prog/threads
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66" NOBOUNCE_MODE=observe \
+	    LD_PRELOAD=$(CURDIR)/build-tsan/libnobounce.so build-tsan/prog/threads 4 64
+	TSAN_OPTIONS="halt_on_error=1 exitcode=66" NOBOUNCE_ARM_AFTER=1 \
+	    LD_PRELOAD=$(CURDIR)/build-tsan/libnobounce.so build-tsan/prog/threads 4 64
 
 demo: $(LIB) $(PROG_BIN)
 	@bash scripts/demo.sh
@@ -110,4 +120,4 @@ uninstall:
 	    $(DESTDIR)$(MANDIR)/man1/nobounce.1 $(DESTDIR)$(MANDIR)/man7/libnobounce.7
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-tsan
