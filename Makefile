@@ -77,7 +77,7 @@ $(B)/testlib/lib%.so: tests/lib/%.c | deps
 progs: $(PROG_BIN) $(TLIB_SO)
 unit: $(UNIT_BIN)
 
-check: check-unit check-integration check-sanitize check-tsan
+check: check-sanitize check-tsan check-unit check-integration
 
 check-unit: $(UNIT_BIN)
 	@sh tests/run-unit.sh $(UNIT_BIN)
