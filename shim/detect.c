@@ -11,7 +11,7 @@
  * of [q, q+m) is walked piece by piece: a piece that continues a record
  * exactly where its forwarded prefix ends advances it, and a record whose
  * every byte went to one destination is one bounce. This recognises the
- * patterns real programs use (../shared/notes/real-programs.md): one buffer
+ * patterns real programs use (as strace shows them): one buffer
  * reused (cat, dd, socat), two alternating buffers (python, nginx), partial
  * writes resumed at the unsent tail, one writev that carries the tail of
  * one read and all of the next, and a buffer filled by several short reads

@@ -1,49 +1,13 @@
 #!/usr/bin/env bash
 # Real Debian programs with the library preloaded: every output is
 # byte-identical to the input (or to a plain run), and in observe mode the
-# report shows the loop the program really runs (see
-# ../shared/notes/real-programs.md for how each one copies). Also the JSON
+# report shows the loop the program really runs (strace shows how each
+# one copies: chunk size, buffer reuse, read/pread/recv). Also the JSON
 # stats file: one per process, 0600, valid, never through a symlink, never
 # over an existing file, never clobbered by a forked child.
 . "$(dirname "$0")/lib.sh"
 
-PY=/usr/bin/python3 # Debian's, not whatever python3 is first in PATH
-
 # ---- helpers local to this file ----
-
-# jloop FILE SRC_KIND DST_KIND FIELD: FIELD (dotted: misses.modified) of the
-# one loop in stats FILE with those kinds; fails if there is not exactly one.
-jloop() {
-	"$PY" - "$@" <<'EOF'
-import json, sys
-f, sk, dk, field = sys.argv[1:5]
-j = json.load(open(f))
-ls = [l for l in j["loops"] if l["src_kind"] == sk and l["dst_kind"] == dk]
-if len(ls) != 1:
-    sys.exit("%s: %d %s -> %s loops in %s" % (f, len(ls), sk, dk, j["loops"]))
-v = ls[0]
-for k in field.split("."):
-    v = v[k]
-print(json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)
-EOF
-}
-
-# jget FILE EXPR: a python expression over the JSON document j.
-jget() { "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
-
-# wait_listen PORT: until a socket listens on 127.0.0.1:PORT, without
-# connecting to it (a server that accepts one connection would take a
-# probe for its client).
-wait_listen() {
-	local hex
-	hex=$(printf ':%04X' "$1")
-	for _ in $(seq 100); do
-		awk -v p="$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
-			/proc/net/tcp && return 0
-		sleep 0.1
-	done
-	fail "nothing listens on port $1"
-}
 
 # finish NAME: wait for a served process to end by itself (bounded by the
 # timeout serve put around it); returns its status.

@@ -3,30 +3,11 @@
 # observe report and the JSON stats count exactly the loop bounce runs.
 . "$(dirname "$0")/lib.sh"
 
-PY=/usr/bin/python3
 B=$PROG/bounce
 MiB8=8388608
 
 # ---- helpers local to this file ----
 
-# jloop FILE SRC_KIND DST_KIND FIELD: FIELD (dotted: misses.modified) of the
-# one loop in stats FILE with those kinds; fails if there is not exactly one.
-jloop() {
-	"$PY" - "$@" <<'EOF'
-import json, sys
-f, sk, dk, field = sys.argv[1:5]
-j = json.load(open(f))
-ls = [l for l in j["loops"] if l["src_kind"] == sk and l["dst_kind"] == dk]
-if len(ls) != 1:
-    sys.exit("%s: %d %s -> %s loops in %s" % (f, len(ls), sk, dk, j["loops"]))
-v = ls[0]
-for k in field.split("."):
-    v = v[k]
-print(json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)
-EOF
-}
-
-jget() { "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
 
 # observe ARGS...: bounce ARGS under observe mode; report in report.txt,
 # JSON in s.json (both replaced).

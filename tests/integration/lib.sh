@@ -51,7 +51,43 @@ stop() {
 	return 0
 }
 
-# mkdata FILE SIZE: deterministic pseudo-random content.
+PY=/usr/bin/python3 # Debian's, not whatever python3 is first in PATH
+
+# jloop FILE SRC_KIND DST_KIND FIELD: FIELD (dotted: misses.modified) of the
+# one loop in stats FILE with those kinds; fails if there is not exactly one.
+jloop() {
+	"$PY" - "$@" <<'EOF'
+import json, sys
+f, sk, dk, field = sys.argv[1:5]
+j = json.load(open(f))
+ls = [l for l in j["loops"] if l["src_kind"] == sk and l["dst_kind"] == dk]
+if len(ls) != 1:
+    sys.exit("%s: %d %s -> %s loops in %s" % (f, len(ls), sk, dk, j["loops"]))
+v = ls[0]
+for k in field.split("."):
+    v = v[k]
+print(json.dumps(v, sort_keys=True) if isinstance(v, (dict, list)) else v)
+EOF
+}
+
+# jget FILE EXPR: a python expression over the JSON document j.
+jget() { "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
+
+# wait_listen PORT: until a socket listens on 127.0.0.1:PORT, without
+# connecting to it (a server that accepts one connection would take a
+# probe for its client).
+wait_listen() {
+	local hex
+	hex=$(printf ':%04X' "$1")
+	for _ in $(seq 100); do
+		awk -v p="$hex" '$4 == "0A" && substr($2, length($2) - 4) == p { f = 1 } END { exit !f }' \
+			/proc/net/tcp && return 0
+		sleep 0.1
+	done
+	fail "nothing listens on port $1"
+}
+
+# mkdata FILE SIZE: random content of SIZE bytes.
 mkdata() { head -c "$2" /dev/urandom > "$1"; }
 
 run_tests() {
