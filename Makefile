@@ -19,9 +19,8 @@ BASEFLAGS := -std=gnu11 $(WARN) -fPIC -D_GNU_SOURCE -Ishim
 SHIMFLAGS := $(BASEFLAGS) -fvisibility=hidden -DNB_SHARED -ftls-model=initial-exec
 
 # Mechanisms (unit-testable without the hooks) and the interposed entry points.
-CORE_SRC  := shim/config.c shim/fdtab.c shim/pair.c shim/detect.c shim/loops.c \
-             shim/stats.c shim/log.c shim/ownfd.c shim/real.c shim/init.c
-HOOK_SRC  := shim/hook_io.c shim/hook_fd.c shim/hook_stdio.c shim/hook_signal.c
+HOOK_SRC  := $(wildcard shim/hook_*.c)
+CORE_SRC  := $(filter-out $(HOOK_SRC),$(wildcard shim/*.c))
 HDRS      := $(wildcard shim/*.h)
 
 LIB       := $(B)/libnobounce.so
