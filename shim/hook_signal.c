@@ -2,12 +2,12 @@
  * hook_signal.c - the program's signal dispositions.
  *
  * Owns: sigaction, signal, bsd_signal, sysv_signal and __sysv_signal.
- * Today they pass straight through; they exist so that the fault handler
- * of the phantom-buffer work can own the kernel's SIGSEGV/SIGBUS slot and
- * keep the program's own handlers in a store it chains to. glibc
- * implements signal() and friends on its internal __sigaction, which no
- * sigaction hook sees, so each of them has to be interposed by name.
- * Must not: change any disposition or result while it only passes through.
+ * Once fault.c owns the kernel's SIGSEGV/SIGBUS slots, calls on those two
+ * signals read and write the program's store there; everything else passes
+ * straight through. glibc implements signal() and friends on its internal
+ * __sigaction, which no sigaction hook sees, so each of them has to be
+ * interposed by name, with the flags glibc would use.
+ * Must not: change any disposition or result of any other signal.
  */
 #include "hook.h"
 
@@ -15,25 +15,40 @@
 
 NB_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
+	if (NB_UNLIKELY(nb_fault_owns(sig)))
+		return nb_fault_sigaction(sig, act, old);
 	return NB_CALL(sigaction, NB_NOSYS, sig, act, old);
 }
 
+/* glibc: signal() and bsd_signal() are BSD semantics (SA_RESTART);
+ * sysv_signal() is one-shot, unmasked (SA_RESETHAND | SA_NODEFER). */
+#define NB_BSD_FLAGS SA_RESTART
+#define NB_SYSV_FLAGS (SA_RESETHAND | SA_NODEFER)
+
 NB_EXPORT __sighandler_t signal(int sig, __sighandler_t h)
 {
+	if (NB_UNLIKELY(nb_fault_owns(sig)))
+		return nb_fault_signal(sig, h, NB_BSD_FLAGS);
 	return NB_CALL(signal, (errno = ENOSYS, SIG_ERR), sig, h);
 }
 
 NB_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h)
 {
+	if (NB_UNLIKELY(nb_fault_owns(sig)))
+		return nb_fault_signal(sig, h, NB_BSD_FLAGS);
 	return NB_CALL(bsd_signal, (errno = ENOSYS, SIG_ERR), sig, h);
 }
 
 NB_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
 {
+	if (NB_UNLIKELY(nb_fault_owns(sig)))
+		return nb_fault_signal(sig, h, NB_SYSV_FLAGS);
 	return NB_CALL(sysv_signal, (errno = ENOSYS, SIG_ERR), sig, h);
 }
 
 NB_EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t h)
 {
+	if (NB_UNLIKELY(nb_fault_owns(sig)))
+		return nb_fault_signal(sig, h, NB_SYSV_FLAGS);
 	return NB_CALL(__sysv_signal, (errno = ENOSYS, SIG_ERR), sig, h);
 }

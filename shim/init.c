@@ -107,6 +107,11 @@ void nb_init(void)
 		nb_g.log_fd = late ? nb_hide_fd(2) : 2;
 	}
 	pthread_atfork(NULL, NULL, atfork_child);
+	/* Phantom buffers materialise on a fault: the kernel's SIGSEGV and
+	 * SIGBUS slots must be ours before the first one exists, and the
+	 * program's own handlers keep working through the chain. */
+	if (nb_g.cfg.mode == NB_MODE_ON && nb_fault_install() != 0)
+		nb_log(NB_LOG_WARN, "cannot take SIGSEGV/SIGBUS: buffers will not be deferred");
 	nb_log(NB_LOG_INFO, "%s %s in %s mode (min chunk %zu, arm after %u)", "nobounce",
 	       NB_VERSION, nb_mode_name(nb_g.cfg.mode), nb_g.cfg.min_chunk, nb_g.cfg.arm_after);
 	atomic_store(&nb_g.active, 1);

@@ -27,6 +27,7 @@
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
 #endif
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -307,6 +308,16 @@ size_t nb_stats_json(char *buf, size_t cap, const char *prog, pid_t pid);
  * mode 0600. Returns an fd or -1 with a reason in why. */
 int nb_stats_open(const char *spec, pid_t pid, char *path_out, size_t path_cap, const char **why);
 void nb_stats_write_report(void);
+
+/* ------------------------------------------------------------------ */
+/* SIGSEGV/SIGBUS ownership and chaining (fault.c)                     */
+
+/* Takes the kernel's SIGSEGV and SIGBUS slots, adopting what was there
+ * as the program's action. Idempotent. */
+int nb_fault_install(void);
+bool nb_fault_owns(int sig);
+int nb_fault_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+__sighandler_t nb_fault_signal(int sig, __sighandler_t h, int flags);
 
 /* ------------------------------------------------------------------ */
 /* Global state (init.c) and logging (log.c)                           */
