@@ -4,9 +4,9 @@
  *
  * Owns: the trampoline the kernel calls on SIGSEGV/SIGBUS, the store of the
  * program's own actions for those two signals, and chaining to them.
- * Phantom buffers (guarded pages filled on first touch) will be resolved
- * here first; every other fault goes to the program exactly as if the
- * library were not there.
+ * Phantom buffers (guarded pages filled on first touch, phantom.c) are
+ * resolved here first; every other fault goes to the program exactly as
+ * if the library were not there.
  * Must not: allocate, lock, or call anything that is not async-signal-safe
  * in the trampoline; lose a fault; leave the program's handler unable to
  * see its own sa_mask, SA_RESETHAND or SA_NODEFER semantics.
@@ -138,16 +138,24 @@ static void chain(int sig, siginfo_t *info, void *uc)
 static void trampoline(int sig, siginfo_t *info, void *uc)
 {
 	int saved = errno;
-	/* Phantom pages will be looked up here before anything else. */
+	/* A touch of a phantom: fill it and let the access run again. Only
+	 * real faults (si_code > 0) qualify: a kill() carries no address. */
+	if (sig == SIGSEGV && info != NULL && info->si_code > 0 && nb_phantom_any() &&
+	    nb_phantom_fault((uintptr_t)info->si_addr)) {
+		errno = saved;
+		return;
+	}
 	chain(sig, info, uc);
 	errno = saved;
 }
 
+/* Takes (or takes back) the kernel slots. Whatever is there and is not
+ * our trampoline - the state at start-up, or a handler set behind the
+ * hooks (a raw rt_sigaction, glibc-internal __sigaction) - becomes the
+ * program's action. */
 int nb_fault_install(void)
 {
-	int expect = 0;
-	if (!atomic_compare_exchange_strong(&installed, &expect, 1))
-		return 0;
+	atomic_store(&installed, 1);
 	static const int sigs[] = { SIGSEGV, SIGBUS };
 	for (unsigned i = 0; i < 2; i++) {
 		struct sigaction mine, prev;
@@ -160,6 +168,8 @@ int nb_fault_install(void)
 		sigemptyset(&mine.sa_mask);
 		if (NB_REAL(sigaction)(sigs[i], NULL, &prev) != 0)
 			return -1;
+		if ((prev.sa_flags & SA_SIGINFO) && prev.sa_sigaction == trampoline)
+			continue;
 		store_write(store_of(sigs[i]), &prev);
 		if (NB_REAL(sigaction)(sigs[i], &mine, NULL) != 0)
 			return -1;

@@ -69,6 +69,7 @@ static void atfork_child(void)
 	nb_loops_reset();
 	nb_fdtab_forget_pairs();
 	nb_detect_reset_thread();
+	nb_phantom_atfork_child();
 }
 
 void nb_init(void)

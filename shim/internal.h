@@ -310,6 +310,29 @@ int nb_stats_open(const char *spec, pid_t pid, char *path_out, size_t path_cap, 
 void nb_stats_write_report(void);
 
 /* ------------------------------------------------------------------ */
+/* Phantoms: guarded memory backed by a file range (phantom.c)         */
+
+#define NB_MAX_PHANTOMS 4096
+#define NB_PHANTOM_RESOLVED (-2)
+
+/* [start, end) is page aligned and already PROT_NONE; its bytes are the
+ * file src's at off. Returns the entry index, or -1 (table full, no
+ * /proc/self/mem). */
+int nb_phantom_add(uintptr_t start, uintptr_t end, int src, off_t off);
+int nb_phantom_find(uintptr_t a);
+bool nb_phantom_any(void);
+/* Fills the memory from the backing, opens it, forgets the phantom. */
+int nb_phantom_materialize(int idx);
+/* The trampoline's question: was this fault a phantom's (now resolved)? */
+bool nb_phantom_fault(uintptr_t a);
+/* Forgets every phantom overlapping [start, end) without filling (the
+ * memory is being freed, unmapped or overwritten). */
+void nb_phantom_drop_range(uintptr_t start, uintptr_t end, bool unprotect);
+int nb_phantom_rebind(int idx, int src, off_t off);
+bool nb_phantom_get(int idx, uintptr_t *start, uintptr_t *end, int *src, off_t *off);
+void nb_phantom_atfork_child(void);
+
+/* ------------------------------------------------------------------ */
 /* SIGSEGV/SIGBUS ownership and chaining (fault.c)                     */
 
 /* Takes the kernel's SIGSEGV and SIGBUS slots, adopting what was there

@@ -1,0 +1,338 @@
+/*
+ * phantom.c - guarded memory whose bytes still live in a file.
+ *
+ * Owns: the table of phantoms (page-aligned ranges of the program's memory,
+ * made PROT_NONE, that stand for bytes [off, off+len) of a source file),
+ * their lookup from the fault trampoline, and materialisation: putting the
+ * file's bytes into the memory and giving the program its access back.
+ * Must not: allocate, lock, or use stdio - lookups and materialisation run
+ * inside the SIGSEGV trampoline, on any thread, at any time.
+ *
+ * Filling without a window. The obvious order (mprotect read-write, then
+ * pread into the memory) lets another thread read the pages in between
+ * and see stale bytes. Instead the bytes are written while the pages are
+ * still PROT_NONE, through /proc/self/mem, which writes with FOLL_FORCE
+ * and so ignores the protection (proc(5), /proc/pid/mem; sendfile and
+ * splice into it fail with EINVAL, so it is pread into a scratch buffer,
+ * then pwrite). Only then does mprotect open the pages: any thread that
+ * can touch them sees the final bytes. Two threads faulting on one
+ * phantom race on a CAS of its state; the loser waits for the winner and
+ * returns to re-execute its access.
+ *
+ * The table is a fixed array, claimed and released with CAS; each entry
+ * carries a sequence number so a reader can tell an entry that was
+ * recycled under it. The backing of a live phantom (source descriptor and
+ * offset) can be replaced in place - the steady state of an armed loop
+ * keeps its buffer guarded and only swaps the record - under the entry's
+ * own state word.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+static uint64_t now_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &t); /* vDSO: async-signal-safe */
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+
+/* DONE: materialised a moment ago. Another thread may have faulted on the
+ * same pages before they opened and be on its way into the trampoline; it
+ * must find the entry and simply retry its access, not be handed to the
+ * program's handler as a stray fault. The range is kept for NB_GRACE_NS,
+ * then the slot is free for reuse (and no longer absorbs faults). */
+enum { PH_FREE = 0, PH_BUSY, PH_LIVE, PH_DONE };
+#define NB_GRACE_NS 50000000ull /* 50 ms: a fault takes microseconds */
+
+struct phantom {
+	atomic_int state;
+	uintptr_t start, end; /* page aligned */
+	int src;              /* the library's own duplicate of the source */
+	off_t off;            /* file offset of start */
+	uint64_t done_ns;     /* when it became DONE */
+};
+
+static struct phantom table[NB_MAX_PHANTOMS];
+
+static bool in_grace(const struct phantom *p, uint64_t now)
+{
+	return now - p->done_ns < NB_GRACE_NS;
+}
+static atomic_uint high;  /* slots ever used: scans stop here */
+static atomic_uint live;  /* LIVE, BUSY or DONE entries in the table */
+static atomic_int memfd = -1;
+
+/* Scratch buffers for filling: a small pool shared by all threads, mapped
+ * on first use and kept (a per-thread buffer would leak with every thread
+ * a server starts). A filler that finds them all taken copies through a
+ * small stack buffer instead: slower, never blocked. */
+#define NB_SCRATCH (128 * 1024)
+#define NB_SCRATCH_SLOTS 4
+#define NB_STACK_SCRATCH 1024
+
+static char *_Atomic scratch_mem[NB_SCRATCH_SLOTS];
+static atomic_flag scratch_busy[NB_SCRATCH_SLOTS];
+
+static int scratch_take(char **buf, size_t *cap)
+{
+	for (int i = 0; i < NB_SCRATCH_SLOTS; i++) {
+		if (atomic_flag_test_and_set(&scratch_busy[i]))
+			continue;
+		char *m = atomic_load(&scratch_mem[i]);
+		if (m == NULL) {
+			void *p = mmap(NULL, NB_SCRATCH, PROT_READ | PROT_WRITE,
+				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (p == MAP_FAILED) {
+				atomic_flag_clear(&scratch_busy[i]);
+				return -1;
+			}
+			m = p;
+			atomic_store(&scratch_mem[i], m);
+		}
+		*buf = m;
+		*cap = NB_SCRATCH;
+		return i;
+	}
+	return -1;
+}
+
+static int mem_fd(void)
+{
+	int fd = atomic_load(&memfd);
+	if (fd >= 0)
+		return fd;
+	fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/mem", O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int hidden = nb_hide_fd(fd);
+	nb_sys_close(fd);
+	if (hidden < 0)
+		return -1;
+	int expect = -1;
+	if (!atomic_compare_exchange_strong(&memfd, &expect, hidden)) {
+		nb_own_release(hidden);
+		return expect;
+	}
+	return hidden;
+}
+
+/* A forked child has its own memory: the inherited descriptor still
+ * writes into the parent's. */
+void nb_phantom_atfork_child(void)
+{
+	int fd = atomic_exchange(&memfd, -1);
+	if (fd >= 0)
+		nb_own_release(fd);
+}
+
+bool nb_phantom_any(void)
+{
+	return atomic_load_explicit(&live, memory_order_relaxed) != 0;
+}
+
+int nb_phantom_add(uintptr_t start, uintptr_t end, int src, off_t off)
+{
+	if (mem_fd() < 0)
+		return -1;
+	unsigned n = atomic_load(&high);
+	uint64_t now = now_ns();
+	for (unsigned i = 0; i < NB_MAX_PHANTOMS; i++) {
+		struct phantom *p = &table[i];
+		int expect = PH_FREE;
+		if (!atomic_compare_exchange_strong(&p->state, &expect, PH_BUSY)) {
+			/* A DONE slot past its grace is as good as free. */
+			if (expect != PH_DONE || in_grace(p, now) ||
+			    !atomic_compare_exchange_strong(&p->state, &expect, PH_BUSY))
+				continue;
+		} else {
+			atomic_fetch_add(&live, 1);
+		}
+		p->start = start;
+		p->end = end;
+		p->src = src;
+		p->off = off;
+		while (n < i + 1 && !atomic_compare_exchange_weak(&high, &n, i + 1))
+			;
+		atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+		return (int)i;
+	}
+	errno = ENOSPC;
+	return -1;
+}
+
+/* The live (or being filled) phantom holding a; NB_PHANTOM_RESOLVED if a
+ * lies in one that was materialised within the grace period; -1. */
+int nb_phantom_find(uintptr_t a)
+{
+	unsigned n = atomic_load_explicit(&high, memory_order_acquire);
+	int recent = -1;
+	for (unsigned i = 0; i < n; i++) {
+		struct phantom *p = &table[i];
+		int st = atomic_load_explicit(&p->state, memory_order_acquire);
+		if (st == PH_FREE || a < p->start || a >= p->end)
+			continue;
+		if (st != PH_DONE)
+			return (int)i;
+		if (in_grace(p, now_ns()))
+			recent = NB_PHANTOM_RESOLVED;
+	}
+	return recent;
+}
+
+/* Takes a live entry for exclusive use; waits while another thread holds
+ * it. Returns false if it stopped being live (materialised, dropped). */
+static bool claim(struct phantom *p)
+{
+	for (;;) {
+		int expect = PH_LIVE;
+		if (atomic_compare_exchange_strong_explicit(&p->state, &expect, PH_BUSY,
+							    memory_order_acquire, memory_order_relaxed))
+			return true;
+		if (expect == PH_FREE || expect == PH_DONE)
+			return false;
+		sched_yield(); /* another thread is filling or updating it */
+	}
+}
+
+static void release_free(struct phantom *p)
+{
+	atomic_fetch_sub(&live, 1);
+	atomic_store_explicit(&p->state, PH_FREE, memory_order_release);
+}
+
+static void release_done(struct phantom *p)
+{
+	p->done_ns = now_ns();
+	atomic_store_explicit(&p->state, PH_DONE, memory_order_release);
+}
+
+/* Copies the backing bytes into the still-guarded pages. */
+static int fill_with(const struct phantom *p, int mfd, char *scratch, size_t cap)
+{
+	size_t len = p->end - p->start;
+	for (size_t done = 0; done < len;) {
+		size_t want = len - done < cap ? len - done : cap;
+		ssize_t r = (ssize_t)syscall(SYS_pread64, p->src, scratch, want, p->off + (off_t)done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -1;
+		/* The file shrank since the read: what the program would
+		 * have in memory is what the read returned, which the file
+		 * no longer has; zeros are the bytes a short file reads as
+		 * nowhere - callers check the size before relying on this. */
+		if ((size_t)r < want)
+			memset(scratch + r, 0, want - (size_t)r);
+		for (size_t w = 0; w < want;) {
+			ssize_t k = (ssize_t)syscall(SYS_pwrite64, mfd, scratch + w, want - w,
+						     (off_t)(p->start + done + w));
+			if (k < 0 && errno == EINTR)
+				continue;
+			if (k <= 0)
+				return -1;
+			w += (size_t)k;
+		}
+		done += want;
+	}
+	return 0;
+}
+
+static int fill(const struct phantom *p)
+{
+	int mfd = atomic_load(&memfd);
+	char *buf;
+	size_t cap;
+	int slot = scratch_take(&buf, &cap);
+	if (slot < 0) {
+		char small[NB_STACK_SCRATCH];
+		return fill_with(p, mfd, small, sizeof small);
+	}
+	int rc = fill_with(p, mfd, buf, cap);
+	atomic_flag_clear(&scratch_busy[slot]);
+	return rc;
+}
+
+int nb_phantom_materialize(int idx)
+{
+	struct phantom *p = &table[idx];
+	int saved = errno;
+	if (!claim(p)) {
+		errno = saved;
+		return 0; /* someone else finished it */
+	}
+	int rc = fill(p);
+	if (rc == 0)
+		rc = mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
+	release_done(p);
+	errno = saved;
+	return rc;
+}
+
+bool nb_phantom_fault(uintptr_t a)
+{
+	int i = nb_phantom_find(a);
+	if (i == NB_PHANTOM_RESOLVED)
+		return true; /* another thread just opened it: retry the access */
+	if (i < 0)
+		return false;
+	if (nb_phantom_materialize(i) != 0) {
+		/* Cannot fill: give the memory back as it is rather than
+		 * loop on the fault forever. */
+		struct phantom *p = &table[i];
+		mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
+	}
+	return true;
+}
+
+void nb_phantom_drop_range(uintptr_t start, uintptr_t end, bool unprotect)
+{
+	unsigned n = atomic_load_explicit(&high, memory_order_acquire);
+	for (unsigned i = 0; i < n; i++) {
+		struct phantom *p = &table[i];
+		if (atomic_load(&p->state) == PH_FREE || p->end <= start || p->start >= end)
+			continue;
+		int done = PH_DONE;
+		if (atomic_compare_exchange_strong(&p->state, &done, PH_FREE)) {
+			atomic_fetch_sub(&live, 1); /* already open: just forget it */
+			continue;
+		}
+		if (!claim(p))
+			continue;
+		if (unprotect)
+			mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
+		release_free(p);
+	}
+}
+
+int nb_phantom_rebind(int idx, int src, off_t off)
+{
+	struct phantom *p = &table[idx];
+	if (!claim(p))
+		return -1;
+	p->src = src;
+	p->off = off;
+	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+	return 0;
+}
+
+bool nb_phantom_get(int idx, uintptr_t *start, uintptr_t *end, int *src, off_t *off)
+{
+	struct phantom *p = &table[idx];
+	if (!claim(p))
+		return false;
+	*start = p->start;
+	*end = p->end;
+	*src = p->src;
+	*off = p->off;
+	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+	return true;
+}

@@ -1,0 +1,264 @@
+/*
+ * test_phantom.c - guarded memory backed by a file (phantom.c) and its
+ * materialisation from the fault trampoline (fault.c).
+ *
+ * Each test maps private anonymous pages, guards them, registers them as a
+ * phantom of a temp file, and then touches, drops or rebinds them.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "internal.h"
+
+#define PAGES 16
+
+static long pg;
+static int src;          /* temp file: byte i is (i * 13 + 7) & 0xff */
+static unsigned char *mem;
+
+static unsigned char expect_at(off_t i)
+{
+	return (unsigned char)((i * 13 + 7) & 0xff);
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	pg = sysconf(_SC_PAGESIZE);
+	char path[] = "/tmp/nb-phantom-XXXXXX";
+	src = mkstemp(path);
+	assert_true(src >= 0);
+	unlink(path);
+	size_t n = (size_t)pg * (PAGES + 64); /* covers every offset the tests use */
+	unsigned char *b = malloc(n);
+	for (size_t i = 0; i < n; i++)
+		b[i] = expect_at((off_t)i);
+	assert_int_equal(write(src, b, n), (ssize_t)n);
+	free(b);
+	mem = mmap(NULL, (size_t)pg * PAGES, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(mem != MAP_FAILED);
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	nb_phantom_drop_range(0, UINTPTR_MAX, true);
+	munmap(mem, (size_t)pg * PAGES);
+	close(src);
+	return 0;
+}
+
+static int guard(unsigned char *p, size_t pages, off_t off)
+{
+	/* cmocka sets its own SIGSEGV handler around every test and
+	 * fixture: take the slot back (adopting cmocka's as the program's). */
+	assert_int_equal(nb_fault_install(), 0);
+	assert_int_equal(mprotect(p, (size_t)pg * pages, PROT_NONE), 0);
+	return nb_phantom_add((uintptr_t)p, (uintptr_t)p + (size_t)pg * pages, src, off);
+}
+
+static void touch_materializes_the_file_bytes(void **state)
+{
+	(void)state;
+	int i = guard(mem, 4, pg);
+	assert_true(i >= 0);
+	assert_true(nb_phantom_any());
+	/* A read in the third page: the whole phantom is filled at once. */
+	assert_int_equal(mem[2 * pg + 5], expect_at(pg + 2 * pg + 5));
+	for (long k = 0; k < 4 * pg; k++)
+		if (mem[k] != expect_at(pg + k))
+			fail_msg("byte %ld wrong", k);
+	/* Resolved: for a moment still recognised, so that another thread
+	 * that faulted on it meanwhile just retries its access. */
+	assert_int_equal(nb_phantom_find((uintptr_t)mem), NB_PHANTOM_RESOLVED);
+	assert_true(nb_phantom_fault((uintptr_t)mem));
+}
+
+static void resolved_phantom_stops_absorbing_faults_after_the_grace(void **state)
+{
+	(void)state;
+	guard(mem, 1, 0);
+	assert_int_equal(mem[0], expect_at(0));
+	usleep(120 * 1000);
+	assert_int_equal(nb_phantom_find((uintptr_t)mem), -1);
+	assert_false(nb_phantom_fault((uintptr_t)mem));
+}
+
+static void dropping_a_resolved_phantom_forgets_it_at_once(void **state)
+{
+	(void)state;
+	guard(mem, 1, 0);
+	assert_int_equal(mem[0], expect_at(0));
+	nb_phantom_drop_range((uintptr_t)mem, (uintptr_t)mem + 1, false);
+	assert_int_equal(nb_phantom_find((uintptr_t)mem), -1);
+	assert_false(nb_phantom_any());
+}
+
+static void write_touch_materializes_then_keeps_the_write(void **state)
+{
+	(void)state;
+	guard(mem, 2, 0);
+	mem[10] = 0xAA;
+	assert_int_equal(mem[10], 0xAA);
+	assert_int_equal(mem[11], expect_at(11));
+}
+
+static void explicit_materialize_fills_without_a_fault(void **state)
+{
+	(void)state;
+	int i = guard(mem, 3, 5 * pg);
+	assert_int_equal(nb_phantom_materialize(i), 0);
+	assert_int_equal(mem[0], expect_at(5 * pg));
+	assert_int_equal(mem[3 * pg - 1], expect_at(8 * pg - 1));
+}
+
+static void drop_range_forgets_without_filling(void **state)
+{
+	(void)state;
+	guard(mem, 4, 0);
+	nb_phantom_drop_range((uintptr_t)mem + 100, (uintptr_t)mem + 200, true);
+	assert_int_equal(nb_phantom_find((uintptr_t)mem), -1);
+	/* Accessible again and never filled: fresh anonymous memory. */
+	assert_int_equal(mem[0], 0);
+	assert_int_equal(mem[4 * pg - 1], 0);
+}
+
+static void drop_range_outside_keeps_the_phantom(void **state)
+{
+	(void)state;
+	int i = guard(mem, 2, 0);
+	nb_phantom_drop_range((uintptr_t)mem + 2 * pg, (uintptr_t)mem + 3 * pg, true);
+	assert_int_equal(nb_phantom_find((uintptr_t)mem + pg), i);
+}
+
+static void rebind_changes_what_the_memory_will_hold(void **state)
+{
+	(void)state;
+	int i = guard(mem, 2, 0);
+	assert_int_equal(nb_phantom_rebind(i, src, 7 * pg), 0);
+	uintptr_t s, e;
+	int fd;
+	off_t off;
+	assert_true(nb_phantom_get(i, &s, &e, &fd, &off));
+	assert_int_equal(off, 7 * pg);
+	assert_int_equal(mem[1], expect_at(7 * pg + 1));
+}
+
+static void two_phantoms_fill_independently(void **state)
+{
+	(void)state;
+	guard(mem, 2, 0);
+	guard(mem + 4 * pg, 2, 9 * pg);
+	assert_int_equal(mem[4 * pg], expect_at(9 * pg));
+	/* The first one is still guarded and still a phantom. */
+	assert_true(nb_phantom_find((uintptr_t)mem) >= 0);
+	assert_int_equal(mem[pg], expect_at(pg));
+}
+
+struct reader {
+	const unsigned char *p;
+	long n;
+	off_t off;
+	int bad;
+};
+
+static void *read_all(void *arg)
+{
+	struct reader *r = arg;
+	for (long k = r->n - 1; k >= 0; k -= 97)
+		if (r->p[k] != expect_at(r->off + k))
+			r->bad++;
+	return NULL;
+}
+
+static void threads_touching_at_once_all_see_the_file_bytes(void **state)
+{
+	(void)state;
+	for (int round = 0; round < 50; round++) {
+		guard(mem, PAGES, (off_t)round * pg);
+		pthread_t t[4];
+		struct reader r[4];
+		for (int k = 0; k < 4; k++) {
+			r[k] = (struct reader){ mem, PAGES * pg, (off_t)round * pg, 0 };
+			pthread_create(&t[k], NULL, read_all, &r[k]);
+		}
+		for (int k = 0; k < 4; k++) {
+			pthread_join(t[k], NULL);
+			assert_int_equal(r[k].bad, 0);
+		}
+	}
+}
+
+static volatile sig_atomic_t program_saw;
+
+static void program_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	program_saw = si->si_addr == (void *)mem;
+	mprotect(mem, (size_t)pg, PROT_READ | PROT_WRITE);
+}
+
+static void fault_outside_phantoms_reaches_the_program_handler(void **state)
+{
+	(void)state;
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = program_handler;
+	sa.sa_flags = SA_SIGINFO;
+	guard(mem + 8 * pg, 1, 0); /* a phantom elsewhere */
+	nb_fault_sigaction(SIGSEGV, &sa, &old);
+	mprotect(mem, (size_t)pg, PROT_NONE); /* the program's own guard */
+	program_saw = 0;
+	*(volatile unsigned char *)mem = 1; /* not reordered past the check */
+	assert_int_equal(program_saw, 1);
+	assert_true(nb_phantom_find((uintptr_t)mem + 8 * pg) >= 0);
+	nb_fault_sigaction(SIGSEGV, &old, NULL);
+}
+
+static void full_table_refuses_with_enospc(void **state)
+{
+	(void)state;
+	int n = 0;
+	while (nb_phantom_add((uintptr_t)mem, (uintptr_t)mem + (size_t)pg, src, 0) >= 0)
+		n++;
+	assert_int_equal(n, NB_MAX_PHANTOMS);
+	assert_int_equal(errno, ENOSPC);
+	nb_phantom_drop_range((uintptr_t)mem, (uintptr_t)mem + (size_t)pg, false);
+	assert_false(nb_phantom_any());
+}
+
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		T(touch_materializes_the_file_bytes),
+		T(resolved_phantom_stops_absorbing_faults_after_the_grace),
+		T(dropping_a_resolved_phantom_forgets_it_at_once),
+		T(write_touch_materializes_then_keeps_the_write),
+		T(explicit_materialize_fills_without_a_fault),
+		T(drop_range_forgets_without_filling),
+		T(drop_range_outside_keeps_the_phantom),
+		T(rebind_changes_what_the_memory_will_hold),
+		T(two_phantoms_fill_independently),
+		T(threads_touching_at_once_all_see_the_file_bytes),
+		T(fault_outside_phantoms_reaches_the_program_handler),
+		T(full_table_refuses_with_enospc),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
