@@ -61,13 +61,13 @@ static inline __attribute__((always_inline)) struct slot *chunk_for(int fd, bool
 static struct slot *chunk_alloc(unsigned hi)
 {
 	size_t bytes = sizeof(struct slot) * NB_CHUNK;
-	void *m = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	void *m = nb_sys_mmap_anon(bytes);
 	if (m == MAP_FAILED)
 		return NULL;
 	struct slot *expect = NULL;
 	if (!atomic_compare_exchange_strong_explicit(&top[hi], &expect, (struct slot *)m,
 						     memory_order_acq_rel, memory_order_acquire)) {
-		munmap(m, bytes);
+		nb_sys_munmap(m, bytes);
 		return expect;
 	}
 	NB_COUNT(fd_slots, 1);
@@ -297,7 +297,7 @@ void nb_fdtab_reset(void)
 	for (unsigned hi = 0; hi < used; hi++) {
 		struct slot *c = atomic_exchange(&top[hi], NULL);
 		if (c != NULL)
-			munmap(c, sizeof(struct slot) * NB_CHUNK);
+			nb_sys_munmap(c, sizeof(struct slot) * NB_CHUNK);
 	}
 }
 

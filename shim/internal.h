@@ -41,6 +41,10 @@
 #define NB_EXPORT __attribute__((visibility("default")))
 #define NB_UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define NB_LIKELY(x) __builtin_expect(!!(x), 1)
+/* free and realloc run inside the sanitizers' own start-up (dlsym frees
+ * its error buffer) before their runtime can take an instrumented call:
+ * in sanitizer builds of the library that path stays uninstrumented. */
+#define NB_UNINSTRUMENTED __attribute__((no_sanitize("thread", "address", "undefined")))
 
 /* ------------------------------------------------------------------ */
 /* Configuration (config.c)                                            */
@@ -320,7 +324,7 @@ void nb_stats_write_report(void);
  * /proc/self/mem). */
 int nb_phantom_add(uintptr_t start, uintptr_t end, int src, off_t off);
 int nb_phantom_find(uintptr_t a);
-bool nb_phantom_any(void);
+bool nb_phantom_any(void) NB_UNINSTRUMENTED;
 /* Fills the memory from the backing, opens it, forgets the phantom. */
 int nb_phantom_materialize(int idx);
 /* The trampoline's question: was this fault a phantom's (now resolved)? */
@@ -328,6 +332,9 @@ bool nb_phantom_fault(uintptr_t a);
 /* Forgets every phantom overlapping [start, end) without filling (the
  * memory is being freed, unmapped or overwritten). */
 void nb_phantom_drop_range(uintptr_t start, uintptr_t end, bool unprotect);
+/* Materialises every live phantom overlapping [start, end) (the contents
+ * carry on: realloc, mremap, a protection change) and forgets it. */
+void nb_phantom_materialize_range(uintptr_t start, uintptr_t end);
 int nb_phantom_rebind(int idx, int src, off_t off);
 bool nb_phantom_get(int idx, uintptr_t *start, uintptr_t *end, int *src, off_t *off);
 void nb_phantom_atfork_child(void);
@@ -375,6 +382,8 @@ int nb_own_close_range(unsigned lo, unsigned hi, int flags,
 
 #include <fcntl.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 ssize_t __read_chk(int fd, void *buf, size_t nbytes, size_t buflen);
@@ -399,7 +408,8 @@ __sighandler_t __sysv_signal(int sig, __sighandler_t h);
 	X(socket) X(socketpair) X(accept) X(accept4) X(pipe) X(pipe2) X(open)       \
 	X(openat) X(__open_2) X(__openat_2) X(creat) X(fopen)             \
 	X(freopen) X(fclose) X(sigaction) X(signal) X(bsd_signal) X(__sysv_signal)  \
-	X(sysv_signal)
+	X(sysv_signal) X(free) X(realloc) X(munmap) X(mremap) X(madvise) X(mprotect)   \
+	X(mmap)
 
 struct nb_real {
 #define NB_REAL_FIELD(name) __typeof__(name) *name;
@@ -418,5 +428,10 @@ void nb_real_init(void);
 ssize_t nb_sys_write(int fd, const void *buf, size_t n);
 int nb_sys_close(int fd);
 int nb_sys_fcntl(int fd, int cmd, long arg);
+/* Memory calls by raw system call: the library's own use must not go
+ * through its memory hooks (hook_mem.c). */
+int nb_sys_mprotect(void *addr, size_t len, int prot);
+void *nb_sys_mmap_anon(size_t len); /* MAP_FAILED on error */
+int nb_sys_munmap(void *addr, size_t len);
 
 #endif

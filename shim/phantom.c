@@ -89,8 +89,7 @@ static int scratch_take(char **buf, size_t *cap)
 			continue;
 		char *m = atomic_load(&scratch_mem[i]);
 		if (m == NULL) {
-			void *p = mmap(NULL, NB_SCRATCH, PROT_READ | PROT_WRITE,
-				       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			void *p = nb_sys_mmap_anon(NB_SCRATCH);
 			if (p == MAP_FAILED) {
 				atomic_flag_clear(&scratch_busy[i]);
 				return -1;
@@ -134,7 +133,7 @@ void nb_phantom_atfork_child(void)
 		nb_own_release(fd);
 }
 
-bool nb_phantom_any(void)
+NB_UNINSTRUMENTED bool nb_phantom_any(void)
 {
 	return atomic_load_explicit(&live, memory_order_relaxed) != 0;
 }
@@ -271,7 +270,7 @@ int nb_phantom_materialize(int idx)
 	}
 	int rc = fill(p);
 	if (rc == 0)
-		rc = mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
+		rc = nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
 	release_done(p);
 	errno = saved;
 	return rc;
@@ -288,7 +287,7 @@ bool nb_phantom_fault(uintptr_t a)
 		/* Cannot fill: give the memory back as it is rather than
 		 * loop on the fault forever. */
 		struct phantom *p = &table[i];
-		mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
+		nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
 	}
 	return true;
 }
@@ -308,8 +307,26 @@ void nb_phantom_drop_range(uintptr_t start, uintptr_t end, bool unprotect)
 		if (!claim(p))
 			continue;
 		if (unprotect)
-			mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
+			nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
 		release_free(p);
+	}
+}
+
+void nb_phantom_materialize_range(uintptr_t start, uintptr_t end)
+{
+	unsigned n = atomic_load_explicit(&high, memory_order_acquire);
+	for (unsigned i = 0; i < n; i++) {
+		struct phantom *p = &table[i];
+		int st = atomic_load(&p->state);
+		if (st == PH_FREE || p->end <= start || p->start >= end)
+			continue;
+		if (st == PH_DONE) {
+			int done = PH_DONE;
+			if (atomic_compare_exchange_strong(&p->state, &done, PH_FREE))
+				atomic_fetch_sub(&live, 1);
+			continue;
+		}
+		nb_phantom_materialize((int)i);
 	}
 }
 

@@ -18,6 +18,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -71,6 +72,22 @@ ssize_t nb_sys_write(int fd, const void *buf, size_t n)
 int nb_sys_close(int fd)
 {
 	return (int)syscall(SYS_close, fd);
+}
+
+int nb_sys_mprotect(void *addr, size_t len, int prot)
+{
+	return (int)syscall(SYS_mprotect, addr, len, prot);
+}
+
+void *nb_sys_mmap_anon(size_t len)
+{
+	return (void *)syscall(SYS_mmap, NULL, len, PROT_READ | PROT_WRITE,
+			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+}
+
+int nb_sys_munmap(void *addr, size_t len)
+{
+	return (int)syscall(SYS_munmap, addr, len);
 }
 
 int nb_sys_fcntl(int fd, int cmd, long arg)
