@@ -339,6 +339,13 @@ int nb_phantom_rebind(int idx, int src, off_t off);
 bool nb_phantom_get(int idx, uintptr_t *start, uintptr_t *end, int *src, off_t *off);
 void nb_phantom_atfork_child(void);
 
+/* Internal duplicates of source files, shared per inode and counted by
+ * the phantoms that use them (backing.c). get returns the duplicate with
+ * one reference taken, or -1. */
+int nb_backing_get(int src, dev_t dev, ino_t ino);
+void nb_backing_put(int fd);
+bool nb_backing_is_source(dev_t dev, ino_t ino);
+
 /* ------------------------------------------------------------------ */
 /* SIGSEGV/SIGBUS ownership and chaining (fault.c)                     */
 

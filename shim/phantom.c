@@ -202,14 +202,17 @@ static bool claim(struct phantom *p)
 	}
 }
 
+/* A live entry leaves: its reference to the backing goes with it. */
 static void release_free(struct phantom *p)
 {
+	nb_backing_put(p->src);
 	atomic_fetch_sub(&live, 1);
 	atomic_store_explicit(&p->state, PH_FREE, memory_order_release);
 }
 
 static void release_done(struct phantom *p)
 {
+	nb_backing_put(p->src);
 	p->done_ns = now_ns();
 	atomic_store_explicit(&p->state, PH_DONE, memory_order_release);
 }
@@ -335,6 +338,8 @@ int nb_phantom_rebind(int idx, int src, off_t off)
 	struct phantom *p = &table[idx];
 	if (!claim(p))
 		return -1;
+	if (p->src != src)
+		nb_backing_put(p->src); /* the caller holds a reference to src */
 	p->src = src;
 	p->off = off;
 	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
