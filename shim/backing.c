@@ -72,6 +72,17 @@ int nb_backing_get(int src, dev_t dev, ino_t ino)
 	return -1;
 }
 
+void nb_backing_ref(int fd)
+{
+	for (int i = 0; i < NB_BACKINGS; i++) {
+		struct backing *b = &backings[i];
+		int r = atomic_load(&b->refs);
+		while (r > 0 && atomic_load(&b->fd) == fd)
+			if (atomic_compare_exchange_weak(&b->refs, &r, r + 1))
+				return;
+	}
+}
+
 void nb_backing_put(int fd)
 {
 	for (int i = 0; i < NB_BACKINGS; i++) {

@@ -146,7 +146,19 @@ static void bounce(const struct nb_rec *r, int dst)
 	nb_fd_unlock(s);
 }
 
+static void record(int fd, const void *buf, size_t n, bool sample);
+
 void nb_detect_read(int fd, const void *buf, size_t n)
+{
+	record(fd, buf, n, true);
+}
+
+void nb_detect_read_deferred(int fd, const void *buf, size_t n)
+{
+	record(fd, buf, n, false);
+}
+
+static void record(int fd, const void *buf, size_t n, bool sample)
 {
 	if (n < NB_TRACK_MIN)
 		return;
@@ -180,8 +192,11 @@ void nb_detect_read(int fd, const void *buf, size_t n)
 	r->src = fd;
 	r->src_gen = s ? gen_of(s) : 0;
 	r->dst = -1;
-	r->head = load8(a);
-	r->tail = load8(a + n - 8);
+	r->sampled = sample;
+	if (sample) {
+		r->head = load8(a);
+		r->tail = load8(a + n - 8);
+	}
 	ring.live++;
 }
 
@@ -225,8 +240,10 @@ static void write_piece(int fd, uintptr_t a, size_t n)
 		} else if (off == r->fwd && r->fwd < r->len) {
 			/* Records are >= NB_TRACK_MIN bytes, so both samples lie
 			 * inside the buffer even when this piece is shorter. */
-			bool changed = (off == 0 && load8(r->addr) != r->head) ||
-				       (off + take == r->len && load8(r->addr + r->len - 8) != r->tail);
+			bool changed = r->sampled &&
+				       ((off == 0 && load8(r->addr) != r->head) ||
+					(off + take == r->len &&
+					 load8(r->addr + r->len - 8) != r->tail));
 			if (changed) {
 				miss(r, NB_MISS_MODIFIED);
 				drop(r);

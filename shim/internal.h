@@ -230,6 +230,7 @@ struct nb_rec {
 	uint32_t src_gen;
 	int dst;         /* first destination, -1 until the first write */
 	uint64_t head, tail; /* samples to notice modification */
+	bool sampled;        /* false for phantoms: guarded, cannot change */
 };
 
 struct nb_ring {
@@ -239,6 +240,9 @@ struct nb_ring {
 };
 
 void nb_detect_read(int fd, const void *buf, size_t n);
+/* A read served as a phantom: its bytes must not be sampled (touching
+ * them would materialise it). */
+void nb_detect_read_deferred(int fd, const void *buf, size_t n);
 void nb_detect_readv(int fd, const struct iovec *iov, int iovcnt, size_t n);
 void nb_detect_write(int fd, const void *buf, size_t n);
 void nb_detect_writev(int fd, const struct iovec *iov, int iovcnt, size_t n);
@@ -300,6 +304,10 @@ struct nb_stats {
 	atomic_ullong stale;          /* cached kind found stale */
 	atomic_ullong fd_slots;       /* fd table chunks allocated */
 	atomic_ullong lock_skips;     /* updates skipped: slot busy */
+	atomic_ullong deferred;       /* reads served as phantoms */
+	atomic_ullong forwarded;      /* writes served by a kernel path */
+	atomic_ullong forwarded_bytes;
+	atomic_ullong exposed;        /* calls that materialised phantoms first */
 };
 extern struct nb_stats nb_stats;
 
@@ -324,6 +332,8 @@ void nb_stats_write_report(void);
  * /proc/self/mem). */
 int nb_phantom_add(uintptr_t start, uintptr_t end, int src, off_t off);
 int nb_phantom_find(uintptr_t a);
+/* The live phantom overlapping [start, end) that starts lowest; -1. */
+int nb_phantom_next(uintptr_t start, uintptr_t end);
 bool nb_phantom_any(void) NB_UNINSTRUMENTED;
 /* Fills the memory from the backing, opens it, forgets the phantom. */
 int nb_phantom_materialize(int idx);
@@ -344,7 +354,24 @@ void nb_phantom_atfork_child(void);
  * one reference taken, or -1. */
 int nb_backing_get(int src, dev_t dev, ino_t ino);
 void nb_backing_put(int fd);
+void nb_backing_ref(int fd); /* one more reference to a live backing */
 bool nb_backing_is_source(dev_t dev, ino_t ino);
+
+/* The read that does not copy (defer.c). */
+#define NB_NOT_DEFERRED (-2)
+/* Serves read/pread of an armed file source as a phantom; returns the
+ * count, or NB_NOT_DEFERRED (make the plain call). */
+ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t off, bool positional);
+/* The kernel is about to read or write [buf, buf+n) for a call that is
+ * not forwarded: materialise any phantom there first. */
+void nb_defer_expose(const void *buf, size_t n);
+void nb_defer_expose_iov(const struct iovec *iov, int cnt);
+void nb_defer_expose_msg(const struct msghdr *msg);
+
+/* The write that does not copy (forward.c). kind: how the program wrote. */
+#define NB_NOT_FORWARDED (-2)
+enum { NB_FWD_WRITE, NB_FWD_SEND, NB_FWD_PWRITE };
+ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_t off);
 
 /* ------------------------------------------------------------------ */
 /* SIGSEGV/SIGBUS ownership and chaining (fault.c)                     */

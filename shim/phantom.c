@@ -315,6 +315,24 @@ void nb_phantom_drop_range(uintptr_t start, uintptr_t end, bool unprotect)
 	}
 }
 
+int nb_phantom_next(uintptr_t start, uintptr_t end)
+{
+	unsigned n = atomic_load_explicit(&high, memory_order_acquire);
+	int best = -1;
+	uintptr_t best_start = UINTPTR_MAX;
+	for (unsigned i = 0; i < n; i++) {
+		struct phantom *p = &table[i];
+		int st = atomic_load_explicit(&p->state, memory_order_acquire);
+		if ((st != PH_LIVE && st != PH_BUSY) || p->end <= start || p->start >= end)
+			continue;
+		if (p->start < best_start) {
+			best = (int)i;
+			best_start = p->start;
+		}
+	}
+	return best;
+}
+
 void nb_phantom_materialize_range(uintptr_t start, uintptr_t end)
 {
 	unsigned n = atomic_load_explicit(&high, memory_order_acquire);

@@ -1,0 +1,269 @@
+/*
+ * defer.c - the read of an armed pair that does not copy.
+ *
+ * Owns: deciding whether one read(2)/pread(2) from a regular file may be
+ * deferred, and doing it: the byte count the real read would return, the
+ * file position it would leave, the partial pages at the head and tail of
+ * the buffer filled for real (they share pages with other data), and the
+ * whole pages in between turned into a phantom (phantom.c) backed by the
+ * file. Also the rule every other hook follows: memory the kernel is about
+ * to read from or write into must not be a phantom (nb_defer_expose).
+ * Must not: defer anything it does not fully understand - then the caller
+ * makes the plain call, which is always correct.
+ *
+ * Refused: buffers on a thread's stack (a returning frame would leave
+ * guarded pages under later calls, and a fault whose signal frame lands
+ * there kills the process), memory that is not private and anonymous
+ * (shared or file-backed mappings: other processes or the file itself see
+ * those pages), fewer than NB_MIN_PAGES whole pages, pseudo-files,
+ * O_DIRECT, a source at EOF.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define NB_MIN_PAGES 2
+
+static long page_size;
+
+/* ---- is this memory ours to guard? ---- */
+
+struct range {
+	uintptr_t lo, hi;
+};
+
+static __thread struct range stack_range __attribute__((tls_model("initial-exec")));
+static __thread struct range ok_map __attribute__((tls_model("initial-exec")));
+
+static void thread_stack(struct range *r)
+{
+	if (r->hi != 0)
+		return;
+	pthread_attr_t a;
+	void *lo;
+	size_t sz;
+	if (pthread_getattr_np(pthread_self(), &a) == 0) {
+		if (pthread_attr_getstack(&a, &lo, &sz) == 0) {
+			r->lo = (uintptr_t)lo;
+			r->hi = (uintptr_t)lo + sz;
+		}
+		pthread_attr_destroy(&a);
+	}
+	if (r->hi == 0) { /* unknown: refuse everything near the stack pointer */
+		uintptr_t sp = (uintptr_t)&a;
+		r->lo = sp - (64u << 20);
+		r->hi = sp + (64u << 20);
+	}
+}
+
+/* Finds the mapping holding [a, b) in /proc/self/maps and tells whether
+ * it is private, anonymous and writable. One read of the file into a
+ * stack buffer per call; callers cache the answer per thread. */
+static bool private_anon(uintptr_t a, uintptr_t b, struct range *out)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	char buf[8192];
+	size_t have = 0;
+	bool ok = false, done = false;
+	while (!done) {
+		ssize_t r = (ssize_t)syscall(SYS_read, fd, buf + have, sizeof buf - 1 - have);
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+		buf[have] = '\0';
+		char *line = buf, *nl;
+		while ((nl = strchr(line, '\n')) != NULL) {
+			*nl = '\0';
+			unsigned long lo, hi, off, inode;
+			char perms[5], dev[16];
+			int n = sscanf(line, "%lx-%lx %4s %lx %15s %lu", &lo, &hi, perms, &off, dev,
+				       &inode);
+			if (n == 6 && a >= lo && a < hi) {
+				const char *name = nl - 1;
+				/* anonymous: inode 0 and no path, or [heap] */
+				bool anon = inode == 0 && (strstr(line, "/") == NULL);
+				bool special = strstr(line, "[stack") != NULL ||
+					       strstr(line, "[vvar") != NULL ||
+					       strstr(line, "[vdso") != NULL;
+				(void)name;
+				ok = anon && !special && b <= hi && perms[0] == 'r' &&
+				     perms[1] == 'w' && perms[3] == 'p';
+				out->lo = lo;
+				out->hi = hi;
+				done = true;
+				break;
+			}
+			line = nl + 1;
+		}
+		size_t rest = have - (size_t)(line - buf);
+		memmove(buf, line, rest);
+		have = rest;
+	}
+	nb_sys_close(fd);
+	return ok;
+}
+
+static bool guardable(uintptr_t a, uintptr_t b)
+{
+	thread_stack(&stack_range);
+	if (a < stack_range.hi && b > stack_range.lo)
+		return false;
+	if (a >= ok_map.lo && b <= ok_map.hi)
+		return true;
+	struct range r = { 0, 0 };
+	if (!private_anon(a, b, &r))
+		return false;
+	ok_map = r;
+	return true;
+}
+
+/* ---- the deferred read ---- */
+
+static ssize_t pread_all(int fd, uintptr_t dst, size_t n, off_t off)
+{
+	size_t done = 0;
+	while (done < n) {
+		ssize_t r = NB_REAL(pread)(fd, (void *)(dst + done), n - done, off + (off_t)done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -1 : (ssize_t)done;
+		done += (size_t)r;
+	}
+	return (ssize_t)done;
+}
+
+ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
+{
+	if (page_size == 0)
+		page_size = sysconf(_SC_PAGESIZE);
+	uintptr_t pg = (uintptr_t)page_size;
+	uintptr_t a = (uintptr_t)buf;
+	if (n < NB_MIN_PAGES * pg)
+		return NB_NOT_DEFERRED;
+
+	struct nb_fd *e = nb_fd_peek(fd);
+	if (e == NULL || e->pair.state != NB_PAIR_ARMED || e->kind != NB_KIND_FILE ||
+	    (e->flags & (NB_FL_PSEUDO | NB_FL_DIRECT)) || !nb_fault_owns(SIGSEGV))
+		return NB_NOT_DEFERRED;
+	if (!nb_fd_trylock(e))
+		return NB_NOT_DEFERRED;
+	ssize_t ret = NB_NOT_DEFERRED;
+	int saved = errno;
+
+	struct stat st;
+	off_t pos = positional ? poff : lseek(fd, 0, SEEK_CUR);
+	if (pos < 0 || fstat(fd, &st) != 0 || st.st_dev != e->dev || st.st_ino != e->ino ||
+	    pos >= st.st_size)
+		goto out;
+	size_t k = (size_t)(st.st_size - pos) < n ? (size_t)(st.st_size - pos) : n;
+	uintptr_t lo = (a + pg - 1) & ~(pg - 1), hi = (a + k) & ~(pg - 1);
+	if (hi <= lo || (hi - lo) / pg < NB_MIN_PAGES || !guardable(a, a + k))
+		goto out;
+
+	/* Whatever phantom this read overlaps is being overwritten: the part
+	 * outside the new range must keep its bytes. */
+	int same = nb_phantom_find(lo);
+	uintptr_t ps, pe;
+	int psrc;
+	off_t poff2;
+	bool reuse = same >= 0 && nb_phantom_get(same, &ps, &pe, &psrc, &poff2) && ps == lo &&
+		     pe == hi;
+	if (!reuse)
+		nb_phantom_materialize_range(a, a + k);
+
+	int dup = nb_backing_get(fd, st.st_dev, st.st_ino);
+	if (dup < 0)
+		goto out;
+	/* Head and tail share pages with other data: read them for real. */
+	if ((lo > a && pread_all(fd, a, lo - a, pos) != (ssize_t)(lo - a)) ||
+	    (a + k > hi && pread_all(fd, hi, a + k - hi, pos + (off_t)(hi - a)) !=
+				   (ssize_t)(a + k - hi))) {
+		nb_backing_put(dup);
+		goto out;
+	}
+	off_t ioff = pos + (off_t)(lo - a);
+	if (reuse) {
+		/* Steady state: the pages stay guarded, only the record moves. */
+		if (nb_phantom_rebind(same, dup, ioff) != 0) {
+			nb_backing_put(dup);
+			goto out;
+		}
+	} else {
+		/* Registered before guarded: a touch in between finds the pages
+		 * open, which is harmless; guarded but unregistered would not
+		 * be. The phantom owns the backing reference from here on. */
+		int idx = nb_phantom_add(lo, hi, dup, ioff);
+		if (idx < 0) {
+			nb_backing_put(dup);
+			goto out;
+		}
+		if (nb_sys_mprotect((void *)lo, hi - lo, PROT_NONE) != 0) {
+			nb_phantom_drop_range(lo, hi, false);
+			goto out;
+		}
+	}
+	if (!positional)
+		lseek(fd, pos + (off_t)k, SEEK_SET);
+	NB_COUNT(deferred, 1);
+	ret = (ssize_t)k;
+out:
+	nb_fd_unlock(e);
+	errno = saved;
+	return ret;
+}
+
+/* Copies n bytes of the program's memory without faulting: process_vm_readv
+ * honours page protections and fails with EFAULT where a plain load would
+ * crash, so a bad pointer stays the kernel's to report to the program. */
+static bool copy_in(void *dst, const void *src, size_t n)
+{
+	struct iovec l = { dst, n }, r = { (void *)src, n };
+	return process_vm_readv(getpid(), &l, 1, &r, 1, 0) == (ssize_t)n;
+}
+
+void nb_defer_expose_iov(const struct iovec *iov, int cnt)
+{
+	if (NB_LIKELY(!nb_phantom_any()) || iov == NULL || cnt <= 0 || cnt > 1024)
+		return;
+	int saved = errno;
+	struct iovec v[64];
+	for (int i = 0; i < cnt; i += 64) {
+		int m = cnt - i < 64 ? cnt - i : 64;
+		if (!copy_in(v, iov + i, sizeof v[0] * (size_t)m))
+			break;
+		for (int j = 0; j < m; j++)
+			if (v[j].iov_len > 0)
+				nb_phantom_materialize_range((uintptr_t)v[j].iov_base,
+							     (uintptr_t)v[j].iov_base + v[j].iov_len);
+	}
+	errno = saved;
+}
+
+void nb_defer_expose_msg(const struct msghdr *msg)
+{
+	struct msghdr m;
+	if (NB_LIKELY(!nb_phantom_any()) || msg == NULL || !copy_in(&m, msg, sizeof m))
+		return;
+	nb_defer_expose_iov(m.msg_iov, (int)m.msg_iovlen);
+	nb_defer_expose(m.msg_name, m.msg_namelen);
+	nb_defer_expose(m.msg_control, m.msg_controllen);
+}
+
+void nb_defer_expose(const void *buf, size_t n)
+{
+	if (NB_LIKELY(!nb_phantom_any()) || n == 0)
+		return;
+	int saved = errno;
+	nb_phantom_materialize_range((uintptr_t)buf, (uintptr_t)buf + n);
+	errno = saved;
+}

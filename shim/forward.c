@@ -1,0 +1,233 @@
+/*
+ * forward.c - the write that does not copy.
+ *
+ * Owns: serving a write/send/sendto/pwrite whose buffer holds phantoms:
+ * the buffer is cut into pieces in address order, memory pieces (the head
+ * and tail bytes the read filled for real, or anything else the program
+ * put there) go out with the plain call, phantom pieces are moved from
+ * their file by the kernel, and the first short piece ends the call with
+ * the count moved so far - exactly the partial-write contract of write(2).
+ * Must not: forward what it cannot do exactly; then every phantom in the
+ * buffer is materialised and the caller makes the plain call.
+ *
+ * What is forwarded (a first version, deliberately narrow):
+ *  - blocking destinations only: a non-blocking socket may accept part of
+ *    a piece and the program must then see exactly that count, which the
+ *    kernel paths report differently across versions (sendfile(2): "may
+ *    return short counts at any time");
+ *  - file -> TCP/UNIX stream socket: sendfile; file -> pipe: splice;
+ *    file -> regular file: copy_file_range on one file system, else
+ *    sendfile (copy_file_range(2): EXDEV across file systems);
+ *  - not with MSG_NOSIGNAL or other send flags, not into O_APPEND or
+ *    O_DIRECT files, not into a file that is itself a source.
+ * SIGPIPE: only the first piece may raise it, as the single plain call
+ * would; once bytes moved, later pieces run with SIGPIPE blocked and a
+ * SIGPIPE they caused is taken back, since the call returns a count.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/sendfile.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+
+/* sendfile to a socket is fastest in calls of 8-24K (larger calls push
+ * whole 64K+ runs through the socket at once and run at a third of the
+ * speed on loopback); the kernel may also return short counts for large
+ * calls at any time. One program write may become several calls. */
+#ifndef NB_SENDFILE_CALL
+#define NB_SENDFILE_CALL (16 * 1024)
+#endif
+
+/* How the program wrote: which plain call a memory piece goes out with. */
+struct how {
+	int kind;      /* NB_FWD_WRITE, NB_FWD_SEND, NB_FWD_PWRITE */
+	int flags;     /* send flags */
+	off_t off;     /* pwrite offset of the first byte */
+};
+
+static ssize_t plain_piece(int dst, const struct how *h, const void *p, size_t n, size_t done)
+{
+	switch (h->kind) {
+	case NB_FWD_SEND: return NB_REAL(send)(dst, p, n, h->flags);
+	case NB_FWD_PWRITE: return NB_REAL(pwrite)(dst, p, n, h->off + (off_t)done);
+	default: return NB_REAL(write)(dst, p, n);
+	}
+}
+
+/* One phantom piece by the kernel. Blocking destination: keep going on
+ * short counts like a blocking write; stop on a signal once bytes moved.
+ * *unusable: the kernel refused the path before any byte moved. */
+static ssize_t kernel_piece(int dst, enum nb_path path, int src, off_t soff, size_t n,
+			    const struct how *h, size_t done, bool *unusable)
+{
+	size_t moved = 0;
+	off_t doff = h->off + (off_t)done;
+	*unusable = false;
+	while (moved < n) {
+		ssize_t r;
+		size_t want = n - moved;
+		if (path == NB_PATH_COPY_FILE_RANGE)
+			r = copy_file_range(src, &soff, dst, h->kind == NB_FWD_PWRITE ? &doff : NULL,
+					    want, 0);
+		else if (path == NB_PATH_SPLICE)
+			r = splice(src, &soff, dst, NULL, want, SPLICE_F_MOVE);
+		else
+			r = sendfile(dst, src, &soff, want > NB_SENDFILE_CALL ? NB_SENDFILE_CALL : want);
+		if (r > 0) {
+			moved += (size_t)r;
+			continue;
+		}
+		if (r == 0)
+			break; /* the file shrank under us: report what moved */
+		if (moved > 0)
+			return (ssize_t)moved;
+		if (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP ||
+		    errno == EXDEV || errno == ESPIPE || errno == EBADF)
+			*unusable = true;
+		return -1;
+	}
+	return (ssize_t)moved;
+}
+
+static enum nb_path path_to(int dst, const struct how *h, struct nb_fd *d)
+{
+	if (h->kind == NB_FWD_SEND && h->flags != 0)
+		return NB_PATH_NONE;
+	enum nb_kind k = (enum nb_kind)d->kind;
+	if (d->flags & NB_FL_NONBLOCK)
+		return NB_PATH_NONE;
+	if (k == NB_KIND_FILE) {
+		struct stat st;
+		if (fstat(dst, &st) != 0 || st.st_dev != d->dev || st.st_ino != d->ino ||
+		    nb_backing_is_source(st.st_dev, st.st_ino))
+			return NB_PATH_NONE;
+	}
+	if (h->kind == NB_FWD_PWRITE && k != NB_KIND_FILE)
+		return NB_PATH_NONE;
+	enum nb_path p = nb_path_for(NB_KIND_FILE, k, d->flags, 0, nb_g.cfg.paths);
+	if (h->kind == NB_FWD_PWRITE && p != NB_PATH_COPY_FILE_RANGE)
+		return NB_PATH_NONE; /* sendfile and splice write at the position */
+	return p;
+}
+
+/* SIGPIPE discipline for pieces after the first. */
+struct quiet {
+	bool on, was_pending;
+	sigset_t old;
+};
+
+static void quiet_begin(struct quiet *q, bool on)
+{
+	q->on = on;
+	if (!on)
+		return;
+	sigset_t pipe, pend;
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe, &q->old);
+	sigpending(&pend);
+	q->was_pending = sigismember(&pend, SIGPIPE);
+}
+
+static void quiet_end(struct quiet *q)
+{
+	if (!q->on)
+		return;
+	int saved = errno;
+	sigset_t pipe, pend;
+	sigemptyset(&pipe);
+	sigaddset(&pipe, SIGPIPE);
+	sigpending(&pend);
+	if (sigismember(&pend, SIGPIPE) && !q->was_pending) {
+		struct timespec zero = { 0, 0 };
+		sigtimedwait(&pipe, NULL, &zero);
+	}
+	pthread_sigmask(SIG_SETMASK, &q->old, NULL);
+	errno = saved;
+}
+
+ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_t off)
+{
+	if (NB_LIKELY(!nb_phantom_any()) || n == 0)
+		return NB_NOT_FORWARDED;
+	uintptr_t a = (uintptr_t)buf, end = a + n;
+	int first = nb_phantom_next(a, end);
+	if (first < 0)
+		return NB_NOT_FORWARDED;
+
+	struct how h = { kind, flags, off };
+	struct nb_fd *d = nb_fd_get(dst);
+	enum nb_path path = NB_PATH_NONE;
+	if (d != NULL && nb_fd_trylock(d)) {
+		if (d->kind == NB_KIND_UNKNOWN)
+			nb_fd_classify(dst, d);
+		path = path_to(dst, &h, d);
+		nb_fd_unlock(d);
+	}
+	if (path == NB_PATH_NONE) {
+		nb_defer_expose(buf, n);
+		return NB_NOT_FORWARDED;
+	}
+
+	int saved = errno;
+	size_t done = 0;
+	ssize_t last = 0;
+	while (a + done < end) {
+		uintptr_t cur = a + done;
+		uintptr_t ps, pe;
+		int src;
+		off_t poff;
+		int idx = nb_phantom_next(cur, end);
+		size_t piece = 0;
+		struct quiet q;
+		quiet_begin(&q, done > 0);
+		if (idx >= 0 && nb_phantom_get(idx, &ps, &pe, &src, &poff) && ps <= cur) {
+			/* A phantom piece. The backing stays referenced while the
+			 * kernel reads it, even if another thread materialises. */
+			piece = (pe < end ? pe : end) - cur;
+			nb_backing_ref(src);
+			bool unusable;
+			last = kernel_piece(dst, path, src, poff + (off_t)(cur - ps), piece, &h, done,
+					    &unusable);
+			nb_backing_put(src);
+			if (last < 0 && unusable && done == 0) {
+				quiet_end(&q);
+				nb_defer_expose(buf, n);
+				errno = saved;
+				return NB_NOT_FORWARDED;
+			}
+			if (last > 0) {
+				NB_COUNT(forwarded, 1);
+				NB_COUNT(forwarded_bytes, (unsigned long long)last);
+			}
+			quiet_end(&q);
+		} else {
+			/* A memory piece: up to the next phantom, or the end. */
+			uintptr_t stop = end;
+			if (idx >= 0 && nb_phantom_get(idx, &ps, &pe, &src, &poff) && ps > cur &&
+			    ps < end)
+				stop = ps;
+			size_t len0 = stop - cur;
+			last = plain_piece(dst, &h, (const void *)cur, len0, done);
+			quiet_end(&q);
+			if (last > 0)
+				done += (size_t)last;
+			if (last <= 0 || (size_t)last < len0)
+				break;
+			continue;
+		}
+		if (last > 0)
+			done += (size_t)last;
+		if (last <= 0 || (size_t)last < piece)
+			break;
+	}
+	if (done > 0) {
+		errno = saved;
+		return (ssize_t)done;
+	}
+	return last; /* nothing moved: the first piece's -1 and errno, or 0 */
+}
