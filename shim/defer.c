@@ -41,6 +41,15 @@ struct range {
 
 static __thread struct range stack_range __attribute__((tls_model("initial-exec")));
 static __thread struct range ok_map __attribute__((tls_model("initial-exec")));
+static __thread unsigned ok_map_gen __attribute__((tls_model("initial-exec")));
+/* Bumped by every mmap/munmap/mremap the hooks see: a cached "this range
+ * is private anonymous memory" is only good for the layout it was read in. */
+static atomic_uint maps_gen;
+
+void nb_defer_maps_changed(void)
+{
+	atomic_fetch_add_explicit(&maps_gen, 1, memory_order_relaxed);
+}
 
 static void thread_stack(struct range *r)
 {
@@ -74,6 +83,8 @@ static bool private_anon(uintptr_t a, uintptr_t b, struct range *out)
 	char buf[8192];
 	size_t have = 0;
 	bool ok = false, done = false;
+	unsigned long prev_hi = 0;
+	bool prev_guard = false;
 	while (!done) {
 		ssize_t r = (ssize_t)syscall(SYS_read, fd, buf + have, sizeof buf - 1 - have);
 		if (r <= 0)
@@ -88,19 +99,26 @@ static bool private_anon(uintptr_t a, uintptr_t b, struct range *out)
 			int n = sscanf(line, "%lx-%lx %4s %lx %15s %lu", &lo, &hi, perms, &off, dev,
 				       &inode);
 			if (n == 6 && a >= lo && a < hi) {
-				const char *name = nl - 1;
-				/* anonymous: inode 0 and no path, or [heap] */
+				/* anonymous: inode 0 and no path ([heap] included) */
 				bool anon = inode == 0 && (strstr(line, "/") == NULL);
 				bool special = strstr(line, "[stack") != NULL ||
 					       strstr(line, "[vvar") != NULL ||
 					       strstr(line, "[vdso") != NULL;
-				(void)name;
-				ok = anon && !special && b <= hi && perms[0] == 'r' &&
+				/* Thread stacks are anonymous too, but sit right
+				 * above their PROT_NONE guard (glibc allocatestack):
+				 * a frame that returns over guarded pages would
+				 * fault where no signal frame can be pushed. */
+				bool thread_stack = prev_guard && prev_hi == lo;
+				ok = anon && !special && !thread_stack && b <= hi && perms[0] == 'r' &&
 				     perms[1] == 'w' && perms[3] == 'p';
 				out->lo = lo;
 				out->hi = hi;
 				done = true;
 				break;
+			}
+			if (n == 6) {
+				prev_hi = hi;
+				prev_guard = strncmp(perms, "---p", 4) == 0;
 			}
 			line = nl + 1;
 		}
@@ -117,12 +135,14 @@ static bool guardable(uintptr_t a, uintptr_t b)
 	thread_stack(&stack_range);
 	if (a < stack_range.hi && b > stack_range.lo)
 		return false;
-	if (a >= ok_map.lo && b <= ok_map.hi)
+	unsigned gen = atomic_load_explicit(&maps_gen, memory_order_relaxed);
+	if (a >= ok_map.lo && b <= ok_map.hi && ok_map_gen == gen)
 		return true;
 	struct range r = { 0, 0 };
 	if (!private_anon(a, b, &r))
 		return false;
 	ok_map = r;
+	ok_map_gen = gen;
 	return true;
 }
 
@@ -257,6 +277,36 @@ void nb_defer_expose_msg(const struct msghdr *msg)
 	nb_defer_expose_iov(m.msg_iov, (int)m.msg_iovlen);
 	nb_defer_expose(m.msg_name, m.msg_namelen);
 	nb_defer_expose(m.msg_control, m.msg_controllen);
+}
+
+/* The program is about to change file fd (write, truncate): phantoms of
+ * that file must hold the bytes as they were read, so fill them now. */
+void nb_defer_before_change(int fd)
+{
+	if (NB_LIKELY(!nb_phantom_any()))
+		return;
+	/* Only regular files back phantoms; a known pipe or socket is not one
+	 * (this runs on every write while phantoms exist). */
+	struct nb_fd *e = nb_fd_peek(fd);
+	if (e != NULL && e->kind != NB_KIND_UNKNOWN && e->kind != NB_KIND_FILE)
+		return;
+	int saved = errno;
+	struct stat st;
+	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && nb_backing_is_source(st.st_dev, st.st_ino))
+		nb_phantom_materialize_range(0, UINTPTR_MAX);
+	errno = saved;
+}
+
+void nb_defer_before_change_path(const char *path)
+{
+	if (NB_LIKELY(!nb_phantom_any()))
+		return;
+	int saved = errno;
+	struct stat st;
+	if (path != NULL && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+	    nb_backing_is_source(st.st_dev, st.st_ino))
+		nb_phantom_materialize_range(0, UINTPTR_MAX);
+	errno = saved;
 }
 
 void nb_defer_expose(const void *buf, size_t n)

@@ -81,8 +81,15 @@ static ssize_t kernel_piece(int dst, enum nb_path path, int src, off_t soff, siz
 			moved += (size_t)r;
 			continue;
 		}
-		if (r == 0)
-			break; /* the file shrank under us: report what moved */
+		if (r == 0) {
+			/* The file shrank since the read (another process): the
+			 * bytes the program holds are gone from it. Not a count
+			 * to return (a write of 0 would make the program spin):
+			 * let the caller materialise and write from memory. */
+			if (moved == 0)
+				*unusable = true;
+			break;
+		}
 		if (moved > 0)
 			return (ssize_t)moved;
 		if (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP ||
@@ -194,7 +201,7 @@ ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_
 			last = kernel_piece(dst, path, src, poff + (off_t)(cur - ps), piece, &h, done,
 					    &unusable);
 			nb_backing_put(src);
-			if (last < 0 && unusable && done == 0) {
+			if (last <= 0 && unusable && done == 0) {
 				quiet_end(&q);
 				nb_defer_expose(buf, n);
 				errno = saved;

@@ -4,8 +4,8 @@
  *
  * Owns: close, close_range, dup, dup2, dup3, fcntl (+64), socket,
  * socketpair, accept, accept4, pipe, pipe2, open/openat (+64, fortify
- * variants), creat (+64). Each calls the real function and tells fdtab.c
- * which numbers changed meaning; calls naming the library's own
+ * variants), creat (+64), ftruncate/truncate (+64). Each calls the real
+ * function and tells fdtab.c which numbers changed meaning; calls naming the library's own
  * descriptors are answered as if those were not open (ownfd.c).
  * Must not: allocate or lock (close and dup2 are async-signal-safe).
  */
@@ -247,3 +247,19 @@ NB_EXPORT int creat(const char *path, mode_t mode)
 	return fresh(r);
 }
 int creat64(const char *path, mode_t mode) NB_ALIAS(creat);
+
+/* Truncating a file that backs phantoms: they keep the bytes as read. */
+NB_EXPORT int ftruncate(int fd, off_t len)
+{
+	NB_OWN_BADF(fd, -1);
+	nb_defer_before_change(fd);
+	return NB_CALL(ftruncate, (int)syscall(SYS_ftruncate, fd, len), fd, len);
+}
+int ftruncate64(int fd, off64_t len) NB_ALIAS(ftruncate);
+
+NB_EXPORT int truncate(const char *path, off_t len)
+{
+	nb_defer_before_change_path(path);
+	return NB_CALL(truncate, (int)syscall(SYS_truncate, path, len), path, len);
+}
+int truncate64(const char *path, off64_t len) NB_ALIAS(truncate);

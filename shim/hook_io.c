@@ -212,6 +212,7 @@ NB_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 NB_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
 	NB_OWN_BADF(fd, -1);
+	nb_defer_before_change(fd);
 	ssize_t r = nb_forward(fd, buf, n, NB_FWD_WRITE, 0, 0);
 	if (r == NB_NOT_FORWARDED)
 		r = NB_CALL(write, syscall(SYS_write, fd, buf, n), fd, buf, n);
@@ -222,6 +223,7 @@ NB_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 NB_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
 	NB_OWN_BADF(fd, -1);
+	nb_defer_before_change(fd);
 	ssize_t r = nb_forward(fd, buf, n, NB_FWD_PWRITE, 0, off);
 	if (r == NB_NOT_FORWARDED)
 		r = NB_CALL(pwrite, syscall(SYS_pwrite64, fd, buf, n, off), fd, buf, n, off);
@@ -234,6 +236,7 @@ NB_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
 	NB_OWN_BADF(fd, -1);
 	EXPOSE_IOV(iov, cnt);
+	nb_defer_before_change(fd);
 	ssize_t r = NB_CALL(writev, syscall(SYS_writev, fd, iov, cnt), fd, iov, cnt);
 	seen_writev(fd, iov, cnt, r);
 	return r;
@@ -243,6 +246,7 @@ NB_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	NB_OWN_BADF(fd, -1);
 	EXPOSE_IOV(iov, cnt);
+	nb_defer_before_change(fd);
 	ssize_t r = NB_CALL(pwritev, NB_NOSYS, fd, iov, cnt, off);
 	seen_writev(fd, iov, cnt, r);
 	return r;
@@ -253,6 +257,7 @@ NB_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, 
 {
 	NB_OWN_BADF(fd, -1);
 	EXPOSE_IOV(iov, cnt);
+	nb_defer_before_change(fd);
 	ssize_t r = NB_CALL(pwritev2, NB_NOSYS, fd, iov, cnt, off, flags);
 	seen_writev(fd, iov, cnt, r);
 	return r;

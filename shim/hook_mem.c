@@ -60,6 +60,7 @@ NB_EXPORT NB_UNINSTRUMENTED void *realloc(void *p, size_t n)
 
 NB_EXPORT int munmap(void *addr, size_t len)
 {
+	nb_defer_maps_changed();
 	if (phantoms())
 		NB_KEEP_ERRNO(nb_phantom_drop_range((uintptr_t)addr, (uintptr_t)addr + len, false));
 	return NB_CALL(munmap, (int)syscall(SYS_munmap, addr, len), addr, len);
@@ -71,6 +72,7 @@ NB_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 	va_start(ap, flags);
 	void *naddr = (flags & MREMAP_FIXED) ? va_arg(ap, void *) : NULL;
 	va_end(ap);
+	nb_defer_maps_changed();
 	if (phantoms()) {
 		NB_KEEP_ERRNO(nb_phantom_materialize_range((uintptr_t)old, (uintptr_t)old + oldlen));
 		if (flags & MREMAP_FIXED)
@@ -109,6 +111,7 @@ NB_EXPORT int mprotect(void *addr, size_t len, int prot)
 
 NB_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
+	nb_defer_maps_changed();
 	/* MAP_FIXED replaces whatever was mapped there. */
 	if ((flags & MAP_FIXED) && phantoms())
 		NB_KEEP_ERRNO(nb_phantom_drop_range((uintptr_t)addr, (uintptr_t)addr + len, false));

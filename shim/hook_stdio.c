@@ -5,12 +5,16 @@
  * the descriptors behind a FILE with internal calls (__open_nocancel,
  * __close_nocancel) that no open() or close() hook sees, so these hooks
  * tell fdtab.c which numbers changed meaning.
+ * Also fread/fwrite (+_unlocked): for large transfers glibc hands the
+ * caller's buffer straight to its internal read/write, which no hook sees
+ * and which would get EFAULT on a phantom's guarded pages - so phantoms
+ * there are materialised first. (fputs, printf and friends scan their
+ * strings in user space first, which materialises by fault.)
  * Must not: look inside the FILE beyond fileno(), or change any result.
- * fread/fwrite arrive with the socket-source work (phantoms handed to
- * stdio); until then they are not interposed at all.
  */
 #include "hook.h"
 
+#include <stdint.h>
 #include <stdio.h>
 
 static void forget_file(FILE *f)
@@ -45,4 +49,38 @@ NB_EXPORT int fclose(FILE *f)
 	if (fd >= 0)
 		NB_KEEP_ERRNO(nb_fd_forget(fd));
 	return r;
+}
+
+/* <stdio.h> may define these as macros for inline expansion. */
+#undef fread_unlocked
+#undef fwrite_unlocked
+
+static inline void expose(const void *p, size_t size, size_t n)
+{
+	if (NB_UNLIKELY(nb_phantom_any()) && size != 0 && n <= SIZE_MAX / size)
+		nb_defer_expose(p, size * n);
+}
+
+NB_EXPORT size_t fread(void *p, size_t size, size_t n, FILE *f)
+{
+	expose(p, size, n);
+	return NB_CALL(fread, (errno = ENOSYS, 0), p, size, n, f);
+}
+
+NB_EXPORT size_t fread_unlocked(void *p, size_t size, size_t n, FILE *f)
+{
+	expose(p, size, n);
+	return NB_CALL(fread_unlocked, (errno = ENOSYS, 0), p, size, n, f);
+}
+
+NB_EXPORT size_t fwrite(const void *p, size_t size, size_t n, FILE *f)
+{
+	expose(p, size, n);
+	return NB_CALL(fwrite, (errno = ENOSYS, 0), p, size, n, f);
+}
+
+NB_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t n, FILE *f)
+{
+	expose(p, size, n);
+	return NB_CALL(fwrite_unlocked, (errno = ENOSYS, 0), p, size, n, f);
 }

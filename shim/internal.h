@@ -367,6 +367,11 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t off, bool positional);
 void nb_defer_expose(const void *buf, size_t n);
 void nb_defer_expose_iov(const struct iovec *iov, int cnt);
 void nb_defer_expose_msg(const struct msghdr *msg);
+/* The program changes a file (write, truncate) that may back phantoms. */
+void nb_defer_before_change(int fd);
+void nb_defer_before_change_path(const char *path);
+/* Address-space layout changed (mmap, munmap, mremap). */
+void nb_defer_maps_changed(void);
 
 /* The write that does not copy (forward.c). kind: how the program wrote. */
 #define NB_NOT_FORWARDED (-2)
@@ -443,7 +448,8 @@ __sighandler_t __sysv_signal(int sig, __sighandler_t h);
 	X(openat) X(__open_2) X(__openat_2) X(creat) X(fopen)             \
 	X(freopen) X(fclose) X(sigaction) X(signal) X(bsd_signal) X(__sysv_signal)  \
 	X(sysv_signal) X(free) X(realloc) X(munmap) X(mremap) X(madvise) X(mprotect)   \
-	X(mmap)
+	X(mmap) X(fread) X(fwrite) X(fread_unlocked) X(fwrite_unlocked) X(ftruncate)      \
+	X(truncate)
 
 struct nb_real {
 #define NB_REAL_FIELD(name) __typeof__(name) *name;
