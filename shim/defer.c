@@ -173,12 +173,26 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 
 	struct nb_fd *e = nb_fd_peek(fd);
 	if (e == NULL || e->pair.state != NB_PAIR_ARMED || e->kind != NB_KIND_FILE ||
-	    (e->flags & (NB_FL_PSEUDO | NB_FL_DIRECT)) || !nb_fault_owns(SIGSEGV))
+	    (e->flags & (NB_FL_PSEUDO | NB_FL_DIRECT)) || atomic_load(&e->no_zc) ||
+	    !nb_fault_owns(SIGSEGV))
 		return NB_NOT_DEFERRED;
 	if (!nb_fd_trylock(e))
 		return NB_NOT_DEFERRED;
 	ssize_t ret = NB_NOT_DEFERRED;
 	int saved = errno;
+
+	/* Phantoms of this source were touched since the last read: each is
+	 * a copy plus protection changes, worse than the plain loop. Count
+	 * them as misses; enough of them disarm the pair (pair.c). */
+	unsigned t = atomic_load(&e->touches);
+	if (t != e->touches_seen) {
+		e->touches_seen = t;
+		NB_COUNT(misses[NB_MISS_MODIFIED], 1);
+		if (nb_pair_miss(&e->pair, NB_MISS_MODIFIED) == NB_EV_DISARMED)
+			NB_COUNT(disarms, 1);
+		if (e->pair.state != NB_PAIR_ARMED)
+			goto out;
+	}
 
 	struct stat st;
 	off_t pos = positional ? poff : lseek(fd, 0, SEEK_CUR);
@@ -218,6 +232,7 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 			nb_backing_put(dup);
 			goto out;
 		}
+		nb_phantom_set_owner(same, fd, atomic_load(&e->gen));
 	} else {
 		/* Registered before guarded: a touch in between finds the pages
 		 * open, which is harmless; guarded but unregistered would not
@@ -227,6 +242,7 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 			nb_backing_put(dup);
 			goto out;
 		}
+		nb_phantom_set_owner(idx, fd, atomic_load(&e->gen));
 		if (nb_sys_mprotect((void *)lo, hi - lo, PROT_NONE) != 0) {
 			nb_phantom_drop_range(lo, hi, false);
 			goto out;

@@ -119,6 +119,8 @@ static void catch_up(int fd, struct slot *s)
 	s->fd.size = 0;
 	memset(&s->fd.pair, 0, sizeof s->fd.pair);
 	s->fd.pair.dst = -1;
+	s->fd.touches_seen = atomic_load(&s->fd.touches);
+	atomic_store(&s->fd.no_zc, 0);
 	s->state_gen = g;
 }
 

@@ -202,6 +202,15 @@ ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_
 					    &unusable);
 			nb_backing_put(src);
 			if (last <= 0 && unusable && done == 0) {
+				/* Before any byte moved: plain from now on for the
+				 * source that made this phantom. */
+				int ofd;
+				unsigned ogen;
+				if (nb_phantom_owner(idx, &ofd, &ogen)) {
+					struct nb_fd *o = nb_fd_peek(ofd);
+					if (o != NULL && atomic_load(&o->gen) == ogen)
+						atomic_store(&o->no_zc, 1);
+				}
 				quiet_end(&q);
 				nb_defer_expose(buf, n);
 				errno = saved;

@@ -165,6 +165,11 @@ struct nb_fd {
 	ino_t ino;
 	off_t size;        /* size at classification (regular files) */
 	struct nb_pair pair; /* valid when this fd is a source */
+	/* Zero-copy feedback, written from anywhere (the fault trampoline
+	 * included), read by the next deferred read under the lock. */
+	atomic_uint touches;   /* phantoms of this source materialised */
+	unsigned touches_seen;
+	atomic_uchar no_zc;    /* a kernel path failed: plain for good */
 };
 
 /* Returns the slot of fd, allocating its chunk on first use (mmap, async-
@@ -346,6 +351,11 @@ void nb_phantom_drop_range(uintptr_t start, uintptr_t end, bool unprotect);
  * carry on: realloc, mremap, a protection change) and forgets it. */
 void nb_phantom_materialize_range(uintptr_t start, uintptr_t end);
 int nb_phantom_rebind(int idx, int src, off_t off);
+/* Which source descriptor (and its generation) the phantom was read from:
+ * materialising it counts against that source's pair. */
+void nb_phantom_set_owner(int idx, int fd, unsigned gen);
+/* The owner of the live phantom holding a, for feedback; false if none. */
+bool nb_phantom_owner(int idx, int *fd, unsigned *gen);
 bool nb_phantom_get(int idx, uintptr_t *start, uintptr_t *end, int *src, off_t *off);
 void nb_phantom_atfork_child(void);
 

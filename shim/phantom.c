@@ -59,6 +59,8 @@ struct phantom {
 	int src;              /* the library's own duplicate of the source */
 	off_t off;            /* file offset of start */
 	uint64_t done_ns;     /* when it became DONE */
+	int owner;            /* source descriptor it was read from, -1 */
+	unsigned owner_gen;
 };
 
 static struct phantom table[NB_MAX_PHANTOMS];
@@ -159,6 +161,7 @@ int nb_phantom_add(uintptr_t start, uintptr_t end, int src, off_t off)
 		p->end = end;
 		p->src = src;
 		p->off = off;
+		p->owner = -1;
 		while (n < i + 1 && !atomic_compare_exchange_weak(&high, &n, i + 1))
 			;
 		atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
@@ -271,6 +274,13 @@ int nb_phantom_materialize(int idx)
 		errno = saved;
 		return 0; /* someone else finished it */
 	}
+	/* A touch costs a copy and a protection change: the pair that made
+	 * this phantom hears of it at its next read (and backs off). */
+	if (p->owner >= 0) {
+		struct nb_fd *e = nb_fd_peek(p->owner);
+		if (e != NULL && atomic_load(&e->gen) == p->owner_gen)
+			atomic_fetch_add(&e->touches, 1);
+	}
 	int rc = fill(p);
 	if (rc == 0)
 		rc = nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
@@ -362,6 +372,27 @@ int nb_phantom_rebind(int idx, int src, off_t off)
 	p->off = off;
 	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
 	return 0;
+}
+
+void nb_phantom_set_owner(int idx, int fd, unsigned gen)
+{
+	struct phantom *p = &table[idx];
+	if (!claim(p))
+		return;
+	p->owner = fd;
+	p->owner_gen = gen;
+	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+}
+
+bool nb_phantom_owner(int idx, int *fd, unsigned *gen)
+{
+	struct phantom *p = &table[idx];
+	if (!claim(p))
+		return false;
+	*fd = p->owner;
+	*gen = p->owner_gen;
+	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+	return *fd >= 0;
 }
 
 bool nb_phantom_get(int idx, uintptr_t *start, uintptr_t *end, int *src, off_t *off)
