@@ -70,9 +70,18 @@ static ssize_t kernel_piece(int dst, enum nb_path path, int src, off_t soff, siz
 	while (moved < n) {
 		ssize_t r;
 		size_t want = n - moved;
-		if (path == NB_PATH_COPY_FILE_RANGE)
+		if (path == NB_PATH_COPY_FILE_RANGE) {
 			r = copy_file_range(src, &soff, dst, h->kind == NB_FWD_PWRITE ? &doff : NULL,
 					    want, 0);
+			/* EXDEV across file systems (copy_file_range(2), Linux
+			 * >= 5.19 for different types), EINVAL on some: sendfile
+			 * writes at the file position, so only a write can switch. */
+			if (r < 0 && moved == 0 && (errno == EXDEV || errno == EINVAL) &&
+			    h->kind != NB_FWD_PWRITE) {
+				path = NB_PATH_SENDFILE;
+				continue;
+			}
+		}
 		else if (path == NB_PATH_SPLICE)
 			r = splice(src, &soff, dst, NULL, want, SPLICE_F_MOVE);
 		else
@@ -201,9 +210,11 @@ ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_
 			last = kernel_piece(dst, path, src, poff + (off_t)(cur - ps), piece, &h, done,
 					    &unusable);
 			nb_backing_put(src);
-			if (last <= 0 && unusable && done == 0) {
-				/* Before any byte moved: plain from now on for the
-				 * source that made this phantom. */
+			if (last <= 0 && unusable) {
+				/* The kernel refused this piece before moving any of
+				 * it: plain from now on for the source that made the
+				 * phantom, and this piece goes out from memory - the
+				 * next turn of the loop finds it materialised. */
 				int ofd;
 				unsigned ogen;
 				if (nb_phantom_owner(idx, &ofd, &ogen)) {
@@ -212,9 +223,9 @@ ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_
 						atomic_store(&o->no_zc, 1);
 				}
 				quiet_end(&q);
-				nb_defer_expose(buf, n);
+				nb_phantom_materialize(idx);
 				errno = saved;
-				return NB_NOT_FORWARDED;
+				continue;
 			}
 			if (last > 0) {
 				NB_COUNT(forwarded, 1);

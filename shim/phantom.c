@@ -253,7 +253,10 @@ static int fill_with(const struct phantom *p, int mfd, char *scratch, size_t cap
 
 static int fill(const struct phantom *p)
 {
-	int mfd = atomic_load(&memfd);
+	/* Opened lazily: a forked child must use its own /proc/self/mem. */
+	int mfd = mem_fd();
+	if (mfd < 0)
+		return -1;
 	char *buf;
 	size_t cap;
 	int slot = scratch_take(&buf, &cap);
@@ -282,8 +285,25 @@ int nb_phantom_materialize(int idx)
 			atomic_fetch_add(&e->touches, 1);
 	}
 	int rc = fill(p);
-	if (rc == 0)
+	if (rc == 0) {
 		rc = nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
+	} else {
+		/* No /proc/self/mem (descriptors exhausted, a hardened
+		 * kernel): open the pages and read the file into them
+		 * directly. Another thread could glimpse them half filled;
+		 * wrong bytes for good would be worse. */
+		rc = nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
+		size_t len = p->end - p->start;
+		for (size_t done = 0; rc == 0 && done < len;) {
+			ssize_t r = (ssize_t)syscall(SYS_pread64, p->src, (void *)(p->start + done),
+						     len - done, p->off + (off_t)done);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			done += (size_t)r;
+		}
+	}
 	release_done(p);
 	errno = saved;
 	return rc;
@@ -296,12 +316,7 @@ bool nb_phantom_fault(uintptr_t a)
 		return true; /* another thread just opened it: retry the access */
 	if (i < 0)
 		return false;
-	if (nb_phantom_materialize(i) != 0) {
-		/* Cannot fill: give the memory back as it is rather than
-		 * loop on the fault forever. */
-		struct phantom *p = &table[i];
-		nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
-	}
+	nb_phantom_materialize(i);
 	return true;
 }
 
