@@ -78,6 +78,10 @@ $(B)/testlib/lib%.so: tests/lib/%.c | deps
 # Keep the core objects between runs: make would delete them as intermediates.
 .SECONDARY: $(CORE_OBJ)
 
+# xferlog compiles the kernel-transfer mechanism in, to compare it with the
+# plain calls directly.
+$(B)/prog/xferlog: shim/xfer.c shim/xfer.h
+
 progs: $(PROG_BIN) $(TLIB_SO)
 unit: $(UNIT_BIN)
 

@@ -46,7 +46,7 @@ static __thread unsigned ok_map_gen __attribute__((tls_model("initial-exec")));
  * is private anonymous memory" is only good for the layout it was read in. */
 static atomic_uint maps_gen;
 
-void nb_defer_maps_changed(void)
+NB_UNINSTRUMENTED void nb_defer_maps_changed(void)
 {
 	atomic_fetch_add_explicit(&maps_gen, 1, memory_order_relaxed);
 }

@@ -10,21 +10,18 @@
  * Must not: forward what it cannot do exactly; then every phantom in the
  * buffer is materialised and the caller makes the plain call.
  *
- * What is forwarded (a first version, deliberately narrow):
- *  - blocking destinations only: a non-blocking socket may accept part of
- *    a piece and the program must then see exactly that count, which the
- *    kernel paths report differently across versions (sendfile(2): "may
- *    return short counts at any time");
- *  - file -> TCP/UNIX stream socket: sendfile; file -> pipe: splice;
- *    file -> regular file: copy_file_range on one file system, else
- *    sendfile (copy_file_range(2): EXDEV across file systems);
- *  - not with MSG_NOSIGNAL or other send flags, not into O_APPEND or
- *    O_DIRECT files, not into a file that is itself a source.
+ * Each phantom piece goes through nb_xfer (xfer.c), which serves it
+ * exactly as the plain call would (counts, errno, SIGPIPE, EINTR and
+ * SA_RESTART, non-blocking destinations) or refuses before moving a byte;
+ * a refused piece is materialised and goes out from memory. Never into a
+ * file that is itself a source (its phantoms were filled by the write hook
+ * first).
  * SIGPIPE: only the first piece may raise it, as the single plain call
  * would; once bytes moved, later pieces run with SIGPIPE blocked and a
  * SIGPIPE they caused is taken back, since the call returns a count.
  */
 #include "internal.h"
+#include "xfer.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -33,14 +30,6 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
-
-/* sendfile to a socket is fastest in calls of 8-24K (larger calls push
- * whole 64K+ runs through the socket at once and run at a third of the
- * speed on loopback); the kernel may also return short counts for large
- * calls at any time. One program write may become several calls. */
-#ifndef NB_SENDFILE_CALL
-#define NB_SENDFILE_CALL (16 * 1024)
-#endif
 
 /* How the program wrote: which plain call a memory piece goes out with. */
 struct how {
@@ -58,76 +47,36 @@ static ssize_t plain_piece(int dst, const struct how *h, const void *p, size_t n
 	}
 }
 
-/* One phantom piece by the kernel. Blocking destination: keep going on
- * short counts like a blocking write; stop on a signal once bytes moved.
- * *unusable: the kernel refused the path before any byte moved. */
-static ssize_t kernel_piece(int dst, enum nb_path path, int src, off_t soff, size_t n,
-			    const struct how *h, size_t done, bool *unusable)
+/* One phantom piece by the kernel, with exactly the result the plain call
+ * would have had (xfer.c); *unusable when nothing moved and the piece
+ * must go out from memory instead (*permanent: never again for this
+ * source). */
+static ssize_t kernel_piece(int dst, struct nb_fd *d, enum nb_path path, int src, off_t soff,
+			    size_t n, const struct how *h, size_t done, bool *unusable,
+			    bool *permanent)
 {
-	size_t moved = 0;
+	struct nb_xfer_res res;
 	off_t doff = h->off + (off_t)done;
-	*unusable = false;
-	while (moved < n) {
-		ssize_t r;
-		size_t want = n - moved;
-		if (path == NB_PATH_COPY_FILE_RANGE) {
-			r = copy_file_range(src, &soff, dst, h->kind == NB_FWD_PWRITE ? &doff : NULL,
-					    want, 0);
-			/* EXDEV across file systems (copy_file_range(2), Linux
-			 * >= 5.19 for different types), EINVAL on some: sendfile
-			 * writes at the file position, so only a write can switch. */
-			if (r < 0 && moved == 0 && (errno == EXDEV || errno == EINVAL) &&
-			    h->kind != NB_FWD_PWRITE) {
-				path = NB_PATH_SENDFILE;
-				continue;
-			}
-		}
-		else if (path == NB_PATH_SPLICE)
-			r = splice(src, &soff, dst, NULL, want, SPLICE_F_MOVE);
-		else
-			r = sendfile(dst, src, &soff, want > NB_SENDFILE_CALL ? NB_SENDFILE_CALL : want);
-		if (r > 0) {
-			moved += (size_t)r;
-			continue;
-		}
-		if (r == 0) {
-			/* The file shrank since the read (another process): the
-			 * bytes the program holds are gone from it. Not a count
-			 * to return (a write of 0 would make the program spin):
-			 * let the caller materialise and write from memory. */
-			if (moved == 0)
-				*unusable = true;
-			break;
-		}
-		if (moved > 0)
-			return (ssize_t)moved;
-		if (errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP ||
-		    errno == EXDEV || errno == ESPIPE || errno == EBADF)
-			*unusable = true;
-		return -1;
-	}
-	return (ssize_t)moved;
+	ssize_t r = nb_xfer(dst, (enum nb_kind)d->kind, d->flags, src, soff, n, path,
+			    h->kind == NB_FWD_SEND ? h->flags : 0,
+			    h->kind == NB_FWD_PWRITE ? &doff : NULL, &res);
+	*unusable = r == NB_XFER_FALLBACK;
+	*permanent = *unusable && res.why == NB_XFER_UNSUPPORTED;
+	return r;
 }
 
-static enum nb_path path_to(int dst, const struct how *h, struct nb_fd *d)
+/* The kernel path for this destination, or NONE; xfer.c refuses what it
+ * cannot serve exactly (O_APPEND, send flags, pwrite on a stream, ...). */
+static enum nb_path path_to(int dst, struct nb_fd *d)
 {
-	if (h->kind == NB_FWD_SEND && h->flags != 0)
-		return NB_PATH_NONE;
 	enum nb_kind k = (enum nb_kind)d->kind;
-	if (d->flags & NB_FL_NONBLOCK)
-		return NB_PATH_NONE;
 	if (k == NB_KIND_FILE) {
 		struct stat st;
 		if (fstat(dst, &st) != 0 || st.st_dev != d->dev || st.st_ino != d->ino ||
 		    nb_backing_is_source(st.st_dev, st.st_ino))
 			return NB_PATH_NONE;
 	}
-	if (h->kind == NB_FWD_PWRITE && k != NB_KIND_FILE)
-		return NB_PATH_NONE;
-	enum nb_path p = nb_path_for(NB_KIND_FILE, k, d->flags, 0, nb_g.cfg.paths);
-	if (h->kind == NB_FWD_PWRITE && p != NB_PATH_COPY_FILE_RANGE)
-		return NB_PATH_NONE; /* sendfile and splice write at the position */
-	return p;
+	return nb_path_for(NB_KIND_FILE, k, d->flags, 0, nb_g.cfg.paths);
 }
 
 /* SIGPIPE discipline for pieces after the first. */
@@ -181,7 +130,7 @@ ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_
 	if (d != NULL && nb_fd_trylock(d)) {
 		if (d->kind == NB_KIND_UNKNOWN)
 			nb_fd_classify(dst, d);
-		path = path_to(dst, &h, d);
+		path = path_to(dst, d);
 		nb_fd_unlock(d);
 	}
 	if (path == NB_PATH_NONE) {
@@ -206,18 +155,18 @@ ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_
 			 * kernel reads it, even if another thread materialises. */
 			piece = (pe < end ? pe : end) - cur;
 			nb_backing_ref(src);
-			bool unusable;
-			last = kernel_piece(dst, path, src, poff + (off_t)(cur - ps), piece, &h, done,
-					    &unusable);
+			bool unusable, permanent;
+			last = kernel_piece(dst, d, path, src, poff + (off_t)(cur - ps), piece, &h,
+					    done, &unusable, &permanent);
 			nb_backing_put(src);
-			if (last <= 0 && unusable) {
+			if (unusable) {
 				/* The kernel refused this piece before moving any of
 				 * it: plain from now on for the source that made the
 				 * phantom, and this piece goes out from memory - the
 				 * next turn of the loop finds it materialised. */
 				int ofd;
 				unsigned ogen;
-				if (nb_phantom_owner(idx, &ofd, &ogen)) {
+				if (permanent && nb_phantom_owner(idx, &ofd, &ogen)) {
 					struct nb_fd *o = nb_fd_peek(ofd);
 					if (o != NULL && atomic_load(&o->gen) == ogen)
 						atomic_store(&o->no_zc, 1);

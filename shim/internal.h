@@ -381,7 +381,7 @@ void nb_defer_expose_msg(const struct msghdr *msg);
 void nb_defer_before_change(int fd);
 void nb_defer_before_change_path(const char *path);
 /* Address-space layout changed (mmap, munmap, mremap). */
-void nb_defer_maps_changed(void);
+void nb_defer_maps_changed(void) NB_UNINSTRUMENTED;
 
 /* The write that does not copy (forward.c). kind: how the program wrote. */
 #define NB_NOT_FORWARDED (-2)

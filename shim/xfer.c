@@ -1,0 +1,611 @@
+/*
+ * xfer.c - one program-level write served from a file by a kernel path.
+ *
+ * Owns: moving len bytes that sit in a regular file at src_off to a
+ * destination with sendfile(2), splice(2) or copy_file_range(2) so that
+ * the program sees what write(2), send(2) or pwrite(2) of the same bytes
+ * would have given it: count or errno, destination offset, SIGPIPE,
+ * SIGXFSZ, EINTR, SA_RESTART. Where the kernel path cannot promise that,
+ * it moves nothing and says why (NB_XFER_FALLBACK, res->why), and the
+ * caller makes the plain call.
+ * Must not: allocate (it runs inside write hooks, possibly in a signal
+ * handler), call a hooked function (every kernel call below is a raw
+ * syscall()), change errno unless it returns -1, leave the thread's
+ * signal mask changed, or use or move the source's file position.
+ *
+ * Measured on Linux 6.18 (tests/prog/xferlog.c, tests/integration/60-xfer.sh)
+ * and read in fs/splice.c, fs/read_write.c, net/ipv4/tcp.c, fs/pipe.c:
+ *
+ *  Stream sockets. A blocking write(2) returns n unless a signal, an
+ *  error or SO_SNDTIMEO stops it while it waits for memory; sendfile
+ *  (do_splice_direct -> splice_direct_to_actor -> splice_to_socket) loops
+ *  over 64 KiB internal chunks itself and returns short in exactly those
+ *  cases (plus: it checks signal_pending() at each chunk, see below). So
+ *  one sendfile call is the whole write - never a loop of calls: after a
+ *  call that moved bytes, a signal handler may already have run (the
+ *  plain write would return the count at its next wait), and with
+ *  SA_RESTART a second call interrupted before moving anything would be
+ *  restarted by the kernel where the plain write returns the count.
+ *  SIGPIPE: write raises it only when it fails with EPIPE having copied
+ *  nothing (tcp_sendmsg -> sk_stream_error; unix_stream_sendmsg), but
+ *  splice_to_socket calls sock_sendmsg once per chunk, so a peer reset
+ *  noticed in a later chunk raises SIGPIPE while sendfile returns a
+ *  count. SIGPIPE is therefore blocked around the call and taken back
+ *  (sigtimedwait, zero timeout) when the plain call would not have raised
+ *  it: a count, or MSG_NOSIGNAL - unless it was already pending before.
+ *  A non-blocking socket never waits, so there every signal is blocked
+ *  around the call: splice_to_socket's "signal_pending -> -ERESTARTSYS"
+ *  check would otherwise make a non-blocking sendfile fail with EINTR,
+ *  which a non-blocking write never does.
+ *
+ *  Pipes. A blocking write(2) into a pipe blocks until all n bytes are in
+ *  (pipe_write); splice of a file into a pipe waits for one free slot,
+ *  fills what fits and returns short (splice_file_to_pipe). So a blocking
+ *  pipe takes several calls, and the signal rules of pipe_write must be
+ *  rebuilt around them: the data moves with every catchable signal
+ *  blocked (SPLICE_F_NONBLOCK), and the thread waits only in two places:
+ *   - nothing moved yet: in sendfile(pipe, file, &off, 0) with the
+ *     program's mask - do_sendfile has no early return for count 0, so it
+ *     runs wait_for_space(): it sleeps for a free slot, fails with EPIPE
+ *     and raises SIGPIPE without readers, and returns -ERESTARTSYS on a
+ *     signal, which the kernel restarts (SA_RESTART) or turns into EINTR
+ *     exactly as for the plain write that also had copied nothing. A
+ *     handler that runs here or while the mask is being changed runs
+ *     while nothing observable has happened: as if before the call.
+ *   - after bytes moved: in ppoll(POLLOUT) with the program's mask, which
+ *     fails with EINTR whenever a handler ran (poll is never restarted,
+ *     signal(7)); the write then returns the count, as pipe_write does
+ *     when a signal is pending at its next wait. A signal that arrives
+ *     while data moves stays pending (blocked) and is delivered at the
+ *     next wait or when the mask is restored at the end: the same moments
+ *     at which the plain write would have noticed it.
+ *  A non-blocking write(2) moves what fits, merging into a partly filled
+ *  last page and filling whole pages; splice puts one page-cache fragment
+ *  per slot, so with a misaligned offset or a partly filled pipe it fits
+ *  fewer bytes (measured: 65436 vs 65536 into an empty 64 KiB pipe at
+ *  offset 100), and its slots never take a later write's merge. Non-
+ *  blocking pipes are served only when the count, and the slots left
+ *  behind, must be the same (nb_xfer_pipe_same_count: page-aligned source,
+ *  whole pages or an empty pipe overfilled); otherwise NB_XFER_NOT_NOW. Writes
+ *  of at most PIPE_BUF bytes are atomic for write(2) and may take two
+ *  slots (two calls) for splice: blocking ones are refused.
+ *
+ *  Regular files. copy_file_range applies write's RLIMIT_FSIZE rule
+ *  itself (generic_copy_file_checks -> generic_write_check_limits: cut to
+ *  the limit, SIGXFSZ + EFBIG only at or past it) and moves the file
+ *  position like write, or honours an explicit offset like pwrite. It
+ *  fails with EXDEV across superblocks (two tmpfs mounts too), and then
+ *  sendfile serves (write position only: sendfile has no output offset).
+ *  sendfile into a file retries after a short write inside the kernel
+ *  (iter_file_splice_write), so a write cut by RLIMIT_FSIZE continues at
+ *  the limit and raises SIGXFSZ where write(2) returns the short count
+ *  (measured) - the count is cut here first. O_APPEND destinations are
+ *  refused (copy_file_range: EBADF; sendfile, splice: EINVAL); EINVAL
+ *  from copy_file_range falls back to the plain write rather than to
+ *  sendfile, because it also means overlapping ranges in one file, which
+ *  sendfile would copy chunk by chunk over its own source.
+ *
+ * What remains different, and cannot be removed at this level (each one
+ * is pinned or shown by 60-xfer.sh where it can be reproduced):
+ *  - Zero copy: sendfile and splice hand the source's page-cache pages to
+ *    the pipe or socket by reference (sendfile(2), NOTES). A reader gets
+ *    the file's bytes as of its read: rewritten after the write, the new
+ *    bytes; truncated, zeros. write(2) copied them at write time. The
+ *    caller must keep files that may change off the kernel path.
+ *  - Non-blocking sockets: how much one call takes is socket-buffer
+ *    accounting, which differs for spliced pages (TCP 65482 against
+ *    32741 with a 4 KiB SO_SNDBUF; UNIX 65536 against 8064: a spliced skb
+ *    may overshoot sk_sndbuf by up to 64 KiB). Counts stay exact (the
+ *    bytes that moved, EAGAIN only when none did) but are not write's.
+ *  - splice_to_socket checks signal_pending() before each internal chunk
+ *    even when the socket has room, where tcp_sendmsg checks only while
+ *    it waits for memory: a signal during a blocking sendfile can shorten
+ *    it (or, before any byte, give EINTR / a restart) where write would
+ *    have completed. Each is a result write gives when the socket is
+ *    full at that moment. With SO_SNDTIMEO set, that early check returns
+ *    ERESTARTSYS where a waiting write returns EINTR (signal(7)).
+ *  - A reset noticed between sendfile's internal chunks ends it with the
+ *    count so far (write, holding the socket lock, queues the whole
+ *    buffer first) and the chunk that fails consumes the socket's
+ *    pending error: ECONNRESET is then not reported by the next call,
+ *    which gets EPIPE (measured: write 4157547, ECONNRESET, EPIPE;
+ *    sendfile 7059631, EPIPE, EPIPE).
+ *  - Blocking pipes: interrupted while the pipe is full, the count is up
+ *    to (src_off % page) bytes below write's (the first slot holds a
+ *    partial page); a reader's read() sizes follow the slot layout; a
+ *    stop signal (SIGSTOP/SIGTSTP) during a wait after progress does not
+ *    end the call early as it ends pipe_write (ppoll restarts).
+ *  - Files: sendfile and copy_file_range read and store the file position
+ *    without f_pos_lock, which write(2) takes for shared descriptions:
+ *    threads writing one description at once must not use this path.
+ */
+#include "xfer.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* The kernel's sigset_t is _NSIG / 8 = 8 bytes; glibc's is 128, with the
+ * kernel's bits first, so glibc sets can be handed to the raw calls. */
+#define KSIGSET_SIZE (64 / 8)
+
+/* ---- raw system calls: never a hook, never an allocation ---- */
+
+static ssize_t k_sendfile(int out, int in, off_t *off, size_t n)
+{
+	return syscall(SYS_sendfile, out, in, off, n);
+}
+
+static ssize_t k_splice(int in, off_t *off_in, int out, size_t n, unsigned flags)
+{
+	return syscall(SYS_splice, in, off_in, out, NULL, n, flags);
+}
+
+static ssize_t k_copy_file_range(int in, off_t *off_in, int out, off_t *off_out, size_t n)
+{
+	return syscall(SYS_copy_file_range, in, off_in, out, off_out, n, 0);
+}
+
+static void k_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	/* Cannot fail with valid arguments (rt_sigprocmask(2)). */
+	(void)syscall(SYS_rt_sigprocmask, how, set, old, KSIGSET_SIZE);
+}
+
+static bool k_pending(int sig)
+{
+	sigset_t p;
+	sigemptyset(&p);
+	if (syscall(SYS_rt_sigpending, &p, KSIGSET_SIZE) != 0)
+		return false;
+	return sigismember(&p, sig) == 1;
+}
+
+/* ---- pure decisions ---- */
+
+static bool is_stream(enum nb_kind k)
+{
+	return k == NB_KIND_TCP || k == NB_KIND_UNIX;
+}
+
+enum nb_xfer_how nb_xfer_plan(enum nb_kind dst_kind, unsigned dst_flags_nb, enum nb_path path,
+			      int msg_flags, bool explicit_off, size_t len, enum nb_xfer_why *why)
+{
+	*why = NB_XFER_REFUSED;
+	/* write(fd, buf, 0) has its own answers (0 on a pipe, the pending
+	 * error on a reset socket): the plain call gives them. */
+	if (len == 0 || path == NB_PATH_NONE)
+		return NB_XFER_HOW_NONE;
+	/* O_APPEND: copy_file_range fails with EBADF, sendfile and splice
+	 * with EINVAL. O_DIRECT: on a pipe it is packet mode, which splice
+	 * does not keep; on a file it wants aligned user buffers. */
+	if (dst_flags_nb & (NB_FL_APPEND | NB_FL_DIRECT))
+		return NB_XFER_HOW_NONE;
+	bool nonblock = (dst_flags_nb & NB_FL_NONBLOCK) != 0;
+	enum nb_xfer_how how = NB_XFER_HOW_NONE;
+
+	if (is_stream(dst_kind)) {
+		/* pwrite on a socket is ESPIPE; MSG_DONTWAIT cannot be
+		 * given to sendfile (the socket's own O_NONBLOCK decides),
+		 * MSG_MORE/MSG_OOB/MSG_EOR/... have no sendfile form. */
+		int ok = MSG_NOSIGNAL | (nonblock ? MSG_DONTWAIT : 0);
+		if (path == NB_PATH_SENDFILE && !explicit_off && (msg_flags & ~ok) == 0)
+			how = NB_XFER_SOCKET;
+	} else if (dst_kind == NB_KIND_PIPE) {
+		/* send() on a pipe is ENOTSOCK, pwrite ESPIPE: plain call.
+		 * sendfile into a pipe is splice_file_to_pipe, the same. */
+		bool pathok = path == NB_PATH_SPLICE || path == NB_PATH_SENDFILE;
+		if (pathok && !explicit_off && msg_flags == 0) {
+			if (nonblock)
+				how = NB_XFER_PIPE_NB;
+			else if (len > PIPE_BUF)
+				how = NB_XFER_PIPE;
+		}
+	} else if (dst_kind == NB_KIND_FILE) {
+		if (msg_flags == 0) {
+			if (path == NB_PATH_COPY_FILE_RANGE)
+				how = NB_XFER_CFR;
+			else if (path == NB_PATH_SENDFILE && !explicit_off)
+				how = NB_XFER_FILE_SF;
+		}
+	}
+	/* Block devices, character devices, datagram sockets: not here. */
+	if (how != NB_XFER_HOW_NONE)
+		*why = NB_XFER_OK;
+	return how;
+}
+
+bool nb_xfer_unsupported(int err)
+{
+	switch (err) {
+	case EINVAL:     /* no splice_read/splice_write, O_APPEND, overlap */
+	case EXDEV:      /* copy_file_range across superblocks */
+	case ENOSYS:     /* no such system call */
+	case EOPNOTSUPP: /* file system refuses (copy_file_range since 5.19) */
+	case ESPIPE:     /* offset on something unseekable */
+	case EOVERFLOW:  /* sendfile: source position + count past s_maxbytes */
+	case EBADF:      /* copy_file_range: O_APPEND set behind our back */
+	case EIO:        /* reading the source failed: the caller materialises */
+	case ENOMEM:     /* the kernel's internal pipe */
+		return true;
+	default:
+		return false;
+	}
+}
+
+enum nb_xfer_step nb_xfer_pipe_step(size_t moved, size_t len, ssize_t r, int err)
+{
+	if (r > 0)
+		return moved + (size_t)r >= len ? NB_STEP_DONE : NB_STEP_MORE;
+	if (r == 0) /* end of file: the bytes are not (all) there any more */
+		return moved ? NB_STEP_RETURN_MOVED : NB_STEP_NO_BYTES;
+	if (err == EAGAIN)
+		return moved ? NB_STEP_WAIT_MOVED : NB_STEP_WAIT_FRESH;
+	if (moved)
+		return NB_STEP_RETURN_MOVED;
+	return nb_xfer_unsupported(err) ? NB_STEP_UNSUPPORTED : NB_STEP_ERROR;
+}
+
+bool nb_xfer_pipe_same_count(off_t src_off, size_t len, size_t queued, size_t slots,
+			     size_t page)
+{
+	if (page == 0 || slots == 0 || src_off < 0)
+		return false;
+	/* A misaligned offset puts a partial page in the first slot: the
+	 * pipe holds fewer bytes than write would have put there. */
+	if ((size_t)src_off % page != 0)
+		return false;
+	size_t need = len / page + (len % page != 0); /* slots splice fills */
+	/* Every used slot holds at least one byte: at most `queued` of them
+	 * are taken. When splice's slots are free for certain, everything
+	 * goes in - and write, which needs no more slots, moves it all too.
+	 * The slots must also end up as write leaves them: a partial last
+	 * page is a buffer later writes merge into (pipe_write), while a
+	 * spliced page-cache buffer never takes a merge, so a later write
+	 * by the program would fit a different count (measured: 4096 bytes
+	 * against 1328). So only whole pages. */
+	size_t used_max = queued < slots ? queued : slots;
+	if (need <= slots - used_max)
+		return len % page == 0;
+	/* More than an empty pipe holds: both fill every slot with a whole
+	 * page and stop at slots * page bytes (write merges nothing into an
+	 * empty pipe). */
+	return queued == 0;
+}
+
+bool nb_xfer_sigpipe_takeback(ssize_t r, int err, size_t len, int msg_flags,
+			      bool pending_before)
+{
+	/* Already pending: ours merged into it (one standard signal is
+	 * queued at most once); it is not ours to take. */
+	if (pending_before)
+		return false;
+	if (r >= 0)
+		return (size_t)r < len; /* a count: write raised nothing */
+	return err == EPIPE && (msg_flags & MSG_NOSIGNAL);
+}
+
+size_t nb_xfer_fsize_clamp(off_t pos, size_t len, rlim_t limit)
+{
+	if (limit == RLIM_INFINITY || pos < 0 || (rlim_t)pos >= limit)
+		return len;
+	rlim_t room = limit - (rlim_t)pos;
+	return room < len ? (size_t)room : len;
+}
+
+const char *nb_xfer_why_name(enum nb_xfer_why w)
+{
+	static const char *const n[] = { "ok", "refused", "unsupported", "not_now", "no_bytes" };
+	return (unsigned)w < NB_XFER_WHY_COUNT ? n[w] : "?";
+}
+
+const char *nb_xfer_how_name(enum nb_xfer_how h)
+{
+	static const char *const n[] = { "none", "socket", "pipe", "pipe_nonblock",
+					 "copy_file_range", "file_sendfile" };
+	return (unsigned)h < sizeof n / sizeof n[0] ? n[h] : "?";
+}
+
+/* ---- the transfers ---- */
+
+static ssize_t fall_back(struct nb_xfer_res *res, enum nb_xfer_why why, int err)
+{
+	res->why = (uint8_t)why;
+	res->err = why == NB_XFER_UNSUPPORTED ? err : 0;
+	return NB_XFER_FALLBACK;
+}
+
+/* The result of a single kernel call that is the whole write. */
+static ssize_t one_call(ssize_t r, int err, struct nb_xfer_res *res)
+{
+	if (r > 0)
+		return r;
+	if (r == 0)
+		return fall_back(res, NB_XFER_NO_BYTES, 0);
+	if (nb_xfer_unsupported(err))
+		return fall_back(res, NB_XFER_UNSUPPORTED, err);
+	errno = err;
+	return -1;
+}
+
+static ssize_t to_socket(int dst, bool nonblock, int src, off_t src_off, size_t len,
+			 int msg_flags, struct nb_xfer_res *res)
+{
+	sigset_t block, old;
+	if (nonblock) {
+		sigfillset(&block); /* glibc keeps its SIGCANCEL/SIGSETXID out */
+	} else {
+		sigemptyset(&block);
+		sigaddset(&block, SIGPIPE);
+	}
+	k_sigmask(SIG_BLOCK, &block, &old);
+	/* A SIGPIPE can be pending only if the program blocks it. */
+	bool before = sigismember(&old, SIGPIPE) == 1 && k_pending(SIGPIPE);
+
+	off_t off = src_off;
+	ssize_t r = k_sendfile(dst, src, &off, len);
+	int err = r < 0 ? errno : 0;
+	res->calls++;
+
+	if (nb_xfer_sigpipe_takeback(r, err, len, msg_flags, before) && k_pending(SIGPIPE)) {
+		sigset_t one;
+		struct timespec zero = { 0, 0 };
+		sigemptyset(&one);
+		sigaddset(&one, SIGPIPE);
+		(void)syscall(SYS_rt_sigtimedwait, &one, NULL, &zero, KSIGSET_SIZE);
+	}
+	k_sigmask(SIG_SETMASK, &old, NULL);
+	return one_call(r, err, res);
+}
+
+/* Waits for a free slot in a blocking pipe, nothing moved yet, with the
+ * program's mask in force: see the comment at the top. */
+static int wait_fresh(int dst, int src, off_t off, const sigset_t *all, const sigset_t *old,
+		      struct nb_xfer_res *res)
+{
+	k_sigmask(SIG_SETMASK, old, NULL);
+	ssize_t w = k_sendfile(dst, src, &off, 0);
+	int err = w < 0 ? errno : 0;
+	res->calls++;
+	k_sigmask(SIG_BLOCK, all, NULL);
+	return err;
+}
+
+/* Waits for a free slot after bytes moved; false if a handler ran (or
+ * the wait itself failed): the write then returns the count. */
+static bool wait_moved(int dst, const sigset_t *old, struct nb_xfer_res *res)
+{
+	struct pollfd p = { .fd = dst, .events = POLLOUT };
+	long r = syscall(SYS_ppoll, &p, 1, NULL, old, KSIGSET_SIZE);
+	res->calls++;
+	/* POLLERR (no readers) and POLLNVAL return too: the next splice
+	 * reports them (EPIPE with SIGPIPE, as pipe_write; EBADF). */
+	return r >= 0;
+}
+
+static ssize_t to_pipe(int dst, int src, off_t src_off, size_t len, struct nb_xfer_res *res)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	k_sigmask(SIG_BLOCK, &all, &old);
+
+	off_t off = src_off;
+	size_t moved = 0;
+	ssize_t ret;
+	int err = 0;
+	for (;;) {
+		ssize_t r = k_splice(src, &off, dst, len - moved, SPLICE_F_NONBLOCK);
+		int e = r < 0 ? errno : 0;
+		res->calls++;
+		switch (nb_xfer_pipe_step(moved, len, r, e)) {
+		case NB_STEP_DONE:
+			ret = (ssize_t)(moved + (size_t)r);
+			goto out;
+		case NB_STEP_MORE:
+			moved += (size_t)r;
+			continue;
+		case NB_STEP_WAIT_FRESH:
+			e = wait_fresh(dst, src, off, &all, &old, res);
+			if (e == 0)
+				continue;
+			if (nb_xfer_unsupported(e)) {
+				ret = fall_back(res, NB_XFER_UNSUPPORTED, e);
+				goto out;
+			}
+			ret = -1; /* EINTR, EPIPE (SIGPIPE raised), EAGAIN */
+			err = e;
+			goto out;
+		case NB_STEP_WAIT_MOVED:
+			if (wait_moved(dst, &old, res))
+				continue;
+			ret = (ssize_t)moved;
+			goto out;
+		case NB_STEP_RETURN_MOVED:
+			ret = (ssize_t)moved;
+			goto out;
+		case NB_STEP_ERROR:
+			ret = -1;
+			err = e;
+			goto out;
+		case NB_STEP_UNSUPPORTED:
+			ret = fall_back(res, NB_XFER_UNSUPPORTED, e);
+			goto out;
+		case NB_STEP_NO_BYTES:
+		default:
+			ret = fall_back(res, NB_XFER_NO_BYTES, 0);
+			goto out;
+		}
+	}
+out:
+	/* Signals that arrived while data moved are delivered now, after
+	 * the transfer: where the plain write would have let them in. A
+	 * SIGPIPE from an EPIPE above is among them, as pipe_write's. */
+	k_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret == -1)
+		errno = err;
+	return ret;
+}
+
+static ssize_t to_pipe_nonblock(int dst, int src, off_t src_off, size_t len,
+				struct nb_xfer_res *res)
+{
+	int queued = 0;
+	long cap;
+	if (syscall(SYS_ioctl, dst, FIONREAD, &queued) != 0 ||
+	    (cap = syscall(SYS_fcntl, dst, F_GETPIPE_SZ)) <= 0) {
+		res->calls += 2;
+		return fall_back(res, NB_XFER_NOT_NOW, 0);
+	}
+	res->calls += 2;
+	size_t page = (size_t)getpagesize();
+	if (queued < 0 ||
+	    !nb_xfer_pipe_same_count(src_off, len, (size_t)queued, (size_t)cap / page, page))
+		return fall_back(res, NB_XFER_NOT_NOW, 0);
+	/* One call: it never waits for the pipe (SPLICE_F_NONBLOCK), the
+	 * file side has no signal check, and with no readers it raises
+	 * SIGPIPE and fails with EPIPE as pipe_write does. */
+	off_t off = src_off;
+	ssize_t r = k_splice(src, &off, dst, len, SPLICE_F_NONBLOCK);
+	int err = r < 0 ? errno : 0;
+	res->calls++;
+	return one_call(r, err, res);
+}
+
+static rlim_t fsize_limit(struct nb_xfer_res *res)
+{
+	struct rlimit rl;
+	res->calls++;
+	if (syscall(SYS_prlimit64, 0, RLIMIT_FSIZE, NULL, &rl) != 0)
+		return RLIM_INFINITY;
+	return rl.rlim_cur;
+}
+
+/* sendfile into a regular file, at and advancing its position. */
+static ssize_t to_file_sendfile(int dst, int src, off_t src_off, size_t len, bool check_same,
+				struct nb_xfer_res *res)
+{
+	if (check_same) {
+		/* Same inode: the copy would read bytes it has just written. */
+		struct stat a, b;
+		res->calls += 2;
+		if (fstat(src, &a) != 0 || fstat(dst, &b) != 0)
+			return fall_back(res, NB_XFER_UNSUPPORTED, errno);
+		if (a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+			return fall_back(res, NB_XFER_REFUSED, 0);
+	}
+	rlim_t limit = fsize_limit(res);
+	size_t want = len;
+	if (limit != RLIM_INFINITY) {
+		off_t pos = (off_t)syscall(SYS_lseek, dst, 0, SEEK_CUR);
+		res->calls++;
+		if (pos < 0)
+			return fall_back(res, NB_XFER_UNSUPPORTED, errno);
+		want = nb_xfer_fsize_clamp(pos, len, limit);
+	}
+	off_t off = src_off;
+	ssize_t r = k_sendfile(dst, src, &off, want);
+	int err = r < 0 ? errno : 0;
+	res->calls++;
+	res->path = NB_PATH_SENDFILE;
+	return one_call(r, err, res);
+}
+
+/* After copy_file_range moved part of the bytes: may it be asked for
+ * the rest? Local file systems return short exactly where write(2) is
+ * short too (ENOSPC, EFBIG, RLIMIT_FSIZE); asking again costs nothing
+ * then, except at the RLIMIT_FSIZE limit, where it would raise SIGXFSZ. */
+static bool cfr_may_continue(int dst, const off_t *dst_off, off_t doff,
+			     struct nb_xfer_res *res)
+{
+	rlim_t limit = fsize_limit(res);
+	if (limit == RLIM_INFINITY)
+		return true;
+	off_t pos = doff;
+	if (!dst_off) {
+		pos = (off_t)syscall(SYS_lseek, dst, 0, SEEK_CUR);
+		res->calls++;
+		if (pos < 0)
+			return false;
+	}
+	return (rlim_t)pos < limit;
+}
+
+static ssize_t to_file_cfr(int dst, int src, off_t src_off, size_t len, const off_t *dst_off,
+			   struct nb_xfer_res *res)
+{
+	off_t soff = src_off, doff = dst_off ? *dst_off : 0;
+	size_t moved = 0;
+	for (;;) {
+		ssize_t r = k_copy_file_range(src, &soff, dst, dst_off ? &doff : NULL, len - moved);
+		int err = r < 0 ? errno : 0;
+		res->calls++;
+		if (r > 0) {
+			moved += (size_t)r;
+			if (moved >= len || !cfr_may_continue(dst, dst_off, doff, res))
+				return (ssize_t)moved;
+			continue;
+		}
+		if (moved)
+			return (ssize_t)moved;
+		if (r == 0)
+			return fall_back(res, NB_XFER_NO_BYTES, 0);
+		if ((err == EXDEV || err == EOPNOTSUPP || err == ENOSYS) && !dst_off)
+			return to_file_sendfile(dst, src, src_off, len, false, res);
+		if (nb_xfer_unsupported(err))
+			return fall_back(res, NB_XFER_UNSUPPORTED, err);
+		errno = err;
+		return -1;
+	}
+}
+
+ssize_t nb_xfer(int dst, enum nb_kind dst_kind, unsigned dst_flags_nb, int src, off_t src_off,
+		size_t len, enum nb_path path, int msg_flags, const off_t *dst_off,
+		struct nb_xfer_res *res)
+{
+	int saved = errno;
+	enum nb_xfer_why why;
+	*res = (struct nb_xfer_res){ 0 };
+
+	if (len > NB_XFER_MAX)
+		len = NB_XFER_MAX;
+	enum nb_xfer_how how = nb_xfer_plan(dst_kind, dst_flags_nb, path, msg_flags,
+					    dst_off != NULL, len, &why);
+	res->how = (uint8_t)how;
+	res->path = (uint8_t)path;
+	bool nonblock = (dst_flags_nb & NB_FL_NONBLOCK) != 0;
+	ssize_t r;
+
+	switch (how) {
+	case NB_XFER_SOCKET:
+		r = to_socket(dst, nonblock, src, src_off, len, msg_flags, res);
+		break;
+	case NB_XFER_PIPE:
+		r = to_pipe(dst, src, src_off, len, res);
+		break;
+	case NB_XFER_PIPE_NB:
+		r = to_pipe_nonblock(dst, src, src_off, len, res);
+		break;
+	case NB_XFER_CFR:
+		r = to_file_cfr(dst, src, src_off, len, dst_off, res);
+		break;
+	case NB_XFER_FILE_SF:
+		r = to_file_sendfile(dst, src, src_off, len, true, res);
+		break;
+	case NB_XFER_HOW_NONE:
+	default:
+		r = fall_back(res, why, 0);
+		break;
+	}
+	/* A successful write leaves errno alone; so does a fallback. */
+	if (r != -1)
+		errno = saved;
+	return r;
+}

@@ -1,0 +1,469 @@
+#!/usr/bin/env bash
+# The zero-copy path (mode on), one behaviour per test, driven by
+# build/prog/zc: every scenario runs plain and preloaded (arming at the
+# first bounce of 4K or more) and must print the same (return values, errno
+# names, offsets after every iteration, checksums of what the program
+# looked at), end the same way, and leave the same files. Then the
+# preloaded run must show that the zero-copy path really took part: reads
+# served as phantoms (deferred_reads), writes served by the kernel
+# (forwarded_writes), and - where the scenario acts on its buffer - that
+# the buffer was guarded at that moment (zc's "probe ... guarded=1" lines
+# on stderr, read from /proc/self/maps). A scenario that ran plainly
+# under the library proves nothing and fails.
+. "$(dirname "$0")/lib.sh"
+
+ZC=$PROG/zc
+RUN_TIMEOUT=20
+
+# ---- helpers local to this file ----
+
+# zc_both SCENARIO [xfs]: runs zc SCENARIO in $T/plain without the library
+# and in $T/shim with it (stats in $T/shim/s.json). Each leaves out.txt,
+# err.txt, rc and the files it wrote. With "xfs", the destination file goes
+# to a directory on /dev/shm (another file system than $T's) and is copied
+# back afterwards.
+zc_both() {
+	local sc=$1 xfs=${2:-} run dd
+	for run in plain shim; do
+		mkdir -p "$T/$run"
+		dd=$T/$run
+		[ -n "$xfs" ] && dd=$(mktemp -d /dev/shm/nb-zc.XXXXXX)
+		(
+			cd "$T/$run" || exit 1
+			if [ $run = plain ]; then
+				timeout "$RUN_TIMEOUT" "$ZC" --dst-dir "$dd" "$sc" > out.txt 2> err.txt
+			else
+				timeout "$RUN_TIMEOUT" env LD_PRELOAD="$LIB" NOBOUNCE_MODE=on \
+					NOBOUNCE_ARM_AFTER=1 NOBOUNCE_MIN_CHUNK=4K \
+					NOBOUNCE_STATS="$T/$run/s.json" \
+					"$ZC" --dst-dir "$dd" "$sc" > out.txt 2> err.txt
+			fi
+			echo $? > rc
+		) 2> /dev/null # bash's notices of a death by signal
+		if [ -n "$xfs" ]; then
+			cp "$dd"/* "$T/$run"/ 2> /dev/null
+			rm -rf "$dd"
+		fi
+	done
+	cd "$T" || exit 1
+}
+
+# same_as_plain: exit status, stdout and every file of the plain run
+# identical in the preloaded run.
+same_as_plain() {
+	local f
+	[ -s plain/out.txt ] || fail "the plain run printed nothing: $(cat plain/err.txt)"
+	assert_eq "$(cat shim/rc)" "$(cat plain/rc)" "exit status (preloaded vs plain)"
+	if ! cmp -s plain/out.txt shim/out.txt; then
+		diff plain/out.txt shim/out.txt | head -20 | sed 's/^/      | /' >&2
+		grep -v '^probe' shim/err.txt | head -5 | sed 's/^/      stderr: /' >&2
+		fail "stdout differs ('<' plain, '>' preloaded)"
+	fi
+	for f in plain/*.bin plain/*.log; do
+		[ -e "$f" ] || continue
+		[ -e "shim/${f#plain/}" ] || fail "preloaded run left no ${f#plain/}"
+		cmp "$f" "shim/${f#plain/}" >&2 || fail "${f#plain/} differs (plain vs preloaded)"
+	done
+}
+
+counter() {
+	[ -s shim/s.json ] || fail "no stats from the preloaded run: $(grep -v '^probe' shim/err.txt | head -3)"
+	jget shim/s.json "j['counters']['$1']"
+}
+
+# deferred: at least one read was served as a phantom.
+deferred() {
+	local d
+	d=$(counter deferred_reads)
+	[ "$d" -gt 0 ] || fail "zero-copy did not engage: deferred_reads=$d"
+}
+
+# engaged: reads served as phantoms and writes served by the kernel.
+engaged() {
+	deferred
+	local f
+	f=$(counter forwarded_writes)
+	[ "$f" -gt 0 ] || fail "zero-copy did not engage: forwarded_writes=$f (deferred_reads=$(counter deferred_reads))"
+}
+
+# met_phantom: the scenario acted on its buffer while it was guarded (and
+# the plain run, as a check of the probe itself, never saw a guard).
+met_phantom() {
+	assert_nogrep 'guarded=1' plain/err.txt
+	grep -q 'guarded=1' shim/err.txt ||
+		fail "the buffer was never guarded when the scenario acted on it: $(grep '^probe' shim/err.txt | head -3)"
+}
+
+# copy_case DST HOW [xfs]: the plain copy loop; the destination gets the
+# file, and the kernel moved it under the library.
+copy_case() {
+	zc_both "copy-$1-$2" ${3:-}
+	same_as_plain
+	cmp plain/src.bin plain/dst.bin >&2 || fail "plain run: destination is not the source"
+	engaged
+}
+
+# ---- the copy loop itself: bytes, return values, offsets ----
+
+test_file_to_pipe_with_read_write_matches_plain() { copy_case pipe read-write; }
+test_file_to_pipe_with_pread_write_matches_plain() { copy_case pipe pread-write; }
+
+test_file_to_unix_socket_with_read_write_matches_plain() { copy_case unix read-write; }
+test_file_to_unix_socket_with_pread_write_matches_plain() { copy_case unix pread-write; }
+test_file_to_unix_socket_with_read_send_matches_plain() { copy_case unix read-send; }
+test_file_to_unix_socket_with_read_sendto_null_address_matches_plain() { copy_case unix read-sendto; }
+
+test_file_to_tcp_with_read_write_matches_plain() { copy_case tcp read-write; }
+test_file_to_tcp_with_pread_write_matches_plain() { copy_case tcp pread-write; }
+test_file_to_tcp_with_read_send_matches_plain() { copy_case tcp read-send; }
+test_file_to_tcp_with_read_sendto_null_address_matches_plain() { copy_case tcp read-sendto; }
+
+test_file_to_file_same_fs_with_read_write_matches_plain() { copy_case file read-write; }
+test_file_to_file_same_fs_with_pread_write_matches_plain() { copy_case file pread-write; }
+test_file_to_file_same_fs_with_pread_pwrite_matches_plain() { copy_case file pread-pwrite; }
+
+# /tmp (ext4 here) -> /dev/shm (tmpfs): copy_file_range(2) answers EXDEV
+# across file-system types; sendfile(2) writes to any file at its position.
+test_file_to_file_across_fs_with_read_write_matches_plain() { copy_case xfs read-write xfs; }
+test_file_to_file_across_fs_with_pread_write_matches_plain() { copy_case xfs pread-write xfs; }
+
+# A positional write across file systems has no single kernel call
+# (sendfile writes at the file position, copy_file_range says EXDEV): the
+# phantom must be materialised for the plain pwrite. Reads deferred is what
+# makes this a test of that.
+test_file_to_file_across_fs_with_pread_pwrite_matches_plain() {
+	zc_both copy-xfs-pread-pwrite xfs
+	same_as_plain
+	cmp plain/src.bin plain/dst.bin >&2 || fail "plain run: destination is not the source"
+	deferred
+}
+
+# ---- end of file ----
+
+test_short_read_at_eof_returns_the_remainder_then_0() {
+	zc_both eof-short-tail
+	same_as_plain
+	assert_grep '^it 64 r 13522$' plain/out.txt
+	assert_grep '^read at EOF again: 0$' plain/out.txt
+	engaged
+}
+
+test_reads_at_and_past_eof_return_0() {
+	zc_both eof-read-past
+	same_as_plain
+	assert_grep '^read past EOF: 0, offset 5242880$' plain/out.txt
+	assert_grep '^pread past EOF: 0$' plain/out.txt
+	assert_grep '^read across EOF: 12293, offset 4194304$' plain/out.txt
+	engaged
+}
+
+test_file_of_exactly_one_chunk_served_three_times() {
+	zc_both eof-one-chunk-file
+	same_as_plain
+	assert_eq "$(grep -c '^it 1 r 0$' plain/out.txt)" 3 "EOF after one chunk, per pass"
+	engaged
+}
+
+# ---- the program looks at or changes its buffer ----
+
+test_checksum_of_the_buffer_before_the_write_sees_the_file_bytes() {
+	zc_both inspect-checksum
+	same_as_plain
+	met_phantom
+	engaged
+}
+
+test_changed_first_byte_is_sent_changed() {
+	zc_both modify-head
+	same_as_plain
+	assert_eq "$(cmp -l plain/src.bin plain/dst.bin | wc -l)" 8 "bytes changed by the program"
+	met_phantom
+	engaged
+}
+
+test_changed_middle_byte_is_sent_changed() {
+	zc_both modify-middle
+	same_as_plain
+	assert_eq "$(cmp -l plain/src.bin plain/dst.bin | wc -l)" 8 "bytes changed by the program"
+	met_phantom
+	engaged
+}
+
+test_changed_last_byte_is_sent_changed() {
+	zc_both modify-tail
+	same_as_plain
+	assert_eq "$(cmp -l plain/src.bin plain/dst.bin | wc -l)" 8 "bytes changed by the program"
+	met_phantom
+	engaged
+}
+
+# Page-aligned buffer: the first and last bytes lie in guarded pages.
+test_changed_first_byte_of_an_aligned_buffer_is_sent_changed() {
+	zc_both modify-head-aligned
+	same_as_plain
+	assert_eq "$(cmp -l plain/src.bin plain/dst.bin | wc -l)" 8 "bytes changed by the program"
+	met_phantom
+	engaged
+}
+
+test_changed_last_byte_of_an_aligned_buffer_is_sent_changed() {
+	zc_both modify-tail-aligned
+	same_as_plain
+	assert_eq "$(cmp -l plain/src.bin plain/dst.bin | wc -l)" 8 "bytes changed by the program"
+	met_phantom
+	engaged
+}
+
+test_buffer_written_to_two_destinations_reaches_both() {
+	zc_both two-destinations
+	same_as_plain
+	assert_eq "$(stat -c %s plain/second.bin)" $((8 * 65536)) "second destination size"
+	met_phantom
+	engaged
+}
+
+test_another_thread_reading_the_buffer_sees_the_file_bytes() {
+	zc_both thread-reads-buffer
+	same_as_plain
+	met_phantom
+	engaged
+}
+
+test_forked_child_reading_the_buffer_sees_the_file_bytes() {
+	zc_both fork-child-reads-buffer
+	same_as_plain
+	met_phantom
+	engaged
+}
+
+test_forked_child_writing_the_untouched_buffer_sends_the_file_bytes() {
+	zc_both fork-child-writes-buffer
+	same_as_plain
+	met_phantom
+	engaged
+}
+
+test_realloc_between_read_and_write_keeps_the_bytes() {
+	zc_both realloc-keeps-bytes
+	same_as_plain
+	met_phantom
+	engaged
+}
+
+# 1 MiB buffers (mapped by glibc): freed after the read, a calloc'd one
+# takes its place - usually at the same address, untouched - and is
+# written: zeros, never the old file bytes.
+test_freed_buffer_replaced_by_fresh_memory_sends_zeros() {
+	zc_both free-then-fresh-buffer
+	same_as_plain
+	# Iterations 2 and 6 of 1 MiB each wrote the fresh buffer.
+	local i
+	for i in 2 6; do
+		cmp -n 1048576 -i $((i * 1048576)):0 plain/dst.bin /dev/zero >&2 ||
+			fail "plain run: chunk $i is not zeros"
+	done
+	cmp -n 1048576 plain/src.bin plain/dst.bin >&2 || fail "plain run: chunk 0 is not the file's"
+	met_phantom
+	engaged
+}
+
+test_memcpy_out_of_the_buffer_copies_the_file_bytes() {
+	zc_both memcpy-out
+	same_as_plain
+	met_phantom
+	engaged
+}
+
+test_madvise_dontneed_after_the_write_leaves_zeros() {
+	zc_both madvise-dontneed
+	same_as_plain
+	assert_eq "$(grep -c 'madvise it [0-9]*: 0, nonzero bytes 0$' plain/out.txt)" 8 "zeroed buffers (plain)"
+	met_phantom
+	engaged
+}
+
+test_munmap_then_mmap_fixed_gives_zeros_that_are_sent_as_zeros() {
+	zc_both munmap-mmap-fixed
+	same_as_plain
+	assert_eq "$(grep -c 'fresh nonzero bytes 0$' plain/out.txt)" 8 "fresh mappings (plain)"
+	met_phantom
+	engaged
+}
+
+test_mmap_fixed_over_the_buffer_gives_zeros_that_are_sent_as_zeros() {
+	zc_both mmap-fixed-over
+	same_as_plain
+	assert_eq "$(grep -c 'fresh nonzero bytes 0$' plain/out.txt)" 8 "fresh mappings (plain)"
+	met_phantom
+	engaged
+}
+
+# ---- the source changes meaning or content between read and write ----
+
+test_source_closed_and_number_reused_before_the_write_sends_the_original_bytes() {
+	zc_both close-and-dup2-source
+	same_as_plain
+	cmp plain/src.bin plain/dst.bin >&2 || fail "plain run: destination is not the source"
+	assert_grep '^the number now reads 16 bytes' plain/out.txt
+	met_phantom
+	engaged
+}
+
+test_pwrite_over_the_source_before_the_write_sends_the_bytes_as_read() {
+	zc_both pwrite-source
+	same_as_plain
+	cmp -s plain/src.bin plain/dst.bin && fail "plain run: the source was not changed"
+	met_phantom
+	engaged
+}
+
+test_pwrite_through_another_descriptor_before_the_write_sends_the_bytes_as_read() {
+	zc_both pwrite-source-other-fd
+	same_as_plain
+	cmp -s plain/src.bin plain/dst.bin && fail "plain run: the source was not changed"
+	met_phantom
+	engaged
+}
+
+test_ftruncate_of_the_source_before_the_write_sends_the_bytes_as_read() {
+	zc_both ftruncate-source
+	same_as_plain
+	assert_eq "$(stat -c %s plain/dst.bin)" $((6 * 65536)) "destination size (plain)"
+	met_phantom
+	engaged
+}
+
+# ---- stdio: glibc's internal writes and reads never see a guard ----
+
+test_fwrite_of_a_guarded_buffer_writes_the_file_bytes() {
+	zc_both fwrite-phantom
+	same_as_plain
+	cmp plain/src.bin plain/dst.bin >&2 || fail "plain run: destination is not the source"
+	assert_nogrep 'error 1' plain/out.txt
+	met_phantom
+	engaged
+}
+
+test_fread_into_a_guarded_buffer_then_fwrite_writes_the_file_bytes() {
+	zc_both fread-into-phantom
+	same_as_plain
+	cmp plain/src.bin plain/dst.bin >&2 || fail "plain run: destination is not the source"
+	grep -q 'probe before-fread it [0-9]* guarded=1' shim/err.txt ||
+		fail "fread never met a guarded buffer"
+	engaged
+}
+
+# ---- vectors and socket reads ----
+
+test_writev_with_a_header_iovec_then_the_buffer() {
+	zc_both writev-header
+	same_as_plain
+	assert_eq "$(grep -c 'writev it [0-9]*: 65551$' plain/out.txt)" 8 "writev returns (plain)"
+	met_phantom
+	engaged
+}
+
+test_recv_into_a_guarded_buffer_receives_every_byte() {
+	zc_both recv-into-phantom
+	same_as_plain
+	assert_eq "$(grep -c 'recv it [0-9]*: 32768,' plain/out.txt)" 8 "recv returns (plain)"
+	met_phantom
+	engaged
+}
+
+test_readv_into_a_guarded_buffer_reads_every_byte() {
+	zc_both readv-into-phantom
+	same_as_plain
+	assert_eq "$(grep -c 'readv it [0-9]*: 65536,' plain/out.txt)" 8 "readv returns (plain)"
+	met_phantom
+	engaged
+}
+
+# ---- signals ----
+
+test_programs_own_segv_handler_gets_its_own_faults_while_phantoms_exist() {
+	zc_both own-segv-handler
+	same_as_plain
+	assert_eq "$(grep -c 'own fault it [0-9]*: handler ran 1 time(s)' plain/out.txt)" 8 "own faults (plain)"
+	assert_grep '^handler total 8$' plain/out.txt
+	met_phantom
+	engaged
+}
+
+test_null_dereference_while_phantoms_exist_still_dies_of_sigsegv() {
+	zc_both null-deref
+	same_as_plain
+	assert_eq "$(cat shim/rc)" $((128 + 11)) "death by SIGSEGV"
+	# Killed processes write no stats: the probe shows the phantom.
+	met_phantom
+}
+
+test_write_to_a_pipe_without_readers_with_sigpipe_ignored_is_epipe() {
+	zc_both epipe-ignored
+	same_as_plain
+	assert_grep '^write to a pipe without readers: -1 EPIPE$' plain/out.txt
+	met_phantom
+	engaged
+}
+
+test_write_to_a_pipe_without_readers_with_default_sigpipe_dies_of_sigpipe() {
+	zc_both epipe-default
+	same_as_plain
+	assert_eq "$(cat shim/rc)" $((128 + 13)) "death by SIGPIPE"
+	met_phantom
+}
+
+# ---- a non-blocking destination ----
+
+# 96K writes into a 64K O_NONBLOCK pipe, emptied only when a write says
+# EAGAIN. Partial counts may differ only where plain has them too: the
+# totals, the content, and the kinds of results must agree; when plain
+# shows no partial write, every call must agree. Non-blocking destinations
+# are not forwarded (forward.c), so reads deferred is the engagement.
+test_nonblocking_full_pipe_gives_eagain_as_plain() {
+	zc_both nonblock-full-pipe
+	assert_eq "$(cat shim/rc)" "$(cat plain/rc)" "exit status"
+	assert_grep '^EAGAIN seen: yes$' plain/out.txt
+	assert_grep '^EAGAIN seen: yes$' shim/out.txt
+	assert_grep '^every write returned a positive count or -1 EAGAIN: yes$' shim/out.txt
+	assert_nogrep '-> (0|-1 [^E]|-1 E[^A])' shim/calls.log
+	diff plain/out.txt shim/out.txt >&2 || fail "totals differ"
+	cmp plain/src.bin plain/dst.bin >&2 || fail "plain run: destination is not the source"
+	cmp plain/dst.bin shim/dst.bin >&2 || fail "destination differs"
+	if grep -q '^partial writes 0,' plain/calls.log; then
+		diff plain/calls.log shim/calls.log >&2 || fail "no partial writes plain: every call must match"
+	fi
+	met_phantom
+	deferred
+}
+
+# ---- threads ----
+
+test_eight_threads_copying_at_once_each_get_their_own_bytes() {
+	zc_both threads8
+	same_as_plain
+	assert_eq "$(grep -c ' match$' shim/out.txt)" 8 "threads whose destination matches"
+	engaged
+}
+
+# ---- stack buffers are never guarded ----
+
+test_stack_buffer_in_main_thread_is_never_guarded() {
+	zc_both stack-buffer
+	same_as_plain
+	cmp plain/src.bin plain/dst.bin >&2 || fail "plain run: destination is not the source"
+	assert_nogrep 'guarded=1' shim/err.txt
+	assert_eq "$(counter deferred_reads)" 0 "deferred reads into the stack"
+	[ "$(counter arms)" -ge 1 ] || fail "the loop never armed: the refusal was not tested"
+}
+
+test_stack_buffer_in_a_thread_is_never_guarded() {
+	zc_both thread-stack-buffer
+	same_as_plain
+	cmp plain/src.bin plain/dst.bin >&2 || fail "plain run: destination is not the source"
+	assert_nogrep 'guarded=1' shim/err.txt
+	assert_eq "$(counter deferred_reads)" 0 "deferred reads into the stack"
+	[ "$(counter arms)" -ge 1 ] || fail "the loop never armed: the refusal was not tested"
+}
+
+run_tests

@@ -1,0 +1,1508 @@
+/*
+ * zc.c - the zero-copy path's observable contract, one scenario per run.
+ *
+ *   zc [--dst-dir DIR] SCENARIO
+ *
+ * Every scenario creates its source file (src.bin in the current directory,
+ * several MiB of a position-dependent pattern: a misplaced or stale block
+ * shows), runs a read/write copy loop from it, and on some iterations does
+ * the thing under test between the read and the write (or after the
+ * write). It prints on stdout everything the program can observe: return
+ * values, errno names, file offsets after each iteration, checksums of
+ * what it looked at. The destination's bytes land in DIR/dst.bin (DIR
+ * defaults to "."; pipe and socket destinations are drained into it by a
+ * thread that uses raw system calls, invisible to a preloaded library).
+ * tests/integration/45-zerocopy.sh runs each scenario plain and preloaded
+ * and requires the same stdout, exit status and files.
+ *
+ * stderr carries what may differ between the two runs: "probe" lines that
+ * say whether the buffer was guarded (a PROT_NONE mapping inside it, read
+ * from /proc/self/maps with raw system calls) at the moment the scenario
+ * acted on it. Preloaded, "guarded=1" proves the action met a phantom.
+ *
+ * Scenarios (SCENARIO names):
+ *   copy-DST-HOW   DST: pipe unix tcp file xfs (file in --dst-dir)
+ *                  HOW: read-write pread-write read-send read-sendto
+ *                       pread-pwrite
+ *   eof-short-tail eof-read-past eof-one-chunk-file
+ *   inspect-checksum modify-head modify-middle modify-tail
+ *   modify-head-aligned modify-tail-aligned two-destinations
+ *   thread-reads-buffer fork-child-reads-buffer fork-child-writes-buffer
+ *   realloc-keeps-bytes
+ *   free-then-fresh-buffer memcpy-out madvise-dontneed munmap-mmap-fixed
+ *   mmap-fixed-over close-and-dup2-source pwrite-source
+ *   pwrite-source-other-fd ftruncate-source fwrite-phantom
+ *   fread-into-phantom writev-header recv-into-phantom readv-into-phantom
+ *   own-segv-handler null-deref epipe-ignored epipe-default
+ *   nonblock-full-pipe threads8 stack-buffer thread-stack-buffer
+ *
+ * Exit status: 0 (or the death the scenario provokes), 1 on a setup error,
+ * 2 on bad usage.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <malloc.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define KiB 1024
+#define MiB (1024 * 1024)
+#define CHUNK (64 * KiB)
+#define PG 4096
+
+static const char *dst_dir = ".";
+
+static void die(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void die(const char *fmt, ...)
+{
+	va_list ap;
+	fflush(stdout);
+	fprintf(stderr, "zc: ");
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fprintf(stderr, " (errno %s)\n", strerrorname_np(errno) ? strerrorname_np(errno) : "0");
+	exit(1);
+}
+
+/* ---- raw I/O: never seen by a preloaded library ---- */
+
+static ssize_t raw_read(int fd, void *p, size_t n)
+{
+	return (ssize_t)syscall(SYS_read, fd, p, n);
+}
+
+static ssize_t raw_write(int fd, const void *p, size_t n)
+{
+	return (ssize_t)syscall(SYS_write, fd, p, n);
+}
+
+static void raw_write_all(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n > 0) {
+		ssize_t w = raw_write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			die("raw write");
+		c += w;
+		n -= (size_t)w;
+	}
+}
+
+/* ---- pattern and checksum ---- */
+
+static uint64_t splitmix(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* Byte i of the pattern with this seed: every 8-byte word depends on its
+ * position, so a block sent from the wrong offset never matches. */
+static void pattern(unsigned char *p, off_t at, size_t n, unsigned seed)
+{
+	for (size_t i = 0; i < n; i++) {
+		uint64_t pos = (uint64_t)at + i;
+		uint64_t w = splitmix((pos >> 3) ^ ((uint64_t)seed << 48));
+		p[i] = (unsigned char)(w >> (8 * (pos & 7)));
+	}
+}
+
+static void make_file(const char *path, off_t size, unsigned seed)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			      0644);
+	if (fd < 0)
+		die("create %s", path);
+	static unsigned char blk[MiB];
+	for (off_t at = 0; at < size;) {
+		size_t n = size - at < (off_t)sizeof blk ? (size_t)(size - at) : sizeof blk;
+		pattern(blk, at, n, seed);
+		raw_write_all(fd, blk, n);
+		at += (off_t)n;
+	}
+	syscall(SYS_close, fd);
+}
+
+static uint64_t sum(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	uint64_t h = 0xcbf29ce484222325ull ^ n;
+	size_t i = 0;
+	for (; i + 8 <= n; i += 8) {
+		uint64_t w;
+		memcpy(&w, c + i, 8);
+		h = (h ^ w) * 0x100000001b3ull;
+		h ^= h >> 29;
+	}
+	for (; i < n; i++)
+		h = (h ^ c[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static size_t nonzero(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += c[i] != 0;
+	return k;
+}
+
+/* Checksum and size of a file, read with raw calls. */
+static void file_sum(const char *path, long long *bytes, uint64_t *h)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+	*bytes = -1;
+	*h = 0;
+	if (fd < 0)
+		return;
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		die("fstat %s", path);
+	unsigned char *m = malloc((size_t)st.st_size + 1);
+	size_t have = 0;
+	for (;;) {
+		ssize_t r = raw_read(fd, m + have, (size_t)st.st_size + 1 - have);
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+	}
+	syscall(SYS_close, fd);
+	*bytes = (long long)have;
+	*h = sum(m, have);
+	free(m);
+}
+
+static void print_file(const char *label, const char *path)
+{
+	long long b;
+	uint64_t h;
+	file_sum(path, &b, &h);
+	printf("%s: %lld bytes, sum %016llx\n", label, b, (unsigned long long)h);
+}
+
+/* ---- what the program observes ---- */
+
+static const char *en(int e)
+{
+	const char *s = strerrorname_np(e);
+	return s ? s : "E?";
+}
+
+/* "123" or "-1 EPIPE" */
+static const char *ret(ssize_t r, int e, char *out, size_t cap)
+{
+	if (r < 0)
+		snprintf(out, cap, "-1 %s", en(e));
+	else
+		snprintf(out, cap, "%zd", r);
+	return out;
+}
+
+static const char *offs(int fd, char *out, size_t cap)
+{
+	errno = 0;
+	off_t o = lseek(fd, 0, SEEK_CUR);
+	return ret((ssize_t)o, errno, out, cap);
+}
+
+/* Is any page of [p, p+n) PROT_NONE right now? Raw calls only. */
+static int guarded(const void *p, size_t n)
+{
+	uintptr_t a = (uintptr_t)p, b = a + n;
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	static char buf[1 << 20];
+	size_t have = 0;
+	for (;;) {
+		ssize_t r = raw_read(fd, buf + have, sizeof buf - 1 - have);
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+	}
+	syscall(SYS_close, fd);
+	buf[have] = '\0';
+	int g = 0;
+	for (char *line = buf; line && *line;) {
+		char *nl = strchr(line, '\n');
+		unsigned long lo, hi;
+		char perms[8];
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && lo < b && a < hi &&
+		    strncmp(perms, "---", 3) == 0)
+			g = 1;
+		line = nl ? nl + 1 : NULL;
+	}
+	return g;
+}
+
+static void probe(const char *what, int i, const void *p, size_t n)
+{
+	fprintf(stderr, "probe %s it %d guarded=%d\n", what, i, guarded(p, n));
+}
+
+/* ---- destinations ---- */
+
+enum dstk { D_PIPE, D_UNIX, D_TCP, D_FILE, D_XFS };
+enum rdm { R_READ, R_PREAD };
+enum wrm { W_WRITE, W_SEND, W_SENDTO, W_PWRITE };
+
+struct drain {
+	int fd, out;
+	long long limit; /* close fd after this many bytes, -1: read to EOF */
+	sem_t *closed;   /* posted once fd is closed at the limit */
+	pthread_t th;
+	bool on;
+};
+
+/* Reads fd to EOF (or to its limit) with raw calls and appends to out. */
+static void *drain_main(void *arg)
+{
+	struct drain *d = arg;
+	char *b = malloc(256 * KiB);
+	long long got = 0;
+	for (;;) {
+		size_t want = 256 * KiB;
+		if (d->limit >= 0 && (long long)want > d->limit - got)
+			want = (size_t)(d->limit - got);
+		if (want == 0)
+			break;
+		ssize_t r = raw_read(d->fd, b, want);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		raw_write_all(d->out, b, (size_t)r);
+		got += r;
+	}
+	if (d->limit >= 0) {
+		close(d->fd);
+		sem_post(d->closed);
+	}
+	free(b);
+	return NULL;
+}
+
+static void drain_start(struct drain *d, int fd, const char *outpath, long long limit,
+			sem_t *closed)
+{
+	d->fd = fd;
+	d->limit = limit;
+	d->closed = closed;
+	d->out = (int)syscall(SYS_openat, AT_FDCWD, outpath,
+			      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (d->out < 0)
+		die("create %s", outpath);
+	if (pthread_create(&d->th, NULL, drain_main, d) != 0)
+		die("pthread_create");
+	d->on = true;
+}
+
+static void drain_join(struct drain *d)
+{
+	if (!d->on)
+		return;
+	pthread_join(d->th, NULL);
+	if (d->limit < 0)
+		close(d->fd);
+	syscall(SYS_close, d->out);
+	d->on = false;
+}
+
+struct ctx {
+	int src, dst;
+	enum dstk dk;
+	enum rdm rd;
+	enum wrm wr;
+	size_t chunk;
+	char *buf;
+	off_t rpos, wpos; /* pread / pwrite positions */
+	struct drain dr;
+	char dstpath[512];
+};
+
+static void dst_path(struct ctx *c, const char *name)
+{
+	snprintf(c->dstpath, sizeof c->dstpath, "%s/%s",
+		 c->dk == D_XFS ? dst_dir : ".", name);
+}
+
+static void tcp_pair(int sv[2])
+{
+	int l = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sin_family = AF_INET;
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	socklen_t sl = sizeof sa;
+	if (l < 0 || bind(l, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(l, 1) != 0 ||
+	    getsockname(l, (struct sockaddr *)&sa, &sl) != 0)
+		die("tcp listen");
+	sv[0] = socket(AF_INET, SOCK_STREAM, 0);
+	if (sv[0] < 0 || connect(sv[0], (struct sockaddr *)&sa, sizeof sa) != 0)
+		die("tcp connect");
+	sv[1] = accept(l, NULL, NULL);
+	if (sv[1] < 0)
+		die("accept");
+	close(l);
+}
+
+/* Opens the destination; pipes and sockets get a drain into dst.bin. */
+static void open_dst(struct ctx *c, enum dstk k)
+{
+	c->dk = k;
+	dst_path(c, "dst.bin");
+	int sv[2];
+	switch (k) {
+	case D_PIPE:
+		if (pipe(sv) != 0)
+			die("pipe");
+		c->dst = sv[1];
+		drain_start(&c->dr, sv[0], c->dstpath, -1, NULL);
+		break;
+	case D_UNIX:
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+			die("socketpair");
+		c->dst = sv[0];
+		drain_start(&c->dr, sv[1], c->dstpath, -1, NULL);
+		break;
+	case D_TCP:
+		tcp_pair(sv);
+		c->dst = sv[0];
+		drain_start(&c->dr, sv[1], c->dstpath, -1, NULL);
+		break;
+	case D_FILE:
+	case D_XFS:
+		c->dst = open(c->dstpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (c->dst < 0)
+			die("open %s", c->dstpath);
+		break;
+	}
+}
+
+static void close_dst(struct ctx *c)
+{
+	close(c->dst);
+	drain_join(&c->dr);
+	print_file("destination", c->dstpath);
+}
+
+static void open_src(struct ctx *c, off_t size, int flags)
+{
+	make_file("src.bin", size, 1);
+	c->src = open("src.bin", flags);
+	if (c->src < 0)
+		die("open src.bin");
+	c->rpos = 0;
+	c->wpos = 0;
+}
+
+static void init(struct ctx *c, enum rdm rd, enum wrm wr, size_t chunk)
+{
+	memset(c, 0, sizeof *c);
+	c->rd = rd;
+	c->wr = wr;
+	c->chunk = chunk;
+	c->src = c->dst = -1;
+}
+
+/* ---- one read, one write ---- */
+
+static ssize_t rd_once(struct ctx *c, void *buf, size_t n)
+{
+	if (c->rd == R_PREAD) {
+		ssize_t r = pread(c->src, buf, n, c->rpos);
+		if (r > 0)
+			c->rpos += r;
+		return r;
+	}
+	return read(c->src, buf, n);
+}
+
+static ssize_t wr_once(struct ctx *c, int fd, const void *buf, size_t n)
+{
+	switch (c->wr) {
+	case W_SEND: return send(fd, buf, n, 0);
+	case W_SENDTO: return sendto(fd, buf, n, 0, NULL, 0);
+	case W_PWRITE: {
+		ssize_t w = pwrite(fd, buf, n, c->wpos);
+		if (w > 0)
+			c->wpos += w;
+		return w;
+	}
+	default: return write(fd, buf, n);
+	}
+}
+
+/* Writes all n bytes (a blocking destination), printing every return;
+ * stops at the first error. Returns bytes written or -1. */
+static ssize_t wr_all_to(struct ctx *c, int fd, const void *buf, size_t n)
+{
+	size_t done = 0;
+	char s[64];
+	printf("  w");
+	while (done < n) {
+		ssize_t w = wr_once(c, fd, (const char *)buf + done, n - done);
+		int e = errno;
+		printf(" %s", ret(w, e, s, sizeof s));
+		if (w <= 0) {
+			printf("\n");
+			errno = e;
+			return -1;
+		}
+		done += (size_t)w;
+	}
+	printf("\n");
+	return (ssize_t)done;
+}
+
+static ssize_t wr_all(struct ctx *c, const void *buf, size_t n)
+{
+	return wr_all_to(c, c->dst, buf, n);
+}
+
+static void log_offsets(struct ctx *c)
+{
+	char a[64], b[64];
+	printf("  soff %s doff %s\n", offs(c->src, a, sizeof a), offs(c->dst, b, sizeof b));
+}
+
+/* ---- the loop ---- */
+
+/* Called between the read and the write of iterations with
+ * i % every == phase; returns true if it wrote the buffer itself. */
+typedef bool (*before_fn)(struct ctx *c, int i, ssize_t *r);
+/* Called after the write of those iterations. */
+typedef void (*after_fn)(struct ctx *c, int i, ssize_t r);
+
+struct plan {
+	int every, phase;
+	before_fn before;
+	after_fn after;
+	int max_iter; /* 0: to EOF */
+};
+
+/* Returns the number of iterations that read something. */
+static int run_loop(struct ctx *c, const struct plan *pl)
+{
+	char s[64];
+	int i;
+	for (i = 0; pl->max_iter == 0 || i < pl->max_iter; i++) {
+		ssize_t r = rd_once(c, c->buf, c->chunk);
+		int e = errno;
+		printf("it %d r %s\n", i, ret(r, e, s, sizeof s));
+		if (r <= 0)
+			break;
+		bool sp = pl->every > 0 && i % pl->every == pl->phase;
+		bool wrote = false;
+		if (sp && pl->before) {
+			probe("before-write", i, c->buf, (size_t)r);
+			wrote = pl->before(c, i, &r);
+		}
+		if (!wrote && wr_all(c, c->buf, (size_t)r) < 0)
+			break;
+		if (sp && pl->after) {
+			probe("after-write", i, c->buf, (size_t)r);
+			pl->after(c, i, r);
+		}
+		log_offsets(c);
+	}
+	return i;
+}
+
+static const struct plan plain_plan = { 0, 0, NULL, NULL, 0 };
+
+/* ---- copy matrix ---- */
+
+static int sc_copy(const char *dst, const char *how)
+{
+	static const char *const dn[] = { "pipe", "unix", "tcp", "file", "xfs" };
+	struct ctx c;
+	enum rdm rd;
+	enum wrm wr;
+	if (strcmp(how, "read-write") == 0)
+		rd = R_READ, wr = W_WRITE;
+	else if (strcmp(how, "pread-write") == 0)
+		rd = R_PREAD, wr = W_WRITE;
+	else if (strcmp(how, "read-send") == 0)
+		rd = R_READ, wr = W_SEND;
+	else if (strcmp(how, "read-sendto") == 0)
+		rd = R_READ, wr = W_SENDTO;
+	else if (strcmp(how, "pread-pwrite") == 0)
+		rd = R_PREAD, wr = W_PWRITE;
+	else
+		return 2;
+	int k = -1;
+	for (int j = 0; j < 5; j++)
+		if (strcmp(dst, dn[j]) == 0)
+			k = j;
+	if (k < 0)
+		return 2;
+	init(&c, rd, wr, CHUNK);
+	open_src(&c, 4 * MiB, O_RDONLY);
+	open_dst(&c, (enum dstk)k);
+	c.buf = malloc(c.chunk);
+	int n = run_loop(&c, &plain_plan);
+	printf("iterations %d\n", n);
+	close_dst(&c);
+	return 0;
+}
+
+/* ---- end of file ---- */
+
+static int sc_eof_short_tail(void)
+{
+	struct ctx c;
+	init(&c, R_READ, W_WRITE, CHUNK);
+	open_src(&c, 4 * MiB + 3 * PG + 1234, O_RDONLY);
+	open_dst(&c, D_UNIX);
+	c.buf = malloc(c.chunk);
+	int n = run_loop(&c, &plain_plan);
+	char s[64];
+	ssize_t r = read(c.src, c.buf, c.chunk);
+	printf("read at EOF again: %s\n", ret(r, errno, s, sizeof s));
+	printf("iterations %d\n", n);
+	close_dst(&c);
+	return 0;
+}
+
+static int sc_eof_read_past(void)
+{
+	struct ctx c;
+	char s[64], t[64];
+	off_t size = 4 * MiB;
+	init(&c, R_READ, W_WRITE, CHUNK);
+	open_src(&c, size, O_RDONLY);
+	open_dst(&c, D_UNIX);
+	c.buf = malloc(c.chunk);
+	run_loop(&c, &plain_plan);
+	ssize_t r = read(c.src, c.buf, c.chunk);
+	printf("read at EOF: %s, offset %s\n", ret(r, errno, s, sizeof s), offs(c.src, t, sizeof t));
+	off_t o = lseek(c.src, size + MiB, SEEK_SET);
+	printf("lseek past EOF: %lld\n", (long long)o);
+	r = read(c.src, c.buf, c.chunk);
+	printf("read past EOF: %s, offset %s\n", ret(r, errno, s, sizeof s), offs(c.src, t, sizeof t));
+	r = pread(c.src, c.buf, c.chunk, size);
+	printf("pread at EOF: %s\n", ret(r, errno, s, sizeof s));
+	r = pread(c.src, c.buf, c.chunk, size + PG);
+	printf("pread past EOF: %s\n", ret(r, errno, s, sizeof s));
+	/* A read that straddles EOF: short, and what it returns is sent. */
+	lseek(c.src, size - 3 * PG - 5, SEEK_SET);
+	r = read(c.src, c.buf, c.chunk);
+	printf("read across EOF: %s, offset %s\n", ret(r, errno, s, sizeof s),
+	       offs(c.src, t, sizeof t));
+	if (r > 0)
+		wr_all(&c, c.buf, (size_t)r);
+	r = read(c.src, c.buf, c.chunk);
+	printf("read after that: %s\n", ret(r, errno, s, sizeof s));
+	close_dst(&c);
+	return 0;
+}
+
+/* The file is exactly one chunk; served three times over (a server
+ * sending the same small file per request). */
+static int sc_eof_one_chunk_file(void)
+{
+	struct ctx c;
+	init(&c, R_READ, W_WRITE, CHUNK);
+	open_src(&c, CHUNK, O_RDONLY);
+	open_dst(&c, D_UNIX);
+	c.buf = malloc(c.chunk);
+	for (int pass = 0; pass < 3; pass++) {
+		printf("pass %d: lseek %lld\n", pass, (long long)lseek(c.src, 0, SEEK_SET));
+		run_loop(&c, &plain_plan);
+	}
+	close_dst(&c);
+	return 0;
+}
+
+/* ---- the program looks at or changes the buffer ---- */
+
+static bool do_inspect(struct ctx *c, int i, ssize_t *r)
+{
+	printf("  inspect it %d sum %016llx\n", i, (unsigned long long)sum(c->buf, (size_t)*r));
+	return false;
+}
+
+static size_t modify_at; /* 0 head, 1 middle, 2 tail */
+
+static bool do_modify(struct ctx *c, int i, ssize_t *r)
+{
+	size_t at = modify_at == 0 ? 0 : modify_at == 1 ? (size_t)*r / 2 : (size_t)*r - 1;
+	c->buf[at] ^= 0x5a;
+	printf("  modified it %d byte %zu\n", i, at);
+	return false;
+}
+
+static int loop_with(enum dstk k, off_t size, size_t chunk, char *buf, const struct plan *pl)
+{
+	struct ctx c;
+	init(&c, R_READ, W_WRITE, chunk);
+	open_src(&c, size, O_RDONLY);
+	open_dst(&c, k);
+	c.buf = buf ? buf : malloc(chunk);
+	int n = run_loop(&c, pl);
+	printf("iterations %d\n", n);
+	close_dst(&c);
+	return 0;
+}
+
+static char *aligned_buf(size_t n)
+{
+	void *p;
+	if (posix_memalign(&p, PG, n) != 0)
+		die("posix_memalign");
+	return p;
+}
+
+static int sc_inspect(void)
+{
+	struct plan pl = { 8, 3, do_inspect, NULL, 0 };
+	return loop_with(D_UNIX, 4 * MiB, CHUNK, NULL, &pl);
+}
+
+static int sc_modify(size_t where, bool aligned)
+{
+	struct plan pl = { 8, 3, do_modify, NULL, 0 };
+	modify_at = where;
+	return loop_with(D_UNIX, 4 * MiB, CHUNK, aligned ? aligned_buf(CHUNK) : NULL, &pl);
+}
+
+static int second_fd = -1;
+
+static bool do_two_dests(struct ctx *c, int i, ssize_t *r)
+{
+	(void)i;
+	if (wr_all(c, c->buf, (size_t)*r) < 0)
+		return true;
+	printf("  second");
+	wr_all_to(c, second_fd, c->buf, (size_t)*r);
+	return true;
+}
+
+static int sc_two_destinations(void)
+{
+	second_fd = open("second.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	struct plan pl = { 8, 3, do_two_dests, NULL, 0 };
+	loop_with(D_UNIX, 4 * MiB, CHUNK, NULL, &pl);
+	close(second_fd);
+	print_file("second destination", "second.bin");
+	return 0;
+}
+
+struct look {
+	const char *p;
+	size_t n;
+	uint64_t h;
+};
+
+static void *look_main(void *arg)
+{
+	struct look *l = arg;
+	l->h = sum(l->p, l->n);
+	return NULL;
+}
+
+static bool do_thread_reads(struct ctx *c, int i, ssize_t *r)
+{
+	struct look l = { c->buf, (size_t)*r, 0 };
+	pthread_t t;
+	if (pthread_create(&t, NULL, look_main, &l) != 0)
+		die("pthread_create");
+	pthread_join(t, NULL);
+	printf("  thread it %d sum %016llx\n", i, (unsigned long long)l.h);
+	return false;
+}
+
+static int sc_thread_reads(void)
+{
+	struct plan pl = { 8, 3, do_thread_reads, NULL, 0 };
+	return loop_with(D_UNIX, 4 * MiB, CHUNK, NULL, &pl);
+}
+
+static bool fork_touch; /* the child checksums the buffer before writing it */
+
+static bool do_fork(struct ctx *c, int i, ssize_t *r)
+{
+	int p[2];
+	if (pipe(p) != 0)
+		die("pipe");
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		close(p[0]);
+		if (fork_touch)
+			printf("  child it %d sum %016llx\n", i,
+			       (unsigned long long)sum(c->buf, (size_t)*r));
+		ssize_t done = 0;
+		while (done < *r) {
+			ssize_t w = write(p[1], c->buf + done, (size_t)(*r - done));
+			if (w <= 0)
+				break;
+			done += w;
+		}
+		printf("  child wrote %zd\n", done);
+		fflush(stdout);
+		_exit(0);
+	}
+	close(p[1]);
+	char *got = malloc((size_t)*r + 1);
+	size_t have = 0;
+	for (;;) {
+		ssize_t k = raw_read(p[0], got + have, (size_t)*r + 1 - have);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			break;
+		have += (size_t)k;
+	}
+	close(p[0]);
+	int st;
+	waitpid(pid, &st, 0);
+	printf("  parent got %zu bytes from the child, sum %016llx, status %d\n", have,
+	       (unsigned long long)sum(got, have), st);
+	free(got);
+	return false;
+}
+
+static int sc_fork_child(bool touch)
+{
+	fork_touch = touch;
+	struct plan pl = { 8, 3, do_fork, NULL, 0 };
+	return loop_with(D_UNIX, 4 * MiB, CHUNK, NULL, &pl);
+}
+
+static int realloc_grow;
+
+static bool do_realloc(struct ctx *c, int i, ssize_t *r)
+{
+	size_t to = realloc_grow ? c->chunk : 4 * c->chunk;
+	realloc_grow = !realloc_grow;
+	char *n = realloc(c->buf, to);
+	if (n == NULL)
+		die("realloc");
+	fprintf(stderr, "probe realloc it %d moved=%d\n", i, n != c->buf);
+	c->buf = n;
+	printf("  realloc it %d to %zu\n", i, to);
+	(void)r;
+	return false;
+}
+
+static int sc_realloc(void)
+{
+	struct plan pl = { 8, 3, do_realloc, NULL, 0 };
+	return loop_with(D_UNIX, 4 * MiB, CHUNK, NULL, &pl);
+}
+
+/* The buffer is freed after the read and a fresh zeroed one takes its
+ * place (1 MiB: glibc maps it, so the new one is untouched fresh memory,
+ * often at the same address); writing it must send zeros. */
+static bool do_free_fresh(struct ctx *c, int i, ssize_t *r)
+{
+	char *old = c->buf;
+	free(c->buf);
+	c->buf = calloc(1, c->chunk);
+	if (c->buf == NULL)
+		die("calloc");
+	fprintf(stderr, "probe free it %d same_address=%d\n", i, c->buf == old);
+	probe("fresh-buffer", i, c->buf, (size_t)*r);
+	printf("  freed it %d, fresh zeroed buffer\n", i);
+	return false;
+}
+
+static int sc_free_fresh(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 128 * KiB); /* fixed: no dynamic threshold */
+	struct plan pl = { 4, 2, do_free_fresh, NULL, 0 };
+	return loop_with(D_UNIX, 8 * MiB, MiB, NULL, &pl);
+}
+
+static char copybuf[CHUNK];
+
+static bool do_memcpy(struct ctx *c, int i, ssize_t *r)
+{
+	memcpy(copybuf, c->buf, (size_t)*r);
+	printf("  memcpy it %d sum %016llx\n", i, (unsigned long long)sum(copybuf, (size_t)*r));
+	return false;
+}
+
+static int sc_memcpy(void)
+{
+	struct plan pl = { 8, 3, do_memcpy, NULL, 0 };
+	return loop_with(D_UNIX, 4 * MiB, CHUNK, NULL, &pl);
+}
+
+static char *map_buf(size_t n)
+{
+	void *p = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		die("mmap");
+	return p;
+}
+
+static void after_madvise(struct ctx *c, int i, ssize_t r)
+{
+	(void)r;
+	int m = madvise(c->buf, c->chunk, MADV_DONTNEED);
+	printf("  madvise it %d: %d, nonzero bytes %zu\n", i, m, nonzero(c->buf, c->chunk));
+}
+
+static int sc_madvise(void)
+{
+	struct plan pl = { 8, 3, NULL, after_madvise, 0 };
+	return loop_with(D_UNIX, 4 * MiB, CHUNK, map_buf(CHUNK), &pl);
+}
+
+static bool unmap_first;
+
+static void after_remap(struct ctx *c, int i, ssize_t r)
+{
+	(void)r;
+	char *old = c->buf;
+	if (unmap_first)
+		printf("  munmap it %d: %d\n", i, munmap(old, c->chunk));
+	char *p = mmap(old, c->chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
+		       -1, 0);
+	printf("  mmap fixed it %d: same address %d\n", i, p == old);
+	if (p == MAP_FAILED)
+		die("mmap fixed");
+	c->buf = p;
+	/* Written before anything looks at it: a stale phantom would be
+	 * forwarded from the file here. */
+	printf("  fresh");
+	wr_all(c, p, c->chunk);
+	printf("  fresh nonzero bytes %zu\n", nonzero(p, c->chunk));
+}
+
+static int sc_remap(bool unmap)
+{
+	unmap_first = unmap;
+	struct plan pl = { 8, 3, NULL, after_remap, 0 };
+	return loop_with(D_UNIX, 4 * MiB, CHUNK, map_buf(CHUNK), &pl);
+}
+
+/* ---- the source changes meaning or content ---- */
+
+static int sc_close_dup2(void)
+{
+	struct ctx c;
+	char s[64];
+	off_t size = 4 * MiB;
+	init(&c, R_READ, W_WRITE, CHUNK);
+	open_src(&c, size, O_RDONLY);
+	make_file("other.bin", size, 7);
+	open_dst(&c, D_UNIX);
+	c.buf = malloc(c.chunk);
+	struct plan pl = { 0, 0, NULL, NULL, 2 };
+	run_loop(&c, &pl); /* arms */
+	size_t rest = (size_t)size - 2 * CHUNK;
+	char *all = malloc(rest);
+	size_t have = 0;
+	while (have < rest) {
+		ssize_t r = read(c.src, all + have, rest - have);
+		printf("read all: %s\n", ret(r, errno, s, sizeof s));
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+	}
+	probe("read-all", 0, all, have);
+	int num = c.src;
+	printf("close source: %d\n", close(c.src));
+	int o = open("other.bin", O_RDONLY);
+	printf("other file opened on the same number: %d\n", o == num);
+	if (o != num) {
+		printf("dup2: %d\n", dup2(o, num) == num);
+		close(o);
+	}
+	char peek[16];
+	ssize_t pk = read(num, peek, sizeof peek);
+	printf("the number now reads %zd bytes, sum %016llx\n", pk,
+	       (unsigned long long)sum(peek, pk > 0 ? (size_t)pk : 0));
+	c.src = num;
+	wr_all(&c, all, have);
+	close_dst(&c);
+	return 0;
+}
+
+static int other_fd = -1;
+
+static bool do_pwrite_source(struct ctx *c, int i, ssize_t *r)
+{
+	char s[64];
+	off_t at = lseek(c->src, 0, SEEK_CUR) - *r;
+	char *junk = malloc((size_t)*r);
+	memset(junk, 0xee, (size_t)*r);
+	int fd = other_fd >= 0 ? other_fd : c->src;
+	ssize_t w = pwrite(fd, junk, (size_t)*r, at);
+	printf("  pwrite source it %d at %lld: %s\n", i, (long long)at, ret(w, errno, s, sizeof s));
+	free(junk);
+	return false;
+}
+
+static int sc_pwrite_source(bool other)
+{
+	struct ctx c;
+	init(&c, R_READ, W_WRITE, CHUNK);
+	open_src(&c, 4 * MiB, other ? O_RDONLY : O_RDWR);
+	if (other) {
+		other_fd = open("src.bin", O_WRONLY);
+		if (other_fd < 0)
+			die("open src.bin for writing");
+	}
+	open_dst(&c, D_UNIX);
+	c.buf = malloc(c.chunk);
+	struct plan pl = { 8, 3, do_pwrite_source, NULL, 0 };
+	int n = run_loop(&c, &pl);
+	printf("iterations %d\n", n);
+	close_dst(&c);
+	print_file("source now", "src.bin");
+	return 0;
+}
+
+static bool do_ftruncate(struct ctx *c, int i, ssize_t *r)
+{
+	off_t at = lseek(c->src, 0, SEEK_CUR) - *r;
+	int t = ftruncate(c->src, at + *r / 2);
+	printf("  ftruncate source it %d to %lld: %d\n", i, (long long)(at + *r / 2), t);
+	return false;
+}
+
+static int sc_ftruncate(void)
+{
+	struct ctx c;
+	init(&c, R_READ, W_WRITE, CHUNK);
+	open_src(&c, 4 * MiB, O_RDWR);
+	open_dst(&c, D_UNIX);
+	c.buf = malloc(c.chunk);
+	struct plan pl = { 0, 0, NULL, NULL, 5 };
+	run_loop(&c, &pl);
+	/* The sixth read, then the truncation cuts the region just read in
+	 * half, then the write; then the loop finds EOF. */
+	struct plan pl2 = { 1, 0, do_ftruncate, NULL, 0 };
+	int n = run_loop(&c, &pl2);
+	printf("iterations after the truncation %d\n", n);
+	close_dst(&c);
+	print_file("source now", "src.bin");
+	return 0;
+}
+
+/* ---- stdio ---- */
+
+static FILE *out_fp, *in_fp;
+
+static bool do_fwrite(struct ctx *c, int i, ssize_t *r)
+{
+	size_t w = fwrite(c->buf, 1, (size_t)*r, out_fp);
+	int f = fflush(out_fp);
+	printf("  fwrite it %d: %zu, fflush %d, error %d\n", i, w, f, ferror(out_fp));
+	return true;
+}
+
+static bool do_fread(struct ctx *c, int i, ssize_t *r)
+{
+	/* The loop's read already moved the offset; read the same bytes
+	 * again through stdio into the (guarded) buffer. */
+	off_t at = lseek(c->src, 0, SEEK_CUR) - *r;
+	fseeko(in_fp, at, SEEK_SET);
+	probe("before-fread", i, c->buf, (size_t)*r);
+	size_t n = fread(c->buf, 1, (size_t)*r, in_fp);
+	printf("  fread it %d: %zu, error %d\n", i, n, ferror(in_fp));
+	*r = (ssize_t)n;
+	return do_fwrite(c, i, r);
+}
+
+static int sc_stdio(bool with_fread)
+{
+	struct ctx c;
+	init(&c, R_READ, W_WRITE, CHUNK);
+	open_src(&c, 4 * MiB, O_RDONLY);
+	open_dst(&c, D_FILE);
+	c.buf = malloc(c.chunk);
+	out_fp = fdopen(dup(c.dst), "w");
+	if (with_fread)
+		in_fp = fopen("src.bin", "r");
+	if (out_fp == NULL || (with_fread && in_fp == NULL))
+		die("stdio");
+	/* Iteration 3's buffer was guarded by iteration 2 (a phantom kept
+	 * across iterations); with fread it is the target of the read. */
+	struct plan pl = { 8, 3, with_fread ? do_fread : do_fwrite, NULL, 0 };
+	int n = run_loop(&c, &pl);
+	printf("iterations %d\n", n);
+	fclose(out_fp);
+	if (in_fp)
+		fclose(in_fp);
+	close_dst(&c);
+	return 0;
+}
+
+/* ---- vectors and socket reads ---- */
+
+static bool do_writev_hdr(struct ctx *c, int i, ssize_t *r)
+{
+	static char hdr[] = "ZC-HEADER-0123\n";
+	char s[64];
+	struct iovec v[2] = { { hdr, 15 }, { c->buf, (size_t)*r } };
+	ssize_t w = writev(c->dst, v, 2);
+	printf("  writev it %d: %s\n", i, ret(w, errno, s, sizeof s));
+	return true;
+}
+
+static int sc_writev(void)
+{
+	struct plan pl = { 8, 3, do_writev_hdr, NULL, 0 };
+	return loop_with(D_UNIX, 4 * MiB, CHUNK, NULL, &pl);
+}
+
+static int side[2] = { -1, -1 };
+
+static void after_recv(struct ctx *c, int i, ssize_t r)
+{
+	char s[64];
+	(void)r;
+	static unsigned char data[32 * KiB];
+	pattern(data, (off_t)i * 1000, sizeof data, 99);
+	ssize_t w = send(side[1], data, sizeof data, 0);
+	printf("  side send it %d: %s\n", i, ret(w, errno, s, sizeof s));
+	ssize_t k = recv(side[0], c->buf, c->chunk, 0);
+	int e = errno;
+	printf("  recv it %d: %s, sum %016llx\n", i, ret(k, e, s, sizeof s),
+	       (unsigned long long)sum(c->buf, k > 0 ? (size_t)k : 0));
+}
+
+static int sc_recv(void)
+{
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, side) != 0)
+		die("socketpair");
+	struct plan pl = { 8, 3, NULL, after_recv, 0 };
+	return loop_with(D_UNIX, 4 * MiB, CHUNK, NULL, &pl);
+}
+
+static int readv_fd = -1;
+
+static void after_readv(struct ctx *c, int i, ssize_t r)
+{
+	char s[64];
+	(void)r;
+	struct iovec v[2] = { { c->buf, c->chunk / 2 }, { c->buf + c->chunk / 2, c->chunk / 2 } };
+	ssize_t k = readv(readv_fd, v, 2);
+	int e = errno;
+	printf("  readv it %d: %s, sum %016llx\n", i, ret(k, e, s, sizeof s),
+	       (unsigned long long)sum(c->buf, k > 0 ? (size_t)k : 0));
+}
+
+static int sc_readv(void)
+{
+	make_file("other.bin", 2 * MiB, 5);
+	readv_fd = open("other.bin", O_RDONLY);
+	struct plan pl = { 8, 3, NULL, after_readv, 0 };
+	return loop_with(D_UNIX, 4 * MiB, CHUNK, NULL, &pl);
+}
+
+/* ---- signals ---- */
+
+static char *own_page;
+static volatile sig_atomic_t own_hits, own_right_addr;
+
+static void own_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	own_hits++;
+	if (si->si_addr == (void *)own_page)
+		own_right_addr++;
+	mprotect(own_page, PG, PROT_READ | PROT_WRITE);
+}
+
+static void after_own_fault(struct ctx *c, int i, ssize_t r)
+{
+	mprotect(own_page, PG, PROT_NONE);
+	int before = own_hits;
+	own_page[100] = (char)i; /* faults: the program's handler opens it */
+	printf("  own fault it %d: handler ran %d time(s), address right %d\n", i, own_hits - before,
+	       (int)own_right_addr);
+	/* The phantom (if any) is not the program's business. */
+	before = own_hits;
+	printf("  buffer sum %016llx, handler ran %d time(s)\n",
+	       (unsigned long long)sum(c->buf, (size_t)r), own_hits - before);
+}
+
+static int sc_own_segv(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = own_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, NULL) != 0)
+		die("sigaction");
+	own_page = map_buf(PG);
+	struct plan pl = { 8, 3, NULL, after_own_fault, 0 };
+	loop_with(D_UNIX, 4 * MiB, CHUNK, NULL, &pl);
+	printf("handler total %d\n", (int)own_hits);
+	return 0;
+}
+
+static int *volatile null_ptr;
+
+static void after_null(struct ctx *c, int i, ssize_t r)
+{
+	(void)r;
+	/* Everything written so far is delivered first: what a killed
+	 * process leaves in a socket is not the point here. The buffer
+	 * stays a phantom. */
+	close_dst(c);
+	printf("  dereferencing NULL at it %d\n", i);
+	fflush(stdout);
+	*null_ptr = 1;
+	printf("  still alive\n");
+}
+
+static int sc_null(void)
+{
+	struct plan pl = { 100, 5, NULL, after_null, 0 };
+	return loop_with(D_UNIX, 4 * MiB, CHUNK, NULL, &pl);
+}
+
+/* The reader takes exactly three chunks, then closes its end; the fourth
+ * write meets a pipe without readers. Page-aligned buffer: the whole
+ * write is a phantom, so the kernel path is the one that meets EPIPE. */
+static int sc_epipe(bool ignore)
+{
+	struct ctx c;
+	sem_t closed;
+	int p[2];
+	if (ignore)
+		signal(SIGPIPE, SIG_IGN);
+	sem_init(&closed, 0, 0);
+	init(&c, R_READ, W_WRITE, CHUNK);
+	open_src(&c, 4 * MiB, O_RDONLY);
+	c.dk = D_PIPE;
+	dst_path(&c, "dst.bin");
+	if (pipe(p) != 0)
+		die("pipe");
+	c.dst = p[1];
+	drain_start(&c.dr, p[0], c.dstpath, 3 * CHUNK, &closed);
+	c.buf = aligned_buf(CHUNK);
+	struct plan pl = { 0, 0, NULL, NULL, 3 };
+	run_loop(&c, &pl);
+	sem_wait(&closed);
+	printf("reader closed\n");
+	char s[64];
+	ssize_t r = read(c.src, c.buf, c.chunk);
+	printf("it 3 r %s\n", ret(r, errno, s, sizeof s));
+	probe("before-epipe-write", 3, c.buf, (size_t)r);
+	ssize_t w = write(c.dst, c.buf, (size_t)r);
+	printf("write to a pipe without readers: %s\n", ret(w, errno, s, sizeof s));
+	w = write(c.dst, c.buf, (size_t)r);
+	printf("again: %s\n", ret(w, errno, s, sizeof s));
+	close(c.dst);
+	drain_join(&c.dr);
+	print_file("destination", c.dstpath);
+	return 0;
+}
+
+/* ---- non-blocking destination ---- */
+
+static int sc_nonblock(void)
+{
+	struct ctx c;
+	int p[2];
+	init(&c, R_READ, W_WRITE, 96 * KiB);
+	open_src(&c, 4 * MiB, O_RDONLY);
+	dst_path(&c, "dst.bin");
+	if (pipe2(p, O_NONBLOCK) != 0)
+		die("pipe2");
+	c.dst = p[1];
+	int out = (int)syscall(SYS_openat, AT_FDCWD, c.dstpath, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	FILE *calls = fopen("calls.log", "w");
+	if (out < 0 || calls == NULL)
+		die("create");
+	c.buf = malloc(c.chunk);
+	static char dbuf[256 * KiB];
+	long long written = 0, drained = 0;
+	int eagain = 0, bad = 0, partial = 0, probed = 0;
+	for (int i = 0;; i++) {
+		ssize_t r = read(c.src, c.buf, c.chunk);
+		fprintf(calls, "it %d read %zd\n", i, r);
+		if (r <= 0)
+			break;
+		ssize_t off = 0;
+		while (off < r) {
+			if (i == 3 && !probed++)
+				probe("before-nonblocking-write", i, c.buf + off, (size_t)(r - off));
+			ssize_t w = write(c.dst, c.buf + off, (size_t)(r - off));
+			int e = errno;
+			if (w > 0) {
+				fprintf(calls, "  write %zd -> %zd\n", r - off, w);
+				if (w < r - off)
+					partial++;
+				off += w;
+				written += w;
+			} else {
+				fprintf(calls, "  write %zd -> %zd %s\n", r - off, w, w < 0 ? en(e) : "");
+				if (w < 0 && e == EAGAIN)
+					eagain++;
+				else {
+					bad++;
+					break;
+				}
+				/* The reader catches up: empty the pipe. */
+				for (;;) {
+					ssize_t k = raw_read(p[0], dbuf, sizeof dbuf);
+					if (k <= 0)
+						break;
+					raw_write_all(out, dbuf, (size_t)k);
+					drained += k;
+				}
+			}
+		}
+		if (bad)
+			break;
+	}
+	for (;;) {
+		ssize_t k = raw_read(p[0], dbuf, sizeof dbuf);
+		if (k <= 0)
+			break;
+		raw_write_all(out, dbuf, (size_t)k);
+		drained += k;
+	}
+	fprintf(calls, "partial writes %d, EAGAIN %d\n", partial, eagain);
+	fclose(calls);
+	syscall(SYS_close, out);
+	printf("written %lld, drained %lld\n", written, drained);
+	printf("every write returned a positive count or -1 EAGAIN: %s\n", bad ? "no" : "yes");
+	printf("EAGAIN seen: %s\n", eagain ? "yes" : "no");
+	close(p[0]);
+	close(p[1]);
+	print_file("destination", c.dstpath);
+	return 0;
+}
+
+/* ---- threads ---- */
+
+#define NWORKERS 8
+
+struct worker {
+	int idx;
+	pthread_barrier_t *bar;
+	long long read_total, written;
+	char srcname[32], dstname[32];
+};
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	int src = open(w->srcname, O_RDONLY), sv[2];
+	if (src < 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+		die("worker setup");
+	struct drain d;
+	memset(&d, 0, sizeof d);
+	drain_start(&d, sv[1], w->dstname, -1, NULL);
+	char *buf = malloc(CHUNK);
+	pthread_barrier_wait(w->bar);
+	for (;;) {
+		ssize_t r = read(src, buf, CHUNK);
+		if (r <= 0)
+			break;
+		w->read_total += r;
+		for (ssize_t off = 0; off < r;) {
+			ssize_t k = write(sv[0], buf + off, (size_t)(r - off));
+			if (k <= 0)
+				die("worker write");
+			off += k;
+			w->written += k;
+		}
+	}
+	close(src);
+	close(sv[0]);
+	drain_join(&d);
+	free(buf);
+	return NULL;
+}
+
+static int sc_threads(void)
+{
+	struct worker w[NWORKERS];
+	pthread_t th[NWORKERS];
+	pthread_barrier_t bar;
+	pthread_barrier_init(&bar, NULL, NWORKERS);
+	for (int i = 0; i < NWORKERS; i++) {
+		memset(&w[i], 0, sizeof w[i]);
+		w[i].idx = i;
+		w[i].bar = &bar;
+		snprintf(w[i].srcname, sizeof w[i].srcname, "src-%d.bin", i);
+		snprintf(w[i].dstname, sizeof w[i].dstname, "dst-%d.bin", i);
+		make_file(w[i].srcname, 2 * MiB + i * 3 * PG + i * 7, 10 + (unsigned)i);
+	}
+	for (int i = 0; i < NWORKERS; i++)
+		if (pthread_create(&th[i], NULL, worker_main, &w[i]) != 0)
+			die("pthread_create");
+	for (int i = 0; i < NWORKERS; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < NWORKERS; i++) {
+		long long b1, b2;
+		uint64_t h1, h2;
+		file_sum(w[i].srcname, &b1, &h1);
+		file_sum(w[i].dstname, &b2, &h2);
+		printf("thread %d: read %lld written %lld, source %016llx destination %016llx %s\n", i,
+		       w[i].read_total, w[i].written, (unsigned long long)h1, (unsigned long long)h2,
+		       b1 == b2 && h1 == h2 ? "match" : "DIFFER");
+	}
+	return 0;
+}
+
+/* ---- stack buffers ---- */
+
+static __attribute__((noinline)) long long stack_loop(struct ctx *c)
+{
+	char buf[CHUNK];
+	long long total = 0;
+	int probed = 0;
+	for (int i = 0;; i++) {
+		ssize_t r = read(c->src, buf, sizeof buf);
+		if (r <= 0)
+			break;
+		if (i == 3 && !probed++)
+			probe("stack-buffer", i, buf, (size_t)r);
+		for (ssize_t off = 0; off < r;) {
+			ssize_t k = write(c->dst, buf + off, (size_t)(r - off));
+			if (k <= 0)
+				return -1;
+			off += k;
+		}
+		total += r;
+	}
+	return total;
+}
+
+/* Runs over the stack the loop's frame used. */
+static __attribute__((noinline)) unsigned deep(int n)
+{
+	volatile char pad[8192];
+	memset((char *)pad, n, sizeof pad);
+	return n > 0 ? deep(n - 1) + (unsigned char)pad[100] : (unsigned char)pad[5];
+}
+
+static void *stack_main(void *arg)
+{
+	struct ctx *c = arg;
+	long long t = stack_loop(c);
+	unsigned d = deep(32);
+	printf("copied %lld, deep %u\n", t, d);
+	return NULL;
+}
+
+static int sc_stack(bool in_thread)
+{
+	struct ctx c;
+	init(&c, R_READ, W_WRITE, CHUNK);
+	open_src(&c, 4 * MiB, O_RDONLY);
+	open_dst(&c, D_PIPE);
+	if (in_thread) {
+		pthread_attr_t a;
+		pthread_t t;
+		pthread_attr_init(&a);
+		pthread_attr_setstacksize(&a, 2 * MiB);
+		if (pthread_create(&t, &a, stack_main, &c) != 0)
+			die("pthread_create");
+		pthread_join(t, NULL);
+	} else {
+		stack_main(&c);
+	}
+	close_dst(&c);
+	return 0;
+}
+
+/* ---- main ---- */
+
+static int dispatch(const char *s)
+{
+	if (strncmp(s, "copy-", 5) == 0) {
+		char d[16];
+		const char *h = strchr(s + 5, '-');
+		if (h == NULL || (size_t)(h - (s + 5)) >= sizeof d)
+			return 2;
+		memcpy(d, s + 5, (size_t)(h - (s + 5)));
+		d[h - (s + 5)] = '\0';
+		return sc_copy(d, h + 1);
+	}
+	if (!strcmp(s, "eof-short-tail")) return sc_eof_short_tail();
+	if (!strcmp(s, "eof-read-past")) return sc_eof_read_past();
+	if (!strcmp(s, "eof-one-chunk-file")) return sc_eof_one_chunk_file();
+	if (!strcmp(s, "inspect-checksum")) return sc_inspect();
+	if (!strcmp(s, "modify-head")) return sc_modify(0, false);
+	if (!strcmp(s, "modify-middle")) return sc_modify(1, false);
+	if (!strcmp(s, "modify-tail")) return sc_modify(2, false);
+	if (!strcmp(s, "modify-head-aligned")) return sc_modify(0, true);
+	if (!strcmp(s, "modify-tail-aligned")) return sc_modify(2, true);
+	if (!strcmp(s, "two-destinations")) return sc_two_destinations();
+	if (!strcmp(s, "thread-reads-buffer")) return sc_thread_reads();
+	if (!strcmp(s, "fork-child-reads-buffer")) return sc_fork_child(true);
+	if (!strcmp(s, "fork-child-writes-buffer")) return sc_fork_child(false);
+	if (!strcmp(s, "realloc-keeps-bytes")) return sc_realloc();
+	if (!strcmp(s, "free-then-fresh-buffer")) return sc_free_fresh();
+	if (!strcmp(s, "memcpy-out")) return sc_memcpy();
+	if (!strcmp(s, "madvise-dontneed")) return sc_madvise();
+	if (!strcmp(s, "munmap-mmap-fixed")) return sc_remap(true);
+	if (!strcmp(s, "mmap-fixed-over")) return sc_remap(false);
+	if (!strcmp(s, "close-and-dup2-source")) return sc_close_dup2();
+	if (!strcmp(s, "pwrite-source")) return sc_pwrite_source(false);
+	if (!strcmp(s, "pwrite-source-other-fd")) return sc_pwrite_source(true);
+	if (!strcmp(s, "ftruncate-source")) return sc_ftruncate();
+	if (!strcmp(s, "fwrite-phantom")) return sc_stdio(false);
+	if (!strcmp(s, "fread-into-phantom")) return sc_stdio(true);
+	if (!strcmp(s, "writev-header")) return sc_writev();
+	if (!strcmp(s, "recv-into-phantom")) return sc_recv();
+	if (!strcmp(s, "readv-into-phantom")) return sc_readv();
+	if (!strcmp(s, "own-segv-handler")) return sc_own_segv();
+	if (!strcmp(s, "null-deref")) return sc_null();
+	if (!strcmp(s, "epipe-ignored")) return sc_epipe(true);
+	if (!strcmp(s, "epipe-default")) return sc_epipe(false);
+	if (!strcmp(s, "nonblock-full-pipe")) return sc_nonblock();
+	if (!strcmp(s, "threads8")) return sc_threads();
+	if (!strcmp(s, "stack-buffer")) return sc_stack(false);
+	if (!strcmp(s, "thread-stack-buffer")) return sc_stack(true);
+	return 2;
+}
+
+int main(int argc, char **argv)
+{
+	int a = 1;
+	if (a + 1 < argc && strcmp(argv[a], "--dst-dir") == 0) {
+		dst_dir = argv[a + 1];
+		a += 2;
+	}
+	if (a + 1 != argc) {
+		fprintf(stderr, "usage: zc [--dst-dir DIR] SCENARIO\n");
+		return 2;
+	}
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	int rc = dispatch(argv[a]);
+	if (rc == 2)
+		fprintf(stderr, "zc: unknown scenario '%s'\n", argv[a]);
+	fflush(stdout);
+	return rc;
+}
