@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #define NB_MIN_PAGES 2
+#define NB_GUARD_MAX (256u * 1024u) /* larger PROT_NONE: not a stack guard */
 
 static long page_size;
 
@@ -75,6 +76,24 @@ static void thread_stack(struct range *r)
 /* Finds the mapping holding [a, b) in /proc/self/maps and tells whether
  * it is private, anonymous and writable. One read of the file into a
  * stack buffer per call; callers cache the answer per thread. */
+/* A PROT_NONE mapping that is one of our phantoms (mprotect splits the
+ * mapping, so our own guards show up as separate ---p lines). */
+static bool ours(unsigned long lo)
+{
+	return nb_phantom_find(lo) >= 0;
+}
+
+static bool is_anon_line(const char *line, unsigned long inode)
+{
+	return inode == 0 && strchr(line, '/') == NULL && strstr(line, "[stack") == NULL &&
+	       strstr(line, "[vvar") == NULL && strstr(line, "[vdso") == NULL;
+}
+
+/* Does [a, b) lie in private anonymous memory? It may span several
+ * mappings (our own guards split them): the one holding a must be
+ * read-write, the ones after it contiguous, private and anonymous up to b.
+ * One read of /proc/self/maps per call, with a stack buffer; callers cache
+ * the answer per thread. */
 static bool private_anon(uintptr_t a, uintptr_t b, struct range *out)
 {
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
@@ -82,8 +101,8 @@ static bool private_anon(uintptr_t a, uintptr_t b, struct range *out)
 		return false;
 	char buf[8192];
 	size_t have = 0;
-	bool ok = false, done = false;
-	unsigned long prev_hi = 0;
+	bool ok = false, done = false, started = false;
+	unsigned long prev_lo = 0, prev_hi = 0, reach = 0;
 	bool prev_guard = false;
 	while (!done) {
 		ssize_t r = (ssize_t)syscall(SYS_read, fd, buf + have, sizeof buf - 1 - have);
@@ -92,42 +111,56 @@ static bool private_anon(uintptr_t a, uintptr_t b, struct range *out)
 		have += (size_t)r;
 		buf[have] = '\0';
 		char *line = buf, *nl;
-		while ((nl = strchr(line, '\n')) != NULL) {
+		while (!done && (nl = strchr(line, '\n')) != NULL) {
 			*nl = '\0';
+			const char *cur = line;
+			line = nl + 1;
 			unsigned long lo, hi, off, inode;
 			char perms[5], dev[16];
-			int n = sscanf(line, "%lx-%lx %4s %lx %15s %lu", &lo, &hi, perms, &off, dev,
-				       &inode);
-			if (n == 6 && a >= lo && a < hi) {
-				/* anonymous: inode 0 and no path ([heap] included) */
-				bool anon = inode == 0 && (strstr(line, "/") == NULL);
-				bool special = strstr(line, "[stack") != NULL ||
-					       strstr(line, "[vvar") != NULL ||
-					       strstr(line, "[vdso") != NULL;
+			if (sscanf(cur, "%lx-%lx %4s %lx %15s %lu", &lo, &hi, perms, &off, dev,
+				   &inode) != 6)
+				continue;
+			bool anon = is_anon_line(cur, inode);
+			if (!started && a >= lo && a < hi) {
 				/* Thread stacks are anonymous too, but sit right
-				 * above their PROT_NONE guard (glibc allocatestack):
-				 * a frame that returns over guarded pages would
-				 * fault where no signal frame can be pushed. */
-				bool thread_stack = prev_guard && prev_hi == lo;
-				ok = anon && !special && !thread_stack && b <= hi && perms[0] == 'r' &&
-				     perms[1] == 'w' && perms[3] == 'p';
+				 * above their PROT_NONE guard (glibc allocatestack;
+				 * a page by default): a frame that returns over
+				 * guarded pages would fault where no signal frame
+				 * can be pushed. A large PROT_NONE region below, or
+				 * one of our own guards, is something else. */
+				bool thread_stack = prev_guard && prev_hi == lo &&
+						    prev_hi - prev_lo <= NB_GUARD_MAX && !ours(prev_lo);
+				started = true;
+				ok = anon && !thread_stack && strncmp(perms, "rw-p", 4) == 0;
+				reach = hi;
 				out->lo = lo;
 				out->hi = hi;
-				done = true;
-				break;
+				done = !ok || reach >= b;
+			} else if (started) {
+				bool part = lo == reach && anon && perms[3] == 'p' &&
+					    (strncmp(perms, "rw-p", 4) == 0 ||
+					     (strncmp(perms, "---p", 4) == 0 && ours(lo)));
+				if (!part) {
+					ok = false;
+					done = true;
+				} else {
+					reach = hi;
+					out->hi = hi;
+					done = reach >= b;
+				}
 			}
-			if (n == 6) {
-				prev_hi = hi;
-				prev_guard = strncmp(perms, "---p", 4) == 0;
-			}
-			line = nl + 1;
+			prev_lo = lo;
+			prev_hi = hi;
+			prev_guard = strncmp(perms, "---p", 4) == 0;
 		}
 		size_t rest = have - (size_t)(line - buf);
 		memmove(buf, line, rest);
 		have = rest;
 	}
 	nb_sys_close(fd);
-	return ok;
+	if (!(ok && reach >= b))
+		nb_log(NB_LOG_DEBUG, "not guardable: %#lx-%#lx", (unsigned long)a, (unsigned long)b);
+	return ok && reach >= b;
 }
 
 static bool guardable(uintptr_t a, uintptr_t b)
@@ -201,8 +234,13 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 		goto out;
 	size_t k = (size_t)(st.st_size - pos) < n ? (size_t)(st.st_size - pos) : n;
 	uintptr_t lo = (a + pg - 1) & ~(pg - 1), hi = (a + k) & ~(pg - 1);
-	if (hi <= lo || (hi - lo) / pg < NB_MIN_PAGES || !guardable(a, a + k))
+	if (hi <= lo || (hi - lo) / pg < NB_MIN_PAGES)
 		goto out;
+	if (!guardable(a, a + k)) {
+		nb_log(NB_LOG_DEBUG, "read of %zu bytes from fd %d at %p not deferred: memory "
+		       "not private anonymous heap", k, fd, buf);
+		goto out;
+	}
 
 	/* Whatever phantom this read overlaps is being overwritten: the part
 	 * outside the new range must keep its bytes. */

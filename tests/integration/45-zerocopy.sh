@@ -94,6 +94,18 @@ met_phantom() {
 		fail "the buffer was never guarded when the scenario acted on it: $(grep '^probe' shim/err.txt | head -3)"
 }
 
+# always_guarded WHAT: every "probe WHAT ..." line of the preloaded run
+# (taken after a write, once the loop is armed) found the buffer guarded:
+# the loop stayed zero-copy, it did not fall back to plain.
+always_guarded() {
+	local all on
+	all=$(grep -c "^probe $1 " shim/err.txt)
+	on=$(grep -c "^probe $1 .*guarded=1" shim/err.txt)
+	[ "$all" -gt 0 ] || fail "no probe '$1' in the preloaded run"
+	[ "$on" -eq "$all" ] ||
+		fail "'$1': buffer guarded at $on of $all probes after arming (deferred_reads=$(counter deferred_reads)): $(grep "^probe $1 .*guarded=0" shim/err.txt | head -3 | tr '\n' ' ')"
+}
+
 # copy_case DST HOW [xfs]: the plain copy loop; the destination gets the
 # file, and the kernel moved it under the library.
 copy_case() {
@@ -136,6 +148,35 @@ test_file_to_file_across_fs_with_pread_pwrite_matches_plain() {
 	same_as_plain
 	cmp plain/src.bin plain/dst.bin >&2 || fail "plain run: destination is not the source"
 	deferred
+}
+
+# ---- how the loop keeps its buffers ----
+
+# Two heap buffers back to back, used alternately (python, nginx): each
+# one's guarded pages border the other's memory.
+test_two_adjacent_heap_buffers_used_alternately_both_stay_zero_copy() {
+	zc_both two-buffers-alternating
+	same_as_plain
+	engaged
+	always_guarded "buffer A"
+	always_guarded "buffer B"
+}
+
+# The program maps and unmaps a page between iterations (any other work
+# that uses mmap): the loop itself is unchanged and must stay zero-copy.
+test_one_buffer_loop_stays_zero_copy_when_the_program_maps_and_unmaps_memory() {
+	zc_both one-buffer-and-mmap-calls
+	same_as_plain
+	engaged
+	always_guarded "buffer A"
+}
+
+test_two_buffer_loop_stays_zero_copy_when_the_program_maps_and_unmaps_memory() {
+	zc_both two-buffers-and-mmap-calls
+	same_as_plain
+	engaged
+	always_guarded "buffer A"
+	always_guarded "buffer B"
 }
 
 # ---- end of file ----
@@ -250,6 +291,16 @@ test_realloc_between_read_and_write_keeps_the_bytes() {
 	engaged
 }
 
+# 256K buffers mapped by glibc, grown to 4 MiB and shrunk back: glibc
+# moves their pages with its own mremap, which no hook sees.
+test_realloc_of_a_mapped_buffer_between_read_and_write_keeps_the_bytes() {
+	zc_both realloc-mapped-buffer
+	same_as_plain
+	cmp plain/src.bin plain/dst.bin >&2 || fail "plain run: destination is not the source"
+	met_phantom
+	engaged
+}
+
 # 1 MiB buffers (mapped by glibc): freed after the read, a calloc'd one
 # takes its place - usually at the same address, untouched - and is
 # written: zeros, never the old file bytes.
@@ -284,6 +335,16 @@ test_madvise_dontneed_after_the_write_leaves_zeros() {
 
 test_munmap_then_mmap_fixed_gives_zeros_that_are_sent_as_zeros() {
 	zc_both munmap-mmap-fixed
+	same_as_plain
+	assert_eq "$(grep -c 'fresh nonzero bytes 0$' plain/out.txt)" 8 "fresh mappings (plain)"
+	met_phantom
+	engaged
+}
+
+# The new mapping is asked for anywhere; the kernel usually hands back the
+# hole just unmapped (zc's "probe mmap ... same_address" lines).
+test_munmap_then_mmap_anywhere_gives_zeros_that_are_sent_as_zeros() {
+	zc_both munmap-mmap-anywhere
 	same_as_plain
 	assert_eq "$(grep -c 'fresh nonzero bytes 0$' plain/out.txt)" 8 "fresh mappings (plain)"
 	met_phantom
@@ -444,6 +505,26 @@ test_eight_threads_copying_at_once_each_get_their_own_bytes() {
 	same_as_plain
 	assert_eq "$(grep -c ' match$' shim/out.txt)" 8 "threads whose destination matches"
 	engaged
+}
+
+# Each worker's loop is an ordinary armed loop over a heap buffer: every
+# one of them stays zero-copy while the others run.
+test_eight_threads_copying_at_once_each_stay_zero_copy() {
+	zc_both threads8
+	same_as_plain
+	local w
+	for w in 0 1 2 3 4 5 6 7; do always_guarded "worker $w"; done
+}
+
+# The same with buffers each worker mallocs itself: glibc serves them from
+# one arena per thread (mapped heaps, each reserving PROT_NONE space above
+# what it uses).
+test_eight_threads_with_buffers_from_their_own_malloc_arenas_each_stay_zero_copy() {
+	zc_both threads8-own-arenas
+	same_as_plain
+	assert_eq "$(grep -c ' match$' shim/out.txt)" 8 "threads whose destination matches"
+	local w
+	for w in 0 1 2 3 4 5 6 7; do always_guarded "worker $w"; done
 }
 
 # ---- stack buffers are never guarded ----

@@ -24,17 +24,20 @@
  *   copy-DST-HOW   DST: pipe unix tcp file xfs (file in --dst-dir)
  *                  HOW: read-write pread-write read-send read-sendto
  *                       pread-pwrite
+ *   two-buffers-alternating two-buffers-and-mmap-calls
+ *   one-buffer-and-mmap-calls
  *   eof-short-tail eof-read-past eof-one-chunk-file
  *   inspect-checksum modify-head modify-middle modify-tail
  *   modify-head-aligned modify-tail-aligned two-destinations
  *   thread-reads-buffer fork-child-reads-buffer fork-child-writes-buffer
- *   realloc-keeps-bytes
- *   free-then-fresh-buffer memcpy-out madvise-dontneed munmap-mmap-fixed
+ *   realloc-keeps-bytes realloc-mapped-buffer free-then-fresh-buffer
+ *   memcpy-out madvise-dontneed munmap-mmap-fixed munmap-mmap-anywhere
  *   mmap-fixed-over close-and-dup2-source pwrite-source
  *   pwrite-source-other-fd ftruncate-source fwrite-phantom
  *   fread-into-phantom writev-header recv-into-phantom readv-into-phantom
  *   own-segv-handler null-deref epipe-ignored epipe-default
- *   nonblock-full-pipe threads8 stack-buffer thread-stack-buffer
+ *   nonblock-full-pipe threads8 threads8-own-arenas stack-buffer
+ *   thread-stack-buffer
  *
  * Exit status: 0 (or the death the scenario provokes), 1 on a setup error,
  * 2 on bad usage.
@@ -257,9 +260,13 @@ static int guarded(const void *p, size_t n)
 	return g;
 }
 
+static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
+
 static void probe(const char *what, int i, const void *p, size_t n)
 {
+	pthread_mutex_lock(&probe_lock); /* guarded() reads into a static buffer */
 	fprintf(stderr, "probe %s it %d guarded=%d\n", what, i, guarded(p, n));
+	pthread_mutex_unlock(&probe_lock);
 }
 
 /* ---- destinations ---- */
@@ -569,6 +576,42 @@ static int sc_copy(const char *dst, const char *how)
 	return 0;
 }
 
+/* Two heap buffers, one right after the other, used alternately (as
+ * python and nginx do): each one's phantom borders the other's memory.
+ * With churn, every iteration also maps and unmaps a page, as a program
+ * doing other work does. nbuf 1: one buffer. */
+static int sc_buffers(int nbuf, bool churn)
+{
+	struct ctx c;
+	char s[64];
+	init(&c, R_READ, W_WRITE, CHUNK);
+	open_src(&c, 4 * MiB, O_RDONLY);
+	open_dst(&c, D_UNIX);
+	char *b[2] = { malloc(CHUNK), NULL };
+	b[1] = nbuf == 2 ? malloc(CHUNK) : b[0];
+	for (int i = 0;; i++) {
+		char *buf = b[i & 1];
+		ssize_t r = read(c.src, buf, CHUNK);
+		printf("it %d r %s\n", i, ret(r, errno, s, sizeof s));
+		if (r <= 0)
+			break;
+		if (wr_all(&c, buf, (size_t)r) < 0)
+			break;
+		if (i % 8 == 3 || i % 8 == 4)
+			probe(i & 1 && nbuf == 2 ? "buffer B" : "buffer A", i, buf, (size_t)r);
+		if (churn) {
+			/* Some other work that maps and unmaps memory. */
+			void *m = mmap(NULL, PG, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+				       -1, 0);
+			if (m != MAP_FAILED)
+				munmap(m, PG);
+		}
+		log_offsets(&c);
+	}
+	close_dst(&c);
+	return 0;
+}
+
 /* ---- end of file ---- */
 
 static int sc_eof_short_tail(void)
@@ -817,6 +860,29 @@ static int sc_realloc(void)
 	return loop_with(D_UNIX, 4 * MiB, CHUNK, NULL, &pl);
 }
 
+/* 256K buffers that glibc maps: growing one to 4 MiB and back moves its
+ * pages with an mremap inside glibc, which no hook sees. */
+static bool do_realloc_mapped(struct ctx *c, int i, ssize_t *r)
+{
+	size_t to = realloc_grow ? c->chunk : 16 * c->chunk;
+	realloc_grow = !realloc_grow;
+	char *n = realloc(c->buf, to);
+	if (n == NULL)
+		die("realloc");
+	fprintf(stderr, "probe realloc it %d moved=%d\n", i, n != c->buf);
+	c->buf = n;
+	printf("  realloc it %d to %zu\n", i, to);
+	(void)r;
+	return false;
+}
+
+static int sc_realloc_mapped(void)
+{
+	mallopt(M_MMAP_THRESHOLD, 128 * KiB); /* fixed: no dynamic threshold */
+	struct plan pl = { 4, 2, do_realloc_mapped, NULL, 0 };
+	return loop_with(D_UNIX, 8 * MiB, 256 * KiB, NULL, &pl);
+}
+
 /* The buffer is freed after the read and a fresh zeroed one takes its
  * place (1 MiB: glibc maps it, so the new one is untouched fresh memory,
  * often at the same address); writing it must send zeros. */
@@ -876,7 +942,7 @@ static int sc_madvise(void)
 	return loop_with(D_UNIX, 4 * MiB, CHUNK, map_buf(CHUNK), &pl);
 }
 
-static bool unmap_first;
+static bool unmap_first, map_anywhere;
 
 static void after_remap(struct ctx *c, int i, ssize_t r)
 {
@@ -884,11 +950,21 @@ static void after_remap(struct ctx *c, int i, ssize_t r)
 	char *old = c->buf;
 	if (unmap_first)
 		printf("  munmap it %d: %d\n", i, munmap(old, c->chunk));
-	char *p = mmap(old, c->chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED,
-		       -1, 0);
-	printf("  mmap fixed it %d: same address %d\n", i, p == old);
+	char *p;
+	if (map_anywhere) {
+		/* No address asked: the kernel usually hands back the hole
+		 * just unmapped. Whether it did may differ under the library
+		 * (it maps memory of its own): stderr, not stdout. */
+		p = mmap(NULL, c->chunk, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		fprintf(stderr, "probe mmap it %d same_address=%d\n", i, p == old);
+		printf("  mmap it %d: %s\n", i, p == MAP_FAILED ? "failed" : "ok");
+	} else {
+		p = mmap(old, c->chunk, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0);
+		printf("  mmap fixed it %d: same address %d\n", i, p == old);
+	}
 	if (p == MAP_FAILED)
-		die("mmap fixed");
+		die("mmap");
 	c->buf = p;
 	/* Written before anything looks at it: a stale phantom would be
 	 * forwarded from the file here. */
@@ -897,9 +973,10 @@ static void after_remap(struct ctx *c, int i, ssize_t r)
 	printf("  fresh nonzero bytes %zu\n", nonzero(p, c->chunk));
 }
 
-static int sc_remap(bool unmap)
+static int sc_remap(bool unmap, bool anywhere)
 {
 	unmap_first = unmap;
+	map_anywhere = anywhere;
 	struct plan pl = { 8, 3, NULL, after_remap, 0 };
 	return loop_with(D_UNIX, 4 * MiB, CHUNK, map_buf(CHUNK), &pl);
 }
@@ -1309,6 +1386,7 @@ struct worker {
 	int idx;
 	pthread_barrier_t *bar;
 	long long read_total, written;
+	char *buf; /* NULL: the worker mallocs its own (its thread's arena) */
 	char srcname[32], dstname[32];
 };
 
@@ -1321,9 +1399,11 @@ static void *worker_main(void *arg)
 	struct drain d;
 	memset(&d, 0, sizeof d);
 	drain_start(&d, sv[1], w->dstname, -1, NULL);
-	char *buf = malloc(CHUNK);
+	char *buf = w->buf ? w->buf : malloc(CHUNK);
+	char what[32];
+	snprintf(what, sizeof what, "worker %d", w->idx);
 	pthread_barrier_wait(w->bar);
-	for (;;) {
+	for (int i = 0;; i++) {
 		ssize_t r = read(src, buf, CHUNK);
 		if (r <= 0)
 			break;
@@ -1335,15 +1415,20 @@ static void *worker_main(void *arg)
 			off += k;
 			w->written += k;
 		}
+		if (i % 4 == 3)
+			probe(what, i, buf, (size_t)r);
 	}
 	close(src);
 	close(sv[0]);
 	drain_join(&d);
-	free(buf);
+	if (w->buf == NULL)
+		free(buf);
 	return NULL;
 }
 
-static int sc_threads(void)
+/* own_arena: each worker mallocs its buffer (glibc gives each thread an
+ * arena of its own); else the main thread mallocs all eight. */
+static int sc_threads(bool own_arena)
 {
 	struct worker w[NWORKERS];
 	pthread_t th[NWORKERS];
@@ -1353,6 +1438,7 @@ static int sc_threads(void)
 		memset(&w[i], 0, sizeof w[i]);
 		w[i].idx = i;
 		w[i].bar = &bar;
+		w[i].buf = own_arena ? NULL : malloc(CHUNK);
 		snprintf(w[i].srcname, sizeof w[i].srcname, "src-%d.bin", i);
 		snprintf(w[i].dstname, sizeof w[i].dstname, "dst-%d.bin", i);
 		make_file(w[i].srcname, 2 * MiB + i * 3 * PG + i * 7, 10 + (unsigned)i);
@@ -1449,6 +1535,9 @@ static int dispatch(const char *s)
 		d[h - (s + 5)] = '\0';
 		return sc_copy(d, h + 1);
 	}
+	if (!strcmp(s, "two-buffers-alternating")) return sc_buffers(2, false);
+	if (!strcmp(s, "two-buffers-and-mmap-calls")) return sc_buffers(2, true);
+	if (!strcmp(s, "one-buffer-and-mmap-calls")) return sc_buffers(1, true);
 	if (!strcmp(s, "eof-short-tail")) return sc_eof_short_tail();
 	if (!strcmp(s, "eof-read-past")) return sc_eof_read_past();
 	if (!strcmp(s, "eof-one-chunk-file")) return sc_eof_one_chunk_file();
@@ -1466,8 +1555,10 @@ static int dispatch(const char *s)
 	if (!strcmp(s, "free-then-fresh-buffer")) return sc_free_fresh();
 	if (!strcmp(s, "memcpy-out")) return sc_memcpy();
 	if (!strcmp(s, "madvise-dontneed")) return sc_madvise();
-	if (!strcmp(s, "munmap-mmap-fixed")) return sc_remap(true);
-	if (!strcmp(s, "mmap-fixed-over")) return sc_remap(false);
+	if (!strcmp(s, "munmap-mmap-fixed")) return sc_remap(true, false);
+	if (!strcmp(s, "munmap-mmap-anywhere")) return sc_remap(true, true);
+	if (!strcmp(s, "mmap-fixed-over")) return sc_remap(false, false);
+	if (!strcmp(s, "realloc-mapped-buffer")) return sc_realloc_mapped();
 	if (!strcmp(s, "close-and-dup2-source")) return sc_close_dup2();
 	if (!strcmp(s, "pwrite-source")) return sc_pwrite_source(false);
 	if (!strcmp(s, "pwrite-source-other-fd")) return sc_pwrite_source(true);
@@ -1482,7 +1573,8 @@ static int dispatch(const char *s)
 	if (!strcmp(s, "epipe-ignored")) return sc_epipe(true);
 	if (!strcmp(s, "epipe-default")) return sc_epipe(false);
 	if (!strcmp(s, "nonblock-full-pipe")) return sc_nonblock();
-	if (!strcmp(s, "threads8")) return sc_threads();
+	if (!strcmp(s, "threads8")) return sc_threads(false);
+	if (!strcmp(s, "threads8-own-arenas")) return sc_threads(true);
 	if (!strcmp(s, "stack-buffer")) return sc_stack(false);
 	if (!strcmp(s, "thread-stack-buffer")) return sc_stack(true);
 	return 2;
