@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEF_MIN_CHUNK ((size_t)16 * 1024)
+#define DEF_MIN_CHUNK ((size_t)64 * 1024)
 #define DEF_ARM_AFTER 2u
 #define DEF_MAX_PIPES 64u
 #define DEF_PIPE_SIZE ((size_t)1024 * 1024)
