@@ -339,9 +339,14 @@ void nb_defer_before_change(int fd)
 {
 	if (NB_LIKELY(!nb_phantom_any()))
 		return;
-	/* Only regular files back phantoms; a known pipe or socket is not one
-	 * (this runs on every write while phantoms exist). */
-	struct nb_fd *e = nb_fd_peek(fd);
+	/* Only regular files back phantoms; a known pipe or socket is not one.
+	 * This runs on every write while phantoms exist: classify the
+	 * descriptor once rather than fstat it every time. */
+	struct nb_fd *e = nb_fd_get(fd);
+	if (e != NULL && e->kind == NB_KIND_UNKNOWN && nb_fd_trylock(e)) {
+		nb_fd_classify(fd, e);
+		nb_fd_unlock(e);
+	}
 	if (e != NULL && e->kind != NB_KIND_UNKNOWN && e->kind != NB_KIND_FILE)
 		return;
 	int saved = errno;
