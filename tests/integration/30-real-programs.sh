@@ -9,17 +9,6 @@
 
 # ---- helpers local to this file ----
 
-# finish NAME: wait for a served process to end by itself (bounded by the
-# timeout serve put around it); returns its status.
-finish() {
-	local pid rc
-	pid=$(cat "$T/$1.pid") || fail "no server $1"
-	wait "$pid"
-	rc=$?
-	rm -f "$T/$1.pid"
-	return $rc
-}
-
 # stop_int NAME: SIGINT to the served program itself (python exits cleanly
 # and writes its exit report), waited for up to 10 s; then the ordinary
 # stop. Not to timeout: it would pass the signal on to its whole process

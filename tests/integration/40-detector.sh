@@ -23,15 +23,6 @@ expect_loop() {
 	assert_eq "$(jloop s.json "$1" "$2" bytes)" "$4" "bytes"
 }
 
-finish() {
-	local pid rc
-	pid=$(cat "$T/$1.pid") || fail "no server $1"
-	wait "$pid"
-	rc=$?
-	rm -f "$T/$1.pid"
-	return $rc
-}
-
 # ---- how the loop is written ----
 
 test_one_buffer_reused_is_reported_with_exact_iterations_and_bytes() {

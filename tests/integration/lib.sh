@@ -87,6 +87,17 @@ wait_listen() {
 	fail "nothing listens on port $1"
 }
 
+# finish NAME: wait for a served process to end by itself (bounded by the
+# timeout serve put around it); returns its status.
+finish() {
+	local pid rc
+	pid=$(cat "$T/$1.pid") || fail "no server $1"
+	wait "$pid"
+	rc=$?
+	rm -f "$T/$1.pid"
+	return $rc
+}
+
 # mkdata FILE SIZE: random content of SIZE bytes.
 mkdata() { head -c "$2" /dev/urandom > "$1"; }
 
