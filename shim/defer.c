@@ -251,7 +251,7 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 	bool reuse = same >= 0 && nb_phantom_get(same, &ps, &pe, &psrc, &poff2) && ps == lo &&
 		     pe == hi;
 	if (!reuse)
-		nb_phantom_materialize_range(a, a + k);
+		nb_phantom_overwrite_range(a, a + k);
 
 	int dup = nb_backing_get(fd, st.st_dev, st.st_ino);
 	if (dup < 0)
@@ -365,6 +365,15 @@ void nb_defer_before_change_path(const char *path)
 	if (path != NULL && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
 	    nb_backing_is_source(st.st_dev, st.st_ino))
 		nb_phantom_materialize_range(0, UINTPTR_MAX);
+	errno = saved;
+}
+
+void nb_defer_expose_for_read(void *buf, size_t n)
+{
+	if (NB_LIKELY(!nb_phantom_any()) || n == 0)
+		return;
+	int saved = errno;
+	nb_phantom_overwrite_range((uintptr_t)buf, (uintptr_t)buf + n);
 	errno = saved;
 }
 

@@ -54,6 +54,12 @@ static inline bool zero_copy(void)
 			nb_defer_expose((buf), (n));                   \
 	} while (0)
 #define EXPOSE_IOV(iov, cnt) nb_defer_expose_iov((iov), (cnt))
+/* Memory a read is about to fill: no touch of the pair that made it. */
+#define EXPOSE_READ(buf, n)                                            \
+	do {                                                           \
+		if (NB_UNLIKELY(nb_phantom_any()))                     \
+			nb_defer_expose_for_read((buf), (n));          \
+	} while (0)
 #define EXPOSE_MSG(msg) nb_defer_expose_msg(msg)
 
 /* read/pread of an armed file source, served as a phantom. */
@@ -66,7 +72,7 @@ static inline bool zero_copy(void)
 				return d_;                                         \
 			}                                                          \
 		}                                                                  \
-		EXPOSE((buf), (n));                                                \
+		EXPOSE_READ((buf), (n));                                           \
 	} while (0)
 
 /* MSG_PEEK leaves the bytes queued and MSG_TRUNC may report bytes that
@@ -91,7 +97,7 @@ NB_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 {
 	NB_OWN_BADF(fd, -1);
 	/* The real one keeps the fortify check (n > buflen aborts). */
-	EXPOSE(buf, n < buflen ? n : buflen);
+	EXPOSE_READ(buf, n < buflen ? n : buflen);
 	ssize_t r = NB_CALL(__read_chk, NB_NOSYS, fd, buf, n, buflen);
 	seen_read(fd, buf, r);
 	return r;
@@ -110,7 +116,7 @@ ssize_t pread64(int fd, void *buf, size_t n, off64_t off) NB_ALIAS(pread);
 NB_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buflen)
 {
 	NB_OWN_BADF(fd, -1);
-	EXPOSE(buf, n < buflen ? n : buflen);
+	EXPOSE_READ(buf, n < buflen ? n : buflen);
 	ssize_t r = NB_CALL(__pread_chk, NB_NOSYS, fd, buf, n, off, buflen);
 	seen_read(fd, buf, r);
 	return r;
@@ -119,7 +125,7 @@ NB_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buf
 NB_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t buflen)
 {
 	NB_OWN_BADF(fd, -1);
-	EXPOSE(buf, n < buflen ? n : buflen);
+	EXPOSE_READ(buf, n < buflen ? n : buflen);
 	ssize_t r = NB_CALL(__pread64_chk, NB_NOSYS, fd, buf, n, off, buflen);
 	seen_read(fd, buf, r);
 	return r;
@@ -158,7 +164,7 @@ ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int fl
 NB_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
 	NB_OWN_BADF(fd, -1);
-	EXPOSE(buf, n);
+	EXPOSE_READ(buf, n);
 	ssize_t r = NB_CALL(recv, NB_NOSYS, fd, buf, n, flags);
 	if (consumes(flags))
 		seen_read(fd, buf, r);
@@ -168,7 +174,7 @@ NB_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 NB_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int flags)
 {
 	NB_OWN_BADF(fd, -1);
-	EXPOSE(buf, n);
+	EXPOSE_READ(buf, n);
 	ssize_t r = NB_CALL(__recv_chk, NB_NOSYS, fd, buf, n, buflen, flags);
 	if (consumes(flags))
 		seen_read(fd, buf, r);
@@ -179,7 +185,7 @@ NB_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockad
 			   socklen_t *alen)
 {
 	NB_OWN_BADF(fd, -1);
-	EXPOSE(buf, n);
+	EXPOSE_READ(buf, n);
 	ssize_t r = NB_CALL(recvfrom, NB_NOSYS, fd, buf, n, flags, addr, alen);
 	if (consumes(flags))
 		seen_read(fd, buf, r);
@@ -190,7 +196,7 @@ NB_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int
 				 struct sockaddr *addr, socklen_t *alen)
 {
 	NB_OWN_BADF(fd, -1);
-	EXPOSE(buf, n);
+	EXPOSE_READ(buf, n);
 	ssize_t r = NB_CALL(__recvfrom_chk, NB_NOSYS, fd, buf, n, buflen, flags, addr, alen);
 	if (consumes(flags))
 		seen_read(fd, buf, r);

@@ -350,6 +350,8 @@ void nb_phantom_drop_range(uintptr_t start, uintptr_t end, bool unprotect);
 /* Materialises every live phantom overlapping [start, end) (the contents
  * carry on: realloc, mremap, a protection change) and forgets it. */
 void nb_phantom_materialize_range(uintptr_t start, uintptr_t end);
+/* The same before a read into [start, end): not a touch of the pair. */
+void nb_phantom_overwrite_range(uintptr_t start, uintptr_t end);
 int nb_phantom_rebind(int idx, int src, off_t off);
 /* Which source descriptor (and its generation) the phantom was read from:
  * materialising it counts against that source's pair. */
@@ -375,6 +377,8 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t off, bool positional);
 /* The kernel is about to read or write [buf, buf+n) for a call that is
  * not forwarded: materialise any phantom there first. */
 void nb_defer_expose(const void *buf, size_t n);
+/* Before a read into [buf, buf+n) that is not deferred. */
+void nb_defer_expose_for_read(void *buf, size_t n);
 void nb_defer_expose_iov(const struct iovec *iov, int cnt);
 void nb_defer_expose_msg(const struct msghdr *msg);
 /* The program changes a file (write, truncate) that may back phantoms. */

@@ -86,6 +86,8 @@ int nb_hide_fd(int fd)
 		if (nb_sys_fcntl((int)n, F_GETFD, 0) >= 0)
 			continue; /* the program's */
 		int hi = nb_sys_fcntl(fd, F_DUPFD_CLOEXEC, (long)n);
+		if (hi < 0 && errno == EMFILE)
+			continue; /* another thread took it meanwhile: one lower */
 		if (hi < 0)
 			return -1;
 		own_add(hi);

@@ -64,6 +64,7 @@ struct phantom {
 };
 
 static struct phantom table[NB_MAX_PHANTOMS];
+static __thread bool quiet_fill __attribute__((tls_model("initial-exec")));
 
 static bool in_grace(const struct phantom *p, uint64_t now)
 {
@@ -278,8 +279,10 @@ int nb_phantom_materialize(int idx)
 		return 0; /* someone else finished it */
 	}
 	/* A touch costs a copy and a protection change: the pair that made
-	 * this phantom hears of it at its next read (and backs off). */
-	if (p->owner >= 0) {
+	 * this phantom hears of it at its next read (and backs off). A read
+	 * over the buffer (the one that hits end of file, say) is no touch:
+	 * the program is not looking at the bytes, only replacing them. */
+	if (p->owner >= 0 && !quiet_fill) {
 		struct nb_fd *e = nb_fd_peek(p->owner);
 		if (e != NULL && atomic_load(&e->gen) == p->owner_gen)
 			atomic_fetch_add(&e->touches, 1);
@@ -356,6 +359,13 @@ int nb_phantom_next(uintptr_t start, uintptr_t end)
 		}
 	}
 	return best;
+}
+
+void nb_phantom_overwrite_range(uintptr_t start, uintptr_t end)
+{
+	quiet_fill = true;
+	nb_phantom_materialize_range(start, end);
+	quiet_fill = false;
 }
 
 void nb_phantom_materialize_range(uintptr_t start, uintptr_t end)

@@ -198,11 +198,32 @@ test_reads_at_and_past_eof_return_0() {
 	engaged
 }
 
-test_file_of_exactly_one_chunk_served_three_times() {
+test_file_of_exactly_one_chunk_served_eight_times() {
 	zc_both eof-one-chunk-file
 	same_as_plain
-	assert_eq "$(grep -c '^it 1 r 0$' plain/out.txt)" 3 "EOF after one chunk, per pass"
+	assert_eq "$(grep -c '^it 1 r 0$' plain/out.txt)" 8 "EOF after one chunk, per pass"
 	engaged
+}
+
+# The same file sent again after lseek(fd, 0) (a server keeping a file
+# open): the read that finds EOF leaves the buffer as it is - nothing for
+# the program to have touched - so every pass after the arming one stays
+# zero-copy.
+test_file_sent_again_after_lseek_to_0_stays_zero_copy() {
+	zc_both eof-one-chunk-file
+	same_as_plain
+	assert_eq "$(counter deferred_reads)" 7 "passes 2-8 served as phantoms"
+	assert_eq "$(counter disarms)" 0 "disarms"
+}
+
+# The program never looks at its buffer: reaching the end of the file (a
+# short read, then reads that return 0) is no touch of a phantom and no
+# "modified" miss against the pair (misses back a pair off).
+test_reads_at_the_end_of_the_file_are_not_counted_as_touches() {
+	zc_both eof-short-tail
+	same_as_plain
+	engaged
+	assert_eq "$(counter misses_modified)" 0 "'modified' misses, though the program never touches its buffer"
 }
 
 # ---- the program looks at or changes its buffer ----
