@@ -2,10 +2,12 @@
 # deps.sh - installs what building, testing and the demo need, from Debian
 # packages. Idempotent: installs only what is missing, so `make` can call
 # it every time. Needs root (or sudo) only when something is missing.
+# Nothing here starts a service: servers the tests need are started by the
+# tests themselves, bound to 127.0.0.1.
 set -eu
 
 PKGS="build-essential libcmocka-dev uthash-dev pkg-config
-      socat curl netcat-openbsd python3 strace busybox nginx-light
+      socat curl netcat-openbsd python3 strace busybox
       coreutils gzip valgrind iproute2"
 
 missing=""
