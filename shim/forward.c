@@ -120,8 +120,7 @@ ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_
 	if (NB_LIKELY(!nb_phantom_any()) || n == 0)
 		return NB_NOT_FORWARDED;
 	uintptr_t a = (uintptr_t)buf, end = a + n;
-	int first = nb_phantom_next(a, end);
-	if (first < 0)
+	if (nb_phantom_next(a, end) < 0)
 		return NB_NOT_FORWARDED;
 
 	struct how h = { kind, flags, off };
@@ -142,18 +141,21 @@ ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_
 	size_t done = 0;
 	ssize_t last = 0;
 	while (a + done < end) {
-		uintptr_t cur = a + done;
-		uintptr_t ps, pe;
-		int src;
-		off_t poff;
+		uintptr_t cur = a + done, ps = end, pe = end;
+		int src = -1;
+		off_t poff = 0;
 		int idx = nb_phantom_next(cur, end);
-		size_t piece = 0;
+		if (idx >= 0 && !nb_phantom_get(idx, &ps, &pe, &src, &poff))
+			continue; /* resolved meanwhile: look again */
+		bool phantom = idx >= 0 && ps <= cur;
+		/* A phantom piece runs to the phantom's end, a memory piece to
+		 * the next phantom; either stops at the end of the buffer. */
+		size_t piece = (phantom ? (pe < end ? pe : end) : (ps < end ? ps : end)) - cur;
 		struct quiet q;
 		quiet_begin(&q, done > 0);
-		if (idx >= 0 && nb_phantom_get(idx, &ps, &pe, &src, &poff) && ps <= cur) {
-			/* A phantom piece. The backing stays referenced while the
-			 * kernel reads it, even if another thread materialises. */
-			piece = (pe < end ? pe : end) - cur;
+		if (phantom) {
+			/* The backing stays referenced while the kernel reads it,
+			 * even if another thread materialises the phantom. */
 			nb_backing_ref(src);
 			bool unusable, permanent;
 			last = kernel_piece(dst, d, path, src, poff + (off_t)(cur - ps), piece, &h,
@@ -180,22 +182,10 @@ ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_
 				NB_COUNT(forwarded, 1);
 				NB_COUNT(forwarded_bytes, (unsigned long long)last);
 			}
-			quiet_end(&q);
 		} else {
-			/* A memory piece: up to the next phantom, or the end. */
-			uintptr_t stop = end;
-			if (idx >= 0 && nb_phantom_get(idx, &ps, &pe, &src, &poff) && ps > cur &&
-			    ps < end)
-				stop = ps;
-			size_t len0 = stop - cur;
-			last = plain_piece(dst, &h, (const void *)cur, len0, done);
-			quiet_end(&q);
-			if (last > 0)
-				done += (size_t)last;
-			if (last <= 0 || (size_t)last < len0)
-				break;
-			continue;
+			last = plain_piece(dst, &h, (const void *)cur, piece, done);
 		}
+		quiet_end(&q);
 		if (last > 0)
 			done += (size_t)last;
 		if (last <= 0 || (size_t)last < piece)

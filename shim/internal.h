@@ -312,7 +312,6 @@ struct nb_stats {
 	atomic_ullong deferred;       /* reads served as phantoms */
 	atomic_ullong forwarded;      /* writes served by a kernel path */
 	atomic_ullong forwarded_bytes;
-	atomic_ullong exposed;        /* calls that materialised phantoms first */
 };
 extern struct nb_stats nb_stats;
 
