@@ -80,7 +80,7 @@ $(B)/testlib/lib%.so: tests/lib/%.c | deps
 
 # xferlog compiles the kernel-transfer mechanism in, to compare it with the
 # plain calls directly.
-$(B)/prog/xferlog: shim/xfer.c shim/xfer.h
+$(B)/prog/xferlog: shim/xfer.c shim/xfer.h shim/sigview.c
 
 progs: $(PROG_BIN) $(TLIB_SO)
 unit: $(UNIT_BIN)

@@ -18,6 +18,7 @@
 #define DEF_ARM_AFTER 2u
 #define DEF_MAX_PIPES 64u
 #define DEF_PIPE_SIZE ((size_t)1024 * 1024)
+#define DEF_SEND_CHUNK ((size_t)16 * 1024)
 
 #define MIN_CHUNK_LO ((size_t)512)
 #define MIN_CHUNK_HI ((size_t)1 << 30)
@@ -25,11 +26,13 @@
 #define MAX_PIPES_HI 4096u
 #define PIPE_SIZE_LO ((size_t)4096)
 #define PIPE_SIZE_HI ((size_t)1 << 30)
+#define SEND_CHUNK_LO ((size_t)4096)
+#define SEND_CHUNK_HI ((size_t)1 << 30)
 
 static const char *const known_vars[] = {
 	"NOBOUNCE_MODE",      "NOBOUNCE_MIN_CHUNK", "NOBOUNCE_ARM_AFTER", "NOBOUNCE_PATHS",
 	"NOBOUNCE_MAX_PIPES", "NOBOUNCE_PIPE_SIZE", "NOBOUNCE_STATS",     "NOBOUNCE_LOG",
-	"NOBOUNCE_ONLY",      "NOBOUNCE_SKIP",
+	"NOBOUNCE_ONLY",      "NOBOUNCE_SKIP",      "NOBOUNCE_SEND_CHUNK",
 };
 
 void nb_config_defaults(struct nb_config *c)
@@ -41,6 +44,7 @@ void nb_config_defaults(struct nb_config *c)
 	c->paths = NB_PATH_ALL;
 	c->max_pipes = DEF_MAX_PIPES;
 	c->pipe_size = DEF_PIPE_SIZE;
+	c->send_chunk = DEF_SEND_CHUNK;
 	c->log = NB_LOG_WARN;
 }
 
@@ -258,6 +262,9 @@ int nb_config_parse(struct nb_config *c, nb_getenv_fn get, nb_complain_fn compla
 		parse_uint_var(&x, "NOBOUNCE_MAX_PIPES", v, 0, MAX_PIPES_HI, &c->max_pipes);
 	if ((v = get("NOBOUNCE_PIPE_SIZE", cookie)) != NULL)
 		parse_size_var(&x, "NOBOUNCE_PIPE_SIZE", v, PIPE_SIZE_LO, PIPE_SIZE_HI, &c->pipe_size);
+	if ((v = get("NOBOUNCE_SEND_CHUNK", cookie)) != NULL)
+		parse_size_var(&x, "NOBOUNCE_SEND_CHUNK", v, SEND_CHUNK_LO, SEND_CHUNK_HI,
+			       &c->send_chunk);
 	if ((v = get("NOBOUNCE_STATS", cookie)) != NULL)
 		parse_stats(&x, v, c->stats, sizeof c->stats);
 	if ((v = get("NOBOUNCE_LOG", cookie)) != NULL) {

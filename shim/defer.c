@@ -195,6 +195,21 @@ static ssize_t pread_all(int fd, uintptr_t dst, size_t n, off_t off)
 	return (ssize_t)done;
 }
 
+/* The count a read of n bytes at pos returns, from the file's size; false
+ * at or past end of file, or if the descriptor is no longer the file the
+ * pair was armed on. */
+static bool size_read(int fd, const struct nb_fd *e, off_t pos, size_t *k, bool *sized)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0 || st.st_dev != e->dev || st.st_ino != e->ino ||
+	    pos >= st.st_size)
+		return false;
+	if ((size_t)(st.st_size - pos) < *k)
+		*k = (size_t)(st.st_size - pos);
+	*sized = true;
+	return true;
+}
+
 ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 {
 	if (page_size == 0)
@@ -213,6 +228,8 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 		return NB_NOT_DEFERRED;
 	ssize_t ret = NB_NOT_DEFERRED;
 	int saved = errno;
+	bool moved = false; /* the file position was moved ahead by n */
+	off_t pos = -1;
 
 	/* Phantoms of this source were touched since the last read: each is
 	 * a copy plus protection changes, worse than the plain loop. Count
@@ -227,43 +244,67 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 			goto out;
 	}
 
-	struct stat st;
-	off_t pos = positional ? poff : lseek(fd, 0, SEEK_CUR);
-	if (pos < 0 || fstat(fd, &st) != 0 || st.st_dev != e->dev || st.st_ino != e->ino ||
-	    pos >= st.st_size)
-		goto out;
-	size_t k = (size_t)(st.st_size - pos) < n ? (size_t)(st.st_size - pos) : n;
-	uintptr_t lo = (a + pg - 1) & ~(pg - 1), hi = (a + k) & ~(pg - 1);
-	if (hi <= lo || (hi - lo) / pg < NB_MIN_PAGES)
-		goto out;
-	if (!guardable(a, a + k)) {
+	/* Checked for the whole buffer before the position moves: the part
+	 * past end of file is refused with the rest (a plain read then). */
+	if (!guardable(a, a + n)) {
 		nb_log(NB_LOG_DEBUG, "read of %zu bytes from fd %d at %p not deferred: memory "
-		       "not private anonymous heap", k, fd, buf);
+		       "not private anonymous heap", n, fd, buf);
 		goto out;
 	}
+	/* Position and size: one lseek that already moves the position past
+	 * a full read (the usual case), one fstat; short reads at end of
+	 * file set it again. Every way out below puts it back. */
+	pos = poff;
+	if (!positional) {
+		off_t after = lseek(fd, (off_t)n, SEEK_CUR);
+		if (after < 0)
+			goto out;
+		pos = after - (off_t)n;
+		moved = true;
+	}
+	if (pos < 0)
+		goto out;
+	/* The size decides the count. A buffer that ends inside a page has a
+	 * tail to read for real anyway: when that read is full, the file
+	 * holds all n bytes and no fstat is needed. Otherwise fstat. */
+	size_t k = n;
+	bool sized = false;
+	if (((a + n) & (pg - 1)) == 0 && !size_read(fd, e, pos, &k, &sized))
+		goto out;
+	uintptr_t lo, hi;
+	int dup;
+again:
+	lo = (a + pg - 1) & ~(pg - 1);
+	hi = (a + k) & ~(pg - 1);
+	if (hi <= lo || (hi - lo) / pg < NB_MIN_PAGES)
+		goto out;
 
 	/* Whatever phantom this read overlaps is being overwritten: the part
 	 * outside the new range must keep its bytes. */
 	int same = nb_phantom_find(lo);
-	uintptr_t ps, pe;
-	int psrc;
-	off_t poff2;
-	bool reuse = same >= 0 && nb_phantom_get(same, &ps, &pe, &psrc, &poff2) && ps == lo &&
-		     pe == hi;
+	struct nb_phantom_view v;
+	bool reuse = same >= 0 && nb_phantom_get(same, &v) && v.start == lo && v.end == hi;
 	if (!reuse)
 		nb_phantom_overwrite_range(a, a + k);
 
-	int dup = nb_backing_get(fd, st.st_dev, st.st_ino);
+	/* Head and tail share pages with other data: read them for real.
+	 * A short tail (end of file) writes only bytes the plain read would
+	 * write too; then the size is read and the pages computed again. */
+	if (a + k > hi) {
+		ssize_t got = pread_all(fd, hi, a + k - hi, pos + (off_t)(hi - a));
+		if (got != (ssize_t)(a + k - hi)) {
+			if (got < 0 || sized || !size_read(fd, e, pos, &k, &sized))
+				goto out;
+			goto again;
+		}
+	}
+	if (lo > a && pread_all(fd, a, lo - a, pos) != (ssize_t)(lo - a))
+		goto out;
+	dup = nb_backing_get(fd, e->dev, e->ino);
 	if (dup < 0)
 		goto out;
-	/* Head and tail share pages with other data: read them for real. */
-	if ((lo > a && pread_all(fd, a, lo - a, pos) != (ssize_t)(lo - a)) ||
-	    (a + k > hi && pread_all(fd, hi, a + k - hi, pos + (off_t)(hi - a)) !=
-				   (ssize_t)(a + k - hi))) {
-		nb_backing_put(dup);
-		goto out;
-	}
 	off_t ioff = pos + (off_t)(lo - a);
+	int idx = same;
 	if (reuse) {
 		/* Steady state: the pages stay guarded, only the record moves. */
 		if (nb_phantom_rebind(same, dup, ioff) != 0) {
@@ -275,7 +316,7 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 		/* Registered before guarded: a touch in between finds the pages
 		 * open, which is harmless; guarded but unregistered would not
 		 * be. The phantom owns the backing reference from here on. */
-		int idx = nb_phantom_add(lo, hi, dup, ioff);
+		idx = nb_phantom_add(lo, hi, dup, ioff);
 		if (idx < 0) {
 			nb_backing_put(dup);
 			goto out;
@@ -286,11 +327,18 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 			goto out;
 		}
 	}
-	if (!positional)
+	/* Unchanged edges can then go out from the file with the pages, in
+	 * one kernel call instead of three (forward.c). */
+	if (lo > a || a + k > hi)
+		(void)nb_phantom_set_edges(idx, a, a + k);
+	if (moved && k < n)
 		lseek(fd, pos + (off_t)k, SEEK_SET);
+	moved = false;
 	NB_COUNT(deferred, 1);
 	ret = (ssize_t)k;
 out:
+	if (moved)
+		lseek(fd, pos, SEEK_SET); /* not deferred: as if never asked */
 	nb_fd_unlock(e);
 	errno = saved;
 	return ret;

@@ -10,6 +10,14 @@
  * Must not: forward what it cannot do exactly; then every phantom in the
  * buffer is materialised and the caller makes the plain call.
  *
+ * Edges. A read into a buffer that is not page aligned fills its first
+ * and last partial pages for real (defer.c); phantom.c keeps a copy of
+ * those bytes. While the memory still equals the copy, the kernel piece
+ * takes them too, from the file: one sendfile for the whole buffer
+ * instead of write + sendfile + write, which on TCP also keeps the
+ * stream in full-sized segments. Bytes the program changed go out from
+ * memory, as before.
+ *
  * Each phantom piece goes through nb_xfer (xfer.c), which serves it
  * exactly as the plain call would (counts, errno, SIGPIPE, EINTR and
  * SA_RESTART, non-blocking destinations) or refuses before moving a byte;
@@ -17,8 +25,9 @@
  * file that is itself a source (its phantoms were filled by the write hook
  * first).
  * SIGPIPE: only the first piece may raise it, as the single plain call
- * would; once bytes moved, later pieces run with SIGPIPE blocked and a
- * SIGPIPE they caused is taken back, since the call returns a count.
+ * would; once bytes moved, later pieces run with SIGPIPE blocked (one
+ * mask change for the rest of the call) and a SIGPIPE they caused is
+ * taken back, since the call returns a count.
  */
 #include "internal.h"
 #include "xfer.h"
@@ -60,6 +69,7 @@ static ssize_t kernel_piece(int dst, struct nb_fd *d, enum nb_path path, int src
 	ssize_t r = nb_xfer(dst, (enum nb_kind)d->kind, d->flags, src, soff, n, path,
 			    h->kind == NB_FWD_SEND ? h->flags : 0,
 			    h->kind == NB_FWD_PWRITE ? &doff : NULL, &res);
+	NB_COUNT(kernel_calls, res.calls);
 	*unusable = r == NB_XFER_FALLBACK;
 	*permanent = *unusable && res.why == NB_XFER_UNSUPPORTED;
 	return r;
@@ -85,10 +95,12 @@ struct quiet {
 	sigset_t old;
 };
 
-static void quiet_begin(struct quiet *q, bool on)
+static void quiet_begin(struct quiet *q)
 {
-	q->on = on;
-	if (!on)
+	/* Ignored, a SIGPIPE is discarded as it is raised: nothing to take
+	 * back (sigview.c). */
+	q->on = !nb_sigview_pipe_ignored();
+	if (!q->on)
 		return;
 	sigset_t pipe, pend;
 	sigemptyset(&pipe);
@@ -140,26 +152,43 @@ ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_
 	int saved = errno;
 	size_t done = 0;
 	ssize_t last = 0;
+	struct quiet q = { .on = false };
+	bool quiet = false;
 	while (a + done < end) {
-		uintptr_t cur = a + done, ps = end, pe = end;
-		int src = -1;
-		off_t poff = 0;
+		uintptr_t cur = a + done;
+		struct nb_phantom_view v = { .start = end, .end = end, .xstart = end, .xend = end };
 		int idx = nb_phantom_next(cur, end);
-		if (idx >= 0 && !nb_phantom_get(idx, &ps, &pe, &src, &poff))
+		if (idx >= 0 && !nb_phantom_get(idx, &v))
 			continue; /* resolved meanwhile: look again */
-		bool phantom = idx >= 0 && ps <= cur;
-		/* A phantom piece runs to the phantom's end, a memory piece to
-		 * the next phantom; either stops at the end of the buffer. */
-		size_t piece = (phantom ? (pe < end ? pe : end) : (ps < end ? ps : end)) - cur;
-		struct quiet q;
-		quiet_begin(&q, done > 0);
+		/* The kernel piece is the phantom's pages, widened over the
+		 * edges around them while they still hold what the read put
+		 * there (the file's bytes); a memory piece runs up to it.
+		 * Either stops at the end of the buffer. */
+		uintptr_t ks = v.start;
+		if (idx >= 0 && cur < v.start && cur >= v.xstart &&
+		    nb_phantom_edges_intact(idx, cur, v.start))
+			ks = cur;
+		bool phantom = idx >= 0 && ks <= cur;
+		uintptr_t pe = v.end < end ? v.end : end;
+		if (phantom && pe == v.end && v.xend > v.end) {
+			uintptr_t te = v.xend < end ? v.xend : end;
+			if (nb_phantom_edges_intact(idx, v.end, te))
+				pe = te;
+		}
+		size_t piece = (phantom ? pe : (ks < end ? ks : end)) - cur;
+		int src = v.src;
+		off_t soff = v.off + ((off_t)cur - (off_t)v.start);
+		if (done > 0 && !quiet) {
+			quiet_begin(&q); /* once, for every piece after the first */
+			quiet = true;
+		}
 		if (phantom) {
 			/* The backing stays referenced while the kernel reads it,
 			 * even if another thread materialises the phantom. */
 			nb_backing_ref(src);
 			bool unusable, permanent;
-			last = kernel_piece(dst, d, path, src, poff + (off_t)(cur - ps), piece, &h,
-					    done, &unusable, &permanent);
+			last = kernel_piece(dst, d, path, src, soff, piece, &h, done, &unusable,
+					    &permanent);
 			nb_backing_put(src);
 			if (unusable) {
 				/* The kernel refused this piece before moving any of
@@ -173,7 +202,6 @@ ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_
 					if (o != NULL && atomic_load(&o->gen) == ogen)
 						atomic_store(&o->no_zc, 1);
 				}
-				quiet_end(&q);
 				nb_phantom_materialize(idx);
 				errno = saved;
 				continue;
@@ -182,15 +210,21 @@ ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_
 				NB_COUNT(forwarded, 1);
 				NB_COUNT(forwarded_bytes, (unsigned long long)last);
 			}
+			if (last == (ssize_t)piece && piece > 0) {
+				size_t edge = (cur < v.start ? v.start - cur : 0) +
+					      (pe > v.end ? pe - v.end : 0);
+				if (edge > 0)
+					NB_COUNT(edge_bytes, edge);
+			}
 		} else {
 			last = plain_piece(dst, &h, (const void *)cur, piece, done);
 		}
-		quiet_end(&q);
 		if (last > 0)
 			done += (size_t)last;
 		if (last <= 0 || (size_t)last < piece)
 			break;
 	}
+	quiet_end(&q);
 	if (done > 0) {
 		errno = saved;
 		return (ssize_t)done;

@@ -18,6 +18,7 @@
  * answer). None of them needs to be interposed for correctness.
  */
 #include "internal.h"
+#include "xfer.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -108,6 +109,10 @@ void nb_init(void)
 		nb_g.log_fd = late ? nb_hide_fd(2) : 2;
 	}
 	pthread_atfork(NULL, NULL, atfork_child);
+	/* Read before fault.c replaces SIGSEGV/SIGBUS with its trampoline:
+	 * the summary is of the program's dispositions, inherited ones too. */
+	nb_sigview_init();
+	nb_xfer_set_send_chunk(nb_g.cfg.send_chunk);
 	/* Phantom buffers materialise on a fault: the kernel's SIGSEGV and
 	 * SIGBUS slots must be ours before the first one exists, and the
 	 * program's own handlers keep working through the chain. */

@@ -72,6 +72,7 @@ struct nb_config {
 	unsigned paths;          /* enum nb_path bits allowed */
 	unsigned max_pipes;      /* pipe pool bound (socket/pipe sources) */
 	size_t pipe_size;        /* F_SETPIPE_SZ for pooled pipes */
+	size_t send_chunk;       /* largest single sendfile into a socket */
 	enum nb_loglevel log;    /* verbosity of the private log */
 	char stats[NB_STATS_PATH_MAX]; /* "" = none, "stderr", or a path */
 	char only[NB_NAMELIST_MAX];    /* comma list of program names, "" = all */
@@ -312,6 +313,8 @@ struct nb_stats {
 	atomic_ullong deferred;       /* reads served as phantoms */
 	atomic_ullong forwarded;      /* writes served by a kernel path */
 	atomic_ullong forwarded_bytes;
+	atomic_ullong edge_bytes;     /* of those, partial-page edges */
+	atomic_ullong kernel_calls;   /* sendfile/splice/copy_file_range calls */
 };
 extern struct nb_stats nb_stats;
 
@@ -343,8 +346,9 @@ bool nb_phantom_any(void) NB_UNINSTRUMENTED;
 int nb_phantom_materialize(int idx);
 /* The trampoline's question: was this fault a phantom's (now resolved)? */
 bool nb_phantom_fault(uintptr_t a);
-/* Forgets every phantom overlapping [start, end) without filling (the
- * memory is being freed, unmapped or overwritten). */
+/* Forgets every phantom whose read overlaps [start, end) without filling
+ * (the memory is being freed, unmapped or overwritten); one only partly
+ * inside is materialised instead, for the pages that stay. */
 void nb_phantom_drop_range(uintptr_t start, uintptr_t end, bool unprotect);
 /* Materialises every live phantom overlapping [start, end) (the contents
  * carry on: realloc, mremap, a protection change) and forgets it. */
@@ -357,7 +361,20 @@ int nb_phantom_rebind(int idx, int src, off_t off);
 void nb_phantom_set_owner(int idx, int fd, unsigned gen);
 /* The owner of the live phantom holding a, for feedback; false if none. */
 bool nb_phantom_owner(int idx, int *fd, unsigned *gen);
-bool nb_phantom_get(int idx, uintptr_t *start, uintptr_t *end, int *src, off_t *off);
+/* A consistent snapshot of one live phantom. */
+struct nb_phantom_view {
+	uintptr_t start, end;   /* the guarded pages */
+	uintptr_t xstart, xend; /* the whole read: start/end when no edges */
+	int src;                /* backing descriptor */
+	off_t off;              /* file offset of start */
+};
+bool nb_phantom_get(int idx, struct nb_phantom_view *v);
+/* Keeps copies of the edges [xstart, start) and [end, xend) the read
+ * filled for real (each at most 4 KiB): 0, or -1 (none kept). */
+int nb_phantom_set_edges(int idx, uintptr_t xstart, uintptr_t xend);
+/* Does memory [from, to), inside one edge, still hold what the read put
+ * there? Then the file's bytes may be sent for it. */
+bool nb_phantom_edges_intact(int idx, uintptr_t from, uintptr_t to);
 void nb_phantom_atfork_child(void);
 
 /* Internal duplicates of source files, shared per inode and counted by
@@ -400,6 +417,16 @@ int nb_fault_install(void);
 bool nb_fault_owns(int sig);
 int nb_fault_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 __sighandler_t nb_fault_signal(int sig, __sighandler_t h, int flags);
+
+/* The program's signal dispositions as a multi-call transfer needs them
+ * (sigview.c); kept by the signal hooks, read from the kernel at init.
+ * Before init every answer is the careful one. */
+void nb_sigview_init(void);
+void nb_sigview_installed(int sig, const struct sigaction *act);
+void nb_sigview_installed_handler(int sig, void (*handler)(int), int flags);
+bool nb_sigview_restart_handlers(void); /* some handler has SA_RESTART */
+bool nb_sigview_plain_handlers(void);   /* some handler lacks SA_RESTART */
+bool nb_sigview_pipe_ignored(void);     /* SIGPIPE is SIG_IGN */
 
 /* ------------------------------------------------------------------ */
 /* Global state (init.c) and logging (log.c)                           */

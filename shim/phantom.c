@@ -61,9 +61,40 @@ struct phantom {
 	uint64_t done_ns;     /* when it became DONE */
 	int owner;            /* source descriptor it was read from, -1 */
 	unsigned owner_gen;
+	/* The read around the pages: [xstart, start) and [end, xend) are
+	 * ordinary memory that the read filled for real; their bytes as read
+	 * are kept in this entry's edge slot (edges[]), so that a write that
+	 * finds them unchanged can send them from the file with the pages. */
+	uintptr_t xstart, xend;
 };
 
 static struct phantom table[NB_MAX_PHANTOMS];
+
+/* Edge slots, NB_EDGE_MAX bytes for each side of each entry, in one
+ * mapping made on first use and reserved lazily by the kernel: only the
+ * slots of entries that are used ever cost memory. */
+#define NB_EDGE_MAX 4096u
+static char *_Atomic edges;
+
+static char *edge_slot(int idx)
+{
+	char *m = atomic_load_explicit(&edges, memory_order_acquire);
+	if (m == NULL) {
+		size_t len = (size_t)NB_MAX_PHANTOMS * 2 * NB_EDGE_MAX;
+		void *p = (void *)syscall(SYS_mmap, NULL, len, PROT_READ | PROT_WRITE,
+					  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+		if (p == MAP_FAILED)
+			return NULL;
+		char *expect = NULL;
+		if (atomic_compare_exchange_strong(&edges, &expect, (char *)p)) {
+			m = p;
+		} else {
+			nb_sys_munmap(p, len); /* another thread was first */
+			m = expect;
+		}
+	}
+	return m + (size_t)idx * 2 * NB_EDGE_MAX;
+}
 static __thread bool quiet_fill __attribute__((tls_model("initial-exec")));
 
 static bool in_grace(const struct phantom *p, uint64_t now)
@@ -163,6 +194,8 @@ int nb_phantom_add(uintptr_t start, uintptr_t end, int src, off_t off)
 		p->src = src;
 		p->off = off;
 		p->owner = -1;
+		p->xstart = start;
+		p->xend = end;
 		while (n < i + 1 && !atomic_compare_exchange_weak(&high, &n, i + 1))
 			;
 		atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
@@ -328,11 +361,17 @@ void nb_phantom_drop_range(uintptr_t start, uintptr_t end, bool unprotect)
 	unsigned n = atomic_load_explicit(&high, memory_order_acquire);
 	for (unsigned i = 0; i < n; i++) {
 		struct phantom *p = &table[i];
-		if (atomic_load(&p->state) == PH_FREE || p->end <= start || p->start >= end)
+		if (atomic_load(&p->state) == PH_FREE || p->xend <= start || p->xstart >= end)
 			continue;
 		int done = PH_DONE;
 		if (atomic_compare_exchange_strong(&p->state, &done, PH_FREE)) {
 			atomic_fetch_sub(&live, 1); /* already open: just forget it */
+			continue;
+		}
+		if (p->start < start || p->end > end) {
+			/* Only part of it goes (a page at one end, an edge): the
+			 * pages that stay must hold the bytes the read gave. */
+			nb_phantom_materialize((int)i);
 			continue;
 		}
 		if (!claim(p))
@@ -395,8 +434,52 @@ int nb_phantom_rebind(int idx, int src, off_t off)
 		nb_backing_put(p->src); /* the caller holds a reference to src */
 	p->src = src;
 	p->off = off;
+	p->xstart = p->start;
+	p->xend = p->end;
 	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
 	return 0;
+}
+
+int nb_phantom_set_edges(int idx, uintptr_t xstart, uintptr_t xend)
+{
+	struct phantom *p = &table[idx];
+	char *slot = edge_slot(idx);
+	if (slot == NULL || !claim(p))
+		return -1;
+	int rc = -1;
+	if (xstart <= p->start && xend >= p->end && p->start - xstart <= NB_EDGE_MAX &&
+	    xend - p->end <= NB_EDGE_MAX) {
+		/* The edges are the caller's freshly read, accessible memory
+		 * (defer.c checked the whole buffer is private anonymous). */
+		memcpy(slot + NB_EDGE_MAX - (p->start - xstart), (const void *)xstart,
+		       p->start - xstart);
+		memcpy(slot + NB_EDGE_MAX, (const void *)p->end, xend - p->end);
+		p->xstart = xstart;
+		p->xend = xend;
+		rc = 0;
+	}
+	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+	return rc;
+}
+
+/* The head slot holds the bytes right below start at its top end, the
+ * tail slot those from end at its bottom: [from, to) maps to one span. */
+bool nb_phantom_edges_intact(int idx, uintptr_t from, uintptr_t to)
+{
+	struct phantom *p = &table[idx];
+	char *slot = atomic_load_explicit(&edges, memory_order_acquire);
+	if (slot == NULL || from >= to || !claim(p))
+		return false;
+	bool ok = false;
+	slot += (size_t)idx * 2 * NB_EDGE_MAX;
+	if (from >= p->xstart && to <= p->start)
+		ok = memcmp(slot + NB_EDGE_MAX - (p->start - from), (const void *)from,
+			    to - from) == 0;
+	else if (from >= p->end && to <= p->xend)
+		ok = memcmp(slot + NB_EDGE_MAX + (from - p->end), (const void *)from,
+			    to - from) == 0;
+	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+	return ok;
 }
 
 void nb_phantom_set_owner(int idx, int fd, unsigned gen)
@@ -420,15 +503,17 @@ bool nb_phantom_owner(int idx, int *fd, unsigned *gen)
 	return *fd >= 0;
 }
 
-bool nb_phantom_get(int idx, uintptr_t *start, uintptr_t *end, int *src, off_t *off)
+bool nb_phantom_get(int idx, struct nb_phantom_view *v)
 {
 	struct phantom *p = &table[idx];
 	if (!claim(p))
 		return false;
-	*start = p->start;
-	*end = p->end;
-	*src = p->src;
-	*off = p->off;
+	v->start = p->start;
+	v->end = p->end;
+	v->xstart = p->xstart;
+	v->xend = p->xend;
+	v->src = p->src;
+	v->off = p->off;
 	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
 	return true;
 }

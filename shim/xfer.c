@@ -254,6 +254,47 @@ enum nb_xfer_step nb_xfer_pipe_step(size_t moved, size_t len, ssize_t r, int err
 	return nb_xfer_unsupported(err) ? NB_STEP_UNSUPPORTED : NB_STEP_ERROR;
 }
 
+enum nb_xfer_step nb_xfer_socket_step(size_t moved, size_t want, size_t len, ssize_t r, int err)
+{
+	if (r > 0) {
+		if (moved + (size_t)r >= len)
+			return NB_STEP_DONE;
+		/* Short: the socket is full (non-blocking), or a signal, a
+		 * timeout or an error stopped the call - write returns here. */
+		return (size_t)r < want ? NB_STEP_RETURN_MOVED : NB_STEP_MORE;
+	}
+	if (moved)
+		return NB_STEP_RETURN_MOVED; /* the error is the next call's */
+	if (r == 0)
+		return NB_STEP_NO_BYTES;
+	return nb_xfer_unsupported(err) ? NB_STEP_UNSUPPORTED : NB_STEP_ERROR;
+}
+
+enum nb_xfer_mask nb_xfer_socket_mask(off_t src_off, size_t len, size_t step, size_t page,
+				      bool nonblock, int msg_flags, bool pipe_ignored,
+				      bool plain_handlers)
+{
+	/* A non-blocking sendfile checks signal_pending() before each
+	 * internal chunk: a pending signal whose handler has no SA_RESTART
+	 * would turn it into EINTR, which a non-blocking write never gives. */
+	if (nonblock && plain_handlers)
+		return NB_MASK_ALL;
+	if (pipe_ignored)
+		return NB_MASK_NONE; /* a SIGPIPE raised is discarded at once */
+	if (msg_flags & MSG_NOSIGNAL)
+		return NB_MASK_PIPE; /* sendfile cannot be told not to raise it */
+	/* One sendfile of at most 16 pages is one sock_sendmsg (the internal
+	 * pipe of do_splice_direct has 16 slots, splice_to_socket sends up
+	 * to 16 of them at once), which raises SIGPIPE only when it fails
+	 * having moved nothing: exactly when write(2) raises it. More calls,
+	 * or more internal chunks, may raise it after bytes moved. */
+	size_t first = step && len > step ? step : len;
+	if (first < len || page == 0)
+		return NB_MASK_PIPE;
+	size_t span = ((size_t)src_off % page + len + page - 1) / page;
+	return span <= 16 ? NB_MASK_NONE : NB_MASK_PIPE;
+}
+
 bool nb_xfer_pipe_same_count(off_t src_off, size_t len, size_t queued, size_t slots,
 			     size_t page)
 {
@@ -316,6 +357,15 @@ const char *nb_xfer_how_name(enum nb_xfer_how h)
 
 /* ---- the transfers ---- */
 
+/* NOBOUNCE_SEND_CHUNK: the largest single sendfile into a stream socket.
+ * Set once at start-up (init.c), before any transfer. */
+static size_t send_chunk = 16 * 1024;
+
+void nb_xfer_set_send_chunk(size_t n)
+{
+	send_chunk = n;
+}
+
 static ssize_t fall_back(struct nb_xfer_res *res, enum nb_xfer_why why, int err)
 {
 	res->why = (uint8_t)why;
@@ -336,34 +386,83 @@ static ssize_t one_call(ssize_t r, int err, struct nb_xfer_res *res)
 	return -1;
 }
 
-static ssize_t to_socket(int dst, bool nonblock, int src, off_t src_off, size_t len,
-			 int msg_flags, struct nb_xfer_res *res)
+/* Waits until the socket takes bytes again, with the program's mask; false
+ * if a handler ran meanwhile (poll is never restarted after a handler,
+ * signal(7)): the write then ends with the count, as write(2) would. */
+static bool wait_writable(int dst, struct nb_xfer_res *res)
 {
+	struct pollfd p = { .fd = dst, .events = POLLOUT };
+	long r = syscall(SYS_ppoll, &p, 1, NULL, NULL, KSIGSET_SIZE);
+	res->calls++;
+	return r >= 0;
+}
+
+static ssize_t to_socket(int dst, bool nonblock, int src, off_t src_off, size_t len,
+			 int msg_flags, size_t step, struct nb_xfer_res *res)
+{
+	size_t page = (size_t)getpagesize();
+	enum nb_xfer_mask m = nb_xfer_socket_mask(src_off, len, step, page, nonblock, msg_flags,
+						  nb_sigview_pipe_ignored(),
+						  nb_sigview_plain_handlers());
 	sigset_t block, old;
-	if (nonblock) {
-		sigfillset(&block); /* glibc keeps its SIGCANCEL/SIGSETXID out */
-	} else {
-		sigemptyset(&block);
-		sigaddset(&block, SIGPIPE);
+	bool before = false;
+	if (m != NB_MASK_NONE) {
+		if (m == NB_MASK_ALL) {
+			sigfillset(&block); /* glibc keeps its SIGCANCEL/SIGSETXID out */
+		} else {
+			sigemptyset(&block);
+			sigaddset(&block, SIGPIPE);
+		}
+		k_sigmask(SIG_BLOCK, &block, &old);
+		/* A SIGPIPE can be pending only if the program blocks it. */
+		before = sigismember(&old, SIGPIPE) == 1 && k_pending(SIGPIPE);
 	}
-	k_sigmask(SIG_BLOCK, &block, &old);
-	/* A SIGPIPE can be pending only if the program blocks it. */
-	bool before = sigismember(&old, SIGPIPE) == 1 && k_pending(SIGPIPE);
+	bool poll_first = !nonblock && nb_sigview_restart_handlers();
 
 	off_t off = src_off;
-	ssize_t r = k_sendfile(dst, src, &off, len);
-	int err = r < 0 ? errno : 0;
-	res->calls++;
+	size_t moved = 0;
+	ssize_t r;
+	int err;
+	enum nb_xfer_step st;
+	do {
+		size_t want = step && len - moved > step ? step : len - moved;
+		if (moved > 0 && poll_first && !wait_writable(dst, res)) {
+			st = NB_STEP_RETURN_MOVED;
+			r = 0;
+			err = 0;
+			break;
+		}
+		r = k_sendfile(dst, src, &off, want);
+		err = r < 0 ? errno : 0;
+		res->calls++;
+		st = nb_xfer_socket_step(moved, want, len, r, err);
+		if (r > 0)
+			moved += (size_t)r;
+	} while (st == NB_STEP_MORE);
 
-	if (nb_xfer_sigpipe_takeback(r, err, len, msg_flags, before) && k_pending(SIGPIPE)) {
-		sigset_t one;
-		struct timespec zero = { 0, 0 };
-		sigemptyset(&one);
-		sigaddset(&one, SIGPIPE);
-		(void)syscall(SYS_rt_sigtimedwait, &one, NULL, &zero, KSIGSET_SIZE);
+	ssize_t ret = st == NB_STEP_ERROR ? -1 : (ssize_t)moved;
+	if (m != NB_MASK_NONE) {
+		if (nb_xfer_sigpipe_takeback(ret, err, len, msg_flags, before) &&
+		    k_pending(SIGPIPE)) {
+			sigset_t one;
+			struct timespec zero = { 0, 0 };
+			sigemptyset(&one);
+			sigaddset(&one, SIGPIPE);
+			(void)syscall(SYS_rt_sigtimedwait, &one, NULL, &zero, KSIGSET_SIZE);
+		}
+		k_sigmask(SIG_SETMASK, &old, NULL);
 	}
-	k_sigmask(SIG_SETMASK, &old, NULL);
-	return one_call(r, err, res);
+	switch (st) {
+	case NB_STEP_UNSUPPORTED:
+		return fall_back(res, NB_XFER_UNSUPPORTED, err);
+	case NB_STEP_NO_BYTES:
+		return fall_back(res, NB_XFER_NO_BYTES, 0);
+	case NB_STEP_ERROR:
+		errno = err;
+		return -1;
+	default:
+		return ret;
+	}
 }
 
 /* Waits for a free slot in a blocking pipe, nothing moved yet, with the
@@ -585,7 +684,7 @@ ssize_t nb_xfer(int dst, enum nb_kind dst_kind, unsigned dst_flags_nb, int src, 
 
 	switch (how) {
 	case NB_XFER_SOCKET:
-		r = to_socket(dst, nonblock, src, src_off, len, msg_flags, res);
+		r = to_socket(dst, nonblock, src, src_off, len, msg_flags, send_chunk, res);
 		break;
 	case NB_XFER_PIPE:
 		r = to_pipe(dst, src, src_off, len, res);

@@ -228,6 +228,29 @@ test_reads_at_the_end_of_the_file_are_not_counted_as_touches() {
 
 # ---- the program looks at or changes its buffer ----
 
+test_unaligned_buffer_edges_go_out_from_the_file_with_the_pages() {
+	# malloc's buffer starts 16 bytes into a page: the first and last
+	# partial pages are read for real, and sent from the file in the same
+	# kernel call as the pages while the program leaves them alone.
+	zc_both copy-tcp-read-write
+	same_as_plain
+	engaged
+	local e f
+	e=$(counter edge_bytes)
+	f=$(counter forwarded_writes)
+	# 4080 head + 16 tail bytes per 64 KiB write (the last one may be short)
+	[ "$e" -ge $(((f - 1) * 4096)) ] ||
+		fail "edges not sent from the file: edge_bytes=$e for $f forwarded writes"
+}
+
+test_changed_edge_goes_out_from_memory_and_the_rest_from_the_file() {
+	zc_both modify-head
+	same_as_plain
+	local e
+	e=$(counter edge_bytes)
+	[ "$e" -gt 0 ] || fail "unchanged edges were not sent from the file: edge_bytes=$e"
+}
+
 test_checksum_of_the_buffer_before_the_write_sees_the_file_bytes() {
 	zc_both inspect-checksum
 	same_as_plain

@@ -83,6 +83,15 @@ test_file_to_tcp_blocking() {
 	[ "$(grep -c '^# via sendfile (socket)' tcp_block.xfer)" -eq 4 ] ||
 		fail "not every write went through sendfile: $(grep '^#' tcp_block.xfer)"
 	assert_grep '^peer received=4359840 ' tcp_block.xfer
+	# NOBOUNCE_SEND_CHUNK (default 16K): one write, 64 sendfile calls
+	assert_grep '^# via sendfile \(socket\) calls=64$' tcp_block.xfer
+}
+
+test_file_to_tcp_one_call_when_send_chunk_is_off() {
+	mkdir one && cd one
+	XFERLOG_SEND_CHUNK=0 same tcp_block
+	[ "$(grep -c '^# via sendfile (socket) calls=1$' tcp_block.xfer)" -eq 4 ] ||
+		fail "not one sendfile per write: $(grep '^#' tcp_block.xfer)"
 }
 
 test_file_to_tcp_nonblocking_tiny_sndbuf_slow_reader() {
@@ -155,9 +164,12 @@ test_o_append_refused() {
 
 test_peer_gone_epipe_sigpipe_msg_nosignal() {
 	same tcp_reset_dfl tcp_reset_ign tcp_reset_handler tcp_reset_nosignal tcp_reset_blocked \
-		tcp_fin_dfl tcp_fin_handler tcp_fin_nosignal tcp_fin_big_handler \
-		unix_gone_dfl unix_gone_ign unix_gone_nosignal \
+		tcp_fin_big_handler unix_gone_dfl unix_gone_ign unix_gone_nosignal \
 		pipe_gone_dfl pipe_gone_ign pipe_gone_handler pipe_gone_midway
+	# After a FIN the first write still goes out whole when it is one call;
+	# cut into NOBOUNCE_SEND_CHUNK calls, the peer's reset to the first one
+	# can end it with that count (the class tcp_fin_big_handler logs).
+	XFERLOG_SEND_CHUNK=0 same tcp_fin_dfl tcp_fin_handler tcp_fin_nosignal
 	# default disposition: the process dies of SIGPIPE at the same call
 	local c
 	for c in tcp_reset_dfl tcp_fin_dfl unix_gone_dfl pipe_gone_dfl; do

@@ -75,6 +75,8 @@
  *             no copy) or read (into a 1M buffer: one copy, like a
  *             consumer that looks at the data)
  *   -N        set TCP_NODELAY on this process's sockets
+ *   -a        page-aligned buffer for plain (as cat, dd and socat have;
+ *             default: malloc's, 16 bytes into a page, as python's)
  *   -V        verify a file destination against the source afterwards
  *   -T SEC    give up after SEC seconds (default 120)
  *
@@ -141,6 +143,7 @@ static struct {
 	int affinity; /* AFF_* */
 	bool peer_read; /* -R read: the receiving peer reads instead of splicing */
 	bool nodelay;   /* -N: TCP_NODELAY on this process's sockets */
+	bool aligned;   /* -a: page-aligned plain buffer (cat, dd, socat) */
 } opt = { .size = 1ull << 30, .src = DEFAULT_SRC, .peer_chunk = 64 * 1024, .timeout = 120 };
 
 static enum dir dir;
@@ -592,7 +595,7 @@ int main(int argc, char **argv)
 {
 	bool prep = false;
 	int o;
-	while ((o = getopt(argc, argv, "s:f:o:P:I:C:A:R:NVT:plh")) != -1) {
+	while ((o = getopt(argc, argv, "s:f:o:P:I:C:A:R:NaVT:plh")) != -1) {
 		switch (o) {
 		case 's': opt.size = parse_size(optarg, "bad -s"); break;
 		case 'f': opt.src = optarg; break;
@@ -607,6 +610,7 @@ int main(int argc, char **argv)
 			break;
 		}
 		case 'N': opt.nodelay = true; break;
+		case 'a': opt.aligned = true; break;
 		case 'V': opt.verify = true; break;
 		case 'T': opt.timeout = (unsigned)parse_size(optarg, "bad -T"); break;
 		case 'p': prep = true; break;
@@ -719,7 +723,14 @@ int main(int argc, char **argv)
 	int ip[2] = { -1, -1 };
 	size_t ipipe = 0, pipe_now = 0;
 	if (method == M_PLAIN) {
-		buf = malloc(chunk);
+		if (opt.aligned) {
+			void *p = NULL;
+			if (posix_memalign(&p, (size_t)sysconf(_SC_PAGESIZE), chunk) != 0)
+				p = NULL;
+			buf = p;
+		} else {
+			buf = malloc(chunk);
+		}
 		if (buf == NULL)
 			die("malloc %zu", chunk);
 		memset(buf, 0, chunk);

@@ -24,6 +24,7 @@
  * use /dev/shm (tmpfs) and /tmp (ext4 here) for "another file system".
  */
 #include "xfer.c" /* the mechanism under test, from shim/ (-Ishim) */
+#include "sigview.c" /* the dispositions it consults */
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -215,6 +216,9 @@ static ssize_t one_write(const struct dest *d, int src, off_t soff, size_t n, en
 		return r;
 	}
 	struct nb_xfer_res res;
+	/* The library keeps this summary current through its signal hooks;
+	 * here the case's sigaction calls are direct, so read it again. */
+	nb_sigview_init();
 	ssize_t r = nb_xfer(d->fd, d->kind, d->flags, src, soff, n, d->path, msgf,
 			    w == W_PWRITE ? &poff : NULL, &res);
 	*err = errno;
@@ -1263,6 +1267,10 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	xfer_mode = strcmp(argv[1], "xfer") == 0;
+	/* XFERLOG_SEND_CHUNK: the library's NOBOUNCE_SEND_CHUNK (0: one call). */
+	const char *sc = getenv("XFERLOG_SEND_CHUNK");
+	if (sc != NULL)
+		nb_xfer_set_send_chunk(strtoul(sc, NULL, 0));
 	if (argc > 3)
 		smalldir = argv[3];
 	const struct tcase *tc = NULL;

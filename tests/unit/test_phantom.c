@@ -130,11 +130,58 @@ static void drop_range_forgets_without_filling(void **state)
 {
 	(void)state;
 	guard(mem, 4, 0);
-	nb_phantom_drop_range((uintptr_t)mem + 100, (uintptr_t)mem + 200, true);
+	nb_phantom_drop_range((uintptr_t)mem - 100, (uintptr_t)mem + 4 * pg, true);
 	assert_int_equal(nb_phantom_find((uintptr_t)mem), -1);
 	/* Accessible again and never filled: fresh anonymous memory. */
 	assert_int_equal(mem[0], 0);
 	assert_int_equal(mem[4 * pg - 1], 0);
+}
+
+static void drop_range_of_a_part_fills_the_pages_that_stay(void **state)
+{
+	(void)state;
+	guard(mem, 4, 0);
+	/* munmap or MADV_DONTNEED of one page: the other three keep the
+	 * bytes the read gave, so the whole phantom is filled first. */
+	nb_phantom_drop_range((uintptr_t)mem + pg, (uintptr_t)mem + 2 * pg, true);
+	assert_true(nb_phantom_find((uintptr_t)mem) < 0);
+	assert_int_equal(mem[0], expect_at(0));
+	assert_int_equal(mem[4 * pg - 1], expect_at(4 * pg - 1));
+}
+
+static void edges_match_only_what_the_read_put_there(void **state)
+{
+	(void)state;
+	int i = guard(mem + pg, 2, pg);
+	memset(mem + pg - 100, 'h', 100);
+	memset(mem + 3 * pg, 't', 50);
+	assert_int_equal(nb_phantom_set_edges(i, (uintptr_t)mem + pg - 100,
+					      (uintptr_t)mem + 3 * pg + 50), 0);
+	uintptr_t s = (uintptr_t)mem + pg, e = (uintptr_t)mem + 3 * pg;
+	assert_true(nb_phantom_edges_intact(i, s - 100, s));
+	assert_true(nb_phantom_edges_intact(i, s - 10, s));
+	assert_true(nb_phantom_edges_intact(i, e, e + 50));
+	assert_true(nb_phantom_edges_intact(i, e, e + 20));
+	/* outside the read, or spanning the pages: never */
+	assert_false(nb_phantom_edges_intact(i, s - 101, s));
+	assert_false(nb_phantom_edges_intact(i, e, e + 51));
+	assert_false(nb_phantom_edges_intact(i, s - 10, e));
+	/* the program changed one byte of the head */
+	mem[pg - 50] = 'x';
+	assert_false(nb_phantom_edges_intact(i, s - 100, s));
+	assert_true(nb_phantom_edges_intact(i, s - 49, s));
+	/* a rebind (the next read) forgets the edges until set again */
+	assert_int_equal(nb_phantom_rebind(i, src, 0), 0);
+	assert_false(nb_phantom_edges_intact(i, e, e + 20));
+}
+
+static void edges_larger_than_a_slot_are_refused(void **state)
+{
+	(void)state;
+	int i = guard(mem + 2 * pg, 2, 0);
+	uintptr_t s = (uintptr_t)mem + 2 * pg;
+	assert_int_equal(nb_phantom_set_edges(i, s - 4097, s + 2 * pg), -1);
+	assert_false(nb_phantom_edges_intact(i, s - 10, s));
 }
 
 static void drop_range_outside_keeps_the_phantom(void **state)
@@ -150,11 +197,9 @@ static void rebind_changes_what_the_memory_will_hold(void **state)
 	(void)state;
 	int i = guard(mem, 2, 0);
 	assert_int_equal(nb_phantom_rebind(i, src, 7 * pg), 0);
-	uintptr_t s, e;
-	int fd;
-	off_t off;
-	assert_true(nb_phantom_get(i, &s, &e, &fd, &off));
-	assert_int_equal(off, 7 * pg);
+	struct nb_phantom_view v;
+	assert_true(nb_phantom_get(i, &v));
+	assert_int_equal(v.off, 7 * pg);
 	assert_int_equal(mem[1], expect_at(7 * pg + 1));
 }
 
@@ -253,6 +298,9 @@ int main(void)
 		T(write_touch_materializes_then_keeps_the_write),
 		T(explicit_materialize_fills_without_a_fault),
 		T(drop_range_forgets_without_filling),
+		T(drop_range_of_a_part_fills_the_pages_that_stay),
+		T(edges_match_only_what_the_read_put_there),
+		T(edges_larger_than_a_slot_are_refused),
 		T(drop_range_outside_keeps_the_phantom),
 		T(rebind_changes_what_the_memory_will_hold),
 		T(two_phantoms_fill_independently),

@@ -299,6 +299,70 @@ static void same_count_odd_inputs(void **state)
 
 /* ---- nb_xfer_sigpipe_takeback ---- */
 
+/* ---- a socket write cut into NOBOUNCE_SEND_CHUNK calls ---- */
+
+static void socket_step_goes_on_only_after_a_full_step(void **state)
+{
+	(void)state;
+	assert_int_equal(nb_xfer_socket_step(0, 16384, 65536, 16384, 0), NB_STEP_MORE);
+	assert_int_equal(nb_xfer_socket_step(49152, 16384, 65536, 16384, 0), NB_STEP_DONE);
+	/* short: full non-blocking socket, signal, timeout - write returns */
+	assert_int_equal(nb_xfer_socket_step(16384, 16384, 65536, 100, 0), NB_STEP_RETURN_MOVED);
+	assert_int_equal(nb_xfer_socket_step(0, 100, 100, 100, 0), NB_STEP_DONE);
+}
+
+static void socket_step_errors_after_progress_return_the_count(void **state)
+{
+	(void)state;
+	assert_int_equal(nb_xfer_socket_step(16384, 16384, 65536, -1, EPIPE), NB_STEP_RETURN_MOVED);
+	assert_int_equal(nb_xfer_socket_step(16384, 16384, 65536, -1, EINTR), NB_STEP_RETURN_MOVED);
+	assert_int_equal(nb_xfer_socket_step(16384, 16384, 65536, 0, 0), NB_STEP_RETURN_MOVED);
+	assert_int_equal(nb_xfer_socket_step(0, 16384, 65536, -1, EPIPE), NB_STEP_ERROR);
+	assert_int_equal(nb_xfer_socket_step(0, 16384, 65536, -1, EAGAIN), NB_STEP_ERROR);
+	assert_int_equal(nb_xfer_socket_step(0, 16384, 65536, -1, EINVAL), NB_STEP_UNSUPPORTED);
+	assert_int_equal(nb_xfer_socket_step(0, 16384, 65536, 0, 0), NB_STEP_NO_BYTES);
+}
+
+static void socket_mask_none_for_one_small_call(void **state)
+{
+	(void)state;
+	/* 16 KiB in one call, SIGPIPE at its default: nothing to block */
+	assert_int_equal(nb_xfer_socket_mask(0, 16384, 16384, 4096, false, 0, false, true),
+			 NB_MASK_NONE);
+	assert_int_equal(nb_xfer_socket_mask(100, 16384, 0, 4096, false, 0, false, true),
+			 NB_MASK_NONE);
+	/* exactly 16 pages, misaligned: 17 pages, two internal sends */
+	assert_int_equal(nb_xfer_socket_mask(0, 65536, 0, 4096, false, 0, false, false),
+			 NB_MASK_NONE);
+	assert_int_equal(nb_xfer_socket_mask(1, 65536, 0, 4096, false, 0, false, false),
+			 NB_MASK_PIPE);
+}
+
+static void socket_mask_pipe_for_several_calls_or_nosignal(void **state)
+{
+	(void)state;
+	assert_int_equal(nb_xfer_socket_mask(0, 65536, 16384, 4096, false, 0, false, false),
+			 NB_MASK_PIPE);
+	assert_int_equal(nb_xfer_socket_mask(0, 4096, 16384, 4096, false, MSG_NOSIGNAL, false,
+					     false),
+			 NB_MASK_PIPE);
+	/* SIGPIPE ignored: whatever sendfile raises is discarded */
+	assert_int_equal(nb_xfer_socket_mask(0, 1 << 20, 16384, 4096, false, MSG_NOSIGNAL, true,
+					     false),
+			 NB_MASK_NONE);
+}
+
+static void socket_mask_all_for_nonblocking_with_plain_handlers(void **state)
+{
+	(void)state;
+	assert_int_equal(nb_xfer_socket_mask(0, 4096, 16384, 4096, true, 0, true, true),
+			 NB_MASK_ALL);
+	assert_int_equal(nb_xfer_socket_mask(0, 4096, 16384, 4096, true, 0, false, false),
+			 NB_MASK_NONE);
+	assert_int_equal(nb_xfer_socket_mask(0, 1 << 20, 16384, 4096, true, 0, false, false),
+			 NB_MASK_PIPE);
+}
+
 static void sigpipe_takeback(void **state)
 {
 	(void)state;
@@ -549,6 +613,11 @@ int main(void)
 		cmocka_unit_test(same_count_with_bytes_queued),
 		cmocka_unit_test(same_count_keeps_pipe_buf_atomicity),
 		cmocka_unit_test(same_count_odd_inputs),
+		cmocka_unit_test(socket_step_goes_on_only_after_a_full_step),
+		cmocka_unit_test(socket_step_errors_after_progress_return_the_count),
+		cmocka_unit_test(socket_mask_none_for_one_small_call),
+		cmocka_unit_test(socket_mask_pipe_for_several_calls_or_nosignal),
+		cmocka_unit_test(socket_mask_all_for_nonblocking_with_plain_handlers),
 		cmocka_unit_test(sigpipe_takeback),
 		cmocka_unit_test(fsize_clamp),
 		cmocka_unit_test(names),
