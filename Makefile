@@ -119,6 +119,7 @@ demo: $(LIB) $(PROG_BIN)
 bench: $(LIB) $(PROG_BIN)
 	@bash scripts/bench.sh
 	@bash scripts/bench-kernel.sh
+	@bash scripts/bench-zerocopy.sh
 
 install: $(LIB)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7

@@ -14,7 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DEF_MIN_CHUNK ((size_t)64 * 1024)
+#define DEF_MIN_CHUNK ((size_t)16 * 1024)
+#define DEF_MIN_CHUNK_FILE ((size_t)64 * 1024)
 #define DEF_ARM_AFTER 2u
 #define DEF_MAX_PIPES 64u
 #define DEF_PIPE_SIZE ((size_t)1024 * 1024)
@@ -32,7 +33,7 @@
 static const char *const known_vars[] = {
 	"NOBOUNCE_MODE",      "NOBOUNCE_MIN_CHUNK", "NOBOUNCE_ARM_AFTER", "NOBOUNCE_PATHS",
 	"NOBOUNCE_MAX_PIPES", "NOBOUNCE_PIPE_SIZE", "NOBOUNCE_STATS",     "NOBOUNCE_LOG",
-	"NOBOUNCE_ONLY",      "NOBOUNCE_SKIP",      "NOBOUNCE_SEND_CHUNK",
+	"NOBOUNCE_ONLY",      "NOBOUNCE_SKIP",      "NOBOUNCE_SEND_CHUNK", "NOBOUNCE_MIN_CHUNK_FILE",
 };
 
 void nb_config_defaults(struct nb_config *c)
@@ -40,6 +41,7 @@ void nb_config_defaults(struct nb_config *c)
 	memset(c, 0, sizeof *c);
 	c->mode = NB_MODE_ON;
 	c->min_chunk = DEF_MIN_CHUNK;
+	c->min_chunk_file = DEF_MIN_CHUNK_FILE;
 	c->arm_after = DEF_ARM_AFTER;
 	c->paths = NB_PATH_ALL;
 	c->max_pipes = DEF_MAX_PIPES;
@@ -254,6 +256,9 @@ int nb_config_parse(struct nb_config *c, nb_getenv_fn get, nb_complain_fn compla
 	}
 	if ((v = get("NOBOUNCE_MIN_CHUNK", cookie)) != NULL)
 		parse_size_var(&x, "NOBOUNCE_MIN_CHUNK", v, MIN_CHUNK_LO, MIN_CHUNK_HI, &c->min_chunk);
+	if ((v = get("NOBOUNCE_MIN_CHUNK_FILE", cookie)) != NULL)
+		parse_size_var(&x, "NOBOUNCE_MIN_CHUNK_FILE", v, MIN_CHUNK_LO, MIN_CHUNK_HI,
+			       &c->min_chunk_file);
 	if ((v = get("NOBOUNCE_ARM_AFTER", cookie)) != NULL)
 		parse_uint_var(&x, "NOBOUNCE_ARM_AFTER", v, 1, ARM_AFTER_HI, &c->arm_after);
 	if ((v = get("NOBOUNCE_PATHS", cookie)) != NULL)

@@ -68,6 +68,7 @@ enum nb_loglevel { NB_LOG_OFF, NB_LOG_ERROR, NB_LOG_WARN, NB_LOG_INFO, NB_LOG_DE
 struct nb_config {
 	enum nb_mode mode;
 	size_t min_chunk;        /* smallest read that counts as a bounce */
+	size_t min_chunk_file;   /* the same for file -> file copies */
 	unsigned arm_after;      /* bounces before a pair arms */
 	unsigned paths;          /* enum nb_path bits allowed */
 	unsigned max_pipes;      /* pipe pool bound (socket/pipe sources) */
@@ -209,6 +210,8 @@ const char *nb_path_name(enum nb_path p);
 void nb_pair_start(struct nb_pair *p, int dst, uint32_t dst_gen, enum nb_kind src_kind,
 		   enum nb_kind dst_kind, enum nb_path path);
 enum nb_event nb_pair_bounce(struct nb_pair *p, size_t chunk, const struct nb_config *c);
+/* The smallest chunk that counts for this pair's direction. */
+size_t nb_pair_min_chunk(const struct nb_pair *p, const struct nb_config *c);
 enum nb_event nb_pair_miss(struct nb_pair *p, enum nb_miss why);
 unsigned nb_hist_bucket(size_t chunk);
 const char *nb_miss_name(enum nb_miss m);

@@ -89,12 +89,26 @@ void nb_pair_start(struct nb_pair *p, int dst, uint32_t dst_gen, enum nb_kind sr
 	p->state = path == NB_PATH_NONE ? NB_PAIR_REFUSED : NB_PAIR_LEARNING;
 }
 
+/* The smallest chunk that wins, per direction (make bench, README):
+ * file -> socket and file -> pipe gain from 16 KiB calls on; a copy
+ * between two files is a copy inside the kernel too (copy_file_range
+ * shares no pages on tmpfs or ext4), so it gains only a little, from
+ * 64 KiB calls on, and loses below. */
+size_t nb_pair_min_chunk(const struct nb_pair *p, const struct nb_config *c)
+{
+	bool file_src = p->src_kind == NB_KIND_FILE || p->src_kind == NB_KIND_BLOCK;
+	bool file_dst = p->dst_kind == NB_KIND_FILE || p->dst_kind == NB_KIND_BLOCK;
+	if (file_src && file_dst && c->min_chunk_file > c->min_chunk)
+		return c->min_chunk_file;
+	return c->min_chunk;
+}
+
 enum nb_event nb_pair_bounce(struct nb_pair *p, size_t chunk, const struct nb_config *c)
 {
 	p->iterations++;
 	p->bytes += chunk;
 	p->hist[nb_hist_bucket(chunk)]++;
-	if (chunk < c->min_chunk)
+	if (chunk < nb_pair_min_chunk(p, c))
 		return NB_EV_NONE; /* too small to win: neither counts nor hurts */
 
 	switch ((enum nb_pair_state)p->state) {

@@ -470,11 +470,13 @@ static ssize_t to_socket(int dst, bool nonblock, int src, off_t src_off, size_t 
 static int wait_fresh(int dst, int src, off_t off, const sigset_t *all, const sigset_t *old,
 		      struct nb_xfer_res *res)
 {
-	k_sigmask(SIG_SETMASK, old, NULL);
+	if (old != NULL)
+		k_sigmask(SIG_SETMASK, old, NULL);
 	ssize_t w = k_sendfile(dst, src, &off, 0);
 	int err = w < 0 ? errno : 0;
 	res->calls++;
-	k_sigmask(SIG_BLOCK, all, NULL);
+	if (old != NULL)
+		k_sigmask(SIG_BLOCK, all, NULL);
 	return err;
 }
 
@@ -492,9 +494,15 @@ static bool wait_moved(int dst, const sigset_t *old, struct nb_xfer_res *res)
 
 static ssize_t to_pipe(int dst, int src, off_t src_off, size_t len, struct nb_xfer_res *res)
 {
+	/* The mask keeps handlers from running while data moves (see the
+	 * top). A program without any handler has nothing that could run:
+	 * a signal ends it, is ignored or stops it, as during write(2). */
+	bool masked = nb_sigview_plain_handlers() || nb_sigview_restart_handlers();
 	sigset_t all, old;
 	sigfillset(&all);
-	k_sigmask(SIG_BLOCK, &all, &old);
+	if (masked)
+		k_sigmask(SIG_BLOCK, &all, &old);
+	const sigset_t *prog = masked ? &old : NULL; /* NULL: the mask in force */
 
 	off_t off = src_off;
 	size_t moved = 0;
@@ -512,7 +520,7 @@ static ssize_t to_pipe(int dst, int src, off_t src_off, size_t len, struct nb_xf
 			moved += (size_t)r;
 			continue;
 		case NB_STEP_WAIT_FRESH:
-			e = wait_fresh(dst, src, off, &all, &old, res);
+			e = wait_fresh(dst, src, off, &all, prog, res);
 			if (e == 0)
 				continue;
 			if (nb_xfer_unsupported(e)) {
@@ -523,7 +531,7 @@ static ssize_t to_pipe(int dst, int src, off_t src_off, size_t len, struct nb_xf
 			err = e;
 			goto out;
 		case NB_STEP_WAIT_MOVED:
-			if (wait_moved(dst, &old, res))
+			if (wait_moved(dst, prog, res))
 				continue;
 			ret = (ssize_t)moved;
 			goto out;
@@ -547,7 +555,8 @@ out:
 	/* Signals that arrived while data moved are delivered now, after
 	 * the transfer: where the plain write would have let them in. A
 	 * SIGPIPE from an EPIPE above is among them, as pipe_write's. */
-	k_sigmask(SIG_SETMASK, &old, NULL);
+	if (masked)
+		k_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret == -1)
 		errno = err;
 	return ret;

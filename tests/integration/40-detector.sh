@@ -190,9 +190,20 @@ test_chunks_below_min_chunk_are_reported_but_never_arm() {
 
 test_min_chunk_4k_lets_8k_chunks_arm() {
 	mkdata in.bin 8M
-	NOBOUNCE_MIN_CHUNK=4K observe --chunk 8K in.bin out.bin
+	NOBOUNCE_MIN_CHUNK=4K NOBOUNCE_MIN_CHUNK_FILE=4K observe --chunk 8K in.bin out.bin
 	assert_eq "$(jget s.json 'j["config"]["min_chunk"]')" 4096
 	expect_loop file file 1024 $MiB8
+	assert_eq "$(jloop s.json file file arms)" 1
+}
+
+# A copy between two files is a copy inside the kernel too: it arms only
+# from NOBOUNCE_MIN_CHUNK_FILE (64K), whatever NOBOUNCE_MIN_CHUNK says.
+test_file_to_file_32k_chunks_do_not_arm_below_min_chunk_file() {
+	mkdata in.bin 8M
+	NOBOUNCE_MIN_CHUNK=4K observe --chunk 32K in.bin out.bin
+	expect_loop file file 256 $MiB8
+	assert_eq "$(jloop s.json file file arms)" 0
+	NOBOUNCE_MIN_CHUNK=4K observe --chunk 64K in.bin out.bin
 	assert_eq "$(jloop s.json file file arms)" 1
 }
 

@@ -103,7 +103,9 @@ static void defaults_when_nothing_is_set(void **state)
 	assert_int_equal(nb_config_parse(&c, env_get, env_complain, &e), 0);
 	assert_int_equal(e.nlines, 0);
 	assert_int_equal(c.mode, NB_MODE_ON);
-	assert_int_equal(c.min_chunk, 64 * 1024);
+	assert_int_equal(c.min_chunk, 16 * 1024);
+	assert_int_equal(c.min_chunk_file, 64 * 1024);
+	assert_int_equal(c.send_chunk, 16 * 1024);
 	assert_int_equal(c.arm_after, 2);
 	assert_int_equal(c.paths, NB_PATH_ALL);
 	assert_int_equal(c.max_pipes, 64);
@@ -272,27 +274,27 @@ static void min_chunk_accepts_range_bounds_512_and_1G(void **state)
 	assert_int_equal(min_chunk_of("1048576K"), (size_t)1 << 30);
 }
 
-static const char *const min_chunk_needles[] = { "512", "1G", "64K", NULL };
+static const char *const min_chunk_needles[] = { "512", "1G", "16K", NULL };
 
-static void min_chunk_refuses_below_512_and_keeps_64K(void **state)
+static void min_chunk_refuses_below_512_and_keeps_16K(void **state)
 {
 	(void)state;
 	static const char *const bad[] = { "511", "0", "0K", NULL };
 	for (const char *const *v = bad; *v; v++) {
 		struct nb_config c;
 		assert_refused("NOBOUNCE_MIN_CHUNK", *v, min_chunk_needles, &c);
-		assert_int_equal(c.min_chunk, 64 * 1024);
+		assert_int_equal(c.min_chunk, 16 * 1024);
 	}
 }
 
-static void min_chunk_refuses_above_1G_and_keeps_64K(void **state)
+static void min_chunk_refuses_above_1G_and_keeps_16K(void **state)
 {
 	(void)state;
 	static const char *const bad[] = { "1073741825", "2G", "1025M", NULL };
 	for (const char *const *v = bad; *v; v++) {
 		struct nb_config c;
 		assert_refused("NOBOUNCE_MIN_CHUNK", *v, min_chunk_needles, &c);
-		assert_int_equal(c.min_chunk, 64 * 1024);
+		assert_int_equal(c.min_chunk, 16 * 1024);
 	}
 }
 
@@ -306,7 +308,7 @@ static void min_chunk_refuses_malformed_sizes(void **state)
 	for (const char *const *v = bad; *v; v++) {
 		struct nb_config c;
 		assert_refused("NOBOUNCE_MIN_CHUNK", *v, min_chunk_needles, &c);
-		assert_int_equal(c.min_chunk, 64 * 1024);
+		assert_int_equal(c.min_chunk, 16 * 1024);
 	}
 }
 
@@ -319,7 +321,44 @@ static void min_chunk_refuses_numbers_that_overflow(void **state)
 	for (const char *const *v = bad; *v; v++) {
 		struct nb_config c;
 		assert_refused("NOBOUNCE_MIN_CHUNK", *v, min_chunk_needles, &c);
-		assert_int_equal(c.min_chunk, 64 * 1024);
+		assert_int_equal(c.min_chunk, 16 * 1024);
+	}
+}
+
+/* ---- NOBOUNCE_MIN_CHUNK_FILE, NOBOUNCE_SEND_CHUNK ---- */
+
+static void min_chunk_file_and_send_chunk_accept_sizes(void **state)
+{
+	(void)state;
+	const char *kv[] = { "NOBOUNCE_MIN_CHUNK_FILE", "1M", "NOBOUNCE_SEND_CHUNK", "32K", NULL };
+	struct env e = { .kv = kv };
+	struct nb_config c;
+	assert_int_equal(nb_config_parse(&c, env_get, env_complain, &e), 0);
+	assert_int_equal(c.min_chunk_file, 1024 * 1024);
+	assert_int_equal(c.send_chunk, 32 * 1024);
+}
+
+static void send_chunk_refuses_less_than_a_page_and_keeps_16K(void **state)
+{
+	(void)state;
+	static const char *const needles[] = { "NOBOUNCE_SEND_CHUNK", "4K", "1G", "16K", NULL };
+	static const char *const bad[] = { "0", "4095", "2G", "16KB", NULL };
+	for (const char *const *v = bad; *v; v++) {
+		struct nb_config c;
+		assert_refused("NOBOUNCE_SEND_CHUNK", *v, needles, &c);
+		assert_int_equal(c.send_chunk, 16 * 1024);
+	}
+}
+
+static void min_chunk_file_refuses_bad_sizes_and_keeps_64K(void **state)
+{
+	(void)state;
+	static const char *const needles[] = { "NOBOUNCE_MIN_CHUNK_FILE", "64K", NULL };
+	static const char *const bad[] = { "100", "x", "", NULL };
+	for (const char *const *v = bad; *v; v++) {
+		struct nb_config c;
+		assert_refused("NOBOUNCE_MIN_CHUNK_FILE", *v, needles, &c);
+		assert_int_equal(c.min_chunk_file, 64 * 1024);
 	}
 }
 
@@ -830,8 +869,11 @@ int main(void)
 		cmocka_unit_test(min_chunk_accepts_M_suffix),
 		cmocka_unit_test(min_chunk_accepts_G_suffix),
 		cmocka_unit_test(min_chunk_accepts_range_bounds_512_and_1G),
-		cmocka_unit_test(min_chunk_refuses_below_512_and_keeps_64K),
-		cmocka_unit_test(min_chunk_refuses_above_1G_and_keeps_64K),
+		cmocka_unit_test(min_chunk_refuses_below_512_and_keeps_16K),
+		cmocka_unit_test(min_chunk_refuses_above_1G_and_keeps_16K),
+		cmocka_unit_test(min_chunk_file_and_send_chunk_accept_sizes),
+		cmocka_unit_test(send_chunk_refuses_less_than_a_page_and_keeps_16K),
+		cmocka_unit_test(min_chunk_file_refuses_bad_sizes_and_keeps_64K),
 		cmocka_unit_test(min_chunk_refuses_malformed_sizes),
 		cmocka_unit_test(min_chunk_refuses_numbers_that_overflow),
 		cmocka_unit_test(arm_after_accepts_1_to_1000000),

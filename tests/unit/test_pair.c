@@ -317,6 +317,30 @@ static void chunk_of_exactly_min_chunk_counts_towards_arming(void **state)
 	assert_int_equal(nb_pair_bounce(&p, cfg.min_chunk, &cfg), NB_EV_ARMED);
 }
 
+static void file_to_file_counts_only_from_min_chunk_file(void **state)
+{
+	(void)state;
+	struct nb_pair p;
+	memset(&p, 0, sizeof p);
+	nb_pair_start(&p, 9, 3, NB_KIND_FILE, NB_KIND_FILE, NB_PATH_COPY_FILE_RANGE);
+	assert_int_equal(nb_pair_min_chunk(&p, &cfg), cfg.min_chunk_file);
+	/* 32 KiB copies between files: the kernel copy loses, never arm */
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(nb_pair_bounce(&p, 32 * 1024, &cfg), NB_EV_NONE);
+	assert_int_equal(p.state, NB_PAIR_LEARNING);
+	assert_int_equal(nb_pair_bounce(&p, cfg.min_chunk_file, &cfg), NB_EV_NONE);
+	assert_int_equal(nb_pair_bounce(&p, cfg.min_chunk_file, &cfg), NB_EV_ARMED);
+}
+
+static void file_to_socket_counts_from_min_chunk(void **state)
+{
+	(void)state;
+	struct nb_pair p;
+	start(&p, NB_PATH_SENDFILE);
+	assert_int_equal(nb_pair_min_chunk(&p, &cfg), cfg.min_chunk);
+	assert_true(cfg.min_chunk < cfg.min_chunk_file);
+}
+
 static void small_chunks_do_not_count_towards_arming(void **state)
 {
 	(void)state;
@@ -659,6 +683,8 @@ int main(void)
 		T(armed_pair_reports_armed_only_once),
 		T(chunk_of_exactly_min_chunk_counts_towards_arming),
 		T(small_chunks_do_not_count_towards_arming),
+		T(file_to_file_counts_only_from_min_chunk_file),
+		T(file_to_socket_counts_from_min_chunk),
 		T(small_chunks_do_not_reset_the_streak),
 		T(small_chunks_are_counted_in_iterations_and_bytes),
 		T(bounce_records_its_chunk_in_the_histogram),
