@@ -503,6 +503,26 @@ test_null_dereference_while_phantoms_exist_still_dies_of_sigsegv() {
 	met_phantom
 }
 
+# A write blocked on a peer that stopped reading, after bytes moved: the
+# alarm's handler ends it with the count, as write(2) - with SA_RESTART
+# too (signal() installs it), where the library's own calls would be
+# restarted by the kernel: it waits in poll between them instead.
+test_write_stalled_then_interrupted_by_an_sa_restart_handler_returns_the_count() {
+	zc_both alarm-stall-restart
+	same_as_plain
+	assert_grep '^it 2 write: partial, alarms 1$' shim/out.txt
+	met_phantom
+	engaged
+}
+
+test_write_stalled_then_interrupted_by_a_plain_handler_returns_the_count() {
+	zc_both alarm-stall-norestart
+	same_as_plain
+	assert_grep '^it 2 write: partial, alarms 1$' shim/out.txt
+	met_phantom
+	engaged
+}
+
 test_write_to_a_pipe_without_readers_with_sigpipe_ignored_is_epipe() {
 	zc_both epipe-ignored
 	same_as_plain

@@ -36,6 +36,7 @@
  *   pwrite-source-other-fd ftruncate-source fwrite-phantom
  *   fread-into-phantom writev-header recv-into-phantom readv-into-phantom
  *   own-segv-handler null-deref epipe-ignored epipe-default
+ *   alarm-stall-restart alarm-stall-norestart
  *   nonblock-full-pipe threads8 threads8-own-arenas stack-buffer
  *   thread-stack-buffer
  *
@@ -1301,6 +1302,106 @@ static int sc_epipe(bool ignore)
 	return 0;
 }
 
+/* ---- a write interrupted by a signal handler after bytes moved ---- */
+
+/* Reads exactly `want` bytes, then stops reading but keeps its end open
+ * until released: the writer's next large write fills the socket and
+ * blocks. SIGALRM is blocked here so the alarm interrupts the writer. */
+struct stall {
+	int fd;
+	size_t want;
+	sem_t done, release;
+};
+
+static void *stall_main(void *arg)
+{
+	struct stall *st = arg;
+	sigset_t m;
+	sigemptyset(&m);
+	sigaddset(&m, SIGALRM);
+	pthread_sigmask(SIG_BLOCK, &m, NULL);
+	char *b = malloc(64 * KiB);
+	size_t got = 0;
+	while (b != NULL && got < st->want) {
+		size_t n = st->want - got < 64 * KiB ? st->want - got : 64 * KiB;
+		ssize_t r = read(st->fd, b, n);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	free(b);
+	sem_post(&st->done);
+	sem_wait(&st->release);
+	return NULL;
+}
+
+static volatile sig_atomic_t alarms;
+
+static void on_alarm(int sig)
+{
+	(void)sig;
+	alarms++;
+}
+
+/* Two 1 MiB chunks go through (the loop arms), the third write meets a
+ * peer that stopped reading: write(2) blocks after moving what fits and
+ * returns that count when SIGALRM's handler runs - with SA_RESTART too,
+ * because bytes moved (signal(7)). signal() installs with SA_RESTART. */
+static int sc_alarm_stall(bool restart)
+{
+	struct ctx c;
+	size_t chunk = MiB;
+	init(&c, R_READ, W_WRITE, chunk);
+	open_src(&c, 8 * MiB, O_RDONLY);
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+		die("socketpair");
+	c.dst = sv[0];
+	if (restart) {
+		if (signal(SIGALRM, on_alarm) == SIG_ERR)
+			die("signal");
+	} else {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_alarm;
+		sigemptyset(&sa.sa_mask);
+		if (sigaction(SIGALRM, &sa, NULL) != 0)
+			die("sigaction");
+	}
+	struct stall st = { .fd = sv[1], .want = 2 * chunk };
+	sem_init(&st.done, 0, 0);
+	sem_init(&st.release, 0, 0);
+	pthread_t th;
+	if (pthread_create(&th, NULL, stall_main, &st) != 0)
+		die("pthread_create");
+	c.buf = malloc(chunk);
+	char s[64];
+	for (int i = 0; i < 3; i++) {
+		ssize_t r = read(c.src, c.buf, chunk);
+		printf("it %d read %s\n", i, ret(r, errno, s, sizeof s));
+		if (r <= 0)
+			die("short source");
+		if (i < 2) {
+			printf("it %d write %s\n", i, ret(wr_all(&c, c.buf, (size_t)r), errno, s,
+							   sizeof s));
+			continue;
+		}
+		sem_wait(&st.done); /* the peer has read all it will */
+		probe("before-stalled-write", i, c.buf, (size_t)r);
+		alarm(1);
+		ssize_t w = write(c.dst, c.buf, (size_t)r);
+		int e = errno;
+		alarm(0);
+		printf("it %d write: %s, alarms %d\n", i,
+		       w > 0 && w < r ? "partial" : ret(w, e, s, sizeof s), (int)alarms);
+	}
+	close(c.dst);
+	sem_post(&st.release);
+	pthread_join(th, NULL);
+	close(sv[1]);
+	return 0;
+}
+
 /* ---- non-blocking destination ---- */
 
 static int sc_nonblock(void)
@@ -1572,6 +1673,8 @@ static int dispatch(const char *s)
 	if (!strcmp(s, "null-deref")) return sc_null();
 	if (!strcmp(s, "epipe-ignored")) return sc_epipe(true);
 	if (!strcmp(s, "epipe-default")) return sc_epipe(false);
+	if (!strcmp(s, "alarm-stall-restart")) return sc_alarm_stall(true);
+	if (!strcmp(s, "alarm-stall-norestart")) return sc_alarm_stall(false);
 	if (!strcmp(s, "nonblock-full-pipe")) return sc_nonblock();
 	if (!strcmp(s, "threads8")) return sc_threads(false);
 	if (!strcmp(s, "threads8-own-arenas")) return sc_threads(true);
