@@ -282,7 +282,7 @@ cat <<'EOF'
 In mode "on" an armed loop whose source is a regular file is served by
 the kernel (sendfile here): the read leaves the buffer guarded instead of
 copying, the write moves the file's bytes. Loops with chunks below
-NOBOUNCE_MIN_CHUNK (64K by default; socat's 8K, for one) are left plain.
+NOBOUNCE_MIN_CHUNK (16K by default; socat's 8K, for one) are left plain.
 "observe" changes nothing and reports what it found. On loopback the
 receiver often sets the pace, so the CPU per GB of the sender is the
 figure to watch.
