@@ -91,12 +91,15 @@ static enum nb_path path_to(int dst, struct nb_fd *d)
 
 /* SIGPIPE discipline for pieces after the first. */
 struct quiet {
-	bool on, was_pending;
+	bool begun, on, was_pending;
 	sigset_t old;
 };
 
 static void quiet_begin(struct quiet *q)
 {
+	if (q->begun)
+		return;
+	q->begun = true;
 	/* Ignored, a SIGPIPE is discarded as it is raised: nothing to take
 	 * back (sigview.c). */
 	q->on = !nb_sigview_pipe_ignored();
@@ -152,8 +155,7 @@ ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_
 	int saved = errno;
 	size_t done = 0;
 	ssize_t last = 0;
-	struct quiet q = { .on = false };
-	bool quiet = false;
+	struct quiet q = { .begun = false, .on = false };
 	while (a + done < end) {
 		uintptr_t cur = a + done;
 		struct nb_phantom_view v = { .start = end, .end = end, .xstart = end, .xend = end };
@@ -178,10 +180,8 @@ ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_
 		size_t piece = (phantom ? pe : (ks < end ? ks : end)) - cur;
 		int src = v.src;
 		off_t soff = v.off + ((off_t)cur - (off_t)v.start);
-		if (done > 0 && !quiet) {
+		if (done > 0)
 			quiet_begin(&q); /* once, for every piece after the first */
-			quiet = true;
-		}
 		if (phantom) {
 			/* The backing stays referenced while the kernel reads it,
 			 * even if another thread materialises the phantom. */

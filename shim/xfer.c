@@ -20,23 +20,32 @@
  *  error or SO_SNDTIMEO stops it while it waits for memory; sendfile
  *  (do_splice_direct -> splice_direct_to_actor -> splice_to_socket) loops
  *  over 64 KiB internal chunks itself and returns short in exactly those
- *  cases (plus: it checks signal_pending() at each chunk, see below). So
- *  one sendfile call is the whole write - never a loop of calls: after a
- *  call that moved bytes, a signal handler may already have run (the
- *  plain write would return the count at its next wait), and with
- *  SA_RESTART a second call interrupted before moving anything would be
- *  restarted by the kernel where the plain write returns the count.
+ *  cases (plus: it checks signal_pending() at each chunk, see below).
+ *  On loopback TCP, calls of 16 KiB move several times more per second
+ *  than calls of 64 KiB and more (make bench), so a write is cut into
+ *  calls of at most send_chunk bytes (NOBOUNCE_SEND_CHUNK), and the rules
+ *  of one write(2) are kept across them: the next call is made only after
+ *  one that moved all it was asked (a short one is where write returns);
+ *  an error, EINTR or EAGAIN after bytes moved returns the count. One
+ *  case needs more: with an SA_RESTART handler, a later call interrupted
+ *  before moving anything would be restarted by the kernel where the
+ *  plain write returns the count - so when the program has such a handler
+ *  (sigview.c), the library waits in poll(POLLOUT) before each later
+ *  call, which a handler always interrupts (signal(7)).
  *  SIGPIPE: write raises it only when it fails with EPIPE having copied
  *  nothing (tcp_sendmsg -> sk_stream_error; unix_stream_sendmsg), but
- *  splice_to_socket calls sock_sendmsg once per chunk, so a peer reset
- *  noticed in a later chunk raises SIGPIPE while sendfile returns a
- *  count. SIGPIPE is therefore blocked around the call and taken back
- *  (sigtimedwait, zero timeout) when the plain call would not have raised
- *  it: a count, or MSG_NOSIGNAL - unless it was already pending before.
+ *  splice_to_socket calls sock_sendmsg once per 16 pipe slots and every
+ *  call after the first may meet the peer's reset, raising SIGPIPE while
+ *  the write returns a count. Unless one call of at most 16 pages is the
+ *  whole write (or SIGPIPE is ignored), SIGPIPE is blocked around the
+ *  calls and taken back (sigtimedwait, zero timeout) when the plain call
+ *  would not have raised it: a count, or MSG_NOSIGNAL - unless it was
+ *  already pending before (nb_xfer_socket_mask).
  *  A non-blocking socket never waits, so there every signal is blocked
- *  around the call: splice_to_socket's "signal_pending -> -ERESTARTSYS"
- *  check would otherwise make a non-blocking sendfile fail with EINTR,
- *  which a non-blocking write never does.
+ *  around the calls when the program has a handler without SA_RESTART:
+ *  splice_to_socket's "signal_pending -> -ERESTARTSYS" check would
+ *  otherwise make a non-blocking sendfile fail with EINTR, which a
+ *  non-blocking write never does.
  *
  *  Pipes. A blocking write(2) into a pipe blocks until all n bytes are in
  *  (pipe_write); splice of a file into a pipe waits for one free slot,
