@@ -347,7 +347,7 @@ out:
 /* Copies n bytes of the program's memory without faulting: process_vm_readv
  * honours page protections and fails with EFAULT where a plain load would
  * crash, so a bad pointer stays the kernel's to report to the program. */
-static bool copy_in(void *dst, const void *src, size_t n)
+bool nb_copy_in(void *dst, const void *src, size_t n)
 {
 	struct iovec l = { dst, n }, r = { (void *)src, n };
 	return process_vm_readv(getpid(), &l, 1, &r, 1, 0) == (ssize_t)n;
@@ -361,7 +361,7 @@ void nb_defer_expose_iov(const struct iovec *iov, int cnt)
 	struct iovec v[64];
 	for (int i = 0; i < cnt; i += 64) {
 		int m = cnt - i < 64 ? cnt - i : 64;
-		if (!copy_in(v, iov + i, sizeof v[0] * (size_t)m))
+		if (!nb_copy_in(v, iov + i, sizeof v[0] * (size_t)m))
 			break;
 		for (int j = 0; j < m; j++)
 			if (v[j].iov_len > 0)
@@ -374,7 +374,7 @@ void nb_defer_expose_iov(const struct iovec *iov, int cnt)
 void nb_defer_expose_msg(const struct msghdr *msg)
 {
 	struct msghdr m;
-	if (NB_LIKELY(!nb_phantom_any()) || msg == NULL || !copy_in(&m, msg, sizeof m))
+	if (NB_LIKELY(!nb_phantom_any()) || msg == NULL || !nb_copy_in(&m, msg, sizeof m))
 		return;
 	nb_defer_expose_iov(m.msg_iov, (int)m.msg_iovlen);
 	nb_defer_expose(m.msg_name, m.msg_namelen);

@@ -33,6 +33,7 @@
 #include "xfer.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/sendfile.h>
@@ -130,34 +131,42 @@ static void quiet_end(struct quiet *q)
 	errno = saved;
 }
 
-ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_t off)
+/* One program-level write in progress. */
+struct fwd {
+	int dst;
+	struct nb_fd *d;
+	enum nb_path path;
+	struct how h;
+	int saved;     /* errno at entry */
+	size_t done;   /* bytes moved so far */
+	ssize_t last;  /* result of the last piece */
+	bool kernel;   /* some bytes went by a kernel path */
+	struct quiet q;
+};
+
+/* The kernel path for this destination, or NONE (then the caller
+ * materialises and makes the plain call). */
+static enum nb_path prepare(struct fwd *f, int dst, int kind, int flags, off_t off)
 {
-	if (NB_LIKELY(!nb_phantom_any()) || n == 0)
-		return NB_NOT_FORWARDED;
-	uintptr_t a = (uintptr_t)buf, end = a + n;
-	if (nb_phantom_next(a, end) < 0)
-		return NB_NOT_FORWARDED;
-
-	struct how h = { kind, flags, off };
-	struct nb_fd *d = nb_fd_get(dst);
-	enum nb_path path = NB_PATH_NONE;
-	if (d != NULL && nb_fd_trylock(d)) {
-		if (d->kind == NB_KIND_UNKNOWN)
-			nb_fd_classify(dst, d);
-		path = path_to(dst, d);
-		nb_fd_unlock(d);
+	*f = (struct fwd){ .dst = dst, .h = { kind, flags, off }, .saved = errno };
+	f->d = nb_fd_get(dst);
+	f->path = NB_PATH_NONE;
+	if (f->d != NULL && nb_fd_trylock(f->d)) {
+		if (f->d->kind == NB_KIND_UNKNOWN)
+			nb_fd_classify(dst, f->d);
+		f->path = path_to(dst, f->d);
+		nb_fd_unlock(f->d);
 	}
-	if (path == NB_PATH_NONE) {
-		nb_defer_expose(buf, n);
-		return NB_NOT_FORWARDED;
-	}
+	return f->path;
+}
 
-	int saved = errno;
-	size_t done = 0;
-	ssize_t last = 0;
-	struct quiet q = { .begun = false, .on = false };
-	while (a + done < end) {
-		uintptr_t cur = a + done;
+/* Moves [a, end) piece by piece; false once a piece came out short (the
+ * call ends there, with f->done or the piece's error). */
+static bool forward_region(struct fwd *f, uintptr_t a, uintptr_t end)
+{
+	size_t from = f->done; /* done counts the whole call; here, the region */
+	while (a + (f->done - from) < end) {
+		uintptr_t cur = a + (f->done - from);
 		struct nb_phantom_view v = { .start = end, .end = end, .xstart = end, .xend = end };
 		int idx = nb_phantom_next(cur, end);
 		if (idx >= 0 && !nb_phantom_get(idx, &v))
@@ -165,7 +174,7 @@ ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_
 		/* The kernel piece is the phantom's pages, widened over the
 		 * edges around them while they still hold what the read put
 		 * there (the file's bytes); a memory piece runs up to it.
-		 * Either stops at the end of the buffer. */
+		 * Either stops at the end of the region. */
 		uintptr_t ks = v.start;
 		if (idx >= 0 && cur < v.start && cur >= v.xstart &&
 		    nb_phantom_edges_intact(idx, cur, v.start))
@@ -178,18 +187,17 @@ ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_
 				pe = te;
 		}
 		size_t piece = (phantom ? pe : (ks < end ? ks : end)) - cur;
-		int src = v.src;
-		off_t soff = v.off + ((off_t)cur - (off_t)v.start);
-		if (done > 0)
-			quiet_begin(&q); /* once, for every piece after the first */
+		if (f->done > 0)
+			quiet_begin(&f->q); /* once, for every piece after the first */
 		if (phantom) {
 			/* The backing stays referenced while the kernel reads it,
 			 * even if another thread materialises the phantom. */
-			nb_backing_ref(src);
+			nb_backing_ref(v.src);
 			bool unusable, permanent;
-			last = kernel_piece(dst, d, path, src, soff, piece, &h, done, &unusable,
-					    &permanent);
-			nb_backing_put(src);
+			f->last = kernel_piece(f->dst, f->d, f->path, v.src,
+					       v.off + ((off_t)cur - (off_t)v.start), piece, &f->h,
+					       f->done, &unusable, &permanent);
+			nb_backing_put(v.src);
 			if (unusable) {
 				/* The kernel refused this piece before moving any of
 				 * it: plain from now on for the source that made the
@@ -203,31 +211,100 @@ ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_
 						atomic_store(&o->no_zc, 1);
 				}
 				nb_phantom_materialize(idx);
-				errno = saved;
+				errno = f->saved;
 				continue;
 			}
-			if (last > 0) {
-				NB_COUNT(forwarded, 1);
-				NB_COUNT(forwarded_bytes, (unsigned long long)last);
+			if (f->last > 0) {
+				f->kernel = true;
+				NB_COUNT(forwarded_bytes, (unsigned long long)f->last);
 			}
-			if (last == (ssize_t)piece && piece > 0) {
+			if (f->last == (ssize_t)piece) {
 				size_t edge = (cur < v.start ? v.start - cur : 0) +
 					      (pe > v.end ? pe - v.end : 0);
 				if (edge > 0)
 					NB_COUNT(edge_bytes, edge);
 			}
 		} else {
-			last = plain_piece(dst, &h, (const void *)cur, piece, done);
+			f->last = plain_piece(f->dst, &f->h, (const void *)cur, piece, f->done);
 		}
-		if (last > 0)
-			done += (size_t)last;
-		if (last <= 0 || (size_t)last < piece)
+		if (f->last > 0)
+			f->done += (size_t)f->last;
+		if (f->last <= 0 || (size_t)f->last < piece)
+			return false;
+	}
+	return true;
+}
+
+/* The call's result: the count once bytes moved, else the first piece's
+ * -1 and errno (or 0). */
+static ssize_t finish(struct fwd *f)
+{
+	quiet_end(&f->q);
+	if (f->kernel)
+		NB_COUNT(forwarded, 1);
+	if (f->done > 0) {
+		errno = f->saved;
+		return (ssize_t)f->done;
+	}
+	return f->last;
+}
+
+ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_t off)
+{
+	if (NB_LIKELY(!nb_phantom_any()) || n == 0)
+		return NB_NOT_FORWARDED;
+	uintptr_t a = (uintptr_t)buf;
+	if (nb_phantom_next(a, a + n) < 0)
+		return NB_NOT_FORWARDED;
+	struct fwd f;
+	/* A pipe write of at most PIPE_BUF bytes is atomic (pipe(7)): one
+	 * call, from memory. */
+	if (prepare(&f, dst, kind, flags, off) == NB_PATH_NONE ||
+	    (f.d->kind == NB_KIND_PIPE && n <= PIPE_BUF)) {
+		nb_defer_expose(buf, n);
+		return NB_NOT_FORWARDED;
+	}
+	forward_region(&f, a, a + n);
+	return finish(&f);
+}
+
+/* Up to this many iovecs are served (nginx gathers at most 64); more go
+ * out from memory. */
+#define NB_FWD_IOV_MAX 64
+
+ssize_t nb_forward_iov(int dst, const struct iovec *iov, int cnt, int kind, int flags,
+		       off_t off)
+{
+	if (NB_LIKELY(!nb_phantom_any()))
+		return NB_NOT_FORWARDED;
+	struct iovec v[NB_FWD_IOV_MAX];
+	if (cnt <= 0 || cnt > NB_FWD_IOV_MAX || !nb_copy_in(v, iov, sizeof v[0] * (size_t)cnt)) {
+		nb_defer_expose_iov(iov, cnt);
+		return NB_NOT_FORWARDED; /* the plain call reports what is wrong */
+	}
+	/* writev(2): EINVAL when the lengths overflow ssize_t - plain. */
+	size_t total = 0;
+	bool any = false;
+	for (int i = 0; i < cnt; i++) {
+		uintptr_t a = (uintptr_t)v[i].iov_base;
+		if (v[i].iov_len > (size_t)SSIZE_MAX - total)
+			return NB_NOT_FORWARDED;
+		total += v[i].iov_len;
+		if (v[i].iov_len > 0 && nb_phantom_next(a, a + v[i].iov_len) >= 0)
+			any = true;
+	}
+	if (!any)
+		return NB_NOT_FORWARDED;
+	struct fwd f;
+	if (prepare(&f, dst, kind, flags, off) == NB_PATH_NONE ||
+	    (f.d->kind == NB_KIND_PIPE && total <= PIPE_BUF)) {
+		nb_defer_expose_iov(iov, cnt);
+		return NB_NOT_FORWARDED;
+	}
+	for (int i = 0; i < cnt; i++) {
+		uintptr_t a = (uintptr_t)v[i].iov_base;
+		if (v[i].iov_len > 0 && !forward_region(&f, a, a + v[i].iov_len))
 			break;
 	}
-	quiet_end(&q);
-	if (done > 0) {
-		errno = saved;
-		return (ssize_t)done;
-	}
-	return last; /* nothing moved: the first piece's -1 and errno, or 0 */
+	return finish(&f);
 }

@@ -4,10 +4,10 @@
  * Owns: the interposed read/write/pread/pwrite/readv/writev/preadv/pwritev
  * (+64, +2), recv/recvfrom/recvmsg, send/sendto/sendmsg and the fortify
  * variants. Each calls the real function, then reports what moved to the
- * detector. Two mechanisms may serve a call instead: read/pread of an
- * armed file source become phantoms (defer.c), and write/send/sendto/
- * pwrite of a buffer holding phantoms are moved by the kernel
- * (forward.c). Every other call that hands memory to the kernel first
+ * detector. Two mechanisms may serve a call instead: read/pread (and
+ * readv/preadv of one iovec) of an armed file source become phantoms
+ * (defer.c), and write/send/sendto/pwrite/writev/pwritev/sendmsg of
+ * memory holding phantoms are moved by the kernel (forward.c). Every other call that hands memory to the kernel first
  * materialises any phantom there (the kernel would answer EFAULT on a
  * guarded page, and a socket read would lose the bytes it consumed).
  * Must not: touch the caller's memory before the real call succeeded
@@ -16,6 +16,7 @@
  */
 #include "hook.h"
 
+#include <limits.h>
 #include <sys/socket.h>
 
 static inline void seen_read(int fd, const void *buf, ssize_t r)
@@ -131,10 +132,27 @@ NB_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t
 	return r;
 }
 
+/* readv/preadv with a single iovec is a read: it may become a phantom. */
+#define TRY_DEFER_IOV(fd, iov, cnt, off, positional)                               \
+	do {                                                                       \
+		struct iovec one_;                                                 \
+		if ((cnt) == 1 && zero_copy() &&                                   \
+		    nb_copy_in(&one_, (iov), sizeof one_)) {                       \
+			ssize_t d_ = nb_defer_read((fd), one_.iov_base, one_.iov_len, \
+						   (off), (positional));           \
+			if (d_ != NB_NOT_DEFERRED) {                               \
+				NB_KEEP_ERRNO(nb_detect_read_deferred(             \
+					(fd), one_.iov_base, (size_t)d_));         \
+				return d_;                                         \
+			}                                                          \
+		}                                                                  \
+		EXPOSE_IOV((iov), (cnt));                                          \
+	} while (0)
+
 NB_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
 	NB_OWN_BADF(fd, -1);
-	EXPOSE_IOV(iov, cnt);
+	TRY_DEFER_IOV(fd, iov, cnt, 0, false);
 	ssize_t r = NB_CALL(readv, syscall(SYS_readv, fd, iov, cnt), fd, iov, cnt);
 	seen_readv(fd, iov, cnt, r);
 	return r;
@@ -143,7 +161,7 @@ NB_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 NB_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	NB_OWN_BADF(fd, -1);
-	EXPOSE_IOV(iov, cnt);
+	TRY_DEFER_IOV(fd, iov, cnt, off, true);
 	ssize_t r = NB_CALL(preadv, NB_NOSYS, fd, iov, cnt, off);
 	seen_readv(fd, iov, cnt, r);
 	return r;
@@ -241,9 +259,10 @@ ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off) NB_ALIAS(pwrite
 NB_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
 	NB_OWN_BADF(fd, -1);
-	EXPOSE_IOV(iov, cnt);
 	nb_defer_before_change(fd);
-	ssize_t r = NB_CALL(writev, syscall(SYS_writev, fd, iov, cnt), fd, iov, cnt);
+	ssize_t r = nb_forward_iov(fd, iov, cnt, NB_FWD_WRITE, 0, 0);
+	if (r == NB_NOT_FORWARDED)
+		r = NB_CALL(writev, syscall(SYS_writev, fd, iov, cnt), fd, iov, cnt);
 	seen_writev(fd, iov, cnt, r);
 	return r;
 }
@@ -251,9 +270,10 @@ NB_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 NB_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	NB_OWN_BADF(fd, -1);
-	EXPOSE_IOV(iov, cnt);
 	nb_defer_before_change(fd);
-	ssize_t r = NB_CALL(pwritev, NB_NOSYS, fd, iov, cnt, off);
+	ssize_t r = nb_forward_iov(fd, iov, cnt, NB_FWD_PWRITE, 0, off);
+	if (r == NB_NOT_FORWARDED)
+		r = NB_CALL(pwritev, NB_NOSYS, fd, iov, cnt, off);
 	seen_writev(fd, iov, cnt, r);
 	return r;
 }
@@ -262,9 +282,16 @@ ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off) NB_ALIA
 NB_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 {
 	NB_OWN_BADF(fd, -1);
-	EXPOSE_IOV(iov, cnt);
 	nb_defer_before_change(fd);
-	ssize_t r = NB_CALL(pwritev2, NB_NOSYS, fd, iov, cnt, off, flags);
+	/* RWF_* flags and offset -1 (the file position) have no kernel-path
+	 * form here: plain. */
+	ssize_t r = NB_NOT_FORWARDED;
+	if (flags == 0 && off >= 0)
+		r = nb_forward_iov(fd, iov, cnt, NB_FWD_PWRITE, 0, off);
+	else
+		EXPOSE_IOV(iov, cnt);
+	if (r == NB_NOT_FORWARDED)
+		r = NB_CALL(pwritev2, NB_NOSYS, fd, iov, cnt, off, flags);
 	seen_writev(fd, iov, cnt, r);
 	return r;
 }
@@ -300,8 +327,16 @@ NB_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 NB_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	NB_OWN_BADF(fd, -1);
-	EXPOSE_MSG(msg);
-	ssize_t r = NB_CALL(sendmsg, NB_NOSYS, fd, msg, flags);
+	ssize_t r = NB_NOT_FORWARDED;
+	struct msghdr m;
+	/* Connected, no ancillary data: a send of the iovecs. */
+	if (NB_UNLIKELY(nb_phantom_any()) && msg != NULL && nb_copy_in(&m, msg, sizeof m) &&
+	    m.msg_name == NULL && m.msg_controllen == 0 && m.msg_iovlen <= INT_MAX)
+		r = nb_forward_iov(fd, m.msg_iov, (int)m.msg_iovlen, NB_FWD_SEND, flags, 0);
+	else
+		EXPOSE_MSG(msg);
+	if (r == NB_NOT_FORWARDED)
+		r = NB_CALL(sendmsg, NB_NOSYS, fd, msg, flags);
 	if (r > 0 && nb_on())
 		NB_KEEP_ERRNO(nb_detect_writev(fd, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r));
 	return r;

@@ -399,6 +399,9 @@ void nb_defer_expose(const void *buf, size_t n);
 /* Before a read into [buf, buf+n) that is not deferred. */
 void nb_defer_expose_for_read(void *buf, size_t n);
 void nb_defer_expose_iov(const struct iovec *iov, int cnt);
+/* Copies n bytes of the program's memory without faulting (EFAULT stays
+ * the kernel's to report): false if any of it is not readable. */
+bool nb_copy_in(void *dst, const void *src, size_t n);
 void nb_defer_expose_msg(const struct msghdr *msg);
 /* The program changes a file (write, truncate) that may back phantoms. */
 void nb_defer_before_change(int fd);
@@ -410,6 +413,9 @@ void nb_defer_maps_changed(void) NB_UNINSTRUMENTED;
 #define NB_NOT_FORWARDED (-2)
 enum { NB_FWD_WRITE, NB_FWD_SEND, NB_FWD_PWRITE };
 ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_t off);
+/* The same for writev/pwritev/sendmsg: the iovecs in order, one count. */
+ssize_t nb_forward_iov(int dst, const struct iovec *iov, int cnt, int kind, int flags,
+		       off_t off);
 
 /* ------------------------------------------------------------------ */
 /* SIGSEGV/SIGBUS ownership and chaining (fault.c)                     */

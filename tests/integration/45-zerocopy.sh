@@ -117,6 +117,31 @@ copy_case() {
 
 # ---- the copy loop itself: bytes, return values, offsets ----
 
+# readv/preadv of one iovec are reads; writev/sendmsg/pwritev of three
+# iovecs - one in the buffer's first partial page, two meeting inside its
+# guarded pages - are one write each, served piece by piece.
+test_file_to_tcp_with_readv_writev_of_three_iovecs_matches_plain() { copy_case tcp readv-writev; }
+test_file_to_unix_socket_with_preadv_sendmsg_matches_plain() { copy_case unix preadv-sendmsg; }
+test_file_to_pipe_with_readv_writev_of_three_iovecs_matches_plain() { copy_case pipe readv-writev; }
+test_file_to_file_with_preadv_pwritev_matches_plain() { copy_case file preadv-pwritev; }
+
+# nginx with `sendfile off`: pread 32K into two alternating buffers, one
+# writev of the unsent tail of one plus all of the other, non-blocking
+# socket with a 16K send buffer, EAGAIN then poll.
+test_nginx_like_writev_of_two_buffers_on_a_nonblocking_socket_matches_plain() {
+	zc_both nginx-writev-nonblocking
+	same_as_plain
+	cmp plain/src.bin plain/dst.bin >&2 || fail "plain run: destination is not the source"
+	# the socket really was full, both runs
+	assert_grep 'writev calls, [1-9][0-9]* EAGAIN$' plain/err.txt
+	assert_grep 'writev calls, [1-9][0-9]* EAGAIN$' shim/err.txt
+	engaged
+	# nearly every byte went by the kernel (the first buffer is read plain)
+	local fb
+	fb=$(counter forwarded_bytes)
+	[ "$fb" -gt $((6 * 1024 * 1024 - 65536)) ] || fail "only $fb bytes forwarded"
+}
+
 test_file_to_pipe_with_read_write_matches_plain() { copy_case pipe read-write; }
 test_file_to_pipe_with_pread_write_matches_plain() { copy_case pipe pread-write; }
 

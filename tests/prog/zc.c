@@ -23,7 +23,8 @@
  * Scenarios (SCENARIO names):
  *   copy-DST-HOW   DST: pipe unix tcp file xfs (file in --dst-dir)
  *                  HOW: read-write pread-write read-send read-sendto
- *                       pread-pwrite
+ *                       pread-pwrite readv-writev preadv-sendmsg
+ *                       preadv-pwritev (one iovec read; three written)
  *   two-buffers-alternating two-buffers-and-mmap-calls
  *   one-buffer-and-mmap-calls
  *   eof-short-tail eof-read-past eof-one-chunk-file
@@ -36,7 +37,7 @@
  *   pwrite-source-other-fd ftruncate-source fwrite-phantom
  *   fread-into-phantom writev-header recv-into-phantom readv-into-phantom
  *   own-segv-handler null-deref epipe-ignored epipe-default
- *   alarm-stall-restart alarm-stall-norestart
+ *   alarm-stall-restart alarm-stall-norestart nginx-writev-nonblocking
  *   nonblock-full-pipe threads8 threads8-own-arenas stack-buffer
  *   thread-stack-buffer
  *
@@ -48,6 +49,7 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
@@ -273,8 +275,8 @@ static void probe(const char *what, int i, const void *p, size_t n)
 /* ---- destinations ---- */
 
 enum dstk { D_PIPE, D_UNIX, D_TCP, D_FILE, D_XFS };
-enum rdm { R_READ, R_PREAD };
-enum wrm { W_WRITE, W_SEND, W_SENDTO, W_PWRITE };
+enum rdm { R_READ, R_PREAD, R_READV, R_PREADV };
+enum wrm { W_WRITE, W_SEND, W_SENDTO, W_PWRITE, W_WRITEV, W_SENDMSG, W_PWRITEV };
 
 struct drain {
 	int fd, out;
@@ -439,13 +441,32 @@ static void init(struct ctx *c, enum rdm rd, enum wrm wr, size_t chunk)
 
 static ssize_t rd_once(struct ctx *c, void *buf, size_t n)
 {
-	if (c->rd == R_PREAD) {
-		ssize_t r = pread(c->src, buf, n, c->rpos);
+	struct iovec one = { buf, n };
+	ssize_t r;
+	switch (c->rd) {
+	case R_PREAD:
+	case R_PREADV:
+		r = c->rd == R_PREAD ? pread(c->src, buf, n, c->rpos)
+				     : preadv(c->src, &one, 1, c->rpos);
 		if (r > 0)
 			c->rpos += r;
 		return r;
+	case R_READV: return readv(c->src, &one, 1);
+	default: return read(c->src, buf, n);
 	}
-	return read(c->src, buf, n);
+}
+
+/* The buffer as three iovecs: a small one inside its first partial page,
+ * then two that meet in the middle of its guarded pages (a writev of
+ * several phantom iovecs at once). */
+static int three_iovecs(struct iovec v[3], const void *buf, size_t n)
+{
+	const char *b = buf;
+	size_t a = n < 100 ? n : 100, m = n / 2 > a ? n / 2 : a;
+	v[0] = (struct iovec){ (void *)b, a };
+	v[1] = (struct iovec){ (void *)(b + a), m - a };
+	v[2] = (struct iovec){ (void *)(b + m), n - m };
+	return 3;
 }
 
 static ssize_t wr_once(struct ctx *c, int fd, const void *buf, size_t n)
@@ -455,6 +476,25 @@ static ssize_t wr_once(struct ctx *c, int fd, const void *buf, size_t n)
 	case W_SENDTO: return sendto(fd, buf, n, 0, NULL, 0);
 	case W_PWRITE: {
 		ssize_t w = pwrite(fd, buf, n, c->wpos);
+		if (w > 0)
+			c->wpos += w;
+		return w;
+	}
+	case W_WRITEV:
+	case W_SENDMSG:
+	case W_PWRITEV: {
+		struct iovec v[3];
+		int k = three_iovecs(v, buf, n);
+		if (c->wr == W_WRITEV)
+			return writev(fd, v, k);
+		if (c->wr == W_SENDMSG) {
+			struct msghdr m;
+			memset(&m, 0, sizeof m);
+			m.msg_iov = v;
+			m.msg_iovlen = (size_t)k;
+			return sendmsg(fd, &m, 0);
+		}
+		ssize_t w = pwritev(fd, v, k, c->wpos);
 		if (w > 0)
 			c->wpos += w;
 		return w;
@@ -559,6 +599,12 @@ static int sc_copy(const char *dst, const char *how)
 		rd = R_READ, wr = W_SENDTO;
 	else if (strcmp(how, "pread-pwrite") == 0)
 		rd = R_PREAD, wr = W_PWRITE;
+	else if (strcmp(how, "readv-writev") == 0)
+		rd = R_READV, wr = W_WRITEV;
+	else if (strcmp(how, "preadv-sendmsg") == 0)
+		rd = R_PREADV, wr = W_SENDMSG;
+	else if (strcmp(how, "preadv-pwritev") == 0)
+		rd = R_PREADV, wr = W_PWRITEV;
 	else
 		return 2;
 	int k = -1;
@@ -1402,6 +1448,80 @@ static int sc_alarm_stall(bool restart)
 	return 0;
 }
 
+/* ---- nginx with sendfile off ---- */
+
+/* ngx_http_copy_filter / ngx_output_chain with `sendfile off`: pread 32K
+ * into two alternating buffers, then one writev of whatever of the older
+ * buffer the socket has not taken yet plus all of the newer one, on a
+ * non-blocking socket with a small send buffer: EAGAIN, then poll. Only
+ * what reaches the peer is compared (single call counts on non-blocking
+ * sockets are the kernel's accounting, see shim/xfer.c). */
+static int sc_nginx(void)
+{
+	struct ctx c;
+	init(&c, R_PREAD, W_WRITE, 32 * KiB);
+	open_src(&c, 6 * MiB + 12345, O_RDONLY);
+	open_dst(&c, D_TCP);
+	int sb = 16 * KiB;
+	if (setsockopt(c.dst, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb) != 0)
+		die("SO_SNDBUF");
+	if (fcntl(c.dst, F_SETFL, O_NONBLOCK) != 0)
+		die("O_NONBLOCK");
+	char *b[2] = { malloc(32 * KiB), malloc(32 * KiB) };
+	size_t have[2] = { 0, 0 }, sent[2] = { 0, 0 };
+	unsigned long long eagain = 0, calls = 0, total = 0;
+	int cur = 0;
+	bool eof = false;
+	for (;;) {
+		/* Refill the buffer that is empty. */
+		int fill = sent[cur] == have[cur] ? cur : sent[cur ^ 1] == have[cur ^ 1] ? cur ^ 1 : -1;
+		if (!eof && fill >= 0) {
+			ssize_t r = pread(c.src, b[fill], 32 * KiB, c.rpos);
+			if (r < 0)
+				die("pread");
+			if (r == 0) {
+				eof = true;
+			} else {
+				c.rpos += r;
+				have[fill] = (size_t)r;
+				sent[fill] = 0;
+			}
+		}
+		struct iovec v[2];
+		int k = 0;
+		for (int j = 0; j < 2; j++) {
+			int i = cur ^ j;
+			if (sent[i] < have[i])
+				v[k++] = (struct iovec){ b[i] + sent[i], have[i] - sent[i] };
+		}
+		if (k == 0)
+			break;
+		ssize_t w = writev(c.dst, v, k);
+		calls++;
+		if (w < 0 && errno == EAGAIN) {
+			eagain++;
+			struct pollfd p = { .fd = c.dst, .events = POLLOUT };
+			poll(&p, 1, 10000);
+			continue;
+		}
+		if (w < 0)
+			die("writev");
+		total += (unsigned long long)w;
+		for (int j = 0; j < 2 && w > 0; j++) {
+			int i = cur ^ j;
+			size_t take = have[i] - sent[i] < (size_t)w ? have[i] - sent[i] : (size_t)w;
+			sent[i] += take;
+			w -= (ssize_t)take;
+		}
+		if (sent[cur] == have[cur])
+			cur ^= 1; /* the older buffer is done: the other is older now */
+	}
+	printf("nginx-like loop: %llu bytes sent\n", total);
+	fprintf(stderr, "nginx-like loop: %llu writev calls, %llu EAGAIN\n", calls, eagain);
+	close_dst(&c);
+	return 0;
+}
+
 /* ---- non-blocking destination ---- */
 
 static int sc_nonblock(void)
@@ -1674,6 +1794,7 @@ static int dispatch(const char *s)
 	if (!strcmp(s, "epipe-ignored")) return sc_epipe(true);
 	if (!strcmp(s, "epipe-default")) return sc_epipe(false);
 	if (!strcmp(s, "alarm-stall-restart")) return sc_alarm_stall(true);
+	if (!strcmp(s, "nginx-writev-nonblocking")) return sc_nginx();
 	if (!strcmp(s, "alarm-stall-norestart")) return sc_alarm_stall(false);
 	if (!strcmp(s, "nonblock-full-pipe")) return sc_nonblock();
 	if (!strcmp(s, "threads8")) return sc_threads(false);
