@@ -425,6 +425,15 @@ void nb_defer_expose_for_read(void *buf, size_t n)
 	errno = saved;
 }
 
+void nb_defer_expose_all(void)
+{
+	if (NB_LIKELY(!nb_phantom_any()))
+		return;
+	int saved = errno;
+	nb_phantom_overwrite_range(0, UINTPTR_MAX); /* not the pair's touch */
+	errno = saved;
+}
+
 void nb_defer_expose(const void *buf, size_t n)
 {
 	if (NB_LIKELY(!nb_phantom_any()) || n == 0)

@@ -398,6 +398,8 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t off, bool positional);
 void nb_defer_expose(const void *buf, size_t n);
 /* Before a read into [buf, buf+n) that is not deferred. */
 void nb_defer_expose_for_read(void *buf, size_t n);
+/* Before exec or spawn: every phantom, wherever it is. */
+void nb_defer_expose_all(void);
 void nb_defer_expose_iov(const struct iovec *iov, int cnt);
 /* Copies n bytes of the program's memory without faulting (EFAULT stays
  * the kernel's to report): false if any of it is not readable. */
@@ -470,6 +472,8 @@ int nb_own_close_range(unsigned lo, unsigned hi, int flags,
 
 #include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -498,7 +502,8 @@ __sighandler_t __sysv_signal(int sig, __sighandler_t h);
 	X(freopen) X(fclose) X(sigaction) X(signal) X(bsd_signal) X(__sysv_signal)  \
 	X(sysv_signal) X(free) X(realloc) X(munmap) X(mremap) X(madvise) X(mprotect)   \
 	X(mmap) X(fread) X(fwrite) X(fread_unlocked) X(fwrite_unlocked) X(ftruncate)      \
-	X(truncate)
+	X(truncate) X(execve) X(execv) X(execvp) X(execvpe) X(fexecve) X(execveat)      \
+	X(posix_spawn) X(posix_spawnp) X(system) X(popen)
 
 struct nb_real {
 #define NB_REAL_FIELD(name) __typeof__(name) *name;

@@ -38,6 +38,7 @@
  *   fread-into-phantom writev-header recv-into-phantom readv-into-phantom
  *   own-segv-handler null-deref epipe-ignored epipe-default
  *   alarm-stall-restart alarm-stall-norestart nginx-writev-nonblocking
+ *   spawn-args-from-buffer
  *   nonblock-full-pipe threads8 threads8-own-arenas stack-buffer
  *   thread-stack-buffer
  *
@@ -53,6 +54,7 @@
 #include <pthread.h>
 #include <semaphore.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -1448,6 +1450,84 @@ static int sc_alarm_stall(bool restart)
 	return 0;
 }
 
+/* ---- starting programs with arguments that sit in a phantom ---- */
+
+/* The source is text: "echo spawned-ok" and a NUL, every 16 bytes. After
+ * the loop armed, the third read leaves the buffer guarded, and a string
+ * inside its guarded pages becomes a shell command for fork + execl,
+ * posix_spawn, system and popen: the kernel reads it from memory while
+ * starting the program (execve copies argv), so the library must have
+ * filled the pages first - EFAULT otherwise. */
+static int sc_spawn(void)
+{
+	struct ctx c;
+	char s[64];
+	init(&c, R_READ, W_WRITE, CHUNK);
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "src.bin", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			      0644);
+	if (fd < 0)
+		die("create src.bin");
+	static char text[MiB];
+	for (size_t i = 0; i < sizeof text; i += 16)
+		memcpy(text + i, "echo spawned-ok", 16); /* 15 characters and the NUL */
+	raw_write_all(fd, text, sizeof text);
+	syscall(SYS_close, fd);
+	c.src = open("src.bin", O_RDONLY);
+	if (c.src < 0)
+		die("open src.bin");
+	open_dst(&c, D_UNIX);
+	c.buf = malloc(CHUNK);
+	for (int i = 0; i < 2; i++) {
+		ssize_t r = read(c.src, c.buf, CHUNK);
+		printf("it %d r %s\n", i, ret(r, errno, s, sizeof s));
+		if (r <= 0 || wr_all(&c, c.buf, (size_t)r) < 0)
+			die("copy");
+	}
+	ssize_t r = read(c.src, c.buf, CHUNK);
+	printf("it 2 r %s\n", ret(r, errno, s, sizeof s));
+	char *cmd = c.buf + 8192; /* in a whole page, at the start of a string */
+	probe("before-spawn", 2, c.buf, (size_t)r);
+	fflush(stdout);
+
+	pid_t pid = fork();
+	if (pid == 0) {
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		printf("execl: %s\n", strerror(errno));
+		fflush(stdout);
+		_exit(127);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	printf("fork+execl: status %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+
+	extern char **environ;
+	char *argv[] = { "sh", "-c", cmd, NULL };
+	fflush(stdout);
+	int e = posix_spawn(&pid, "/bin/sh", NULL, NULL, argv, environ);
+	if (e == 0)
+		waitpid(pid, &st, 0);
+	printf("posix_spawn: %s, status %d\n", e ? strerror(e) : "ok",
+	       e == 0 && WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+
+	fflush(stdout);
+	int rc = system(cmd);
+	printf("system: %d\n", rc);
+
+	FILE *p = popen(cmd, "r");
+	char line[64] = "";
+	if (p != NULL && fgets(line, sizeof line, p) == NULL)
+		line[0] = '\0';
+	printf("popen: %s, read '%.*s'\n", p ? "ok" : strerror(errno), (int)strcspn(line, "\n"),
+	       line);
+	if (p != NULL)
+		pclose(p);
+	/* the buffer still holds the file's bytes and goes out as they are */
+	if (wr_all(&c, c.buf, (size_t)r) < 0)
+		die("write");
+	close_dst(&c);
+	return 0;
+}
+
 /* ---- nginx with sendfile off ---- */
 
 /* ngx_http_copy_filter / ngx_output_chain with `sendfile off`: pread 32K
@@ -1795,6 +1875,7 @@ static int dispatch(const char *s)
 	if (!strcmp(s, "epipe-default")) return sc_epipe(false);
 	if (!strcmp(s, "alarm-stall-restart")) return sc_alarm_stall(true);
 	if (!strcmp(s, "nginx-writev-nonblocking")) return sc_nginx();
+	if (!strcmp(s, "spawn-args-from-buffer")) return sc_spawn();
 	if (!strcmp(s, "alarm-stall-norestart")) return sc_alarm_stall(false);
 	if (!strcmp(s, "nonblock-full-pipe")) return sc_nonblock();
 	if (!strcmp(s, "threads8")) return sc_threads(false);
