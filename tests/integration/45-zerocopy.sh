@@ -251,6 +251,69 @@ test_reads_at_the_end_of_the_file_are_not_counted_as_touches() {
 	assert_eq "$(counter misses_modified)" 0 "'modified' misses, though the program never touches its buffer"
 }
 
+# Another process changes the source between two iterations: the loop
+# reads what is there at each read, as plain - the appended megabyte, or
+# the end of the file where it now is.
+test_source_grown_by_another_process_between_iterations_is_read_to_its_new_end() {
+	zc_both source-grows
+	same_as_plain
+	assert_grep '^destination: 5242880 bytes' shim/out.txt
+	engaged
+}
+
+test_source_cut_by_another_process_between_iterations_ends_the_loop_there() {
+	zc_both source-shrinks
+	same_as_plain
+	# cut to 300000 after 4 x 64K were read: one short read, then 0
+	assert_grep '^it 4 r 37856$' shim/out.txt
+	assert_grep '^it 5 r 0$' shim/out.txt
+	assert_grep '^destination: 300000 bytes' shim/out.txt
+	engaged
+}
+
+# The steady state of an armed loop changes no protection: the buffer is
+# guarded once and stays guarded, each read only replaces the phantom's
+# backing. Counted with strace over a 64-iteration loop.
+test_steady_state_makes_no_mprotect_per_iteration() {
+	mkdir -p st && cd st || fail "cd"
+	timeout "$RUN_TIMEOUT" strace -f -qq -e trace=mprotect -o trace.txt \
+		-E LD_PRELOAD="$LIB" -E NOBOUNCE_ARM_AFTER=1 -E NOBOUNCE_MIN_CHUNK=4K \
+		-E NOBOUNCE_STATS="$PWD/s.json" \
+		"$ZC" --dst-dir "$PWD" copy-unix-read-write > out.txt 2> err.txt ||
+		fail "zc under strace: $(tail -3 err.txt)"
+	local d guards opens
+	d=$(jget s.json "j['counters']['deferred_reads']")
+	[ "$d" -ge 60 ] || fail "only $d deferred reads"
+	guards=$(grep -c 'PROT_NONE' trace.txt)
+	# one guard for the one buffer...
+	assert_eq "$guards" 1 "mprotect(PROT_NONE) calls for $d deferred reads"
+	# ...opened at most once (the read that meets the end of the file
+	# replaces it; libc's own calls elsewhere are not counted)
+	local at
+	at=$(sed -n 's/.*mprotect(\(0x[0-9a-f]*\), [0-9]*, PROT_NONE).*/\1/p' trace.txt)
+	opens=$(grep -c "mprotect($at, [0-9]*, PROT_READ|PROT_WRITE)" trace.txt)
+	[ "$opens" -le 1 ] || fail "the buffer was opened $opens times"
+}
+
+# A program that looks at every buffer pays a fault and a fill each time:
+# after a few such misses the pair backs off to the plain path; once the
+# program stops looking and the cool-down has passed, it arms again.
+test_touching_every_buffer_disarms_and_the_pair_rearms_after_the_program_stops() {
+	zc_both touch-then-stop
+	same_as_plain
+	local disarms arms deferred
+	disarms=$(counter disarms)
+	arms=$(jget shim/s.json "j['loops'][0]['arms']")
+	deferred=$(counter deferred_reads)
+	[ "$disarms" -ge 1 ] || fail "never disarmed: disarms=$disarms"
+	[ "$arms" -ge 2 ] || fail "never armed again: arms=$arms"
+	# 128 inspected iterations, of which only the few before each back-off
+	# were deferred; most of the 128 quiet ones after it are deferred again
+	[ "$deferred" -ge 40 ] && [ "$deferred" -le 200 ] ||
+		fail "deferred reads $deferred: not backed off, or not re-armed"
+	assert_eq "$(grep -c '^  inspect it' shim/out.txt)" 128 "inspections"
+}
+
 # ---- the program looks at or changes its buffer ----
 
 test_unaligned_buffer_edges_go_out_from_the_file_with_the_pages() {
@@ -631,6 +694,29 @@ test_eight_threads_with_buffers_from_their_own_malloc_arenas_each_stay_zero_copy
 }
 
 # ---- stack buffers are never guarded ----
+
+# never_guarded SCENARIO: the loop armed (so the refusal was tested), yet
+# no read was deferred and no probe ever found the buffer guarded.
+never_guarded() {
+	zc_both "$1"
+	same_as_plain
+	cmp plain/src.bin plain/dst.bin >&2 || fail "plain run: destination is not the source"
+	assert_nogrep 'guarded=1' shim/err.txt
+	assert_eq "$(counter deferred_reads)" 0 "deferred reads"
+	[ "$(counter arms)" -ge 1 ] || fail "the loop never armed: the refusal was not tested"
+}
+
+test_buffer_in_a_shared_anonymous_mapping_is_never_guarded() { never_guarded buffer-shared-anon; }
+test_buffer_in_a_shared_file_mapping_is_never_guarded() { never_guarded buffer-shared-file; }
+test_buffer_in_a_private_file_mapping_is_never_guarded() { never_guarded buffer-private-file; }
+
+test_o_direct_source_is_never_deferred() {
+	zc_both source-o-direct
+	same_as_plain
+	cmp plain/src.bin plain/dst.bin >&2 || fail "plain run: destination is not the source"
+	assert_nogrep 'guarded=1' shim/err.txt
+	assert_eq "$(counter deferred_reads)" 0 "deferred reads"
+}
 
 test_stack_buffer_in_main_thread_is_never_guarded() {
 	zc_both stack-buffer

@@ -38,7 +38,9 @@
  *   fread-into-phantom writev-header recv-into-phantom readv-into-phantom
  *   own-segv-handler null-deref epipe-ignored epipe-default
  *   alarm-stall-restart alarm-stall-norestart nginx-writev-nonblocking
- *   spawn-args-from-buffer
+ *   spawn-args-from-buffer buffer-shared-anon buffer-shared-file
+ *   buffer-private-file source-o-direct source-grows source-shrinks
+ *   touch-then-stop
  *   nonblock-full-pipe threads8 threads8-own-arenas stack-buffer
  *   thread-stack-buffer
  *
@@ -1823,6 +1825,110 @@ static int sc_stack(bool in_thread)
 	return 0;
 }
 
+/* ---- a program that looks at every buffer for a while ---- */
+
+/* Checksums the buffer before each of the first 128 writes (every one a
+ * touch of a phantom: a fault and a fill), then stops looking. */
+static bool inspect_first_half(struct ctx *c, int i, ssize_t *r)
+{
+	if (i < 128)
+		printf("  inspect it %d sum %016llx\n", i, (unsigned long long)sum(c->buf, (size_t)*r));
+	return false;
+}
+
+static int sc_touch_then_stop(void)
+{
+	struct plan pl = { 1, 0, inspect_first_half, NULL, 0 };
+	return loop_with(D_UNIX, 16 * MiB, CHUNK, NULL, &pl);
+}
+
+/* ---- another process changes the source between iterations ---- */
+
+static bool grow_not_shrink;
+
+/* Another process (a forked child: its own memory, its own phantoms)
+ * appends 1 MiB to the source, or cuts it to 300000 bytes - below what
+ * the loop has read (4 x 64K) plus one more chunk. */
+static void after_change(struct ctx *c, int i, ssize_t r)
+{
+	(void)c, (void)r;
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0)
+		die("fork");
+	if (pid == 0) {
+		int rc = 0;
+		if (grow_not_shrink) {
+			int fd = open("src.bin", O_WRONLY | O_APPEND);
+			static unsigned char more[MiB];
+			pattern(more, 4 * MiB, sizeof more, 1);
+			rc = fd < 0 || write(fd, more, sizeof more) != (ssize_t)sizeof more;
+		} else {
+			rc = truncate("src.bin", 300000) != 0;
+		}
+		_exit(rc);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	printf("  it %d: another process %s the source: status %d\n", i,
+	       grow_not_shrink ? "appended 1 MiB to" : "cut to 300000 bytes",
+	       WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+}
+
+static int sc_source_changes(bool grow)
+{
+	struct plan pl = { 100, 3, NULL, after_change, 0 };
+	grow_not_shrink = grow;
+	return loop_with(D_UNIX, 4 * MiB, CHUNK, NULL, &pl);
+}
+
+/* ---- memory and sources that are never guarded ---- */
+
+static bool just_look(struct ctx *c, int i, ssize_t *r)
+{
+	(void)c, (void)i, (void)r;
+	return false; /* the probe before it is the point */
+}
+
+/* The copy loop with its buffer in a mapping the library must not guard:
+ * shared (another process, or the file, sees those pages) or file-backed
+ * (the pages are the file's). Every write is probed. */
+static int sc_mapped(const char *kind)
+{
+	struct plan pl = { 1, 0, just_look, NULL, 0 };
+	char *buf;
+	if (strcmp(kind, "shared-anon") == 0) {
+		buf = mmap(NULL, CHUNK, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	} else {
+		make_file("map.bin", CHUNK, 7);
+		int fd = open("map.bin", O_RDWR);
+		if (fd < 0)
+			die("open map.bin");
+		int flags = strcmp(kind, "shared-file") == 0 ? MAP_SHARED : MAP_PRIVATE;
+		buf = mmap(NULL, CHUNK, PROT_READ | PROT_WRITE, flags, fd, 0);
+		close(fd);
+	}
+	if (buf == MAP_FAILED)
+		die("mmap %s", kind);
+	return loop_with(D_PIPE, 4 * MiB, CHUNK, buf, &pl);
+}
+
+/* O_DIRECT source (page-aligned buffer, as O_DIRECT wants): the page
+ * cache is bypassed, so there is nothing for a kernel path to share. */
+static int sc_direct(void)
+{
+	struct plan pl = { 1, 0, just_look, NULL, 0 };
+	struct ctx c;
+	init(&c, R_READ, W_WRITE, CHUNK);
+	open_src(&c, 4 * MiB, O_RDONLY | O_DIRECT);
+	open_dst(&c, D_PIPE);
+	c.buf = aligned_buf(CHUNK);
+	int n = run_loop(&c, &pl);
+	printf("iterations %d\n", n);
+	close_dst(&c);
+	return 0;
+}
+
 /* ---- main ---- */
 
 static int dispatch(const char *s)
@@ -1876,6 +1982,13 @@ static int dispatch(const char *s)
 	if (!strcmp(s, "alarm-stall-restart")) return sc_alarm_stall(true);
 	if (!strcmp(s, "nginx-writev-nonblocking")) return sc_nginx();
 	if (!strcmp(s, "spawn-args-from-buffer")) return sc_spawn();
+	if (!strcmp(s, "buffer-shared-anon")) return sc_mapped("shared-anon");
+	if (!strcmp(s, "buffer-shared-file")) return sc_mapped("shared-file");
+	if (!strcmp(s, "buffer-private-file")) return sc_mapped("private-file");
+	if (!strcmp(s, "source-o-direct")) return sc_direct();
+	if (!strcmp(s, "source-grows")) return sc_source_changes(true);
+	if (!strcmp(s, "touch-then-stop")) return sc_touch_then_stop();
+	if (!strcmp(s, "source-shrinks")) return sc_source_changes(false);
 	if (!strcmp(s, "alarm-stall-norestart")) return sc_alarm_stall(false);
 	if (!strcmp(s, "nonblock-full-pipe")) return sc_nonblock();
 	if (!strcmp(s, "threads8")) return sc_threads(false);
