@@ -19,7 +19,7 @@
 #define DEF_ARM_AFTER 2u
 #define DEF_MAX_PIPES 64u
 #define DEF_PIPE_SIZE ((size_t)1024 * 1024)
-#define DEF_SEND_CHUNK ((size_t)16 * 1024)
+#define DEF_SEND_CHUNK ((size_t)32 * 1024)
 
 #define MIN_CHUNK_LO ((size_t)512)
 #define MIN_CHUNK_HI ((size_t)1 << 30)

@@ -368,7 +368,7 @@ const char *nb_xfer_how_name(enum nb_xfer_how h)
 
 /* NOBOUNCE_SEND_CHUNK: the largest single sendfile into a stream socket.
  * Set once at start-up (init.c), before any transfer. */
-static size_t send_chunk = 16 * 1024;
+static size_t send_chunk = 32 * 1024;
 
 void nb_xfer_set_send_chunk(size_t n)
 {

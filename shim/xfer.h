@@ -87,7 +87,7 @@ ssize_t nb_xfer(int dst, enum nb_kind dst_kind, unsigned dst_flags_nb, int src, 
 
 /* Writes to a stream socket longer than this go out in sendfile calls of
  * at most n bytes (0: one call). Loopback TCP moves far more per second
- * in 16 KiB calls than in 64 KiB ones (make bench); the signal and
+ * in 16-32 KiB calls than in 64 KiB ones (make bench); the signal and
  * SIGPIPE rules of one write(2) are kept across the calls (xfer.c). */
 void nb_xfer_set_send_chunk(size_t n);
 

@@ -105,7 +105,7 @@ static void defaults_when_nothing_is_set(void **state)
 	assert_int_equal(c.mode, NB_MODE_ON);
 	assert_int_equal(c.min_chunk, 16 * 1024);
 	assert_int_equal(c.min_chunk_file, 64 * 1024);
-	assert_int_equal(c.send_chunk, 16 * 1024);
+	assert_int_equal(c.send_chunk, 32 * 1024);
 	assert_int_equal(c.arm_after, 2);
 	assert_int_equal(c.paths, NB_PATH_ALL);
 	assert_int_equal(c.max_pipes, 64);
@@ -338,15 +338,15 @@ static void min_chunk_file_and_send_chunk_accept_sizes(void **state)
 	assert_int_equal(c.send_chunk, 32 * 1024);
 }
 
-static void send_chunk_refuses_less_than_a_page_and_keeps_16K(void **state)
+static void send_chunk_refuses_less_than_a_page_and_keeps_32K(void **state)
 {
 	(void)state;
-	static const char *const needles[] = { "NOBOUNCE_SEND_CHUNK", "4K", "1G", "16K", NULL };
+	static const char *const needles[] = { "NOBOUNCE_SEND_CHUNK", "4K", "1G", "32K", NULL };
 	static const char *const bad[] = { "0", "4095", "2G", "16KB", NULL };
 	for (const char *const *v = bad; *v; v++) {
 		struct nb_config c;
 		assert_refused("NOBOUNCE_SEND_CHUNK", *v, needles, &c);
-		assert_int_equal(c.send_chunk, 16 * 1024);
+		assert_int_equal(c.send_chunk, 32 * 1024);
 	}
 }
 
@@ -872,7 +872,7 @@ int main(void)
 		cmocka_unit_test(min_chunk_refuses_below_512_and_keeps_16K),
 		cmocka_unit_test(min_chunk_refuses_above_1G_and_keeps_16K),
 		cmocka_unit_test(min_chunk_file_and_send_chunk_accept_sizes),
-		cmocka_unit_test(send_chunk_refuses_less_than_a_page_and_keeps_16K),
+		cmocka_unit_test(send_chunk_refuses_less_than_a_page_and_keeps_32K),
 		cmocka_unit_test(min_chunk_file_refuses_bad_sizes_and_keeps_64K),
 		cmocka_unit_test(min_chunk_refuses_malformed_sizes),
 		cmocka_unit_test(min_chunk_refuses_numbers_that_overflow),
