@@ -93,11 +93,21 @@ check-unit: $(UNIT_BIN)
 check-integration: $(LIB) $(PROG_BIN) $(TLIB_SO)
 	@bash tests/run-integration.sh
 
-# Unit tests and test programs under ASan+UBSan (the library itself is
-# preloaded as built: a sanitizer runtime must come first in the process).
-check-sanitize:
-	$(MAKE) B=build-san SAN="-fsanitize=address,undefined -fno-omit-frame-pointer" \
-	    CFLAGS="-O1 -g" check-unit
+# Unit tests and test programs under ASan+UBSan. The library itself is
+# preloaded as built, after the sanitizer runtime, which must come first
+# in the process; the zero-copy and kernel-transfer suites then run their
+# programs from build-san (leak checking off: test programs keep their
+# buffers to the end on purpose).
+SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer
+check-sanitize: $(LIB)
+	$(MAKE) B=build-san SAN="$(SAN_FLAGS)" CFLAGS="-O1 -g" check-unit \
+	    build-san/prog/zc build-san/prog/xferlog
+	NB_TEST_PROG=$(CURDIR)/build-san/prog \
+	    NB_TEST_PRELOAD_FIRST=$$($(CC) -print-file-name=libasan.so) \
+	    ASAN_OPTIONS=detect_leaks=0:handle_segv=0:handle_sigbus=0 UBSAN_OPTIONS=halt_on_error=1 \
+	    NB_ONLY_TEST=45- bash tests/run-integration.sh
+	NB_TEST_PROG=$(CURDIR)/build-san/prog ASAN_OPTIONS=detect_leaks=0 \
+	    UBSAN_OPTIONS=halt_on_error=1 NB_ONLY_TEST=60- bash tests/run-integration.sh
 
 # The library and the threaded test program under TSan: the race detector
 # sees the shim's shared state (descriptor table, pairs, loops, arming)

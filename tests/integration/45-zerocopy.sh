@@ -33,7 +33,7 @@ zc_both() {
 			if [ $run = plain ]; then
 				timeout "$RUN_TIMEOUT" "$ZC" --dst-dir "$dd" "$sc" > out.txt 2> err.txt
 			else
-				timeout "$RUN_TIMEOUT" env LD_PRELOAD="$LIB" NOBOUNCE_MODE=on \
+				timeout "$RUN_TIMEOUT" env LD_PRELOAD="$PRELOAD" NOBOUNCE_MODE=on \
 					NOBOUNCE_ARM_AFTER=1 NOBOUNCE_MIN_CHUNK=4K \
 					NOBOUNCE_STATS="$T/$run/s.json" \
 					"$ZC" --dst-dir "$dd" "$sc" > out.txt 2> err.txt
@@ -277,7 +277,7 @@ test_source_cut_by_another_process_between_iterations_ends_the_loop_there() {
 test_steady_state_makes_no_mprotect_per_iteration() {
 	mkdir -p st && cd st || fail "cd"
 	timeout "$RUN_TIMEOUT" strace -f -qq -e trace=mprotect -o trace.txt \
-		-E LD_PRELOAD="$LIB" -E NOBOUNCE_ARM_AFTER=1 -E NOBOUNCE_MIN_CHUNK=4K \
+		-E LD_PRELOAD="$PRELOAD" -E NOBOUNCE_ARM_AFTER=1 -E NOBOUNCE_MIN_CHUNK=4K \
 		-E NOBOUNCE_STATS="$PWD/s.json" \
 		"$ZC" --dst-dir "$PWD" copy-unix-read-write > out.txt 2> err.txt ||
 		fail "zc under strace: $(tail -3 err.txt)"

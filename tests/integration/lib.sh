@@ -12,7 +12,11 @@ set -u
 NB_ROOT=${NB_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 NB_RESULTS=${NB_RESULTS:-$(mktemp -d)}
 LIB=$NB_ROOT/build/libnobounce.so
-PROG=$NB_ROOT/build/prog
+# NB_TEST_PROG: where the test programs are (make check-sanitize points it
+# at ASan+UBSan builds); NB_TEST_PRELOAD_FIRST: a library that must come
+# before the shim in LD_PRELOAD (the sanitizer runtime of such builds).
+PROG=${NB_TEST_PROG:-$NB_ROOT/build/prog}
+PRELOAD=${NB_TEST_PRELOAD_FIRST:+$NB_TEST_PRELOAD_FIRST:}$LIB
 PRE="LD_PRELOAD=$LIB"
 TEST_TIMEOUT=${TEST_TIMEOUT:-120}
 
