@@ -285,7 +285,10 @@ copying, the write moves the file's bytes. Loops with chunks below
 NOBOUNCE_MIN_CHUNK (16K by default; socat's 8K, for one) are left plain.
 "observe" changes nothing and reports what it found. On loopback the
 receiver often sets the pace, so the CPU per GB of the sender is the
-figure to watch.
+figure to watch: with sendfile it is the receiver that reads the file's
+pages from memory first (write(2) had copied them, cache-hot, into the
+socket), so a receiver that is the slower side gets slower - a
+hand-written sendfile loop does the same (README, "Measured").
 EOF
 
 # ---- what the library saw ----------------------------------------------------------
