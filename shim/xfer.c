@@ -68,6 +68,9 @@
  *     while data moves stays pending (blocked) and is delivered at the
  *     next wait or when the mask is restored at the end: the same moments
  *     at which the plain write would have noticed it.
+ *  A program without any signal handler has nothing that could run in
+ *  between: there the steps are plain blocking splices (a signal ends the
+ *  process, is ignored, or stops and continues it).
  *  A non-blocking write(2) moves what fits, merging into a partly filled
  *  last page and filling whole pages; splice puts one page-cache fragment
  *  per slot, so with a misaligned offset or a partly filled pipe it fits
@@ -505,8 +508,11 @@ static ssize_t to_pipe(int dst, int src, off_t src_off, size_t len, struct nb_xf
 {
 	/* The mask keeps handlers from running while data moves (see the
 	 * top). A program without any handler has nothing that could run:
-	 * a signal ends it, is ignored or stops it, as during write(2). */
+	 * a signal ends it, is ignored or stops it, as during write(2) - so
+	 * there the calls simply block, as a hand-written splice loop does
+	 * (no EAGAIN and separate wait per full pipe). */
 	bool masked = nb_sigview_plain_handlers() || nb_sigview_restart_handlers();
+	unsigned flags = masked ? SPLICE_F_NONBLOCK : 0;
 	sigset_t all, old;
 	sigfillset(&all);
 	if (masked)
@@ -518,7 +524,7 @@ static ssize_t to_pipe(int dst, int src, off_t src_off, size_t len, struct nb_xf
 	ssize_t ret;
 	int err = 0;
 	for (;;) {
-		ssize_t r = k_splice(src, &off, dst, len - moved, SPLICE_F_NONBLOCK);
+		ssize_t r = k_splice(src, &off, dst, len - moved, flags);
 		int e = r < 0 ? errno : 0;
 		res->calls++;
 		switch (nb_xfer_pipe_step(moved, len, r, e)) {
