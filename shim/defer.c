@@ -24,6 +24,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -195,6 +196,116 @@ static ssize_t pread_all(int fd, uintptr_t dst, size_t n, off_t off)
 	return (ssize_t)done;
 }
 
+/* Moves a pipe's n bytes into memory (the read that is too small for a
+ * phantom, or a phantom that could not be guarded): a plain copy. */
+static bool pipe_to_memory(const struct nb_pipe *p, uintptr_t dst, size_t n)
+{
+	while (n > 0) {
+		ssize_t r = (ssize_t)syscall(SYS_read, p->r, (void *)dst, n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return false;
+		dst += (size_t)r;
+		n -= (size_t)r;
+	}
+	return true;
+}
+
+/*
+ * read(2) of an armed TCP source. The bytes go from the socket into a
+ * pool pipe (splice, no copy) and the buffer's whole pages become a phantom
+ * backed by that pipe. A socket read returns what is there, up to n, so
+ * the count may be chosen: it ends at the buffer's last whole page, and
+ * the partial first page (shared with other data) is read for real first.
+ * Then only what is already queued (SIOCINQ) is spliced, so that the read
+ * never waits once it has bytes - as read(2). With no first partial page
+ * the splice itself waits for the first byte exactly as recv does
+ * (tcp_splice_read: sk_wait_data, SO_RCVTIMEO, -ERESTARTSYS on a signal).
+ * The pool pipes are non-blocking, which TCP's splice ignores (measured:
+ * it still waits for data; UNIX sockets and pipes would not, which is why
+ * they are not served here yet). Returns the count, -1 with the plain
+ * read's errno, or NB_NOT_DEFERRED before anything was consumed.
+ */
+static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
+{
+	uintptr_t pg = (uintptr_t)page_size;
+	uintptr_t lo = (a + pg - 1) & ~(pg - 1), hi = (a + n) & ~(pg - 1);
+	if (hi <= lo || (hi - lo) / pg < NB_MIN_PAGES || !guardable(a, a + n))
+		return NB_NOT_DEFERRED;
+	int same = nb_phantom_find(lo);
+	struct nb_phantom_view v;
+	bool reuse = same >= 0 && nb_phantom_get(same, &v) && v.start == lo && v.end == hi;
+	if (!reuse)
+		nb_phantom_overwrite_range(a, a + n);
+	struct nb_pipe p;
+	if (nb_pipe_get(&p) != 0)
+		return NB_NOT_DEFERRED;
+	size_t h = lo - a, want = hi - lo < p.cap ? hi - lo : p.cap;
+	if (h > 0) {
+		ssize_t r = NB_REAL(read)(fd, (void *)a, h);
+		if (r != (ssize_t)h) {
+			nb_pipe_put(&p);
+			return r; /* the plain read's result: short, 0, or -1 */
+		}
+		int avail = 0;
+		if (syscall(SYS_ioctl, fd, FIONREAD, &avail) != 0 || avail < (int)(NB_MIN_PAGES * pg)) {
+			nb_pipe_put(&p);
+			return (ssize_t)h; /* little more there: a short read */
+		}
+		if ((size_t)avail < want)
+			want = (size_t)avail;
+	}
+	ssize_t m = (ssize_t)syscall(SYS_splice, fd, NULL, p.w, NULL, want, 0);
+	if (m <= 0) {
+		int err = errno;
+		nb_pipe_put(&p);
+		if (h > 0)
+			return (ssize_t)h; /* bytes moved: the error is the next read's */
+		errno = err;
+		return m; /* 0 at end of stream, -1 with recv's errno */
+	}
+	size_t k = (size_t)m;
+	if (reuse && v.len > k) {
+		/* The old phantom's bytes past this read are still the
+		 * program's: they must be in memory before the pages change
+		 * hands. */
+		nb_phantom_overwrite_range(lo, hi);
+		reuse = false;
+	}
+	if (k < NB_MIN_PAGES * pg) {
+		if (reuse)
+			nb_phantom_overwrite_range(lo, hi);
+		bool ok = pipe_to_memory(&p, lo, k);
+		nb_pipe_put(&p);
+		return ok ? (ssize_t)(h + k) : (ssize_t)h;
+	}
+	int idx = same;
+	if (reuse) {
+		if (nb_phantom_rebind_pipe(same, &p, k) != 0) {
+			nb_phantom_overwrite_range(lo, hi); /* it vanished: plain copy */
+			bool ok = pipe_to_memory(&p, lo, k);
+			nb_pipe_put(&p);
+			return ok ? (ssize_t)(h + k) : (ssize_t)h;
+		}
+	} else {
+		idx = nb_phantom_add_pipe(lo, hi, &p, k);
+		if (idx < 0 || nb_sys_mprotect((void *)lo, hi - lo, PROT_NONE) != 0) {
+			/* The phantom owns the pipe once added: take the bytes
+			 * out of it before forgetting it. */
+			bool ok = pipe_to_memory(&p, lo, k);
+			if (idx >= 0)
+				nb_phantom_drop_range(lo, hi, false);
+			else
+				nb_pipe_put(&p);
+			return ok ? (ssize_t)(h + k) : (ssize_t)h;
+		}
+	}
+	nb_phantom_set_owner(idx, fd, atomic_load(&e->gen));
+	NB_COUNT(deferred, 1);
+	return (ssize_t)(h + k);
+}
+
 /* The count a read of n bytes at pos returns, from the file's size; false
  * at or past end of file, or if the descriptor is no longer the file the
  * pair was armed on. */
@@ -220,7 +331,8 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 		return NB_NOT_DEFERRED;
 
 	struct nb_fd *e = nb_fd_peek(fd);
-	if (e == NULL || e->pair.state != NB_PAIR_ARMED || e->kind != NB_KIND_FILE ||
+	if (e == NULL || e->pair.state != NB_PAIR_ARMED ||
+	    (e->kind != NB_KIND_FILE && !(e->kind == NB_KIND_TCP && !positional)) ||
 	    (e->flags & (NB_FL_PSEUDO | NB_FL_DIRECT)) || atomic_load(&e->no_zc) ||
 	    !nb_fault_owns(SIGSEGV))
 		return NB_NOT_DEFERRED;
@@ -244,6 +356,10 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 			goto out;
 	}
 
+	if (e->kind == NB_KIND_TCP) {
+		ret = stream_read(fd, e, a, n);
+		goto out_keep;
+	}
 	/* Checked for the whole buffer before the position moves: the part
 	 * past end of file is refused with the rest (a plain read then). */
 	if (!guardable(a, a + n)) {
@@ -341,6 +457,11 @@ out:
 		lseek(fd, pos, SEEK_SET); /* not deferred: as if never asked */
 	nb_fd_unlock(e);
 	errno = saved;
+	return ret;
+out_keep:
+	nb_fd_unlock(e);
+	if (ret != -1)
+		errno = saved;
 	return ret;
 }
 

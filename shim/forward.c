@@ -76,6 +76,31 @@ static ssize_t kernel_piece(int dst, struct nb_fd *d, enum nb_path path, int src
 	return r;
 }
 
+/* A piece of a pipe-backed phantom (socket or pipe source): its first
+ * skip + n bytes are duplicated into a second pool pipe (tee, no copy),
+ * the first skip thrown away, n moved from there - the phantom's own pipe
+ * keeps every byte for a later touch or write. */
+static ssize_t pipe_piece(int dst, struct nb_fd *d, int idx, size_t skip, size_t n,
+			  const struct how *h, size_t done, bool *unusable)
+{
+	struct nb_pipe t;
+	*unusable = true;
+	if (nb_pipe_get(&t) != 0)
+		return NB_XFER_FALLBACK;
+	ssize_t r = NB_XFER_FALLBACK;
+	if (nb_phantom_tee(idx, skip, n, &t) == (ssize_t)(skip + n) && nb_pipe_skip(&t, skip)) {
+		struct nb_xfer_res res;
+		off_t doff = h->off + (off_t)done;
+		r = nb_xfer_from_pipe(dst, (enum nb_kind)d->kind, d->flags, t.r, n,
+				      h->kind == NB_FWD_SEND ? h->flags : 0,
+				      h->kind == NB_FWD_PWRITE ? &doff : NULL, &res);
+		NB_COUNT(kernel_calls, res.calls + 1);
+		*unusable = r == NB_XFER_FALLBACK;
+	}
+	nb_pipe_put(&t);
+	return r;
+}
+
 /* The kernel path for this destination, or NONE; xfer.c refuses what it
  * cannot serve exactly (O_APPEND, send flags, pwrite on a stream, ...). */
 static enum nb_path path_to(int dst, struct nb_fd *d)
@@ -186,10 +211,35 @@ static bool forward_region(struct fwd *f, uintptr_t a, uintptr_t end)
 			if (nb_phantom_edges_intact(idx, v.end, te))
 				pe = te;
 		}
+		/* A pipe phantom's bytes may end inside its last page; the rest
+		 * of that page is memory the read did not reach, guarded with
+		 * it: the write of it goes out from memory, after a fill. */
+		if (phantom && v.kind == NB_PH_PIPE) {
+			uintptr_t vend = v.start + v.len;
+			if (cur >= vend) {
+				nb_phantom_materialize(idx);
+				continue;
+			}
+			if (pe > vend)
+				pe = vend;
+		}
 		size_t piece = (phantom ? pe : (ks < end ? ks : end)) - cur;
 		if (f->done > 0)
 			quiet_begin(&f->q); /* once, for every piece after the first */
-		if (phantom) {
+		if (phantom && v.kind == NB_PH_PIPE) {
+			bool unusable;
+			f->last = pipe_piece(f->dst, f->d, idx, cur - v.start, piece, &f->h, f->done,
+					     &unusable);
+			if (unusable) {
+				nb_phantom_materialize(idx);
+				errno = f->saved;
+				continue;
+			}
+			if (f->last > 0) {
+				f->kernel = true;
+				NB_COUNT(forwarded_bytes, (unsigned long long)f->last);
+			}
+		} else if (phantom) {
 			/* The backing stays referenced while the kernel reads it,
 			 * even if another thread materialises the phantom. */
 			nb_backing_ref(v.src);

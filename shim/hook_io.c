@@ -69,7 +69,8 @@ static inline bool zero_copy(void)
 		if (zero_copy()) {                                                 \
 			ssize_t d_ = nb_defer_read((fd), (buf), (n), (off), (positional)); \
 			if (d_ != NB_NOT_DEFERRED) {                               \
-				NB_KEEP_ERRNO(nb_detect_read_deferred((fd), (buf), (size_t)d_)); \
+				if (d_ > 0)                                        \
+					NB_KEEP_ERRNO(nb_detect_read_deferred((fd), (buf), (size_t)d_)); \
 				return d_;                                         \
 			}                                                          \
 		}                                                                  \
@@ -141,8 +142,9 @@ NB_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t
 			ssize_t d_ = nb_defer_read((fd), one_.iov_base, one_.iov_len, \
 						   (off), (positional));           \
 			if (d_ != NB_NOT_DEFERRED) {                               \
-				NB_KEEP_ERRNO(nb_detect_read_deferred(             \
-					(fd), one_.iov_base, (size_t)d_));         \
+				if (d_ > 0)                                        \
+					NB_KEEP_ERRNO(nb_detect_read_deferred(     \
+						(fd), one_.iov_base, (size_t)d_)); \
 				return d_;                                         \
 			}                                                          \
 		}                                                                  \
@@ -182,7 +184,10 @@ ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int fl
 NB_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 {
 	NB_OWN_BADF(fd, -1);
-	EXPOSE_READ(buf, n);
+	if (flags == 0)
+		TRY_DEFER(fd, buf, n, 0, false); /* recv(fd, buf, n, 0) is read */
+	else
+		EXPOSE_READ(buf, n);
 	ssize_t r = NB_CALL(recv, NB_NOSYS, fd, buf, n, flags);
 	if (consumes(flags))
 		seen_read(fd, buf, r);
@@ -203,7 +208,10 @@ NB_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockad
 			   socklen_t *alen)
 {
 	NB_OWN_BADF(fd, -1);
-	EXPOSE_READ(buf, n);
+	if (flags == 0 && addr == NULL)
+		TRY_DEFER(fd, buf, n, 0, false);
+	else
+		EXPOSE_READ(buf, n);
 	ssize_t r = NB_CALL(recvfrom, NB_NOSYS, fd, buf, n, flags, addr, alen);
 	if (consumes(flags))
 		seen_read(fd, buf, r);

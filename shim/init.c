@@ -62,6 +62,12 @@ static void set_prog(void)
 	nb_g.prog[n] = '\0';
 }
 
+static void atfork_prepare(void)
+{
+	if (nb_phantom_any())
+		nb_phantom_materialize_pipes();
+}
+
 static void atfork_child(void)
 {
 	forked = true;
@@ -71,6 +77,7 @@ static void atfork_child(void)
 	nb_fdtab_forget_pairs();
 	nb_detect_reset_thread();
 	nb_phantom_atfork_child();
+	nb_pipe_atfork_child();
 }
 
 void nb_init(void)
@@ -108,7 +115,7 @@ void nb_init(void)
 			    nb_g.cfg.log >= NB_LOG_INFO;
 		nb_g.log_fd = late ? nb_hide_fd(2) : 2;
 	}
-	pthread_atfork(NULL, NULL, atfork_child);
+	pthread_atfork(atfork_prepare, NULL, atfork_child);
 	/* Read before fault.c replaces SIGSEGV/SIGBUS with its trampoline:
 	 * the summary is of the program's dispositions, inherited ones too. */
 	nb_sigview_init();

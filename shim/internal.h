@@ -334,6 +334,19 @@ void nb_stats_write_report(void);
 /* ------------------------------------------------------------------ */
 /* Phantoms: guarded memory backed by a file range (phantom.c)         */
 
+/* Pool pipes for socket and pipe sources (pipepool.c). */
+struct nb_pipe {
+	int r, w;   /* hidden, close-on-exec, non-blocking ends */
+	size_t cap; /* capacity in bytes */
+	int slot;   /* pool slot, -1 once returned */
+};
+int nb_pipe_get(struct nb_pipe *p);  /* an empty pipe, or -1: plain path */
+void nb_pipe_put(struct nb_pipe *p); /* drained and returned (or closed) */
+bool nb_pipe_drain(const struct nb_pipe *p);
+bool nb_pipe_skip(const struct nb_pipe *p, size_t n); /* drops n bytes */
+unsigned nb_pipe_in_use(void);
+void nb_pipe_atfork_child(void);
+
 #define NB_MAX_PHANTOMS 4096
 #define NB_PHANTOM_RESOLVED (-2)
 
@@ -365,12 +378,23 @@ void nb_phantom_set_owner(int idx, int fd, unsigned gen);
 /* The owner of the live phantom holding a, for feedback; false if none. */
 bool nb_phantom_owner(int idx, int *fd, unsigned *gen);
 /* A consistent snapshot of one live phantom. */
+enum { NB_PH_FILE = 0, NB_PH_PIPE };
 struct nb_phantom_view {
 	uintptr_t start, end;   /* the guarded pages */
 	uintptr_t xstart, xend; /* the whole read: start/end when no edges */
-	int src;                /* backing descriptor */
-	off_t off;              /* file offset of start */
+	int kind;               /* NB_PH_FILE, NB_PH_PIPE */
+	size_t len;             /* bytes from start the backing holds */
+	int src;                /* file: backing descriptor */
+	off_t off;              /* file: offset of start */
 };
+/* A phantom whose bytes (len of them, from start) sit in a pool pipe,
+ * which it owns from here on (pipepool.c); the pages are already
+ * PROT_NONE. */
+int nb_phantom_add_pipe(uintptr_t start, uintptr_t end, const struct nb_pipe *p, size_t len);
+int nb_phantom_rebind_pipe(int idx, const struct nb_pipe *p, size_t len);
+/* Duplicates the first skip + n bytes of a pipe phantom into the empty
+ * pipe t (tee, no copy); returns how many, or -1. */
+ssize_t nb_phantom_tee(int idx, size_t skip, size_t n, const struct nb_pipe *t);
 bool nb_phantom_get(int idx, struct nb_phantom_view *v);
 /* Keeps copies of the edges [xstart, start) and [end, xend) the read
  * filled for real (each at most 4 KiB): 0, or -1 (none kept). */
@@ -379,6 +403,9 @@ int nb_phantom_set_edges(int idx, uintptr_t xstart, uintptr_t xend);
  * there? Then the file's bytes may be sent for it. */
 bool nb_phantom_edges_intact(int idx, uintptr_t from, uintptr_t to);
 void nb_phantom_atfork_child(void);
+/* Before fork: a pipe-backed phantom's pipe would be shared with the
+ * child, so its bytes go into memory first (both then have them). */
+void nb_phantom_materialize_pipes(void);
 
 /* Internal duplicates of source files, shared per inode and counted by
  * the phantoms that use them (backing.c). get returns the duplicate with

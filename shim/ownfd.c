@@ -28,7 +28,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define NB_OWN_MAX 64
+#define NB_OWN_MAX 512
 /* The kernel sizes a process's descriptor table to its highest number;
  * with a soft limit of a million, the top would cost megabytes. */
 #define NB_OWN_CEILING 65536

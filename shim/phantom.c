@@ -56,8 +56,13 @@ enum { PH_FREE = 0, PH_BUSY, PH_LIVE, PH_DONE };
 struct phantom {
 	atomic_int state;
 	uintptr_t start, end; /* page aligned */
-	int src;              /* the library's own duplicate of the source */
-	off_t off;            /* file offset of start */
+	uint8_t kind;         /* NB_PH_FILE or NB_PH_PIPE */
+	size_t len;           /* bytes from start the backing holds (pipe:
+				 may end inside the last page, whose rest
+				 keeps what the memory held) */
+	int src;              /* file: the library's own duplicate of the source */
+	off_t off;            /* file: offset of start */
+	struct nb_pipe pipe;  /* pipe: the pool pipe holding the bytes */
 	uint64_t done_ns;     /* when it became DONE */
 	int owner;            /* source descriptor it was read from, -1 */
 	unsigned owner_gen;
@@ -172,7 +177,9 @@ NB_UNINSTRUMENTED bool nb_phantom_any(void)
 	return atomic_load_explicit(&live, memory_order_relaxed) != 0;
 }
 
-int nb_phantom_add(uintptr_t start, uintptr_t end, int src, off_t off)
+/* Claims a slot and publishes it LIVE with this backing. */
+static int add_entry(uintptr_t start, uintptr_t end, int src, off_t off, const struct nb_pipe *pp,
+		     size_t len)
 {
 	if (mem_fd() < 0)
 		return -1;
@@ -191,8 +198,12 @@ int nb_phantom_add(uintptr_t start, uintptr_t end, int src, off_t off)
 		}
 		p->start = start;
 		p->end = end;
+		p->kind = pp ? NB_PH_PIPE : NB_PH_FILE;
+		p->len = pp ? len : end - start;
 		p->src = src;
 		p->off = off;
+		if (pp)
+			p->pipe = *pp;
 		p->owner = -1;
 		p->xstart = start;
 		p->xend = end;
@@ -203,6 +214,16 @@ int nb_phantom_add(uintptr_t start, uintptr_t end, int src, off_t off)
 	}
 	errno = ENOSPC;
 	return -1;
+}
+
+int nb_phantom_add(uintptr_t start, uintptr_t end, int src, off_t off)
+{
+	return add_entry(start, end, src, off, NULL, 0);
+}
+
+int nb_phantom_add_pipe(uintptr_t start, uintptr_t end, const struct nb_pipe *pp, size_t len)
+{
+	return add_entry(start, end, -1, 0, pp, len);
 }
 
 /* The live (or being filled) phantom holding a; NB_PHANTOM_RESOLVED if a
@@ -240,27 +261,46 @@ static bool claim(struct phantom *p)
 }
 
 /* A live entry leaves: its reference to the backing goes with it. */
+/* The backing goes with the entry: a file reference, or a pool pipe,
+ * drained (its bytes are no one's any more). */
+static void put_backing(struct phantom *p)
+{
+	if (p->kind == NB_PH_PIPE)
+		nb_pipe_put(&p->pipe);
+	else
+		nb_backing_put(p->src);
+}
+
 static void release_free(struct phantom *p)
 {
-	nb_backing_put(p->src);
+	put_backing(p);
 	atomic_fetch_sub(&live, 1);
 	atomic_store_explicit(&p->state, PH_FREE, memory_order_release);
 }
 
 static void release_done(struct phantom *p)
 {
-	nb_backing_put(p->src);
+	put_backing(p);
 	p->done_ns = now_ns();
 	atomic_store_explicit(&p->state, PH_DONE, memory_order_release);
 }
 
 /* Copies the backing bytes into the still-guarded pages. */
+/* Reads the next bytes of the backing: a file at its offset, or the
+ * phantom's pipe, which is consumed (the phantom ends with this fill). */
+static ssize_t backing_read(const struct phantom *p, void *dst, size_t n, size_t done)
+{
+	if (p->kind == NB_PH_PIPE)
+		return (ssize_t)syscall(SYS_read, p->pipe.r, dst, n);
+	return (ssize_t)syscall(SYS_pread64, p->src, dst, n, p->off + (off_t)done);
+}
+
 static int fill_with(const struct phantom *p, int mfd, char *scratch, size_t cap)
 {
-	size_t len = p->end - p->start;
+	size_t len = p->len;
 	for (size_t done = 0; done < len;) {
 		size_t want = len - done < cap ? len - done : cap;
-		ssize_t r = (ssize_t)syscall(SYS_pread64, p->src, scratch, want, p->off + (off_t)done);
+		ssize_t r = backing_read(p, scratch, want, done);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
@@ -329,10 +369,9 @@ int nb_phantom_materialize(int idx)
 		 * directly. Another thread could glimpse them half filled;
 		 * wrong bytes for good would be worse. */
 		rc = nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
-		size_t len = p->end - p->start;
+		size_t len = p->len;
 		for (size_t done = 0; rc == 0 && done < len;) {
-			ssize_t r = (ssize_t)syscall(SYS_pread64, p->src, (void *)(p->start + done),
-						     len - done, p->off + (off_t)done);
+			ssize_t r = backing_read(p, (void *)(p->start + done), len - done, done);
 			if (r < 0 && errno == EINTR)
 				continue;
 			if (r <= 0)
@@ -400,6 +439,20 @@ int nb_phantom_next(uintptr_t start, uintptr_t end)
 	return best;
 }
 
+void nb_phantom_materialize_pipes(void)
+{
+	unsigned n = atomic_load_explicit(&high, memory_order_acquire);
+	for (unsigned i = 0; i < n; i++) {
+		struct phantom *p = &table[i];
+		int st = atomic_load(&p->state);
+		if ((st == PH_LIVE || st == PH_BUSY) && p->kind == NB_PH_PIPE) {
+			quiet_fill = true;
+			nb_phantom_materialize((int)i);
+			quiet_fill = false;
+		}
+	}
+}
+
 void nb_phantom_overwrite_range(uintptr_t start, uintptr_t end)
 {
 	quiet_fill = true;
@@ -430,14 +483,52 @@ int nb_phantom_rebind(int idx, int src, off_t off)
 	struct phantom *p = &table[idx];
 	if (!claim(p))
 		return -1;
-	if (p->src != src)
-		nb_backing_put(p->src); /* the caller holds a reference to src */
+	if (p->kind != NB_PH_FILE || p->src != src)
+		put_backing(p); /* the caller holds a reference to src */
+	p->kind = NB_PH_FILE;
+	p->len = p->end - p->start;
 	p->src = src;
 	p->off = off;
 	p->xstart = p->start;
 	p->xend = p->end;
 	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
 	return 0;
+}
+
+int nb_phantom_rebind_pipe(int idx, const struct nb_pipe *pp, size_t len)
+{
+	struct phantom *p = &table[idx];
+	if (!claim(p))
+		return -1;
+	put_backing(p);
+	p->kind = NB_PH_PIPE;
+	p->pipe = *pp;
+	p->len = len;
+	p->src = -1;
+	p->xstart = p->start;
+	p->xend = p->end;
+	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+	return 0;
+}
+
+ssize_t nb_phantom_tee(int idx, size_t skip, size_t n, const struct nb_pipe *t)
+{
+	struct phantom *p = &table[idx];
+	if (!claim(p))
+		return -1;
+	ssize_t r = -1;
+	if (p->kind == NB_PH_PIPE && skip + n <= p->len && skip + n <= t->cap) {
+		/* tee(2) duplicates buffers from the start of the pipe, never
+		 * from the middle: the caller throws the first `skip` away. t
+		 * is empty and large enough, so one call takes them all. */
+		long k;
+		do
+			k = syscall(SYS_tee, p->pipe.r, t->w, skip + n, SPLICE_F_NONBLOCK);
+		while (k < 0 && errno == EINTR);
+		r = k;
+	}
+	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+	return r;
 }
 
 int nb_phantom_set_edges(int idx, uintptr_t xstart, uintptr_t xend)
@@ -514,6 +605,8 @@ bool nb_phantom_get(int idx, struct nb_phantom_view *v)
 	v->xend = p->xend;
 	v->src = p->src;
 	v->off = p->off;
+	v->kind = p->kind;
+	v->len = p->len;
 	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
 	return true;
 }

@@ -412,8 +412,11 @@ static bool wait_writable(int dst, struct nb_xfer_res *res)
 static ssize_t to_socket(int dst, bool nonblock, int src, off_t src_off, size_t len,
 			 int msg_flags, size_t step, struct nb_xfer_res *res)
 {
-	size_t page = (size_t)getpagesize();
-	enum nb_xfer_mask m = nb_xfer_socket_mask(src_off, len, step, page, nonblock, msg_flags,
+	/* A pipe's slots may hold less than a page each: the 16-slot rule
+	 * of one sock_sendmsg says nothing then (page 0: mask SIGPIPE). */
+	size_t page = src_off < 0 ? 0 : (size_t)getpagesize();
+	enum nb_xfer_mask m = nb_xfer_socket_mask(src_off < 0 ? 0 : src_off, len, step, page,
+						  nonblock, msg_flags,
 						  nb_sigview_pipe_ignored(),
 						  nb_sigview_plain_handlers());
 	sigset_t block, old;
@@ -444,7 +447,8 @@ static ssize_t to_socket(int dst, bool nonblock, int src, off_t src_off, size_t 
 			err = 0;
 			break;
 		}
-		r = k_sendfile(dst, src, &off, want);
+		/* src_off < 0: src is a pipe whose bytes go in order. */
+		r = src_off < 0 ? k_splice(src, NULL, dst, want, 0) : k_sendfile(dst, src, &off, want);
 		err = r < 0 ? errno : 0;
 		res->calls++;
 		st = nb_xfer_socket_step(moved, want, len, r, err);
@@ -728,6 +732,57 @@ ssize_t nb_xfer(int dst, enum nb_kind dst_kind, unsigned dst_flags_nb, int src, 
 		break;
 	}
 	/* A successful write leaves errno alone; so does a fallback. */
+	if (r != -1)
+		errno = saved;
+	return r;
+}
+
+/* splice from a pipe into a regular file, at its position or at *dst_off,
+ * cut at RLIMIT_FSIZE as write(2) would be (see to_file_sendfile). */
+static ssize_t pipe_to_file(int dst, int src, size_t len, const off_t *dst_off,
+			    struct nb_xfer_res *res)
+{
+	rlim_t limit = fsize_limit(res);
+	size_t want = len;
+	if (limit != RLIM_INFINITY) {
+		off_t pos = dst_off ? *dst_off : (off_t)syscall(SYS_lseek, dst, 0, SEEK_CUR);
+		res->calls++;
+		if (pos < 0)
+			return fall_back(res, NB_XFER_UNSUPPORTED, errno);
+		want = nb_xfer_fsize_clamp(pos, len, limit);
+	}
+	off_t o = dst_off ? *dst_off : 0;
+	ssize_t r = syscall(SYS_splice, src, NULL, dst, dst_off ? &o : NULL, want, 0);
+	int err = r < 0 ? errno : 0;
+	res->calls++;
+	res->path = NB_PATH_SPLICE;
+	return one_call(r, err, res);
+}
+
+ssize_t nb_xfer_from_pipe(int dst, enum nb_kind dst_kind, unsigned dst_flags_nb, int src,
+			  size_t len, int msg_flags, const off_t *dst_off, struct nb_xfer_res *res)
+{
+	int saved = errno;
+	*res = (struct nb_xfer_res){ 0 };
+	if (len > NB_XFER_MAX)
+		len = NB_XFER_MAX;
+	res->path = NB_PATH_SPLICE;
+	ssize_t r;
+	bool nonblock = (dst_flags_nb & NB_FL_NONBLOCK) != 0;
+	if (len == 0 || (dst_flags_nb & (NB_FL_APPEND | NB_FL_DIRECT))) {
+		r = fall_back(res, NB_XFER_REFUSED, 0);
+	} else if (is_stream(dst_kind)) {
+		int ok = MSG_NOSIGNAL | (nonblock ? MSG_DONTWAIT : 0);
+		res->how = NB_XFER_SOCKET;
+		r = (dst_off == NULL && (msg_flags & ~ok) == 0)
+			    ? to_socket(dst, nonblock, src, -1, len, msg_flags, send_chunk, res)
+			    : fall_back(res, NB_XFER_REFUSED, 0);
+	} else if (dst_kind == NB_KIND_FILE && msg_flags == 0) {
+		res->how = NB_XFER_FILE_SF;
+		r = pipe_to_file(dst, src, len, dst_off, res);
+	} else {
+		r = fall_back(res, NB_XFER_REFUSED, 0);
+	}
 	if (r != -1)
 		errno = saved;
 	return r;

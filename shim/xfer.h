@@ -91,6 +91,12 @@ ssize_t nb_xfer(int dst, enum nb_kind dst_kind, unsigned dst_flags_nb, int src, 
  * SIGPIPE rules of one write(2) are kept across the calls (xfer.c). */
 void nb_xfer_set_send_chunk(size_t n);
 
+/* The same as nb_xfer, but the len bytes are the next ones in the pipe
+ * src (the library's own; what the call does not move stays in it).
+ * Stream sockets and regular files only; anything else is refused. */
+ssize_t nb_xfer_from_pipe(int dst, enum nb_kind dst_kind, unsigned dst_flags_nb, int src,
+			  size_t len, int msg_flags, const off_t *dst_off, struct nb_xfer_res *res);
+
 const char *nb_xfer_why_name(enum nb_xfer_why w);
 const char *nb_xfer_how_name(enum nb_xfer_how h);
 

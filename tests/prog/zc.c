@@ -40,7 +40,8 @@
  *   alarm-stall-restart alarm-stall-norestart nginx-writev-nonblocking
  *   spawn-args-from-buffer buffer-shared-anon buffer-shared-file
  *   buffer-private-file source-o-direct source-grows source-shrinks
- *   touch-then-stop
+ *   touch-then-stop tcp-src-file tcp-src-file-aligned tcp-src-tcp
+ *   tcp-src-unix tcp-src-pipe tcp-src-file-inspect
  *   nonblock-full-pipe threads8 threads8-own-arenas stack-buffer
  *   thread-stack-buffer
  *
@@ -1355,6 +1356,97 @@ static int sc_epipe(bool ignore)
 	return 0;
 }
 
+/* ---- a TCP socket as the source ---- */
+
+struct feeder {
+	int fd;
+	off_t size;
+};
+
+/* Sends src.bin into the socket with write(2) in uneven pieces (never
+ * preloaded work: raw system calls), then closes its end. */
+static void *feeder_main(void *arg)
+{
+	struct feeder *f = arg;
+	int src = (int)syscall(SYS_openat, AT_FDCWD, "src.bin", O_RDONLY | O_CLOEXEC);
+	static unsigned char b[200 * KiB];
+	size_t piece = 7 * KiB;
+	for (off_t at = 0; src >= 0 && at < f->size;) {
+		ssize_t r = raw_read(src, b, piece);
+		if (r <= 0)
+			break;
+		raw_write_all(f->fd, b, (size_t)r);
+		at += r;
+		piece = piece * 3 % (190 * KiB) + 1000; /* 1 KB to 190 KB */
+	}
+	syscall(SYS_close, src);
+	syscall(SYS_close, f->fd);
+	return NULL;
+}
+
+static size_t quiet_write_all(int fd, const char *p, size_t n)
+{
+	size_t done = 0;
+	while (done < n) {
+		ssize_t w = write(fd, p + done, n - done);
+		if (w <= 0)
+			break;
+		done += (size_t)w;
+	}
+	return done;
+}
+
+/* The copy loop reading from a TCP socket (a peer thread sends src.bin in
+ * uneven pieces). Socket reads return what is there, so per-call counts
+ * are timing, not semantics: printed are the totals, the destination, and
+ * - with touch - whether every buffer the program inspected held the
+ * right bytes of the stream at its offset. */
+static int sc_sock_src(enum dstk k, bool touch, bool aligned)
+{
+	struct ctx c;
+	init(&c, R_READ, W_WRITE, CHUNK);
+	off_t size = 8 * MiB + 4321;
+	make_file("src.bin", size, 1);
+	int sv[2];
+	tcp_pair(sv);
+	struct feeder f = { sv[0], size };
+	pthread_t th;
+	if (pthread_create(&th, NULL, feeder_main, &f) != 0)
+		die("pthread_create");
+	c.src = sv[1];
+	open_dst(&c, k);
+	c.buf = aligned ? aligned_buf(CHUNK) : malloc(CHUNK);
+	static unsigned char want[CHUNK];
+	long long total = 0, bad = 0, inspected = 0;
+	int reads = 0;
+	for (;;) {
+		ssize_t r = read(c.src, c.buf, CHUNK);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			printf("end: %s\n", r == 0 ? "0" : strerror(errno));
+			break;
+		}
+		reads++;
+		if (touch && reads % 5 == 3) {
+			pattern(want, total, (size_t)r, 1);
+			if (memcmp(want, c.buf, (size_t)r) != 0)
+				bad++;
+			inspected++;
+		}
+		if (quiet_write_all(c.dst, c.buf, (size_t)r) != (size_t)r)
+			die("write");
+		total += r;
+	}
+	pthread_join(th, NULL);
+	printf("read %lld bytes%s\n", total, touch ? "" : "");
+	if (touch)
+		printf("inspected buffers: %s, wrong: %lld\n", inspected > 0 ? "some" : "none", bad);
+	close(c.src);
+	close_dst(&c);
+	return 0;
+}
+
 /* ---- a write interrupted by a signal handler after bytes moved ---- */
 
 /* Reads exactly `want` bytes, then stops reading but keeps its end open
@@ -1991,6 +2083,12 @@ static int dispatch(const char *s)
 	if (!strcmp(s, "source-o-direct")) return sc_direct();
 	if (!strcmp(s, "source-grows")) return sc_source_changes(true);
 	if (!strcmp(s, "touch-then-stop")) return sc_touch_then_stop();
+	if (!strcmp(s, "tcp-src-file")) return sc_sock_src(D_FILE, false, false);
+	if (!strcmp(s, "tcp-src-file-aligned")) return sc_sock_src(D_FILE, false, true);
+	if (!strcmp(s, "tcp-src-tcp")) return sc_sock_src(D_TCP, false, false);
+	if (!strcmp(s, "tcp-src-unix")) return sc_sock_src(D_UNIX, false, false);
+	if (!strcmp(s, "tcp-src-pipe")) return sc_sock_src(D_PIPE, false, false);
+	if (!strcmp(s, "tcp-src-file-inspect")) return sc_sock_src(D_FILE, true, false);
 	if (!strcmp(s, "source-shrinks")) return sc_source_changes(false);
 	if (!strcmp(s, "alarm-stall-norestart")) return sc_alarm_stall(false);
 	if (!strcmp(s, "nonblock-full-pipe")) return sc_nonblock();
