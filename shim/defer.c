@@ -519,9 +519,16 @@ void nb_defer_before_change(int fd)
 	if (e != NULL && e->kind != NB_KIND_UNKNOWN && e->kind != NB_KIND_FILE)
 		return;
 	int saved = errno;
+	/* A classified regular file: its identity is known (kept current by
+	 * the descriptor hooks). Otherwise look. */
 	struct stat st;
-	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && nb_backing_is_source(st.st_dev, st.st_ino))
+	if (e != NULL && e->kind == NB_KIND_FILE) {
+		if (nb_backing_is_source(e->dev, e->ino))
+			nb_phantom_materialize_range(0, UINTPTR_MAX);
+	} else if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+		   nb_backing_is_source(st.st_dev, st.st_ino)) {
 		nb_phantom_materialize_range(0, UINTPTR_MAX);
+	}
 	errno = saved;
 }
 

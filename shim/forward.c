@@ -34,6 +34,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <stdint.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/sendfile.h>
@@ -88,6 +89,7 @@ static ssize_t pipe_piece(int dst, struct nb_fd *d, int idx, size_t skip, size_t
 	if (nb_pipe_get(&t) != 0)
 		return NB_XFER_FALLBACK;
 	ssize_t r = NB_XFER_FALLBACK;
+	size_t holds = SIZE_MAX; /* what t still holds, when known */
 	if (nb_phantom_tee(idx, skip, n, &t) == (ssize_t)(skip + n) && nb_pipe_skip(&t, skip)) {
 		struct nb_xfer_res res;
 		off_t doff = h->off + (off_t)done;
@@ -96,8 +98,9 @@ static ssize_t pipe_piece(int dst, struct nb_fd *d, int idx, size_t skip, size_t
 				      h->kind == NB_FWD_PWRITE ? &doff : NULL, &res);
 		NB_COUNT(kernel_calls, res.calls + 1);
 		*unusable = r == NB_XFER_FALLBACK;
+		holds = r > 0 ? n - (size_t)r : n;
 	}
-	nb_pipe_put(&t);
+	nb_pipe_put_holding(&t, holds);
 	return r;
 }
 

@@ -120,6 +120,7 @@ void nb_init(void)
 	 * the summary is of the program's dispositions, inherited ones too. */
 	nb_sigview_init();
 	nb_xfer_set_send_chunk(nb_g.cfg.send_chunk);
+	nb_xfer_keep_limits(true);
 	/* Phantom buffers materialise on a fault: the kernel's SIGSEGV and
 	 * SIGBUS slots must be ours before the first one exists, and the
 	 * program's own handlers keep working through the chain. */

@@ -342,6 +342,8 @@ struct nb_pipe {
 };
 int nb_pipe_get(struct nb_pipe *p);  /* an empty pipe, or -1: plain path */
 void nb_pipe_put(struct nb_pipe *p); /* drained and returned (or closed) */
+/* The same when the caller knows what it holds (0: empty, no call). */
+void nb_pipe_put_holding(struct nb_pipe *p, size_t holds);
 bool nb_pipe_drain(const struct nb_pipe *p);
 bool nb_pipe_skip(const struct nb_pipe *p, size_t n); /* drops n bytes */
 unsigned nb_pipe_in_use(void);
@@ -503,6 +505,7 @@ int nb_own_close_range(unsigned lo, unsigned hi, int flags,
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 ssize_t __read_chk(int fd, void *buf, size_t nbytes, size_t buflen);
@@ -530,7 +533,7 @@ __sighandler_t __sysv_signal(int sig, __sighandler_t h);
 	X(sysv_signal) X(free) X(realloc) X(munmap) X(mremap) X(madvise) X(mprotect)   \
 	X(mmap) X(fread) X(fwrite) X(fread_unlocked) X(fwrite_unlocked) X(ftruncate)      \
 	X(truncate) X(execve) X(execv) X(execvp) X(execvpe) X(fexecve) X(execveat)      \
-	X(posix_spawn) X(posix_spawnp) X(system) X(popen)
+	X(posix_spawn) X(posix_spawnp) X(system) X(popen) X(setrlimit) X(prlimit)
 
 struct nb_real {
 #define NB_REAL_FIELD(name) __typeof__(name) *name;

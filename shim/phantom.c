@@ -266,7 +266,7 @@ static bool claim(struct phantom *p)
 static void put_backing(struct phantom *p)
 {
 	if (p->kind == NB_PH_PIPE)
-		nb_pipe_put(&p->pipe);
+		nb_pipe_put_holding(&p->pipe, p->len); /* tee never consumes */
 	else
 		nb_backing_put(p->src);
 }
@@ -379,6 +379,9 @@ int nb_phantom_materialize(int idx)
 			done += (size_t)r;
 		}
 	}
+	/* A pipe's bytes were read out: it is empty, or (failure) unknown. */
+	if (p->kind == NB_PH_PIPE)
+		p->len = rc == 0 ? 0 : SIZE_MAX;
 	release_done(p);
 	errno = saved;
 	return rc;

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdint.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -152,11 +153,19 @@ bool nb_pipe_skip(const struct nb_pipe *p, size_t n)
 
 void nb_pipe_put(struct nb_pipe *p)
 {
+	nb_pipe_put_holding(p, SIZE_MAX);
+}
+
+void nb_pipe_put_holding(struct nb_pipe *p, size_t holds)
+{
 	if (p->slot < 0 || p->slot >= NB_POOL_SLOTS)
 		return;
 	struct slot *s = &slots[p->slot];
 	int saved = errno;
-	if (nb_pipe_drain(p)) {
+	/* A pipe known to hold `holds` bytes is emptied with one call (none
+	 * when it is known empty); unknown contents are drained to EAGAIN. */
+	bool empty = holds == 0 || (holds != SIZE_MAX && nb_pipe_skip(p, holds));
+	if (empty || nb_pipe_drain(p)) {
 		atomic_store(&s->state, SLOT_FREE);
 	} else {
 		/* Bytes that cannot be thrown away never meet another

@@ -606,12 +606,36 @@ static ssize_t to_pipe_nonblock(int dst, int src, off_t src_off, size_t len,
 	return one_call(r, err, res);
 }
 
+/* RLIMIT_FSIZE is read on every write into a file unless the library
+ * keeps it (nb_xfer_keep_limits): then it is read once and again after
+ * each setrlimit/prlimit the hooks see (hook_fd.c). A limit another
+ * process sets on this one with prlimit(2) --pid is then not seen. */
+static atomic_bool keep_limits;
+static atomic_uint limits_gen = 1, cached_gen;
+static _Atomic rlim_t cached_limit;
+
+void nb_xfer_keep_limits(bool on)
+{
+	atomic_store(&keep_limits, on);
+}
+
+void nb_xfer_limits_changed(void)
+{
+	atomic_fetch_add(&limits_gen, 1);
+}
+
 static rlim_t fsize_limit(struct nb_xfer_res *res)
 {
+	unsigned gen = atomic_load(&limits_gen);
+	if (atomic_load_explicit(&keep_limits, memory_order_relaxed) &&
+	    atomic_load(&cached_gen) == gen)
+		return atomic_load(&cached_limit);
 	struct rlimit rl;
 	res->calls++;
 	if (syscall(SYS_prlimit64, 0, RLIMIT_FSIZE, NULL, &rl) != 0)
 		return RLIM_INFINITY;
+	atomic_store(&cached_limit, rl.rlim_cur);
+	atomic_store(&cached_gen, gen);
 	return rl.rlim_cur;
 }
 

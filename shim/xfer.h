@@ -97,6 +97,11 @@ void nb_xfer_set_send_chunk(size_t n);
 ssize_t nb_xfer_from_pipe(int dst, enum nb_kind dst_kind, unsigned dst_flags_nb, int src,
 			  size_t len, int msg_flags, const off_t *dst_off, struct nb_xfer_res *res);
 
+/* Keep RLIMIT_FSIZE between writes (the library: its hooks report every
+ * change through nb_xfer_limits_changed) instead of reading it each time. */
+void nb_xfer_keep_limits(bool on);
+void nb_xfer_limits_changed(void);
+
 const char *nb_xfer_why_name(enum nb_xfer_why w);
 const char *nb_xfer_how_name(enum nb_xfer_how h);
 

@@ -316,6 +316,16 @@ test_touching_every_buffer_disarms_and_the_pair_rearms_after_the_program_stops()
 	assert_eq "$(grep -c '^  inspect it' shim/out.txt)" 128 "inspections"
 }
 
+# The library keeps RLIMIT_FSIZE between writes; a setrlimit by the
+# program reaches it at once: the write at the new limit is cut short and
+# the next fails with EFBIG, as plain.
+test_rlimit_fsize_lowered_by_the_program_applies_to_the_next_write() {
+	NB_EXTRA_ENV="NOBOUNCE_MIN_CHUNK_FILE=4K" zc_both fsize-lowered-midway
+	same_as_plain
+	assert_grep ' -1 EFBIG' shim/out.txt
+	engaged
+}
+
 # ---- a TCP socket as the source (pipe-backed phantoms) ----
 
 # sock_case SCENARIO: the loop reads from a TCP socket fed in uneven

@@ -41,7 +41,7 @@
  *   spawn-args-from-buffer buffer-shared-anon buffer-shared-file
  *   buffer-private-file source-o-direct source-grows source-shrinks
  *   touch-then-stop tcp-src-file tcp-src-file-aligned tcp-src-tcp
- *   tcp-src-unix tcp-src-pipe tcp-src-file-inspect
+ *   tcp-src-unix tcp-src-pipe tcp-src-file-inspect fsize-lowered-midway
  *   nonblock-full-pipe threads8 threads8-own-arenas stack-buffer
  *   thread-stack-buffer
  *
@@ -65,6 +65,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -1356,6 +1357,25 @@ static int sc_epipe(bool ignore)
 	return 0;
 }
 
+/* ---- RLIMIT_FSIZE lowered while the loop runs ---- */
+
+/* After the fourth chunk the program lowers RLIMIT_FSIZE (SIGXFSZ
+ * ignored): the write that reaches the limit is cut short, the next one
+ * fails with EFBIG - the library must see the new limit at once. */
+static void after_limit(struct ctx *c, int i, ssize_t r)
+{
+	(void)c, (void)r;
+	signal(SIGXFSZ, SIG_IGN);
+	struct rlimit rl = { 6 * CHUNK + 1000, RLIM_INFINITY };
+	printf("  it %d: RLIMIT_FSIZE %s\n", i, setrlimit(RLIMIT_FSIZE, &rl) == 0 ? "lowered" : "?");
+}
+
+static int sc_fsize_midway(void)
+{
+	struct plan pl = { 100, 3, NULL, after_limit, 10 };
+	return loop_with(D_FILE, 4 * MiB, CHUNK, NULL, &pl);
+}
+
 /* ---- a TCP socket as the source ---- */
 
 struct feeder {
@@ -2084,6 +2104,7 @@ static int dispatch(const char *s)
 	if (!strcmp(s, "source-grows")) return sc_source_changes(true);
 	if (!strcmp(s, "touch-then-stop")) return sc_touch_then_stop();
 	if (!strcmp(s, "tcp-src-file")) return sc_sock_src(D_FILE, false, false);
+	if (!strcmp(s, "fsize-lowered-midway")) return sc_fsize_midway();
 	if (!strcmp(s, "tcp-src-file-aligned")) return sc_sock_src(D_FILE, false, true);
 	if (!strcmp(s, "tcp-src-tcp")) return sc_sock_src(D_TCP, false, false);
 	if (!strcmp(s, "tcp-src-unix")) return sc_sock_src(D_UNIX, false, false);
