@@ -5,7 +5,9 @@
  * copy_file_range or splice must be cut at RLIMIT_FSIZE exactly as
  * write(2) would be (xfer.c); the limit is kept between writes, and every
  * change the program makes reaches xfer.c here.
- * Must not: change any argument or result.
+ * Must not: change any argument or result. Built without sanitizers
+ * (Makefile NOSAN_SRC): sanitizer runtimes call setrlimit while they
+ * start, before they could run instrumented code.
  */
 #include "hook.h"
 #include "xfer.h"
@@ -15,7 +17,8 @@
 NB_EXPORT int setrlimit(__rlimit_resource_t res, const struct rlimit *rl)
 {
 	int r = NB_CALL(setrlimit, (int)syscall(SYS_setrlimit, res, rl), res, rl);
-	nb_xfer_limits_changed();
+	if (nb_on()) /* before start-up nothing is kept yet */
+		nb_xfer_limits_changed();
 	return r;
 }
 int setrlimit64(__rlimit_resource_t res, const struct rlimit64 *rl) NB_ALIAS(setrlimit);
@@ -24,7 +27,7 @@ NB_EXPORT int prlimit(pid_t pid, __rlimit_resource_t res, const struct rlimit *n
 		      struct rlimit *ol)
 {
 	int r = NB_CALL(prlimit, (int)syscall(SYS_prlimit64, pid, res, nl, ol), pid, res, nl, ol);
-	if (nl != NULL)
+	if (nl != NULL && nb_on())
 		nb_xfer_limits_changed();
 	return r;
 }
