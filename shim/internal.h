@@ -69,6 +69,7 @@ struct nb_config {
 	enum nb_mode mode;
 	size_t min_chunk;        /* smallest read that counts as a bounce */
 	size_t min_chunk_file;   /* the same for file -> file copies */
+	size_t min_chunk_stream; /* the same with a socket as the source */
 	unsigned arm_after;      /* bounces before a pair arms */
 	unsigned paths;          /* enum nb_path bits allowed */
 	unsigned max_pipes;      /* pipe pool bound (socket/pipe sources) */

@@ -93,14 +93,19 @@ void nb_pair_start(struct nb_pair *p, int dst, uint32_t dst_gen, enum nb_kind sr
  * file -> socket and file -> pipe gain from 16 KiB calls on; a copy
  * between two files is a copy inside the kernel too (copy_file_range
  * shares no pages on tmpfs or ext4), so it gains only a little, from
- * 64 KiB calls on, and loses below. */
+ * 64 KiB calls on, and loses below. Socket sources: NOBOUNCE_MIN_CHUNK_STREAM. */
 size_t nb_pair_min_chunk(const struct nb_pair *p, const struct nb_config *c)
 {
 	bool file_src = p->src_kind == NB_KIND_FILE || p->src_kind == NB_KIND_BLOCK;
 	bool file_dst = p->dst_kind == NB_KIND_FILE || p->dst_kind == NB_KIND_BLOCK;
-	if (file_src && file_dst && c->min_chunk_file > c->min_chunk)
-		return c->min_chunk_file;
-	return c->min_chunk;
+	size_t floor = c->min_chunk;
+	if (file_src && file_dst && c->min_chunk_file > floor)
+		floor = c->min_chunk_file;
+	/* Socket sources go through a pool pipe and a tee per write: below
+	 * 128 KiB that costs more than the copy it saves (make bench). */
+	if (!file_src && c->min_chunk_stream > floor)
+		floor = c->min_chunk_stream;
+	return floor;
 }
 
 enum nb_event nb_pair_bounce(struct nb_pair *p, size_t chunk, const struct nb_config *c)

@@ -332,6 +332,18 @@ static void file_to_file_counts_only_from_min_chunk_file(void **state)
 	assert_int_equal(nb_pair_bounce(&p, cfg.min_chunk_file, &cfg), NB_EV_ARMED);
 }
 
+static void tcp_source_counts_only_from_min_chunk_stream(void **state)
+{
+	(void)state;
+	struct nb_pair p;
+	memset(&p, 0, sizeof p);
+	nb_pair_start(&p, 9, 3, NB_KIND_TCP, NB_KIND_FILE, NB_PATH_SPLICE);
+	assert_int_equal(nb_pair_min_chunk(&p, &cfg), cfg.min_chunk_stream);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(nb_pair_bounce(&p, 64 * 1024, &cfg), NB_EV_NONE);
+	assert_int_equal(p.state, NB_PAIR_LEARNING);
+}
+
 static void file_to_socket_counts_from_min_chunk(void **state)
 {
 	(void)state;
@@ -685,6 +697,7 @@ int main(void)
 		T(small_chunks_do_not_count_towards_arming),
 		T(file_to_file_counts_only_from_min_chunk_file),
 		T(file_to_socket_counts_from_min_chunk),
+		T(tcp_source_counts_only_from_min_chunk_stream),
 		T(small_chunks_do_not_reset_the_streak),
 		T(small_chunks_are_counted_in_iterations_and_bytes),
 		T(bounce_records_its_chunk_in_the_histogram),
