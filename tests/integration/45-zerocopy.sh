@@ -372,6 +372,25 @@ test_tcp_source_buffers_the_program_inspects_hold_the_stream_bytes() {
 	deferred
 }
 
+# fork right after a socket read: the buffer's bytes sit in a pool pipe
+# the child would share; they are put into memory first, so the child
+# sees them and the parent still sends every byte.
+test_fork_after_a_socket_read_child_and_parent_each_see_the_bytes() {
+	sock_case tcp-src-fork
+	assert_grep '^child after fork: buffer right$' shim/out.txt
+	engaged
+}
+
+# 1000 connections in turn, each its own byte pattern into its own file:
+# every file right, and no descriptor left behind (the pool reuses its
+# pipes; the count after the last connection is the one after the first).
+test_a_thousand_short_connections_leak_nothing_and_never_cross() {
+	zc_both tcp-many-connections
+	same_as_plain
+	assert_grep '^connections 1000, wrong 0, descriptors after the first == the last$' shim/out.txt
+	deferred
+}
+
 # NOBOUNCE_MAX_PIPES=0: no pool pipe, the plain path, the same bytes.
 test_tcp_source_without_pool_pipes_stays_plain() {
 	NB_EXTRA_ENV="NOBOUNCE_MAX_PIPES=0" zc_both tcp-src-file

@@ -42,6 +42,7 @@
  *   buffer-private-file source-o-direct source-grows source-shrinks
  *   touch-then-stop tcp-src-file tcp-src-file-aligned tcp-src-tcp
  *   tcp-src-unix tcp-src-pipe tcp-src-file-inspect fsize-lowered-midway
+ *   tcp-src-fork tcp-many-connections
  *   nonblock-full-pipe threads8 threads8-own-arenas stack-buffer
  *   thread-stack-buffer
  *
@@ -49,6 +50,7 @@
  * 2 on bad usage.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
@@ -1421,6 +1423,19 @@ static size_t quiet_write_all(int fd, const char *p, size_t n)
  * are timing, not semantics: printed are the totals, the destination, and
  * - with touch - whether every buffer the program inspected held the
  * right bytes of the stream at its offset. */
+static int fork_at = -1; /* fork after this many reads (tcp-src-fork) */
+
+/* The child of a fork right after a read: the buffer must hold the
+ * stream's bytes at that offset (its own copy, not a shared pipe's). */
+static void forked_child_checks(const char *buf, size_t n, long long at)
+{
+	static unsigned char want[CHUNK];
+	pattern(want, at, n, 1);
+	printf("child after fork: buffer %s\n", memcmp(want, buf, n) == 0 ? "right" : "WRONG");
+	fflush(stdout);
+	_exit(0);
+}
+
 static int sc_sock_src(enum dstk k, bool touch, bool aligned)
 {
 	struct ctx c;
@@ -1448,6 +1463,14 @@ static int sc_sock_src(enum dstk k, bool touch, bool aligned)
 			break;
 		}
 		reads++;
+		if (reads == fork_at) {
+			fflush(stdout);
+			pid_t pid = fork();
+			if (pid == 0)
+				forked_child_checks(c.buf, (size_t)r, total);
+			int st;
+			waitpid(pid, &st, 0);
+		}
 		if (touch && reads % 5 == 3) {
 			pattern(want, total, (size_t)r, 1);
 			if (memcmp(want, c.buf, (size_t)r) != 0)
@@ -1464,6 +1487,69 @@ static int sc_sock_src(enum dstk k, bool touch, bool aligned)
 		printf("inspected buffers: %s, wrong: %lld\n", inspected > 0 ? "some" : "none", bad);
 	close(c.src);
 	close_dst(&c);
+	return 0;
+}
+
+/* ---- many short connections ---- */
+
+/* n connections in turn, each a TCP stream of its own bytes (its own
+ * seed), each copied to a file of its own with the read/write loop.
+ * Every file must hold exactly its connection's bytes, and the process
+ * must end with as many descriptors as after the first connection (the
+ * pool keeps its pipes, nothing else stays). */
+static int sc_many(int n)
+{
+	static unsigned char want[256 * KiB + 777];
+	char *buf = malloc(CHUNK);
+	int wrong = 0, fds_first = -1, fds_last = -1;
+	for (int i = 0; i < n; i++) {
+		size_t size = sizeof want - (size_t)(i % 7) * 1111;
+		char name[64];
+		snprintf(name, sizeof name, "conn.bin");
+		make_file("src.bin", (off_t)size, (unsigned)i + 10);
+		int sv[2];
+		tcp_pair(sv);
+		struct feeder f = { sv[0], (off_t)size };
+		pthread_t th;
+		if (pthread_create(&th, NULL, feeder_main, &f) != 0)
+			die("pthread_create");
+		int out = open(name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		if (out < 0)
+			die("open %s", name);
+		size_t total = 0;
+		for (;;) {
+			ssize_t r = read(sv[1], buf, CHUNK);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				break;
+			if (quiet_write_all(out, buf, (size_t)r) != (size_t)r)
+				die("write");
+			total += (size_t)r;
+		}
+		pthread_join(th, NULL);
+		close(sv[1]);
+		close(out);
+		pattern(want, 0, size, (unsigned)i + 10);
+		int in = (int)syscall(SYS_openat, AT_FDCWD, name, O_RDONLY | O_CLOEXEC);
+		static unsigned char got[sizeof want];
+		ssize_t g = raw_read(in, got, sizeof got);
+		syscall(SYS_close, in);
+		if (total != size || g != (ssize_t)size || memcmp(want, got, size) != 0)
+			wrong++;
+		int fds = 0;
+		DIR *d = opendir("/proc/self/fd");
+		for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+			fds += e->d_name[0] != '.';
+		if (d)
+			closedir(d);
+		if (i == 0)
+			fds_first = fds;
+		fds_last = fds;
+	}
+	printf("connections %d, wrong %d, descriptors after the first %s the last\n", n, wrong,
+	       fds_first == fds_last ? "==" : "!=");
+	fprintf(stderr, "descriptors: after the first %d, after the last %d\n", fds_first, fds_last);
 	return 0;
 }
 
@@ -2110,6 +2196,8 @@ static int dispatch(const char *s)
 	if (!strcmp(s, "tcp-src-unix")) return sc_sock_src(D_UNIX, false, false);
 	if (!strcmp(s, "tcp-src-pipe")) return sc_sock_src(D_PIPE, false, false);
 	if (!strcmp(s, "tcp-src-file-inspect")) return sc_sock_src(D_FILE, true, false);
+	if (!strcmp(s, "tcp-src-fork")) return fork_at = 4, sc_sock_src(D_FILE, false, false);
+	if (!strcmp(s, "tcp-many-connections")) return sc_many(1000);
 	if (!strcmp(s, "source-shrinks")) return sc_source_changes(false);
 	if (!strcmp(s, "alarm-stall-norestart")) return sc_alarm_stall(false);
 	if (!strcmp(s, "nonblock-full-pipe")) return sc_nonblock();
