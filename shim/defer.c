@@ -213,18 +213,19 @@ static bool pipe_to_memory(const struct nb_pipe *p, uintptr_t dst, size_t n)
 }
 
 /*
- * read(2) of an armed TCP source. The bytes go from the socket into a
- * pool pipe (splice, no copy) and the buffer's whole pages become a phantom
- * backed by that pipe. A socket read returns what is there, up to n, so
- * the count may be chosen: it ends at the buffer's last whole page, and
- * the partial first page (shared with other data) is read for real first.
- * Then only what is already queued (SIOCINQ) is spliced, so that the read
- * never waits once it has bytes - as read(2). With no first partial page
- * the splice itself waits for the first byte exactly as recv does
- * (tcp_splice_read: sk_wait_data, SO_RCVTIMEO, -ERESTARTSYS on a signal).
- * The pool pipes are non-blocking, which TCP's splice ignores (measured:
- * it still waits for data; UNIX sockets and pipes would not, which is why
- * they are not served here yet). Returns the count, -1 with the plain
+ * read(2) of an armed stream source: a TCP or UNIX stream socket, or a
+ * pipe. The bytes go from the source into a pool pipe (splice, no copy)
+ * and the buffer's whole pages become a phantom backed by that pipe. A
+ * stream read returns what is there, up to n, so the count may be chosen:
+ * it ends at the buffer's last whole page, and the partial first page
+ * (shared with other data) is read for real first. Then only what is
+ * already queued (FIONREAD) is spliced, with SPLICE_F_NONBLOCK, so that
+ * the read never waits once it has bytes - as read(2). With no first
+ * partial page the splice itself waits for the first byte as read does:
+ * tcp_splice_read and unix_stream_splice_read wait like recv (timeouts,
+ * -ERESTARTSYS on a signal), a pipe source like pipe_read; the pool pipe's
+ * write end is blocking for that reason (pipepool.c), and being empty it
+ * never makes the call wait itself. Returns the count, -1 with the plain
  * read's errno, or NB_NOT_DEFERRED before anything was consumed.
  */
 static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
@@ -256,7 +257,8 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 		if ((size_t)avail < want)
 			want = (size_t)avail;
 	}
-	ssize_t m = (ssize_t)syscall(SYS_splice, fd, NULL, p.w, NULL, want, 0);
+	ssize_t m = (ssize_t)syscall(SYS_splice, fd, NULL, p.w, NULL, want,
+				     h > 0 ? SPLICE_F_NONBLOCK : 0);
 	if (m <= 0) {
 		int err = errno;
 		nb_pipe_put(&p);
@@ -332,7 +334,7 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 
 	struct nb_fd *e = nb_fd_peek(fd);
 	if (e == NULL || e->pair.state != NB_PAIR_ARMED ||
-	    (e->kind != NB_KIND_FILE && !(e->kind == NB_KIND_TCP && !positional)) ||
+	    (e->kind != NB_KIND_FILE && !(nb_is_stream_source(e->kind) && !positional)) ||
 	    (e->flags & (NB_FL_PSEUDO | NB_FL_DIRECT)) || atomic_load(&e->no_zc) ||
 	    !nb_fault_owns(SIGSEGV))
 		return NB_NOT_DEFERRED;
@@ -356,7 +358,7 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 			goto out;
 	}
 
-	if (e->kind == NB_KIND_TCP) {
+	if (e->kind != NB_KIND_FILE) {
 		ret = stream_read(fd, e, a, n);
 		goto out_keep;
 	}

@@ -335,6 +335,13 @@ void nb_stats_write_report(void);
 /* ------------------------------------------------------------------ */
 /* Phantoms: guarded memory backed by a file range (phantom.c)         */
 
+/* Sources whose bytes are consumed by reading them: served through pool
+ * pipes (defer.c stream_read). */
+static inline bool nb_is_stream_source(int kind)
+{
+	return kind == NB_KIND_TCP || kind == NB_KIND_UNIX || kind == NB_KIND_PIPE;
+}
+
 /* Pool pipes for socket and pipe sources (pipepool.c). */
 struct nb_pipe {
 	int r, w;   /* hidden, close-on-exec, non-blocking ends */

@@ -3,7 +3,7 @@
  * and pipes.
  *
  * Owns: a bounded set of internal pipes (NOBOUNCE_MAX_PIPES), created on
- * demand with pipe2(O_CLOEXEC | O_NONBLOCK), sized with F_SETPIPE_SZ to
+ * demand with pipe2(O_CLOEXEC), the read end non-blocking, sized with F_SETPIPE_SZ to
  * NOBOUNCE_PIPE_SIZE (keeping the kernel's size when the per-user pipe
  * limits refuse), their two ends moved to hidden high numbers (ownfd.c);
  * and /dev/null, where a pipe's unwanted bytes are spliced away.
@@ -86,6 +86,12 @@ static bool make_pipe(struct slot *s, size_t want)
 		want = INT_MAX;
 	(void)nb_sys_fcntl(w, F_SETPIPE_SZ, (long)want);
 	long cap = nb_sys_fcntl(w, F_GETPIPE_SZ, 0);
+	/* The write end blocks: a splice from a UNIX socket or a pipe into
+	 * it takes the pipe's O_NONBLOCK for its source too (do_splice), and
+	 * a read of a blocking source must wait for its first byte. The pool
+	 * pipe is empty then, so only the source can make it wait; every
+	 * other writer into a pool pipe (tee) passes SPLICE_F_NONBLOCK. */
+	(void)nb_sys_fcntl(w, F_SETFL, 0);
 	s->r = r;
 	s->w = w;
 	s->cap = cap > 0 ? (size_t)cap : 65536;

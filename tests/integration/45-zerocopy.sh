@@ -391,6 +391,47 @@ test_a_thousand_short_connections_leak_nothing_and_never_cross() {
 	deferred
 }
 
+test_unix_socket_source_to_file() {
+	sock_case unix-src-file
+	engaged
+}
+
+test_unix_socket_source_relayed_to_tcp() {
+	sock_case unix-src-tcp
+	engaged
+}
+
+test_pipe_source_to_file() {
+	sock_case pipe-src-file
+	engaged
+}
+
+test_pipe_source_relayed_to_tcp() {
+	sock_case pipe-src-tcp
+	engaged
+}
+
+test_pipe_source_buffers_the_program_inspects_hold_the_stream_bytes() {
+	sock_case pipe-src-file-inspect
+	assert_grep '^inspected buffers: some, wrong: 0$' shim/out.txt
+	deferred
+}
+
+# GNU cat from a pipe into a file, the library's defaults: its reads are
+# at most the pipe's 64K, below NOBOUNCE_MIN_CHUNK_STREAM, so it is left
+# plain; with the minimum lowered it is served - the same bytes both ways.
+test_cat_from_a_pipe_into_a_file_plain_by_default_and_served_when_asked() {
+	mkdata in.bin 16M
+	head -c 16M in.bin | env LD_PRELOAD="$LIB" NOBOUNCE_STATS="$T/d.json" cat > out1.bin
+	assert_same in.bin out1.bin
+	assert_eq "$(jget d.json "j['counters']['deferred_reads']")" 0 "deferred reads by default"
+	head -c 16M in.bin | env LD_PRELOAD="$LIB" NOBOUNCE_MIN_CHUNK_STREAM=16K \
+		NOBOUNCE_STATS="$T/l.json" cat > out2.bin
+	assert_same in.bin out2.bin
+	[ "$(jget l.json "j['counters']['forwarded_writes']")" -gt 100 ] ||
+		fail "cat from a pipe not served: $(cat l.json)"
+}
+
 # NOBOUNCE_MAX_PIPES=0: no pool pipe, the plain path, the same bytes.
 test_tcp_source_without_pool_pipes_stays_plain() {
 	NB_EXTRA_ENV="NOBOUNCE_MAX_PIPES=0" zc_both tcp-src-file

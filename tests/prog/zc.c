@@ -42,7 +42,8 @@
  *   buffer-private-file source-o-direct source-grows source-shrinks
  *   touch-then-stop tcp-src-file tcp-src-file-aligned tcp-src-tcp
  *   tcp-src-unix tcp-src-pipe tcp-src-file-inspect fsize-lowered-midway
- *   tcp-src-fork tcp-many-connections
+ *   tcp-src-fork tcp-many-connections unix-src-file unix-src-tcp
+ *   pipe-src-file pipe-src-tcp pipe-src-file-inspect
  *   nonblock-full-pipe threads8 threads8-own-arenas stack-buffer
  *   thread-stack-buffer
  *
@@ -1436,6 +1437,8 @@ static void forked_child_checks(const char *buf, size_t n, long long at)
 	_exit(0);
 }
 
+static enum { SRC_TCP, SRC_UNIX, SRC_PIPE } stream_src = SRC_TCP;
+
 static int sc_sock_src(enum dstk k, bool touch, bool aligned)
 {
 	struct ctx c;
@@ -1443,7 +1446,18 @@ static int sc_sock_src(enum dstk k, bool touch, bool aligned)
 	off_t size = 8 * MiB + 4321;
 	make_file("src.bin", size, 1);
 	int sv[2];
-	tcp_pair(sv);
+	if (stream_src == SRC_UNIX) {
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+			die("socketpair");
+	} else if (stream_src == SRC_PIPE) {
+		int pp[2];
+		if (pipe(pp) != 0)
+			die("pipe");
+		sv[0] = pp[1]; /* the feeder writes, the loop reads */
+		sv[1] = pp[0];
+	} else {
+		tcp_pair(sv);
+	}
 	struct feeder f = { sv[0], size };
 	pthread_t th;
 	if (pthread_create(&th, NULL, feeder_main, &f) != 0)
@@ -2197,6 +2211,12 @@ static int dispatch(const char *s)
 	if (!strcmp(s, "tcp-src-pipe")) return sc_sock_src(D_PIPE, false, false);
 	if (!strcmp(s, "tcp-src-file-inspect")) return sc_sock_src(D_FILE, true, false);
 	if (!strcmp(s, "tcp-src-fork")) return fork_at = 4, sc_sock_src(D_FILE, false, false);
+	if (!strcmp(s, "unix-src-file")) return stream_src = SRC_UNIX, sc_sock_src(D_FILE, false, false);
+	if (!strcmp(s, "unix-src-tcp")) return stream_src = SRC_UNIX, sc_sock_src(D_TCP, false, false);
+	if (!strcmp(s, "pipe-src-file")) return stream_src = SRC_PIPE, sc_sock_src(D_FILE, false, false);
+	if (!strcmp(s, "pipe-src-tcp")) return stream_src = SRC_PIPE, sc_sock_src(D_TCP, false, false);
+	if (!strcmp(s, "pipe-src-file-inspect"))
+		return stream_src = SRC_PIPE, sc_sock_src(D_FILE, true, false);
 	if (!strcmp(s, "tcp-many-connections")) return sc_many(1000);
 	if (!strcmp(s, "source-shrinks")) return sc_source_changes(false);
 	if (!strcmp(s, "alarm-stall-norestart")) return sc_alarm_stall(false);
