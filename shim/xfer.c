@@ -527,8 +527,30 @@ static ssize_t to_pipe(int dst, int src, off_t src_off, size_t len, struct nb_xf
 	size_t moved = 0;
 	ssize_t ret;
 	int err = 0;
+	bool wait_in_splice = false; /* pipe source: see NB_STEP_WAIT_FRESH */
 	for (;;) {
-		ssize_t r = k_splice(src, &off, dst, len - moved, flags);
+		ssize_t r;
+		if (wait_in_splice) {
+			/* Nothing moved yet: wait for a slot inside a blocking
+			 * splice with the program's mask - pipe_write's wait
+			 * (-ERESTARTSYS on a signal, restarted or EINTR). */
+			/* The library's pipe ends are O_NONBLOCK, which splice
+			 * applies to both sides: blocking for this one call. */
+			long fl = syscall(SYS_fcntl, src, F_GETFL);
+			(void)syscall(SYS_fcntl, src, F_SETFL, fl & ~(long)O_NONBLOCK);
+			if (prog)
+				k_sigmask(SIG_SETMASK, prog, NULL);
+			r = k_splice(src, NULL, dst, len - moved, 0);
+			int keep = errno;
+			if (prog)
+				k_sigmask(SIG_BLOCK, &all, NULL);
+			(void)syscall(SYS_fcntl, src, F_SETFL, fl);
+			res->calls += 2;
+			errno = keep;
+			wait_in_splice = false;
+		} else {
+			r = k_splice(src, src_off < 0 ? NULL : &off, dst, len - moved, flags);
+		}
 		int e = r < 0 ? errno : 0;
 		res->calls++;
 		switch (nb_xfer_pipe_step(moved, len, r, e)) {
@@ -539,6 +561,10 @@ static ssize_t to_pipe(int dst, int src, off_t src_off, size_t len, struct nb_xf
 			moved += (size_t)r;
 			continue;
 		case NB_STEP_WAIT_FRESH:
+			if (src_off < 0) { /* no sendfile from a pipe: wait in splice */
+				wait_in_splice = true;
+				continue;
+			}
 			e = wait_fresh(dst, src, off, &all, prog, res);
 			if (e == 0)
 				continue;
@@ -804,6 +830,12 @@ ssize_t nb_xfer_from_pipe(int dst, enum nb_kind dst_kind, unsigned dst_flags_nb,
 	} else if (dst_kind == NB_KIND_FILE && msg_flags == 0) {
 		res->how = NB_XFER_FILE_SF;
 		r = pipe_to_file(dst, src, len, dst_off, res);
+	} else if (dst_kind == NB_KIND_PIPE && !nonblock && msg_flags == 0 && dst_off == NULL &&
+		   len > PIPE_BUF) {
+		/* Blocking pipes only: how many bytes a non-blocking one takes
+		 * depends on the source's slot layout (see the top). */
+		res->how = NB_XFER_PIPE;
+		r = to_pipe(dst, src, -1, len, res);
 	} else {
 		r = fall_back(res, NB_XFER_REFUSED, 0);
 	}

@@ -273,4 +273,29 @@ test_documented_zero_copy_reader_sees_the_file_at_read_time() {
 	done
 }
 
+# Socket and pipe sources: the bytes sit in one of the library's pipes and
+# go out with nb_xfer_from_pipe (tee'd copies, splice). Every case again,
+# its bytes coming from a pipe this time; writes too large for one pipe
+# (pipe-max-size) stay plain, as the library's pipes never hold them.
+test_every_case_from_a_pipe_source_matches_plain() {
+	local c n=0
+	for c in $("$XL" list); do
+		case $c in enospc_*) continue ;; esac
+		mkdir -p "p.$c" && cd "p.$c" || fail "cd"
+		XFERLOG_FROM_PIPE=1 same "$c"
+		cd ..
+		n=$((n + $(grep -c '^# via' "p.$c/$c.xfer" || true)))
+	done
+	for c in enospc_same_fs enospc_cross_fs; do
+		XFERLOG_FROM_PIPE=1 small_tmpfs plain "$c"
+		XFERLOG_FROM_PIPE=1 small_tmpfs xfer "$c"
+		compare "$c"
+		assert_grep 'r=-1 ENOSPC sigs=-$' "$c.xfer"
+	done
+	# the pipe path really ran, for sockets, pipes and files alike
+	[ "$n" -ge 80 ] || fail "only $n writes went through nb_xfer_from_pipe"
+	assert_grep '^# via splice \(pipe\)' p.eintr_pipe_partial/eintr_pipe_partial.xfer
+	assert_grep '^# via splice \(socket\)' p.tcp_block/tcp_block.xfer
+}
+
 run_tests

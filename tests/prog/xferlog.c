@@ -204,6 +204,8 @@ static ssize_t plain_call(const struct dest *d, enum wkind w, const void *p, siz
 }
 
 /* One program-level write of the n bytes at soff. Sets *err. */
+static bool from_pipe; /* XFERLOG_FROM_PIPE */
+
 static ssize_t one_write(const struct dest *d, int src, off_t soff, size_t n, enum wkind w,
 			 int msgf, off_t poff, int *err)
 {
@@ -219,9 +221,45 @@ static ssize_t one_write(const struct dest *d, int src, off_t soff, size_t n, en
 	/* The library keeps this summary current through its signal hooks;
 	 * here the case's sigaction calls are direct, so read it again. */
 	nb_sigview_init();
-	ssize_t r = nb_xfer(d->fd, d->kind, d->flags, src, soff, n, d->path, msgf,
+	ssize_t r;
+	long maxp = 1 << 20;
+	FILE *mp = fopen("/proc/sys/fs/pipe-max-size", "r");
+	if (mp != NULL) {
+		if (fscanf(mp, "%ld", &maxp) != 1)
+			maxp = 1 << 20;
+		fclose(mp);
+	}
+	if (from_pipe && n > (size_t)maxp) {
+		/* More than one pipe can hold: the library never has that
+		 * (its pipes hold at most NOBOUNCE_PIPE_SIZE). */
+		say("# from a pipe: %zu bytes do not fit, plain", n);
+		r = plain_call(d, w, mem, n, msgf, poff);
+		*err = errno;
+		return r;
+	}
+	if (from_pipe) {
+		/* XFERLOG_FROM_PIPE: the bytes come from a pipe holding them,
+		 * as they do for a socket or pipe source (nb_xfer_from_pipe). */
+		static int pp[2] = { -1, -1 };
+		if (pp[0] < 0 && pipe2(pp, O_CLOEXEC) != 0)
+			die("pipe2");
+		int cap = (int)(n < 65536 ? 65536 : n);
+		if (fcntl(pp[1], F_SETPIPE_SZ, cap) < 0)
+			die("F_SETPIPE_SZ");
+		if (write(pp[1], mem, n) != (ssize_t)n)
+			die("fill the source pipe");
+		fcntl(pp[0], F_SETFL, O_NONBLOCK);
+		r = nb_xfer_from_pipe(d->fd, d->kind, d->flags, pp[0], n, msgf,
+				      w == W_PWRITE ? &poff : NULL, &res);
+		*err = errno;
+		static char sink[65536];
+		while (read(pp[0], sink, sizeof sink) > 0) /* what the call left */
+			;
+	} else {
+		r = nb_xfer(d->fd, d->kind, d->flags, src, soff, n, d->path, msgf,
 			    w == W_PWRITE ? &poff : NULL, &res);
-	*err = errno;
+		*err = errno;
+	}
 	if (r == NB_XFER_FALLBACK) {
 		say("# fallback %s err=%s calls=%u", nb_xfer_why_name(res.why),
 		    res.err ? en(res.err) : "-", res.calls);
@@ -1267,6 +1305,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	xfer_mode = strcmp(argv[1], "xfer") == 0;
+	from_pipe = getenv("XFERLOG_FROM_PIPE") != NULL;
 	/* XFERLOG_SEND_CHUNK: the library's NOBOUNCE_SEND_CHUNK (0: one call). */
 	const char *sc = getenv("XFERLOG_SEND_CHUNK");
 	if (sc != NULL)
