@@ -302,23 +302,52 @@ static ssize_t finish(struct fwd *f)
 	return f->last;
 }
 
-ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_t off)
+/* Not forwarded after all: the kernel will read these ranges itself. */
+static void expose_all(const struct iovec *v, int cnt)
 {
-	if (NB_LIKELY(!nb_phantom_any()) || n == 0)
-		return NB_NOT_FORWARDED;
-	uintptr_t a = (uintptr_t)buf;
-	if (nb_phantom_next(a, a + n) < 0)
+	for (int i = 0; i < cnt; i++)
+		nb_defer_expose(v[i].iov_base, v[i].iov_len);
+}
+
+/* One program-level write of the regions v[0..cnt), already copied in. */
+static ssize_t forward_vec(int dst, const struct iovec *v, int cnt, int kind, int flags,
+			   off_t off)
+{
+	/* writev(2): EINVAL when the lengths overflow ssize_t - plain. */
+	size_t total = 0;
+	bool any = false;
+	for (int i = 0; i < cnt; i++) {
+		uintptr_t a = (uintptr_t)v[i].iov_base;
+		if (v[i].iov_len > (size_t)SSIZE_MAX - total)
+			return NB_NOT_FORWARDED;
+		total += v[i].iov_len;
+		if (v[i].iov_len > 0 && nb_phantom_next(a, a + v[i].iov_len) >= 0)
+			any = true;
+	}
+	if (!any)
 		return NB_NOT_FORWARDED;
 	struct fwd f;
 	/* A pipe write of at most PIPE_BUF bytes is atomic (pipe(7)): one
 	 * call, from memory. */
 	if (prepare(&f, dst, kind, flags, off) == NB_PATH_NONE ||
-	    (f.d->kind == NB_KIND_PIPE && n <= PIPE_BUF)) {
-		nb_defer_expose(buf, n);
+	    (f.d->kind == NB_KIND_PIPE && total <= PIPE_BUF)) {
+		expose_all(v, cnt);
 		return NB_NOT_FORWARDED;
 	}
-	forward_region(&f, a, a + n);
+	for (int i = 0; i < cnt; i++) {
+		uintptr_t a = (uintptr_t)v[i].iov_base;
+		if (v[i].iov_len > 0 && !forward_region(&f, a, a + v[i].iov_len))
+			break;
+	}
 	return finish(&f);
+}
+
+ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_t off)
+{
+	if (NB_LIKELY(!nb_phantom_any()) || n == 0)
+		return NB_NOT_FORWARDED;
+	struct iovec one = { (void *)buf, n };
+	return forward_vec(dst, &one, 1, kind, flags, off);
 }
 
 /* Up to this many iovecs are served (nginx gathers at most 64); more go
@@ -335,29 +364,5 @@ ssize_t nb_forward_iov(int dst, const struct iovec *iov, int cnt, int kind, int 
 		nb_defer_expose_iov(iov, cnt);
 		return NB_NOT_FORWARDED; /* the plain call reports what is wrong */
 	}
-	/* writev(2): EINVAL when the lengths overflow ssize_t - plain. */
-	size_t total = 0;
-	bool any = false;
-	for (int i = 0; i < cnt; i++) {
-		uintptr_t a = (uintptr_t)v[i].iov_base;
-		if (v[i].iov_len > (size_t)SSIZE_MAX - total)
-			return NB_NOT_FORWARDED;
-		total += v[i].iov_len;
-		if (v[i].iov_len > 0 && nb_phantom_next(a, a + v[i].iov_len) >= 0)
-			any = true;
-	}
-	if (!any)
-		return NB_NOT_FORWARDED;
-	struct fwd f;
-	if (prepare(&f, dst, kind, flags, off) == NB_PATH_NONE ||
-	    (f.d->kind == NB_KIND_PIPE && total <= PIPE_BUF)) {
-		nb_defer_expose_iov(iov, cnt);
-		return NB_NOT_FORWARDED;
-	}
-	for (int i = 0; i < cnt; i++) {
-		uintptr_t a = (uintptr_t)v[i].iov_base;
-		if (v[i].iov_len > 0 && !forward_region(&f, a, a + v[i].iov_len))
-			break;
-	}
-	return finish(&f);
+	return forward_vec(dst, v, cnt, kind, flags, off);
 }

@@ -69,62 +69,64 @@ NB_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *co
 		       path, argv, envp, flags);
 }
 
-/* Counts the arguments after arg0 up to the terminating NULL. */
-static size_t count_args(va_list ap)
+/* The list execl and friends take: arg0, more arguments, NULL, and for
+ * execle the environment after it. Builds argv on the stack (as glibc
+ * does) and hands it to run. */
+typedef int (*exec_fn)(const char *file, char *const argv[], char *const envp[]);
+
+static int exec_list(exec_fn run, const char *file, const char *arg0, va_list ap, bool envp)
 {
+	va_list cp;
+	va_copy(cp, ap);
 	size_t n = 1;
-	while (va_arg(ap, char *) != NULL)
+	while (va_arg(cp, char *) != NULL)
 		n++;
-	return n;
+	va_end(cp);
+	char *argv[n + 1];
+	argv[0] = (char *)arg0;
+	for (size_t i = 1; i <= n; i++)
+		argv[i] = va_arg(ap, char *); /* the last one is the NULL */
+	char *const *env = envp ? va_arg(ap, char *const *) : environ;
+	return run(file, argv, env);
 }
 
-/* argv[0..n) from arg0 and the list, NULL-terminated. */
-static void fill_args(char **argv, size_t n, const char *arg0, va_list ap)
+static int run_execv(const char *path, char *const argv[], char *const envp[])
 {
-	argv[0] = (char *)arg0;
-	for (size_t i = 1; i < n; i++)
-		argv[i] = va_arg(ap, char *);
-	argv[n] = NULL;
+	(void)envp;
+	return execv(path, argv);
+}
+
+static int run_execvp(const char *file, char *const argv[], char *const envp[])
+{
+	(void)envp;
+	return execvp(file, argv);
 }
 
 NB_EXPORT int execl(const char *path, const char *arg0, ...)
 {
-	va_list ap, cp;
+	va_list ap;
 	va_start(ap, arg0);
-	va_copy(cp, ap);
-	size_t n = count_args(cp);
-	va_end(cp);
-	char *argv[n + 1];
-	fill_args(argv, n, arg0, ap);
+	int r = exec_list(run_execv, path, arg0, ap, false);
 	va_end(ap);
-	return execv(path, argv);
+	return r;
 }
 
 NB_EXPORT int execlp(const char *file, const char *arg0, ...)
 {
-	va_list ap, cp;
+	va_list ap;
 	va_start(ap, arg0);
-	va_copy(cp, ap);
-	size_t n = count_args(cp);
-	va_end(cp);
-	char *argv[n + 1];
-	fill_args(argv, n, arg0, ap);
+	int r = exec_list(run_execvp, file, arg0, ap, false);
 	va_end(ap);
-	return execvp(file, argv);
+	return r;
 }
 
 NB_EXPORT int execle(const char *path, const char *arg0, ...)
 {
-	va_list ap, cp;
+	va_list ap;
 	va_start(ap, arg0);
-	va_copy(cp, ap);
-	size_t n = count_args(cp);
-	va_end(cp);
-	char *argv[n + 1];
-	fill_args(argv, n, arg0, ap);
-	char *const *envp = va_arg(ap, char *const *); /* after the NULL */
+	int r = exec_list(execve, path, arg0, ap, true);
 	va_end(ap);
-	return execve(path, argv, envp);
+	return r;
 }
 
 NB_EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *fa,

@@ -745,12 +745,13 @@ test_write_stalled_then_interrupted_by_a_plain_handler_returns_the_count() {
 
 # execve(2) copies argv from the caller's memory: a command string inside
 # a guarded buffer would make it fail with EFAULT (measured before the
-# exec hooks existed: all four below failed). fork+execl, posix_spawn,
-# system and popen each start "sh -c <string in the buffer>".
+# exec hooks existed: all four below failed). fork+execl/execlp/execle,
+# posix_spawn, system and popen each start "sh -c <string in the buffer>".
 test_programs_started_with_arguments_inside_a_guarded_buffer_get_them() {
 	zc_both spawn-args-from-buffer
 	same_as_plain
-	assert_eq "$(grep -c '^spawned-ok$' shim/out.txt)" 3 "commands that ran (fork+execl, posix_spawn, system)"
+	assert_eq "$(grep -c '^spawned-ok$' shim/out.txt)" 5 \
+		"commands that ran (fork+execl, +execlp, +execle, posix_spawn, system)"
 	assert_grep "^popen: ok, read 'spawned-ok'$" shim/out.txt
 	assert_grep '^posix_spawn: ok, status 0$' shim/out.txt
 	met_phantom

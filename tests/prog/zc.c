@@ -1716,6 +1716,23 @@ static int sc_spawn(void)
 	int st;
 	waitpid(pid, &st, 0);
 	printf("fork+execl: status %d\n", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	for (int how = 0; how < 2; how++) {
+		fflush(stdout);
+		pid = fork();
+		if (pid == 0) {
+			extern char **environ;
+			if (how == 0)
+				execlp("sh", "sh", "-c", cmd, (char *)NULL);
+			else
+				execle("/bin/sh", "sh", "-c", cmd, (char *)NULL, environ);
+			printf("%s: %s\n", how ? "execle" : "execlp", strerror(errno));
+			fflush(stdout);
+			_exit(127);
+		}
+		waitpid(pid, &st, 0);
+		printf("fork+%s: status %d\n", how ? "execle" : "execlp",
+		       WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	}
 
 	extern char **environ;
 	char *argv[] = { "sh", "-c", cmd, NULL };
