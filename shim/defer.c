@@ -217,15 +217,15 @@ static bool pipe_to_memory(const struct nb_pipe *p, uintptr_t dst, size_t n)
  * pipe. The bytes go from the source into a pool pipe (splice, no copy)
  * and the buffer's whole pages become a phantom backed by that pipe. A
  * stream read returns what is there, up to n, so the count may be chosen:
- * it ends at the buffer's last whole page, and the partial first page
- * (shared with other data) is read for real first. Then only what is
- * already queued (FIONREAD) is spliced, with SPLICE_F_NONBLOCK, so that
- * the read never waits once it has bytes - as read(2). With no first
- * partial page the splice itself waits for the first byte as read does:
- * tcp_splice_read and unix_stream_splice_read wait like recv (timeouts,
- * -ERESTARTSYS on a signal), a pipe source like pipe_read; the pool pipe's
- * write end is blocking for that reason (pipepool.c), and being empty it
- * never makes the call wait itself. Returns the count, -1 with the plain
+ * it ends at the buffer's last whole page. One splice moves the read into
+ * the pipe and waits for the first byte as read does: tcp_splice_read and
+ * unix_stream_splice_read wait like recv (timeouts, -ERESTARTSYS on a
+ * signal) and return what is queued, a pipe source waits like pipe_read;
+ * the pool pipe's write end is blocking for that reason (pipepool.c), and
+ * being empty it never makes the call wait itself. The partial first page
+ * (shared with other data) is then read out of the pipe's front into
+ * memory. An error after bytes arrived is left for the next read, as
+ * read(2) leaves it. Returns the count, -1 with the plain
  * read's errno, or NB_NOT_DEFERRED before anything was consumed.
  */
 static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
@@ -242,31 +242,37 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 	struct nb_pipe p;
 	if (nb_pipe_get(&p) != 0)
 		return NB_NOT_DEFERRED;
-	size_t h = lo - a, want = hi - lo < p.cap ? hi - lo : p.cap;
-	if (h > 0) {
-		ssize_t r = NB_REAL(read)(fd, (void *)a, h);
-		if (r != (ssize_t)h) {
-			nb_pipe_put(&p);
-			return r; /* the plain read's result: short, 0, or -1 */
-		}
-		int avail = 0;
-		if (syscall(SYS_ioctl, fd, FIONREAD, &avail) != 0 || avail < (int)(NB_MIN_PAGES * pg)) {
-			nb_pipe_put(&p);
-			return (ssize_t)h; /* little more there: a short read */
-		}
-		if ((size_t)avail < want)
-			want = (size_t)avail;
-	}
-	ssize_t m = (ssize_t)syscall(SYS_splice, fd, NULL, p.w, NULL, want,
-				     h > 0 ? SPLICE_F_NONBLOCK : 0);
+	/* The whole read goes into the pipe, the partial first page too:
+	 * one splice that waits for the first byte as read does and takes
+	 * what is queued, up to the buffer's last whole page. The head is
+	 * then read out of the pipe's front into memory - what stays in the
+	 * pipe is exactly the pages' bytes. */
+	size_t h = lo - a, want = hi - a < p.cap ? hi - a : p.cap;
+	ssize_t m = (ssize_t)syscall(SYS_splice, fd, NULL, p.w, NULL, want, 0);
 	if (m <= 0) {
 		int err = errno;
-		nb_pipe_put(&p);
-		if (h > 0)
-			return (ssize_t)h; /* bytes moved: the error is the next read's */
+		nb_pipe_put_holding(&p, 0);
 		errno = err;
-		return m; /* 0 at end of stream, -1 with recv's errno */
+		return m; /* 0 at end of stream, -1 with the plain read's errno */
 	}
+	if ((size_t)m <= h + NB_MIN_PAGES * pg) {
+		/* Too little for a phantom: all of it into memory. */
+		if (reuse)
+			nb_phantom_overwrite_range(lo, hi);
+		bool ok = pipe_to_memory(&p, a, (size_t)m);
+		nb_pipe_put(&p);
+		if (!ok) {
+			errno = EIO;
+			return -1;
+		}
+		return m;
+	}
+	if (h > 0 && !pipe_to_memory(&p, a, h)) {
+		nb_pipe_put(&p);
+		errno = EIO;
+		return -1;
+	}
+	m -= (ssize_t)h;
 	size_t k = (size_t)m;
 	if (reuse && v.len > k) {
 		/* The old phantom's bytes past this read are still the
@@ -274,13 +280,6 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 		 * hands. */
 		nb_phantom_overwrite_range(lo, hi);
 		reuse = false;
-	}
-	if (k < NB_MIN_PAGES * pg) {
-		if (reuse)
-			nb_phantom_overwrite_range(lo, hi);
-		bool ok = pipe_to_memory(&p, lo, k);
-		nb_pipe_put(&p);
-		return ok ? (ssize_t)(h + k) : (ssize_t)h;
 	}
 	int idx = same;
 	if (reuse) {
