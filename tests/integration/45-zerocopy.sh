@@ -430,6 +430,15 @@ test_cat_from_a_pipe_into_a_file_plain_by_default_and_served_when_asked() {
 		fail "cat from a pipe not served: $(cat l.json)"
 }
 
+# A non-blocking relay with epoll: reads that find nothing (EAGAIN), a
+# 16K send buffer, writes cut short and resumed from where they stopped -
+# inside a pipe-backed phantom (the rest is tee'd past the part sent).
+test_nonblocking_epoll_relay_with_partial_writes_moves_every_byte() {
+	sock_case tcp-epoll-relay
+	assert_grep '^partial writes [1-9][0-9]*, EAGAIN reading [0-9]+, writing [1-9][0-9]*$' shim/err.txt
+	engaged
+}
+
 # NOBOUNCE_MAX_PIPES=0: no pool pipe, the plain path, the same bytes.
 test_tcp_source_without_pool_pipes_stays_plain() {
 	NB_EXTRA_ENV="NOBOUNCE_MAX_PIPES=0" zc_both tcp-src-file

@@ -43,7 +43,7 @@
  *   touch-then-stop tcp-src-file tcp-src-file-aligned tcp-src-tcp
  *   tcp-src-unix tcp-src-pipe tcp-src-file-inspect fsize-lowered-midway
  *   tcp-src-fork tcp-many-connections unix-src-file unix-src-tcp
- *   pipe-src-file pipe-src-tcp pipe-src-file-inspect
+ *   pipe-src-file pipe-src-tcp pipe-src-file-inspect tcp-epoll-relay
  *   nonblock-full-pipe threads8 threads8-own-arenas stack-buffer
  *   thread-stack-buffer
  *
@@ -67,6 +67,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -1567,6 +1568,74 @@ static int sc_many(int n)
 	return 0;
 }
 
+/* ---- a non-blocking relay with epoll ---- */
+
+/* tcp -> tcp, both ends non-blocking, the destination with a 16K send
+ * buffer: every read waits in epoll for EPOLLIN, every write of the
+ * buffer goes out in pieces, EAGAIN waiting in epoll for EPOLLOUT, each
+ * retry starting where the last partial write stopped. */
+static int sc_epoll_relay(void)
+{
+	struct ctx c;
+	init(&c, R_READ, W_WRITE, CHUNK);
+	off_t size = 8 * MiB + 4321;
+	make_file("src.bin", size, 1);
+	int sv[2];
+	tcp_pair(sv);
+	struct feeder f = { sv[0], size };
+	pthread_t th;
+	if (pthread_create(&th, NULL, feeder_main, &f) != 0)
+		die("pthread_create");
+	c.src = sv[1];
+	open_dst(&c, D_TCP);
+	int sb = 16 * KiB;
+	if (setsockopt(c.dst, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb) != 0 ||
+	    fcntl(c.src, F_SETFL, O_NONBLOCK) != 0 || fcntl(c.dst, F_SETFL, O_NONBLOCK) != 0)
+		die("setup");
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = { .events = EPOLLIN, .data.fd = c.src };
+	if (ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, c.src, &ev) != 0)
+		die("epoll");
+	ev = (struct epoll_event){ .events = EPOLLOUT, .data.fd = c.dst };
+	if (epoll_ctl(ep, EPOLL_CTL_ADD, c.dst, &ev) != 0)
+		die("epoll");
+	c.buf = malloc(CHUNK);
+	long long total = 0, partial = 0, again_in = 0, again_out = 0;
+	for (;;) {
+		ssize_t r = read(c.src, c.buf, CHUNK);
+		if (r < 0 && errno == EAGAIN) {
+			again_in++;
+			struct epoll_event got;
+			epoll_wait(ep, &got, 1, 10000);
+			continue;
+		}
+		if (r <= 0)
+			break;
+		for (ssize_t done = 0; done < r;) {
+			ssize_t w = write(c.dst, c.buf + done, (size_t)(r - done));
+			if (w < 0 && errno == EAGAIN) {
+				again_out++;
+				struct epoll_event got;
+				epoll_wait(ep, &got, 1, 10000);
+				continue;
+			}
+			if (w <= 0)
+				die("write");
+			if (w < r - done)
+				partial++;
+			done += w;
+		}
+		total += r;
+	}
+	pthread_join(th, NULL);
+	printf("relayed %lld bytes\n", total);
+	fprintf(stderr, "partial writes %lld, EAGAIN reading %lld, writing %lld\n", partial,
+		again_in, again_out);
+	close(c.src);
+	close_dst(&c);
+	return 0;
+}
+
 /* ---- a write interrupted by a signal handler after bytes moved ---- */
 
 /* Reads exactly `want` bytes, then stops reading but keeps its end open
@@ -2235,6 +2304,7 @@ static int dispatch(const char *s)
 	if (!strcmp(s, "pipe-src-file-inspect"))
 		return stream_src = SRC_PIPE, sc_sock_src(D_FILE, true, false);
 	if (!strcmp(s, "tcp-many-connections")) return sc_many(1000);
+	if (!strcmp(s, "tcp-epoll-relay")) return sc_epoll_relay();
 	if (!strcmp(s, "source-shrinks")) return sc_source_changes(false);
 	if (!strcmp(s, "alarm-stall-norestart")) return sc_alarm_stall(false);
 	if (!strcmp(s, "nonblock-full-pipe")) return sc_nonblock();
