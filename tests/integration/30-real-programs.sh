@@ -158,6 +158,54 @@ test_python_http_server_download_is_identical_and_reports_file_to_tcp_sendfile()
 	assert_grep 'sendfile would serve it' py.err
 }
 
+# ---- socket sources in mode on ----
+
+# curl receives with recv and writes the file with fwrite, whose own
+# write(2) no hook sees: no loop is recognised (the stdio output path is
+# not served yet), the library stays out of the way, the download is
+# exact - with the minimum lowered too.
+test_curl_download_with_the_library_in_mode_on_is_identical() {
+	mkdir www
+	mkdata www/big.bin 32M
+	local p
+	p=$(port)
+	cd www
+	serve py "$PY" -m http.server --bind 127.0.0.1 "$p" > "$T/py.out" 2> "$T/py.err"
+	cd "$T"
+	wait_port "$p"
+	env LD_PRELOAD="$LIB" NOBOUNCE_MIN_CHUNK_STREAM=4K NOBOUNCE_STATS="$T/curl.json" \
+		curl -s --max-time 30 -o got.bin "http://127.0.0.1:$p/big.bin" || fail "curl failed"
+	stop_int py
+	assert_same www/big.bin got.bin
+	assert_eq "$(jget curl.json "j['counters']['deferred_reads']")" 0 "reads served"
+}
+
+# GNU cat reading a TCP stream (bash's /dev/tcp as its stdin) into a file:
+# page-aligned 128K buffer, reads of what is queued; served when the
+# minimum allows it, identical either way.
+test_cat_from_a_tcp_socket_into_a_file_in_mode_on_is_identical() {
+	mkdata in.bin 32M
+	local p run
+	for run in default lowered; do
+		p=$(port)
+		serve snd socat -u FILE:in.bin "TCP-LISTEN:$p,bind=127.0.0.1,reuseaddr"
+		wait_listen "$p"
+		if [ $run = default ]; then
+			env LD_PRELOAD="$LIB" NOBOUNCE_STATS="$T/$run.json" \
+				bash -c 'exec cat < /dev/tcp/127.0.0.1/$1' _ "$p" > "out.$run" ||
+				fail "cat failed"
+		else
+			env LD_PRELOAD="$LIB" NOBOUNCE_MIN_CHUNK_STREAM=16K NOBOUNCE_STATS="$T/$run.json" \
+				bash -c 'exec cat < /dev/tcp/127.0.0.1/$1' _ "$p" > "out.$run" ||
+				fail "cat failed"
+		fi
+		finish snd || fail "sender failed"
+		assert_same in.bin "out.$run"
+	done
+	[ "$(jget lowered.json "j['counters']['forwarded_writes']")" -gt 0 ] ||
+		fail "cat's writes were never served: $(cat lowered.json)"
+}
+
 # ---- socat and netcat ----
 
 test_socat_file_to_tcp_to_listening_nc_is_identical_and_reports_sendfile() {
