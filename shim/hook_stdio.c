@@ -10,12 +10,19 @@
  * and which would get EFAULT on a phantom's guarded pages - so phantoms
  * there are materialised first. (fputs, printf and friends scan their
  * strings in user space first, which materialises by fault.)
- * Must not: look inside the FILE beyond fileno(), or change any result.
+ * fwrite of a phantom on a write-only stream is served by the kernel path
+ * (forward_fwrite), and every fwrite is reported to the detector: curl -o
+ * and wget -O write their downloads this way.
+ * Must not: look inside the FILE beyond fileno(), the error flag and the
+ * cached offset (both public in glibc's struct_FILE.h), or change any
+ * result.
  */
 #include "hook.h"
 
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdio_ext.h>
 
 static void forget_file(FILE *f)
 {
@@ -73,14 +80,74 @@ NB_EXPORT size_t fread_unlocked(void *p, size_t size, size_t n, FILE *f)
 	return NB_CALL(fread_unlocked, (errno = ENOSYS, 0), p, size, n, f);
 }
 
+/*
+ * fwrite of memory holding phantoms, on a stream that only writes: the
+ * stream's buffered bytes go out first (fflush), then the caller's bytes
+ * by the kernel path (forward.c), as one write(2) of them would; what a
+ * short forward leaves goes through the real fwrite, which also records
+ * errors on the stream. Afterwards the stream's cached file offset is
+ * marked unknown (_offset = -1, as glibc itself does after a seek it
+ * cannot account for), so ftell asks the kernel. Anything else - a stream
+ * that also reads, a failed flush, no kernel path - is materialised and
+ * left to the real fwrite. Returns the count of items, or SIZE_MAX when
+ * not served (the caller makes the plain call).
+ */
+static size_t forward_fwrite(const void *p, size_t size, size_t n, FILE *f)
+{
+	if (NB_LIKELY(!nb_phantom_any()) || size == 0 || n == 0 || n > SIZE_MAX / size ||
+	    f == NULL || !__fwritable(f) || __freadable(f) || size * n > (size_t)SSIZE_MAX)
+		return SIZE_MAX;
+	size_t bytes = size * n;
+	uintptr_t a = (uintptr_t)p;
+	if (nb_phantom_next(a, a + bytes) < 0 || fflush_unlocked(f) != 0)
+		return SIZE_MAX;
+	ssize_t r = nb_forward(fileno(f), p, bytes, NB_FWD_WRITE, 0, 0);
+	if (r == NB_NOT_FORWARDED)
+		return SIZE_MAX;
+	f->_offset = -1; /* the kernel's position moved under the stream */
+	size_t done = r > 0 ? (size_t)r : 0;
+	if (r < 0) {
+		f->_flags |= _IO_ERR_SEEN; /* what the real fwrite records, errno kept */
+		return 0;
+	}
+	if (done < bytes) {
+		expose((const char *)p + done, 1, bytes - done);
+		done += NB_REAL(fwrite_unlocked)((const char *)p + done, 1, bytes - done, f);
+	}
+	return done / size;
+}
+
+/* The loop's write, for the detector: what the stream took. Smaller
+ * writes than the smallest read it tracks cannot complete a bounce. */
+static void seen_fwrite(FILE *f, const void *p, size_t size, size_t items)
+{
+	if (items > 0 && f != NULL && size * items >= NB_TRACK_MIN && nb_on())
+		NB_KEEP_ERRNO(nb_detect_write(fileno(f), p, size * items));
+}
+
 NB_EXPORT size_t fwrite(const void *p, size_t size, size_t n, FILE *f)
 {
-	expose(p, size, n);
-	return NB_CALL(fwrite, (errno = ENOSYS, 0), p, size, n, f);
+	size_t r = SIZE_MAX;
+	if (NB_UNLIKELY(nb_phantom_any())) {
+		flockfile(f);
+		r = forward_fwrite(p, size, n, f);
+		funlockfile(f);
+	}
+	if (r == SIZE_MAX) {
+		expose(p, size, n);
+		r = NB_CALL(fwrite, (errno = ENOSYS, 0), p, size, n, f);
+	}
+	seen_fwrite(f, p, size, r);
+	return r;
 }
 
 NB_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t n, FILE *f)
 {
-	expose(p, size, n);
-	return NB_CALL(fwrite_unlocked, (errno = ENOSYS, 0), p, size, n, f);
+	size_t r = forward_fwrite(p, size, n, f);
+	if (r == SIZE_MAX) {
+		expose(p, size, n);
+		r = NB_CALL(fwrite_unlocked, (errno = ENOSYS, 0), p, size, n, f);
+	}
+	seen_fwrite(f, p, size, r);
+	return r;
 }

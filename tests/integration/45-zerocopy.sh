@@ -669,6 +669,16 @@ test_ftruncate_of_the_source_before_the_write_sends_the_bytes_as_read() {
 
 # ---- stdio: glibc's internal writes and reads never see a guard ----
 
+# fwrite of a phantom on a write-only stream, after a buffered header:
+# the header is flushed first, the chunk goes by the kernel, ftell stays
+# right (the stream's cached offset is dropped), the file is exact.
+test_fwrite_after_buffered_bytes_is_served_and_keeps_the_stream_position() {
+	zc_both stdio-fwrite
+	same_as_plain
+	assert_grep '^ftell [0-9]+, wrong along the way 0, ferror 0$' shim/out.txt
+	engaged
+}
+
 test_fwrite_of_a_guarded_buffer_writes_the_file_bytes() {
 	zc_both fwrite-phantom
 	same_as_plain

@@ -44,6 +44,7 @@
  *   tcp-src-unix tcp-src-pipe tcp-src-file-inspect fsize-lowered-midway
  *   tcp-src-fork tcp-many-connections unix-src-file unix-src-tcp
  *   pipe-src-file pipe-src-tcp pipe-src-file-inspect tcp-epoll-relay
+ *   stdio-fwrite
  *   nonblock-full-pipe threads8 threads8-own-arenas stack-buffer
  *   thread-stack-buffer
  *
@@ -1380,6 +1381,43 @@ static int sc_fsize_midway(void)
 	return loop_with(D_FILE, 4 * MiB, CHUNK, NULL, &pl);
 }
 
+/* ---- stdio output ---- */
+
+/* The copy loop writing with stdio, as curl -o and wget -O do: a small
+ * buffered header before each chunk (fprintf), the chunk with fwrite
+ * (the buffer a phantom once armed), ftell checked along the way. */
+static int sc_stdio_loop(void)
+{
+	struct ctx c;
+	char s[64];
+	init(&c, R_READ, W_WRITE, CHUNK);
+	open_src(&c, 4 * MiB + 999, O_RDONLY);
+	dst_path(&c, "dst.bin");
+	FILE *out = fopen(c.dstpath, "w");
+	if (out == NULL)
+		die("fopen");
+	c.buf = malloc(CHUNK);
+	long long put = 0;
+	int bad_tell = 0;
+	for (int i = 0;; i++) {
+		ssize_t r = read(c.src, c.buf, CHUNK);
+		printf("it %d r %s\n", i, ret(r, errno, s, sizeof s));
+		if (r <= 0)
+			break;
+		put += fprintf(out, "chunk %d\n", i);
+		size_t w = fwrite(c.buf, 1, (size_t)r, out);
+		put += (long long)w;
+		if (ftell(out) != put)
+			bad_tell++;
+		printf("  fwrite %zu\n", w);
+	}
+	printf("ftell %ld, wrong along the way %d, ferror %d\n", ftell(out), bad_tell, ferror(out));
+	if (fclose(out) != 0)
+		die("fclose");
+	print_file("destination", c.dstpath);
+	return 0;
+}
+
 /* ---- a TCP socket as the source ---- */
 
 struct feeder {
@@ -2305,6 +2343,7 @@ static int dispatch(const char *s)
 		return stream_src = SRC_PIPE, sc_sock_src(D_FILE, true, false);
 	if (!strcmp(s, "tcp-many-connections")) return sc_many(1000);
 	if (!strcmp(s, "tcp-epoll-relay")) return sc_epoll_relay();
+	if (!strcmp(s, "stdio-fwrite")) return sc_stdio_loop();
 	if (!strcmp(s, "source-shrinks")) return sc_source_changes(false);
 	if (!strcmp(s, "alarm-stall-norestart")) return sc_alarm_stall(false);
 	if (!strcmp(s, "nonblock-full-pipe")) return sc_nonblock();
