@@ -16,7 +16,8 @@
 # Directions: file -> pipe whose reader splices to /dev/null, file ->
 # loopback TCP whose receiver splices to /dev/null, file -> tmpfs file;
 # and with a socket as the source (pipe-backed phantoms): tcp -> tmpfs
-# file (a peer sendfile()s the source into the socket), tcp -> tcp relay.
+# file (a peer sendfile()s the source into the socket), tcp -> tcp relay,
+# pipe -> tmpfs file (a peer splices the source into the pipe).
 # The kernel loop for those is splice through a pipe.
 # The source is a warm tmpfs file. Each preloaded run writes its exit
 # stats (NOBOUNCE_STATS) to tell whether the library armed.
@@ -30,7 +31,8 @@
 #   BENCH_ROUNDS      rounds (default 3)
 #   BENCH_SIZE_MB     MiB per run (default 1024; 256 with BENCH_QUICK=1)
 #   BENCH_CHUNKS      chunk sizes (default "4K 16K 32K 64K 128K 1M")
-#   BENCH_DIRS        default "file-pipe file-tcp file-file tcp-file tcp-tcp"
+#   BENCH_DIRS        default "file-pipe file-tcp file-file tcp-file tcp-tcp
+#                     pipe-file"
 #   BENCH_AFFINITY    placements for pipe/tcp, kcopy -A values
 #                     (default "split same")
 #   BENCH_KCOPY_ARGS  extra kcopy options for every run (e.g. -a: a
@@ -66,12 +68,12 @@ except ValueError:
 if rounds < 1 or size_mb < 1:
     die("BENCH_ROUNDS and BENCH_SIZE_MB must be positive integers")
 chunks = env("BENCH_CHUNKS", "16K 64K 1M" if quick else "4K 16K 32K 64K 128K 1M").split()
-dirs = env("BENCH_DIRS", "file-pipe file-tcp file-file tcp-file tcp-tcp").split()
+dirs = env("BENCH_DIRS", "file-pipe file-tcp file-file tcp-file tcp-tcp pipe-file").split()
 affs = env("BENCH_AFFINITY", "split same").split()
 kargs = env("BENCH_KCOPY_ARGS", "").split()
 out = env("BENCH_OUT", "results/bench-zerocopy")
 KERNEL = {"file-pipe": "splice", "file-tcp": "sendfile", "file-file": "cfr",
-          "tcp-file": "splice", "tcp-tcp": "splice"}
+          "tcp-file": "splice", "tcp-tcp": "splice", "pipe-file": "splice"}
 for d in dirs:
     if d not in KERNEL:
         die(f"BENCH_DIRS: '{d}' is not one of {' '.join(KERNEL)}")
@@ -92,7 +94,7 @@ machine = f"kernel {os.uname().release}, {cpu}, nproc {os.cpu_count()}"
 size = f"{size_mb}M"
 
 def placements(d):
-    return affs if d not in ("file-file", "tcp-file") else [affs[0]]
+    return affs if d not in ("file-file", "tcp-file", "pipe-file") else [affs[0]]
 
 def run(d, a, method, chunk, r):
     kmethod = "plain" if method == "preloaded" else KERNEL[d] if method == "kernel" else "plain"
