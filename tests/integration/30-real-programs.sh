@@ -207,6 +207,23 @@ test_cat_from_a_tcp_socket_into_a_file_in_mode_on_is_identical() {
 		fail "cat's writes were never served: $(cat lowered.json)"
 }
 
+# netcat-openbsd receiving a stream into a file under the library in mode
+# on (minimum lowered): its buffer is on the stack, which is never
+# guarded - the loop is recognised, left plain, and the file is exact.
+test_nc_receiving_into_a_file_in_mode_on_is_identical_and_never_guarded() {
+	mkdata in.bin 16M
+	local p
+	p=$(port)
+	serve nc env LD_PRELOAD="$LIB" NOBOUNCE_MIN_CHUNK=4K NOBOUNCE_MIN_CHUNK_STREAM=4K \
+		NOBOUNCE_STATS="$T/nc.json" nc -l 127.0.0.1 "$p" < /dev/null > out.bin
+	wait_listen "$p"
+	"$PROG/bounce" in.bin "tcp:127.0.0.1:$p" || fail "sender failed"
+	finish nc || fail "nc failed"
+	assert_same in.bin out.bin
+	[ "$(jget nc.json "j['counters']['arms']")" -ge 1 ] || fail "nc's loop never armed: the refusal was not tested"
+	assert_eq "$(jget nc.json "j['counters']['deferred_reads']")" 0 "reads into nc's stack buffer deferred"
+}
+
 # ---- socat and netcat ----
 
 test_socat_file_to_tcp_to_listening_nc_is_identical_and_reports_sendfile() {
