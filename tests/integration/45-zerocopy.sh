@@ -439,6 +439,26 @@ test_nonblocking_epoll_relay_with_partial_writes_moves_every_byte() {
 	engaged
 }
 
+# Seeded random operation sequences over socket and pipe sources (see
+# zc.c sc_random): random read calls and sizes into two buffers, random
+# inspections and forks, random write pieces with write, writev and
+# pwrite. The destination must be the stream, every look must see its
+# bytes. Seeds that ever fail are added here for good.
+test_random_operation_sequences_keep_every_byte() {
+	local seed d=0
+	for seed in 1 2 3 4 5 6 7 8 9 10 11 12 100 101 102 103 104 105; do
+		mkdir "r$seed" && cd "r$seed" || fail "cd"
+		timeout "$RUN_TIMEOUT" env LD_PRELOAD="$PRELOAD" NOBOUNCE_ARM_AFTER=1 \
+			NOBOUNCE_MIN_CHUNK=4K NOBOUNCE_MIN_CHUNK_STREAM=4K NOBOUNCE_STATS="$PWD/s.json" \
+			"$ZC" "random-$seed" > out.txt 2> err.txt || fail "seed $seed: status $?"
+		assert_grep "^seed $seed: (tcp|pipe), [0-9]+ bytes, all, wrong 0$" out.txt
+		cmp src.bin dst.bin >&2 || fail "seed $seed: the file is not the stream"
+		[ "$seed" -lt 100 ] || d=$((d + $(jget s.json "j['counters']['deferred_reads']")))
+		cd ..
+	done
+	[ "$d" -gt 200 ] || fail "the quiet seeds were hardly served: $d deferred reads"
+}
+
 # NOBOUNCE_MAX_PIPES=0: no pool pipe, the plain path, the same bytes.
 test_tcp_source_without_pool_pipes_stays_plain() {
 	NB_EXTRA_ENV="NOBOUNCE_MAX_PIPES=0" zc_both tcp-src-file

@@ -44,7 +44,7 @@
  *   tcp-src-unix tcp-src-pipe tcp-src-file-inspect fsize-lowered-midway
  *   tcp-src-fork tcp-many-connections unix-src-file unix-src-tcp
  *   pipe-src-file pipe-src-tcp pipe-src-file-inspect tcp-epoll-relay
- *   stdio-fwrite
+ *   stdio-fwrite random-SEED
  *   nonblock-full-pipe threads8 threads8-own-arenas stack-buffer
  *   thread-stack-buffer
  *
@@ -1543,6 +1543,124 @@ static int sc_sock_src(enum dstk k, bool touch, bool aligned)
 	return 0;
 }
 
+/* ---- seeded random operation sequences ---- */
+
+static uint64_t rng_state;
+
+static uint64_t rnd(uint64_t n)
+{
+	rng_state = rng_state * 6364136223846793005ull + 1442695040888963407ull;
+	return n ? (rng_state >> 33) % n : 0;
+}
+
+/* SEED: a TCP (or, for odd seeds, a pipe) stream of a known pattern read
+ * into one of two buffers (one malloc'd, one page-aligned) with read,
+ * recv or readv of random sizes, sometimes inspected (checked against the
+ * stream's bytes at that offset), sometimes re-read before the write
+ * (the buffer overwritten), written to a file in random pieces with
+ * write, writev (two iovecs) or send-free pwrite at the running offset,
+ * now and then in a forked child's view first. The file must equal the
+ * stream; every inspection must see the stream's bytes. */
+static int sc_random(unsigned seed)
+{
+	rng_state = seed * 0x9e3779b97f4a7c15ull + 1;
+	off_t size = 6 * MiB + (off_t)rnd(100000);
+	make_file("src.bin", size, 1);
+	int sv[2];
+	bool use_pipe = seed & 1;
+	if (use_pipe) {
+		int pp[2];
+		if (pipe(pp) != 0)
+			die("pipe");
+		sv[0] = pp[1];
+		sv[1] = pp[0];
+	} else {
+		tcp_pair(sv);
+	}
+	struct feeder f = { sv[0], size };
+	pthread_t th;
+	if (pthread_create(&th, NULL, feeder_main, &f) != 0)
+		die("pthread_create");
+	char dst[600];
+	snprintf(dst, sizeof dst, "dst.bin");
+	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (out < 0)
+		die("open dst");
+	char *bufs[2] = { malloc(CHUNK + 3000), aligned_buf(CHUNK) };
+	size_t caps[2] = { CHUNK + 3000, CHUNK };
+	static unsigned char want[CHUNK + 3000];
+	long long total = 0, wrong = 0, inspected = 0, forks = 0;
+	for (;;) {
+		int b = (int)rnd(2);
+		char *buf = bufs[b];
+		size_t ask = 4096 + (size_t)rnd(caps[b] - 4096 + 1);
+		ssize_t r;
+		int how = (int)rnd(3);
+		if (how == 0) {
+			r = read(sv[1], buf, ask);
+		} else if (how == 1 && !use_pipe) {
+			r = recv(sv[1], buf, ask, 0);
+		} else {
+			struct iovec one = { buf, ask };
+			r = readv(sv[1], &one, 1);
+		}
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		bool looks = seed < 100; /* seeds from 100: a program that never looks */
+		if (looks && rnd(6) == 0) { /* inspect */
+			pattern(want, total, (size_t)r, 1);
+			inspected++;
+			if (memcmp(want, buf, (size_t)r) != 0)
+				wrong++;
+		}
+		if (looks && rnd(25) == 0) { /* a child looks at the buffer */
+			fflush(stdout);
+			pid_t pid = fork();
+			if (pid == 0) {
+				pattern(want, total, (size_t)r, 1);
+				_exit(memcmp(want, buf, (size_t)r) == 0 ? 0 : 1);
+			}
+			int st;
+			waitpid(pid, &st, 0);
+			forks++;
+			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+				wrong++;
+		}
+		/* out in random pieces */
+		for (ssize_t done = 0; done < r;) {
+			size_t piece = (size_t)(r - done);
+			if (rnd(3) == 0)
+				piece = 1 + (size_t)rnd(piece);
+			ssize_t w;
+			int wh = (int)rnd(3);
+			if (wh == 0) {
+				w = write(out, buf + done, piece);
+			} else if (wh == 1 && piece > 1) {
+				size_t cut = 1 + (size_t)rnd(piece - 1);
+				struct iovec v[2] = { { buf + done, cut }, { buf + done + cut, piece - cut } };
+				w = writev(out, v, 2);
+			} else {
+				w = pwrite(out, buf + done, piece, (off_t)(total + done));
+				if (w > 0 && lseek(out, (off_t)(total + done + w), SEEK_SET) < 0)
+					die("lseek");
+			}
+			if (w <= 0)
+				die("write");
+			done += w;
+		}
+		total += r;
+	}
+	pthread_join(th, NULL);
+	close(sv[1]);
+	close(out);
+	printf("seed %u: %s, %lld bytes, %s, wrong %lld\n", seed, use_pipe ? "pipe" : "tcp", total,
+	       total == size ? "all" : "SHORT", wrong);
+	fprintf(stderr, "seed %u: inspected %lld, forks %lld\n", seed, inspected, forks);
+	return 0;
+}
+
 /* ---- many short connections ---- */
 
 /* n connections in turn, each a TCP stream of its own bytes (its own
@@ -2344,6 +2462,7 @@ static int dispatch(const char *s)
 	if (!strcmp(s, "tcp-many-connections")) return sc_many(1000);
 	if (!strcmp(s, "tcp-epoll-relay")) return sc_epoll_relay();
 	if (!strcmp(s, "stdio-fwrite")) return sc_stdio_loop();
+	if (!strncmp(s, "random-", 7)) return sc_random((unsigned)strtoul(s + 7, NULL, 10));
 	if (!strcmp(s, "source-shrinks")) return sc_source_changes(false);
 	if (!strcmp(s, "alarm-stall-norestart")) return sc_alarm_stall(false);
 	if (!strcmp(s, "nonblock-full-pipe")) return sc_nonblock();
