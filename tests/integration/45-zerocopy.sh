@@ -459,6 +459,16 @@ test_random_operation_sequences_keep_every_byte() {
 	[ "$d" -gt 200 ] || fail "the quiet seeds were hardly served: $d deferred reads"
 }
 
+# Six threads, each its own TCP stream (its own pattern) into its own
+# file, sharing the pipe pool; their feeders are forked while the others'
+# phantoms are alive (filled before each fork). Every file right.
+test_six_threads_each_with_its_own_stream_share_the_pool_without_crossing() {
+	zc_both tcp-src-threads
+	same_as_plain
+	assert_grep '^threads 6, streams wrong 0$' shim/out.txt
+	deferred
+}
+
 # NOBOUNCE_MAX_PIPES=0: no pool pipe, the plain path, the same bytes.
 test_tcp_source_without_pool_pipes_stays_plain() {
 	NB_EXTRA_ENV="NOBOUNCE_MAX_PIPES=0" zc_both tcp-src-file

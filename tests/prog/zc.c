@@ -44,7 +44,7 @@
  *   tcp-src-unix tcp-src-pipe tcp-src-file-inspect fsize-lowered-midway
  *   tcp-src-fork tcp-many-connections unix-src-file unix-src-tcp
  *   pipe-src-file pipe-src-tcp pipe-src-file-inspect tcp-epoll-relay
- *   stdio-fwrite random-SEED
+ *   stdio-fwrite random-SEED tcp-src-threads
  *   nonblock-full-pipe threads8 threads8-own-arenas stack-buffer
  *   thread-stack-buffer
  *
@@ -1661,6 +1661,86 @@ static int sc_random(unsigned seed)
 	return 0;
 }
 
+/* ---- several threads, each its own stream ---- */
+
+struct stream_job {
+	int id;
+	int wrong;
+};
+
+/* One thread: its own TCP connection (its own seed) into its own file. */
+static void *stream_job_main(void *arg)
+{
+	struct stream_job *j = arg;
+	char src[32], dst[32];
+	snprintf(src, sizeof src, "src%d.bin", j->id);
+	snprintf(dst, sizeof dst, "dst%d.bin", j->id);
+	off_t size = 3 * MiB + j->id * 777;
+	unsigned seed = 50 + (unsigned)j->id;
+	int sv[2];
+	tcp_pair(sv);
+	/* the feeder sends this thread's pattern directly */
+	pid_t pid = fork();
+	if (pid == 0) {
+		static unsigned char b[100 * KiB];
+		for (off_t at = 0; at < size;) {
+			size_t n = size - at < (off_t)sizeof b ? (size_t)(size - at) : sizeof b;
+			pattern(b, at, n, seed);
+			raw_write_all(sv[0], b, n);
+			at += (off_t)n;
+		}
+		_exit(0);
+	}
+	close(sv[0]);
+	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	char *buf = malloc(CHUNK);
+	size_t total = 0;
+	for (;;) {
+		ssize_t r = read(sv[1], buf, CHUNK);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		if (quiet_write_all(out, buf, (size_t)r) != (size_t)r)
+			break;
+		total += (size_t)r;
+	}
+	close(out);
+	close(sv[1]);
+	waitpid(pid, NULL, 0);
+	unsigned char *want = malloc((size_t)size), *got = malloc((size_t)size);
+	pattern(want, 0, (size_t)size, seed);
+	int in = (int)syscall(SYS_openat, AT_FDCWD, dst, O_RDONLY | O_CLOEXEC);
+	ssize_t g = 0;
+	for (ssize_t k; in >= 0 && (k = raw_read(in, got + g, (size_t)size - (size_t)g)) > 0;)
+		g += k;
+	syscall(SYS_close, in);
+	j->wrong = total != (size_t)size || g != size || memcmp(want, got, (size_t)size) != 0;
+	free(want);
+	free(got);
+	free(buf);
+	(void)src;
+	return NULL;
+}
+
+static int sc_stream_threads(int n)
+{
+	pthread_t th[8];
+	struct stream_job jobs[8];
+	for (int i = 0; i < n; i++) {
+		jobs[i] = (struct stream_job){ i, 1 };
+		if (pthread_create(&th[i], NULL, stream_job_main, &jobs[i]) != 0)
+			die("pthread_create");
+	}
+	int wrong = 0;
+	for (int i = 0; i < n; i++) {
+		pthread_join(th[i], NULL);
+		wrong += jobs[i].wrong;
+	}
+	printf("threads %d, streams wrong %d\n", n, wrong);
+	return 0;
+}
+
 /* ---- many short connections ---- */
 
 /* n connections in turn, each a TCP stream of its own bytes (its own
@@ -2462,6 +2542,7 @@ static int dispatch(const char *s)
 	if (!strcmp(s, "tcp-many-connections")) return sc_many(1000);
 	if (!strcmp(s, "tcp-epoll-relay")) return sc_epoll_relay();
 	if (!strcmp(s, "stdio-fwrite")) return sc_stdio_loop();
+	if (!strcmp(s, "tcp-src-threads")) return sc_stream_threads(6);
 	if (!strncmp(s, "random-", 7)) return sc_random((unsigned)strtoul(s + 7, NULL, 10));
 	if (!strcmp(s, "source-shrinks")) return sc_source_changes(false);
 	if (!strcmp(s, "alarm-stall-norestart")) return sc_alarm_stall(false);
