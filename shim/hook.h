@@ -57,8 +57,11 @@ static inline bool nb_on(void)
 #define NB_EMFILE_RETRY(r, call)                                             \
 	do {                                                                 \
 		r = (call);                                                  \
-		if (NB_UNLIKELY(r < 0) && errno == EMFILE && nb_own_release_all()) \
-			r = (call);                                          \
+		if (NB_UNLIKELY(r < 0) && errno == EMFILE) {                 \
+			nb_own_prepare_surrender();                          \
+			if (nb_own_release_all())                            \
+				r = (call);                                  \
+		}                                                            \
 	} while (0)
 
 /* For functions with no raw-syscall equivalent. */

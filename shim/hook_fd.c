@@ -72,8 +72,10 @@ NB_EXPORT int dup(int fd)
 NB_EXPORT int dup2(int fd, int nfd)
 {
 	NB_OWN_BADF(fd, -1);
-	if (NB_UNLIKELY(nb_own_is(nfd)))
+	if (NB_UNLIKELY(nb_own_is(nfd))) {
+		nb_own_prepare_surrender();
 		nb_own_evict(nfd);
+	}
 	int r = NB_CALL(dup2, (int)syscall(SYS_dup2, fd, nfd), fd, nfd);
 	if (r >= 0 && fd != nfd)
 		nb_fd_forget(r);
@@ -85,8 +87,10 @@ NB_EXPORT int dup3(int fd, int nfd, int flags)
 	/* dup3(n, n) is EINVAL before any check of n: the kernel says so. */
 	if (fd != nfd) {
 		NB_OWN_BADF(fd, -1);
-		if (NB_UNLIKELY(nb_own_is(nfd)))
+		if (NB_UNLIKELY(nb_own_is(nfd))) {
+			nb_own_prepare_surrender();
 			nb_own_evict(nfd);
+		}
 	}
 	return fresh(NB_CALL(dup3, (int)syscall(SYS_dup3, fd, nfd, flags), fd, nfd, flags));
 }

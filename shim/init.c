@@ -62,6 +62,14 @@ static void set_prog(void)
 	nb_g.prog[n] = '\0';
 }
 
+void nb_own_prepare_surrender(void)
+{
+	int saved = errno;
+	nb_defer_expose_all();
+	nb_pipe_forget_free();
+	errno = saved;
+}
+
 static void atfork_prepare(void)
 {
 	if (nb_phantom_any())

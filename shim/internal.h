@@ -355,6 +355,8 @@ void nb_pipe_put_holding(struct nb_pipe *p, size_t holds);
 bool nb_pipe_drain(const struct nb_pipe *p);
 bool nb_pipe_skip(const struct nb_pipe *p, size_t n); /* drops n bytes */
 unsigned nb_pipe_in_use(void);
+/* Closes every pool pipe no one holds (the descriptors are given up). */
+void nb_pipe_forget_free(void);
 void nb_pipe_atfork_child(void);
 
 #define NB_MAX_PHANTOMS 4096
@@ -501,6 +503,11 @@ bool nb_own_is(int fd);
 void nb_own_evict(int fd);      /* the program claims this number */
 void nb_own_release(int fd);
 bool nb_own_release_all(void);  /* EMFILE: give every number back */
+/* Before internal descriptors are given up (the program claims one, or
+ * ran out of numbers): no phantom may refer to them any more - each is
+ * filled, so its backing file or pipe is no longer needed - and the pool
+ * closes its idle pipes (init.c). */
+void nb_own_prepare_surrender(void);
 int nb_own_close_range(unsigned lo, unsigned hi, int flags,
 		       int (*real)(unsigned, unsigned, int));
 

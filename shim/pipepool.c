@@ -186,6 +186,20 @@ void nb_pipe_put_holding(struct nb_pipe *p, size_t holds)
 	errno = saved;
 }
 
+void nb_pipe_forget_free(void)
+{
+	for (unsigned i = 0; i < NB_POOL_SLOTS; i++) {
+		struct slot *s = &slots[i];
+		int expect = SLOT_FREE;
+		if (!atomic_compare_exchange_strong(&s->state, &expect, SLOT_BUSY))
+			continue;
+		nb_own_release(s->r);
+		nb_own_release(s->w);
+		atomic_fetch_sub(&made, 1);
+		atomic_store(&s->state, SLOT_EMPTY);
+	}
+}
+
 unsigned nb_pipe_in_use(void)
 {
 	return atomic_load(&in_use);

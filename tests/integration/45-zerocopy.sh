@@ -469,6 +469,24 @@ test_six_threads_each_with_its_own_stream_share_the_pool_without_crossing() {
 	deferred
 }
 
+# The program claims the library's own top number with dup2 while a
+# pool pipe holds its buffer's bytes: the phantom is filled first, the
+# pipe given up - nothing reaches the program's new file, nothing is lost
+# (without the fill: SIGPIPE and a wrong file, measured).
+test_dup2_onto_the_librarys_descriptor_while_a_pipe_holds_the_bytes() {
+	sock_case tcp-src-claim
+	assert_grep '^claimed the highest number: yes$' shim/out.txt
+	engaged
+}
+
+# Descriptors run out while pipe phantoms exist: the library fills them,
+# gives its numbers back, the program opens exactly as many as plain.
+test_emfile_while_pipes_hold_bytes_gives_every_number_back() {
+	sock_case tcp-src-emfile
+	assert_grep '^descriptors opened until EMFILE: [0-9]+$' shim/out.txt
+	engaged
+}
+
 # NOBOUNCE_MAX_PIPES=0: no pool pipe, the plain path, the same bytes.
 test_tcp_source_without_pool_pipes_stays_plain() {
 	NB_EXTRA_ENV="NOBOUNCE_MAX_PIPES=0" zc_both tcp-src-file

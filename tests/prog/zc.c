@@ -42,7 +42,7 @@
  *   buffer-private-file source-o-direct source-grows source-shrinks
  *   touch-then-stop tcp-src-file tcp-src-file-aligned tcp-src-tcp
  *   tcp-src-unix tcp-src-pipe tcp-src-file-inspect fsize-lowered-midway
- *   tcp-src-fork tcp-many-connections unix-src-file unix-src-tcp
+ *   tcp-src-fork tcp-src-claim tcp-src-emfile tcp-many-connections unix-src-file unix-src-tcp
  *   pipe-src-file pipe-src-tcp pipe-src-file-inspect tcp-epoll-relay
  *   stdio-fwrite random-SEED tcp-src-threads
  *   nonblock-full-pipe threads8 threads8-own-arenas stack-buffer
@@ -1464,6 +1464,41 @@ static size_t quiet_write_all(int fd, const char *p, size_t n)
  * - with touch - whether every buffer the program inspected held the
  * right bytes of the stream at its offset. */
 static int fork_at = -1; /* fork after this many reads (tcp-src-fork) */
+static int claim_at = -1; /* dup2 onto the highest open number (tcp-src-claim) */
+static int exhaust_at = -1; /* open until EMFILE, then close them (tcp-src-emfile) */
+
+/* The program runs out of descriptor numbers right after a read: it must
+ * get exactly as many as without the library (which gives its own up). */
+static void exhaust_descriptors(void)
+{
+	static int fds[4096];
+	int n = 0;
+	while (n < 4096) {
+		int fd = open("/dev/null", O_RDONLY);
+		if (fd < 0)
+			break;
+		fds[n++] = fd;
+	}
+	printf("descriptors opened until %s: %d\n", errno == EMFILE ? "EMFILE" : "?", n);
+	while (n > 0)
+		close(fds[--n]);
+}
+
+/* The program claims the highest descriptor number in use - where the
+ * library keeps its own (pool pipes) - with dup2, right after a read. */
+static void claim_highest(void)
+{
+	int hi = -1;
+	DIR *d = opendir("/proc/self/fd");
+	for (struct dirent *e; d && (e = readdir(d)) != NULL;)
+		if (e->d_name[0] != '.' && atoi(e->d_name) > hi)
+			hi = atoi(e->d_name);
+	if (d)
+		closedir(d);
+	int z = open("/dev/zero", O_RDONLY);
+	printf("claimed the highest number: %s\n", hi > 2 && z >= 0 && dup2(z, hi) == hi ? "yes" : "no");
+	close(z);
+}
 
 /* The child of a fork right after a read: the buffer must hold the
  * stream's bytes at that offset (its own copy, not a shared pipe's). */
@@ -1516,6 +1551,10 @@ static int sc_sock_src(enum dstk k, bool touch, bool aligned)
 			break;
 		}
 		reads++;
+		if (reads == claim_at)
+			claim_highest();
+		if (reads == exhaust_at)
+			exhaust_descriptors();
 		if (reads == fork_at) {
 			fflush(stdout);
 			pid_t pid = fork();
@@ -2533,6 +2572,13 @@ static int dispatch(const char *s)
 	if (!strcmp(s, "tcp-src-pipe")) return sc_sock_src(D_PIPE, false, false);
 	if (!strcmp(s, "tcp-src-file-inspect")) return sc_sock_src(D_FILE, true, false);
 	if (!strcmp(s, "tcp-src-fork")) return fork_at = 4, sc_sock_src(D_FILE, false, false);
+	if (!strcmp(s, "tcp-src-claim")) return claim_at = 4, sc_sock_src(D_FILE, false, false);
+	if (!strcmp(s, "tcp-src-emfile")) {
+		struct rlimit rl = { 256, 256 };
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			die("RLIMIT_NOFILE");
+		return exhaust_at = 4, sc_sock_src(D_FILE, false, false);
+	}
 	if (!strcmp(s, "unix-src-file")) return stream_src = SRC_UNIX, sc_sock_src(D_FILE, false, false);
 	if (!strcmp(s, "unix-src-tcp")) return stream_src = SRC_UNIX, sc_sock_src(D_TCP, false, false);
 	if (!strcmp(s, "pipe-src-file")) return stream_src = SRC_PIPE, sc_sock_src(D_FILE, false, false);
