@@ -17,6 +17,7 @@
 #define DEF_MIN_CHUNK ((size_t)16 * 1024)
 #define DEF_MIN_CHUNK_FILE ((size_t)64 * 1024)
 #define DEF_MIN_CHUNK_STREAM ((size_t)128 * 1024)
+#define DEF_MIN_CHUNK_PIPE ((size_t)64 * 1024)
 #define DEF_ARM_AFTER 2u
 #define DEF_MAX_PIPES 64u
 #define DEF_PIPE_SIZE ((size_t)1024 * 1024)
@@ -35,7 +36,7 @@ static const char *const known_vars[] = {
 	"NOBOUNCE_MODE",      "NOBOUNCE_MIN_CHUNK", "NOBOUNCE_ARM_AFTER", "NOBOUNCE_PATHS",
 	"NOBOUNCE_MAX_PIPES", "NOBOUNCE_PIPE_SIZE", "NOBOUNCE_STATS",     "NOBOUNCE_LOG",
 	"NOBOUNCE_ONLY",      "NOBOUNCE_SKIP",      "NOBOUNCE_SEND_CHUNK", "NOBOUNCE_MIN_CHUNK_FILE",
-	"NOBOUNCE_MIN_CHUNK_STREAM",
+	"NOBOUNCE_MIN_CHUNK_STREAM", "NOBOUNCE_MIN_CHUNK_PIPE",
 };
 
 void nb_config_defaults(struct nb_config *c)
@@ -45,6 +46,7 @@ void nb_config_defaults(struct nb_config *c)
 	c->min_chunk = DEF_MIN_CHUNK;
 	c->min_chunk_file = DEF_MIN_CHUNK_FILE;
 	c->min_chunk_stream = DEF_MIN_CHUNK_STREAM;
+	c->min_chunk_pipe = DEF_MIN_CHUNK_PIPE;
 	c->arm_after = DEF_ARM_AFTER;
 	c->paths = NB_PATH_ALL;
 	c->max_pipes = DEF_MAX_PIPES;
@@ -265,6 +267,9 @@ int nb_config_parse(struct nb_config *c, nb_getenv_fn get, nb_complain_fn compla
 	if ((v = get("NOBOUNCE_MIN_CHUNK_STREAM", cookie)) != NULL)
 		parse_size_var(&x, "NOBOUNCE_MIN_CHUNK_STREAM", v, MIN_CHUNK_LO, MIN_CHUNK_HI,
 			       &c->min_chunk_stream);
+	if ((v = get("NOBOUNCE_MIN_CHUNK_PIPE", cookie)) != NULL)
+		parse_size_var(&x, "NOBOUNCE_MIN_CHUNK_PIPE", v, MIN_CHUNK_LO, MIN_CHUNK_HI,
+			       &c->min_chunk_pipe);
 	if ((v = get("NOBOUNCE_ARM_AFTER", cookie)) != NULL)
 		parse_uint_var(&x, "NOBOUNCE_ARM_AFTER", v, 1, ARM_AFTER_HI, &c->arm_after);
 	if ((v = get("NOBOUNCE_PATHS", cookie)) != NULL)

@@ -70,6 +70,7 @@ struct nb_config {
 	size_t min_chunk;        /* smallest read that counts as a bounce */
 	size_t min_chunk_file;   /* the same for file -> file copies */
 	size_t min_chunk_stream; /* the same with a socket as the source */
+	size_t min_chunk_pipe;   /* the same with a pipe as the destination */
 	unsigned arm_after;      /* bounces before a pair arms */
 	unsigned paths;          /* enum nb_path bits allowed */
 	unsigned max_pipes;      /* pipe pool bound (socket/pipe sources) */

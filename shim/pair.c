@@ -105,6 +105,11 @@ size_t nb_pair_min_chunk(const struct nb_pair *p, const struct nb_config *c)
 	 * 128 KiB that costs more than the copy it saves (make bench). */
 	if (!file_src && c->min_chunk_stream > floor)
 		floor = c->min_chunk_stream;
+	/* Into a pipe read on another CPU, splices of 16-32 KiB lose to
+	 * plain copies (every pipe-full is a cross-CPU wake-up); where the
+	 * reader runs cannot be seen from here. */
+	if (p->dst_kind == NB_KIND_PIPE && c->min_chunk_pipe > floor)
+		floor = c->min_chunk_pipe;
 	return floor;
 }
 

@@ -36,7 +36,7 @@ zc_both() {
 			else
 				# shellcheck disable=SC2086 # NB_EXTRA_ENV: NAME=value words
 				timeout "$RUN_TIMEOUT" env LD_PRELOAD="$PRELOAD" NOBOUNCE_MODE=on \
-					NOBOUNCE_ARM_AFTER=1 NOBOUNCE_MIN_CHUNK=4K NOBOUNCE_MIN_CHUNK_STREAM=4K \
+					NOBOUNCE_ARM_AFTER=1 NOBOUNCE_MIN_CHUNK=4K NOBOUNCE_MIN_CHUNK_STREAM=4K NOBOUNCE_MIN_CHUNK_PIPE=4K \
 					NOBOUNCE_STATS="$T/$run/s.json" ${NB_EXTRA_ENV:-} \
 					"$ZC" --dst-dir "$dd" "$sc" > out.txt 2> err.txt
 			fi

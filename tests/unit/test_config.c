@@ -106,6 +106,7 @@ static void defaults_when_nothing_is_set(void **state)
 	assert_int_equal(c.min_chunk, 16 * 1024);
 	assert_int_equal(c.min_chunk_file, 64 * 1024);
 	assert_int_equal(c.min_chunk_stream, 128 * 1024);
+	assert_int_equal(c.min_chunk_pipe, 64 * 1024);
 	assert_int_equal(c.send_chunk, 32 * 1024);
 	assert_int_equal(c.arm_after, 2);
 	assert_int_equal(c.paths, NB_PATH_ALL);

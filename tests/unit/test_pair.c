@@ -344,6 +344,18 @@ static void tcp_source_counts_only_from_min_chunk_stream(void **state)
 	assert_int_equal(p.state, NB_PAIR_LEARNING);
 }
 
+static void file_to_pipe_counts_only_from_min_chunk_pipe(void **state)
+{
+	(void)state;
+	struct nb_pair p;
+	memset(&p, 0, sizeof p);
+	nb_pair_start(&p, 9, 3, NB_KIND_FILE, NB_KIND_PIPE, NB_PATH_SPLICE);
+	assert_int_equal(nb_pair_min_chunk(&p, &cfg), cfg.min_chunk_pipe);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(nb_pair_bounce(&p, 32 * 1024, &cfg), NB_EV_NONE);
+	assert_int_equal(p.state, NB_PAIR_LEARNING);
+}
+
 static void file_to_socket_counts_from_min_chunk(void **state)
 {
 	(void)state;
@@ -698,6 +710,7 @@ int main(void)
 		T(file_to_file_counts_only_from_min_chunk_file),
 		T(file_to_socket_counts_from_min_chunk),
 		T(tcp_source_counts_only_from_min_chunk_stream),
+		T(file_to_pipe_counts_only_from_min_chunk_pipe),
 		T(small_chunks_do_not_reset_the_streak),
 		T(small_chunks_are_counted_in_iterations_and_bytes),
 		T(bounce_records_its_chunk_in_the_histogram),
