@@ -291,14 +291,9 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 		}
 	} else {
 		idx = nb_phantom_add_pipe(lo, hi, &p, k);
-		if (idx < 0 || nb_sys_mprotect((void *)lo, hi - lo, PROT_NONE) != 0) {
-			/* The phantom owns the pipe once added: take the bytes
-			 * out of it before forgetting it. */
+		if (idx < 0) { /* the pages stay open: the bytes go there */
 			bool ok = pipe_to_memory(&p, lo, k);
-			if (idx >= 0)
-				nb_phantom_drop_range(lo, hi, false);
-			else
-				nb_pipe_put(&p);
+			nb_pipe_put(&p);
 			return ok ? (ssize_t)(h + k) : (ssize_t)h;
 		}
 	}
@@ -430,19 +425,16 @@ again:
 		}
 		nb_phantom_set_owner(same, fd, atomic_load(&e->gen));
 	} else {
-		/* Registered before guarded: a touch in between finds the pages
-		 * open, which is harmless; guarded but unregistered would not
-		 * be. The phantom owns the backing reference from here on. */
-		idx = nb_phantom_add(lo, hi, dup, ioff);
+		/* Guarded while the entry is still held, then published: no
+		 * thread can open the pages before they are closed (phantom.c
+		 * add_entry). The phantom owns the backing reference from here
+		 * on. */
+		idx = nb_phantom_add_guarded(lo, hi, dup, ioff);
 		if (idx < 0) {
 			nb_backing_put(dup);
 			goto out;
 		}
 		nb_phantom_set_owner(idx, fd, atomic_load(&e->gen));
-		if (nb_sys_mprotect((void *)lo, hi - lo, PROT_NONE) != 0) {
-			nb_phantom_drop_range(lo, hi, false);
-			goto out;
-		}
 	}
 	/* Unchanged edges can then go out from the file with the pages, in
 	 * one kernel call instead of three (forward.c). */

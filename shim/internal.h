@@ -367,6 +367,10 @@ void nb_pipe_atfork_child(void);
  * file src's at off. Returns the entry index, or -1 (table full, no
  * /proc/self/mem). */
 int nb_phantom_add(uintptr_t start, uintptr_t end, int src, off_t off);
+/* The same for pages still open: they are guarded before the phantom is
+ * published (see add_entry). -1 (and the pages untouched, the backing
+ * still the caller's) if that fails. */
+int nb_phantom_add_guarded(uintptr_t start, uintptr_t end, int src, off_t off);
 int nb_phantom_find(uintptr_t a);
 /* The live phantom overlapping [start, end) that starts lowest; -1. */
 int nb_phantom_next(uintptr_t start, uintptr_t end);
@@ -401,8 +405,8 @@ struct nb_phantom_view {
 	off_t off;              /* file: offset of start */
 };
 /* A phantom whose bytes (len of them, from start) sit in a pool pipe,
- * which it owns from here on (pipepool.c); the pages are already
- * PROT_NONE. */
+ * which it owns from here on (pipepool.c); the pages are guarded before
+ * it is published. On -1 the pipe is still the caller's. */
 int nb_phantom_add_pipe(uintptr_t start, uintptr_t end, const struct nb_pipe *p, size_t len);
 int nb_phantom_rebind_pipe(int idx, const struct nb_pipe *p, size_t len);
 /* Duplicates the first skip + n bytes of a pipe phantom into the empty

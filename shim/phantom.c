@@ -178,8 +178,14 @@ NB_UNINSTRUMENTED bool nb_phantom_any(void)
 }
 
 /* Claims a slot and publishes it LIVE with this backing. */
+/* Claims a slot and publishes it LIVE with this backing. With guard, the
+ * pages are made PROT_NONE while the entry is still BUSY: a thread that
+ * materialises it meanwhile (a fault, a fork, a write to the source)
+ * waits for the entry and finds the pages guarded, so it can never open
+ * them before they are closed - which would leave guarded pages that no
+ * phantom stands for. */
 static int add_entry(uintptr_t start, uintptr_t end, int src, off_t off, const struct nb_pipe *pp,
-		     size_t len)
+		     size_t len, bool guard)
 {
 	if (mem_fd() < 0)
 		return -1;
@@ -209,6 +215,13 @@ static int add_entry(uintptr_t start, uintptr_t end, int src, off_t off, const s
 		p->xend = end;
 		while (n < i + 1 && !atomic_compare_exchange_weak(&high, &n, i + 1))
 			;
+		if (guard && nb_sys_mprotect((void *)start, end - start, PROT_NONE) != 0) {
+			int err = errno;
+			atomic_fetch_sub(&live, 1);
+			atomic_store_explicit(&p->state, PH_FREE, memory_order_release);
+			errno = err;
+			return -1; /* the caller keeps its backing */
+		}
 		atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
 		return (int)i;
 	}
@@ -218,12 +231,17 @@ static int add_entry(uintptr_t start, uintptr_t end, int src, off_t off, const s
 
 int nb_phantom_add(uintptr_t start, uintptr_t end, int src, off_t off)
 {
-	return add_entry(start, end, src, off, NULL, 0);
+	return add_entry(start, end, src, off, NULL, 0, false);
+}
+
+int nb_phantom_add_guarded(uintptr_t start, uintptr_t end, int src, off_t off)
+{
+	return add_entry(start, end, src, off, NULL, 0, true);
 }
 
 int nb_phantom_add_pipe(uintptr_t start, uintptr_t end, const struct nb_pipe *pp, size_t len)
 {
-	return add_entry(start, end, -1, 0, pp, len);
+	return add_entry(start, end, -1, 0, pp, len, true);
 }
 
 /* The live (or being filled) phantom holding a; NB_PHANTOM_RESOLVED if a

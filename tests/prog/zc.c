@@ -1734,14 +1734,19 @@ static void *stream_job_main(void *arg)
 	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	char *buf = malloc(CHUNK);
 	size_t total = 0;
+	int end_err = 0;
 	for (;;) {
 		ssize_t r = read(sv[1], buf, CHUNK);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
+		if (r <= 0) {
+			end_err = r < 0 ? errno : 0;
 			break;
-		if (quiet_write_all(out, buf, (size_t)r) != (size_t)r)
+		}
+		if (quiet_write_all(out, buf, (size_t)r) != (size_t)r) {
+			end_err = -errno;
 			break;
+		}
 		total += (size_t)r;
 	}
 	close(out);
@@ -1755,6 +1760,13 @@ static void *stream_job_main(void *arg)
 		g += k;
 	syscall(SYS_close, in);
 	j->wrong = total != (size_t)size || g != size || memcmp(want, got, (size_t)size) != 0;
+	if (j->wrong) {
+		off_t at = 0;
+		while (at < g && at < size && want[at] == got[at])
+			at++;
+		fprintf(stderr, "stream %d: read %zu of %lld, file %zd, first difference at %lld, "
+			"ended with %d\n", j->id, total, (long long)size, g, (long long)at, end_err);
+	}
 	free(want);
 	free(got);
 	free(buf);
