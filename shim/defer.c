@@ -283,7 +283,7 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 	}
 	int idx = same;
 	if (reuse) {
-		if (nb_phantom_rebind_pipe(same, &p, k) != 0) {
+		if (nb_phantom_rebind_pipe(same, lo, hi, &p, k) != 0) {
 			nb_phantom_overwrite_range(lo, hi); /* it vanished: plain copy */
 			bool ok = pipe_to_memory(&p, lo, k);
 			nb_pipe_put(&p);

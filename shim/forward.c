@@ -81,8 +81,8 @@ static ssize_t kernel_piece(int dst, struct nb_fd *d, enum nb_path path, int src
  * skip + n bytes are duplicated into a second pool pipe (tee, no copy),
  * the first skip thrown away, n moved from there - the phantom's own pipe
  * keeps every byte for a later touch or write. */
-static ssize_t pipe_piece(int dst, struct nb_fd *d, int idx, size_t skip, size_t n,
-			  const struct how *h, size_t done, bool *unusable)
+static ssize_t pipe_piece(int dst, struct nb_fd *d, int idx, uintptr_t start, size_t skip,
+			  size_t n, const struct how *h, size_t done, bool *unusable)
 {
 	struct nb_pipe t;
 	*unusable = true;
@@ -90,7 +90,8 @@ static ssize_t pipe_piece(int dst, struct nb_fd *d, int idx, size_t skip, size_t
 		return NB_XFER_FALLBACK;
 	ssize_t r = NB_XFER_FALLBACK;
 	size_t holds = SIZE_MAX; /* what t still holds, when known */
-	if (nb_phantom_tee(idx, skip, n, &t) == (ssize_t)(skip + n) && nb_pipe_skip(&t, skip)) {
+	if (nb_phantom_tee(idx, start, skip, n, &t) == (ssize_t)(skip + n) &&
+	    nb_pipe_skip(&t, skip)) {
 		struct nb_xfer_res res;
 		off_t doff = h->off + (off_t)done;
 		r = nb_xfer_from_pipe(dst, (enum nb_kind)d->kind, d->flags, t.r, n,
@@ -231,8 +232,8 @@ static bool forward_region(struct fwd *f, uintptr_t a, uintptr_t end)
 			quiet_begin(&f->q); /* once, for every piece after the first */
 		if (phantom && v.kind == NB_PH_PIPE) {
 			bool unusable;
-			f->last = pipe_piece(f->dst, f->d, idx, cur - v.start, piece, &f->h, f->done,
-					     &unusable);
+			f->last = pipe_piece(f->dst, f->d, idx, v.start, cur - v.start, piece, &f->h,
+					     f->done, &unusable);
 			if (unusable) {
 				nb_phantom_materialize(idx);
 				errno = f->saved;

@@ -408,10 +408,13 @@ struct nb_phantom_view {
  * which it owns from here on (pipepool.c); the pages are guarded before
  * it is published. On -1 the pipe is still the caller's. */
 int nb_phantom_add_pipe(uintptr_t start, uintptr_t end, const struct nb_pipe *p, size_t len);
-int nb_phantom_rebind_pipe(int idx, const struct nb_pipe *p, size_t len);
+/* Rebinds the phantom of pages [start, end) at idx (-1 if idx holds
+ * another one by now, or none). */
+int nb_phantom_rebind_pipe(int idx, uintptr_t start, uintptr_t end, const struct nb_pipe *p,
+			   size_t len);
 /* Duplicates the first skip + n bytes of a pipe phantom into the empty
  * pipe t (tee, no copy); returns how many, or -1. */
-ssize_t nb_phantom_tee(int idx, size_t skip, size_t n, const struct nb_pipe *t);
+ssize_t nb_phantom_tee(int idx, uintptr_t start, size_t skip, size_t n, const struct nb_pipe *t);
 bool nb_phantom_get(int idx, struct nb_phantom_view *v);
 /* Keeps copies of the edges [xstart, start) and [end, xend) the read
  * filled for real (each at most 4 KiB): 0, or -1 (none kept). */

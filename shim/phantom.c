@@ -516,11 +516,18 @@ int nb_phantom_rebind(int idx, int src, off_t off)
 	return 0;
 }
 
-int nb_phantom_rebind_pipe(int idx, const struct nb_pipe *pp, size_t len)
+int nb_phantom_rebind_pipe(int idx, uintptr_t start, uintptr_t end, const struct nb_pipe *pp,
+			   size_t len)
 {
 	struct phantom *p = &table[idx];
 	if (!claim(p))
 		return -1;
+	if (p->start != start || p->end != end) {
+		/* Materialised and its slot taken by another buffer since the
+		 * caller looked: not the caller's phantom any more. */
+		atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+		return -1;
+	}
 	put_backing(p);
 	p->kind = NB_PH_PIPE;
 	p->pipe = *pp;
@@ -532,13 +539,14 @@ int nb_phantom_rebind_pipe(int idx, const struct nb_pipe *pp, size_t len)
 	return 0;
 }
 
-ssize_t nb_phantom_tee(int idx, size_t skip, size_t n, const struct nb_pipe *t)
+ssize_t nb_phantom_tee(int idx, uintptr_t start, size_t skip, size_t n, const struct nb_pipe *t)
 {
 	struct phantom *p = &table[idx];
 	if (!claim(p))
 		return -1;
 	ssize_t r = -1;
-	if (p->kind == NB_PH_PIPE && skip + n <= p->len && skip + n <= t->cap) {
+	if (p->start == start && p->kind == NB_PH_PIPE && skip + n <= p->len &&
+	    skip + n <= t->cap) {
 		/* tee(2) duplicates buffers from the start of the pipe, never
 		 * from the middle: the caller throws the first `skip` away. t
 		 * is empty and large enough, so one call takes them all. */
