@@ -177,7 +177,6 @@ NB_UNINSTRUMENTED bool nb_phantom_any(void)
 	return atomic_load_explicit(&live, memory_order_relaxed) != 0;
 }
 
-/* Claims a slot and publishes it LIVE with this backing. */
 /* Claims a slot and publishes it LIVE with this backing. With guard, the
  * pages are made PROT_NONE while the entry is still BUSY: a thread that
  * materialises it meanwhile (a fault, a fork, a write to the source)
