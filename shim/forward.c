@@ -230,33 +230,26 @@ static bool forward_region(struct fwd *f, uintptr_t a, uintptr_t end)
 		size_t piece = (phantom ? pe : (ks < end ? ks : end)) - cur;
 		if (f->done > 0)
 			quiet_begin(&f->q); /* once, for every piece after the first */
-		if (phantom && v.kind == NB_PH_PIPE) {
-			bool unusable;
-			f->last = pipe_piece(f->dst, f->d, idx, v.start, cur - v.start, piece, &f->h,
-					     f->done, &unusable);
-			if (unusable) {
-				nb_phantom_materialize(idx);
-				errno = f->saved;
-				continue;
+		if (phantom) {
+			bool unusable, permanent = false;
+			if (v.kind == NB_PH_PIPE) {
+				f->last = pipe_piece(f->dst, f->d, idx, v.start, cur - v.start, piece,
+						     &f->h, f->done, &unusable);
+			} else {
+				/* The backing stays referenced while the kernel reads
+				 * it, even if another thread materialises the phantom. */
+				nb_backing_ref(v.src);
+				f->last = kernel_piece(f->dst, f->d, f->path, v.src,
+						       v.off + ((off_t)cur - (off_t)v.start), piece,
+						       &f->h, f->done, &unusable, &permanent);
+				nb_backing_put(v.src);
 			}
-			if (f->last > 0) {
-				f->kernel = true;
-				NB_COUNT(forwarded_bytes, (unsigned long long)f->last);
-			}
-		} else if (phantom) {
-			/* The backing stays referenced while the kernel reads it,
-			 * even if another thread materialises the phantom. */
-			nb_backing_ref(v.src);
-			bool unusable, permanent;
-			f->last = kernel_piece(f->dst, f->d, f->path, v.src,
-					       v.off + ((off_t)cur - (off_t)v.start), piece, &f->h,
-					       f->done, &unusable, &permanent);
-			nb_backing_put(v.src);
 			if (unusable) {
 				/* The kernel refused this piece before moving any of
 				 * it: plain from now on for the source that made the
-				 * phantom, and this piece goes out from memory - the
-				 * next turn of the loop finds it materialised. */
+				 * phantom (a permanent refusal), and this piece goes
+				 * out from memory - the next turn of the loop finds it
+				 * materialised. */
 				int ofd;
 				unsigned ogen;
 				if (permanent && nb_phantom_owner(idx, &ofd, &ogen)) {
