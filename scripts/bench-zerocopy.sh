@@ -38,6 +38,9 @@
 #   BENCH_KCOPY_ARGS  extra kcopy options for every run (e.g. -a: a
 #                     page-aligned buffer, as cat, dd and socat have)
 #   BENCH_OUT         output name (default results/bench-zerocopy)
+#   BENCH_NB_ENV      NOBOUNCE_* settings for the preloaded runs, e.g.
+#                     "NOBOUNCE_MIN_CHUNK_STREAM=32K" (default: none, so
+#                     the library's defaults are measured)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -108,6 +111,9 @@ def run(d, a, method, chunk, r):
         stats = os.path.join(tmp, f"s.{d}.{a}.{chunk}.{r}.json")
         e["LD_PRELOAD"] = LIB
         e["NOBOUNCE_STATS"] = stats
+        for kv in os.environ.get("BENCH_NB_ENV", "").split():
+            k, _, v = kv.partition("=")
+            e[k] = v
     p = subprocess.run(cmd, env=e, capture_output=True, text=True, timeout=300)
     kv = dict(w.split("=", 1) for w in p.stdout.split() if "=" in w)
     res = {"round": r, "dir": d, "affinity": a, "method": method, "chunk": chunk,

@@ -7,24 +7,40 @@
  * reopen the number before writing the buffer (read all, close, then send
  * is common), and the phantom still names the same file. The duplicate is
  * closed when the last phantom using it is materialised or forgotten.
+ *
+ * Destination files. A socket or pipe phantom written whole into a regular
+ * file has its bytes there afterwards: the file range becomes its backing
+ * (forward.c), which saves the pipe copy the phantom would otherwise keep.
+ * The program's descriptor may be write-only, so the backing is a
+ * read-only reopen of it through /proc/self/fd. An armed loop writes that
+ * file on every turn: the reopen is kept while the program's descriptor
+ * stays open (idle, no reference), and closed with it - an open file of
+ * ours must not keep a deleted file's blocks allocated after the program
+ * let go of it; phantoms it still backs are filled then.
  * Must not: allocate or lock; nb_backing_put runs in the fault trampoline.
  */
 #include "internal.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #define NB_BACKINGS 256
 
 struct backing {
 	atomic_int fd;   /* internal duplicate, -1 = free slot */
-	atomic_int refs;
+	atomic_int refs; /* phantoms using it; -1 while being set up or closed */
+	atomic_int keep; /* the program's descriptor it is kept for, -1 */
 	dev_t dev;
 	ino_t ino;
 };
 
 static struct backing backings[NB_BACKINGS];
 static atomic_int inited;
+static atomic_int kept; /* slots with keep set: close() looks only then */
 
 static void init_once(void)
 {
@@ -34,29 +50,46 @@ static void init_once(void)
 			;
 		return;
 	}
-	for (int i = 0; i < NB_BACKINGS; i++)
+	for (int i = 0; i < NB_BACKINGS; i++) {
 		atomic_store(&backings[i].fd, -1);
+		atomic_store(&backings[i].keep, -1);
+	}
 	atomic_store(&inited, 2);
 }
 
-int nb_backing_get(int src, dev_t dev, ino_t ino)
+/* A reference to a live (or idle) backing of this file, or -1. pread does
+ * not care which open file description it goes through, so any will do. */
+static int share(dev_t dev, ino_t ino, int keep_for)
 {
-	init_once();
-	/* Share a duplicate of the same file: pread does not care which
-	 * open file description it goes through. */
 	for (int i = 0; i < NB_BACKINGS; i++) {
 		struct backing *b = &backings[i];
 		int r = atomic_load(&b->refs);
-		while (r > 0 && atomic_load(&b->fd) >= 0 && b->dev == dev && b->ino == ino) {
-			if (atomic_compare_exchange_weak(&b->refs, &r, r + 1))
-				return atomic_load(&b->fd);
+		while (r >= 0 && atomic_load(&b->fd) >= 0 && b->dev == dev && b->ino == ino) {
+			if (!atomic_compare_exchange_weak(&b->refs, &r, r + 1))
+				continue;
+			int fd = atomic_load(&b->fd);
+			/* The slot may have been closed and taken by another
+			 * file between the look and the count. */
+			if (fd < 0) {
+				atomic_fetch_sub(&b->refs, 1); /* a free slot: undo */
+				break;
+			}
+			if (b->dev != dev || b->ino != ino) {
+				nb_backing_put(fd);
+				break;
+			}
+			int none = -1;
+			if (keep_for >= 0 && atomic_compare_exchange_strong(&b->keep, &none, keep_for))
+				atomic_fetch_add(&kept, 1);
+			return fd;
 		}
 	}
-	int saved = errno;
-	int dup = nb_hide_fd(src);
-	errno = saved;
-	if (dup < 0)
-		return -1;
+	return -1;
+}
+
+/* Files a new internal descriptor (one reference), or releases it. */
+static int install(int fd, dev_t dev, ino_t ino, int keep_for)
+{
 	for (int i = 0; i < NB_BACKINGS; i++) {
 		struct backing *b = &backings[i];
 		int expect = 0;
@@ -64,12 +97,113 @@ int nb_backing_get(int src, dev_t dev, ino_t ino)
 			continue;
 		b->dev = dev;
 		b->ino = ino;
-		atomic_store(&b->fd, dup);
+		atomic_store(&b->keep, keep_for);
+		if (keep_for >= 0)
+			atomic_fetch_add(&kept, 1);
+		atomic_store(&b->fd, fd);
 		atomic_store(&b->refs, 1);
-		return dup;
+		return fd;
 	}
-	nb_own_release(dup);
+	nb_own_release(fd);
 	return -1;
+}
+
+int nb_backing_get(int src, dev_t dev, ino_t ino)
+{
+	init_once();
+	int fd = share(dev, ino, -1);
+	if (fd >= 0)
+		return fd;
+	int saved = errno;
+	int dup = nb_hide_fd(src);
+	errno = saved;
+	return dup < 0 ? -1 : install(dup, dev, ino, -1);
+}
+
+int nb_backing_get_reader(int dst, dev_t dev, ino_t ino)
+{
+	init_once();
+	int fd = share(dev, ino, dst);
+	if (fd >= 0)
+		return fd;
+	int saved = errno;
+	char path[32];
+	snprintf(path, sizeof path, "/proc/self/fd/%d", dst);
+	int r = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	struct stat st;
+	int hidden = -1;
+	if (r >= 0) {
+		/* The number may name another file by now (another thread). */
+		if (fstat(r, &st) == 0 && st.st_dev == dev && st.st_ino == ino)
+			hidden = nb_hide_fd(r);
+		nb_sys_close(r);
+	}
+	errno = saved;
+	return hidden < 0 ? -1 : install(hidden, dev, ino, dst);
+}
+
+/* Closes an idle slot (no references), if it still is one. */
+static void close_idle(struct backing *b)
+{
+	int expect = 0;
+	if (atomic_load(&b->fd) < 0 || !atomic_compare_exchange_strong(&b->refs, &expect, -1))
+		return;
+	int fd = atomic_exchange(&b->fd, -1);
+	nb_own_release(fd);
+	atomic_store(&b->refs, 0);
+}
+
+/* The program let go of the descriptor a reopen was kept for: phantoms
+ * still backed by it get their bytes now, so that nothing of ours holds
+ * the file once the program has closed it (a deleted file's blocks are
+ * freed when the program expects). */
+static void unkeep(struct backing *b)
+{
+	if (atomic_exchange(&b->keep, -1) < 0)
+		return;
+	atomic_fetch_sub(&kept, 1);
+	if (atomic_load(&b->refs) > 0)
+		nb_phantom_materialize_file_range(b->dev, b->ino, 0, INT64_MAX);
+	close_idle(b);
+}
+
+void nb_backing_fds_closed(unsigned lo, unsigned hi)
+{
+	if (NB_LIKELY(atomic_load_explicit(&kept, memory_order_relaxed) == 0))
+		return;
+	int saved = errno;
+	for (int i = 0; i < NB_BACKINGS; i++) {
+		int k = atomic_load(&backings[i].keep);
+		if (k >= 0 && (unsigned)k >= lo && (unsigned)k <= hi)
+			unkeep(&backings[i]);
+	}
+	errno = saved;
+}
+
+void nb_backing_drop_idle(void)
+{
+	if (atomic_load(&kept) == 0)
+		return;
+	int saved = errno;
+	for (int i = 0; i < NB_BACKINGS; i++)
+		if (atomic_load(&backings[i].keep) >= 0)
+			unkeep(&backings[i]);
+	errno = saved;
+}
+
+bool nb_backing_identity(int fd, dev_t *dev, ino_t *ino)
+{
+	if (atomic_load(&inited) != 2 || fd < 0)
+		return false;
+	for (int i = 0; i < NB_BACKINGS; i++) {
+		struct backing *b = &backings[i];
+		if (atomic_load(&b->refs) > 0 && atomic_load(&b->fd) == fd) {
+			*dev = b->dev;
+			*ino = b->ino;
+			return true;
+		}
+	}
+	return false;
 }
 
 void nb_backing_ref(int fd)
@@ -90,8 +224,10 @@ void nb_backing_put(int fd)
 		if (atomic_load(&b->fd) != fd)
 			continue;
 		if (atomic_fetch_sub(&b->refs, 1) == 1) {
-			/* Last user: close it, then free the slot. A getter that
-			 * raced in sees refs 0 and does not share it. */
+			/* Last user: close it, then free the slot - unless it
+			 * is kept for a destination still open (idle). */
+			if (atomic_load(&b->keep) >= 0)
+				return;
 			int expect = 0;
 			if (atomic_compare_exchange_strong(&b->refs, &expect, -1)) {
 				atomic_store(&b->fd, -1);

@@ -495,45 +495,86 @@ void nb_defer_expose_msg(const struct msghdr *msg)
 	nb_defer_expose(m.msg_control, m.msg_controllen);
 }
 
-/* The program is about to change file fd (write, truncate): phantoms of
- * that file must hold the bytes as they were read, so fill them now. */
-void nb_defer_before_change(int fd)
+/* Fills the phantoms backed by bytes [lo, hi) of the file (dev, ino),
+ * if any phantom is backed by it at all. */
+static void before_change(dev_t dev, ino_t ino, off_t lo, off_t hi)
 {
-	if (NB_LIKELY(!nb_phantom_any()))
-		return;
-	/* Only regular files back phantoms; a known pipe or socket is not one.
-	 * This runs on every write while phantoms exist: classify the
-	 * descriptor once rather than fstat it every time. */
+	if (nb_backing_is_source(dev, ino))
+		nb_phantom_materialize_file_range(dev, ino, lo, hi);
+}
+
+/* Only regular files back phantoms; a known pipe or socket is not one.
+ * This runs on every write while phantoms exist: the descriptor is
+ * classified once (and kept current by the descriptor hooks) rather than
+ * fstat'ed every time. */
+static bool file_identity(int fd, dev_t *dev, ino_t *ino, unsigned *flags)
+{
 	struct nb_fd *e = nb_fd_get(fd);
 	if (e != NULL && e->kind == NB_KIND_UNKNOWN && nb_fd_trylock(e)) {
 		nb_fd_classify(fd, e);
 		nb_fd_unlock(e);
 	}
-	if (e != NULL && e->kind != NB_KIND_UNKNOWN && e->kind != NB_KIND_FILE)
+	if (e != NULL && e->kind == NB_KIND_FILE) {
+		*dev = e->dev;
+		*ino = e->ino;
+		*flags = e->flags;
+		return true;
+	}
+	struct stat st;
+	if ((e == NULL || e->kind == NB_KIND_UNKNOWN) && fstat(fd, &st) == 0 &&
+	    S_ISREG(st.st_mode)) {
+		*dev = st.st_dev;
+		*ino = st.st_ino;
+		int fl = nb_sys_fcntl(fd, F_GETFL, 0);
+		*flags = fl >= 0 && (fl & O_APPEND) ? NB_FL_APPEND : 0;
+		return true;
+	}
+	return false;
+}
+
+void nb_defer_before_write(int fd, off_t off, size_t n)
+{
+	if (NB_LIKELY(!nb_phantom_any()) || n == 0)
 		return;
 	int saved = errno;
-	/* A classified regular file: its identity is known (kept current by
-	 * the descriptor hooks). Otherwise look. */
-	struct stat st;
-	if (e != NULL && e->kind == NB_KIND_FILE) {
-		if (nb_backing_is_source(e->dev, e->ino))
-			nb_phantom_materialize_range(0, UINTPTR_MAX);
-	} else if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
-		   nb_backing_is_source(st.st_dev, st.st_ino)) {
-		nb_phantom_materialize_range(0, UINTPTR_MAX);
+	dev_t dev;
+	ino_t ino;
+	unsigned flags;
+	if (file_identity(fd, &dev, &ino, &flags) && nb_backing_is_source(dev, ino)) {
+		/* An O_APPEND write only adds bytes past the end (pwrite too,
+		 * on Linux - pwrite(2) BUGS): none a phantom stands for. */
+		if (!(flags & NB_FL_APPEND)) {
+			if (off < 0)
+				off = (off_t)syscall(SYS_lseek, fd, 0, SEEK_CUR);
+			off_t hi = off < 0 || n > (size_t)(INT64_MAX - off) ? INT64_MAX
+									     : off + (off_t)n;
+			before_change(dev, ino, off < 0 ? 0 : off, hi);
+		}
 	}
 	errno = saved;
 }
 
-void nb_defer_before_change_path(const char *path)
+void nb_defer_before_truncate(int fd, off_t len)
+{
+	if (NB_LIKELY(!nb_phantom_any()))
+		return;
+	int saved = errno;
+	dev_t dev;
+	ino_t ino;
+	unsigned flags;
+	if (file_identity(fd, &dev, &ino, &flags))
+		before_change(dev, ino, len < 0 ? 0 : len, INT64_MAX);
+	errno = saved;
+}
+
+void nb_defer_before_truncate_path(const char *path, off_t len)
 {
 	if (NB_LIKELY(!nb_phantom_any()))
 		return;
 	int saved = errno;
 	struct stat st;
-	if (path != NULL && stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
-	    nb_backing_is_source(st.st_dev, st.st_ino))
-		nb_phantom_materialize_range(0, UINTPTR_MAX);
+	if (path != NULL && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+		before_change(st.st_dev, st.st_ino, len < 0 ? 0 : len, INT64_MAX);
 	errno = saved;
 }
 

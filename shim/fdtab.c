@@ -142,10 +142,13 @@ void nb_fd_forget(int fd)
 	struct slot *s = slot_of(fd, false);
 	if (s != NULL)
 		atomic_fetch_add_explicit(&s->fd.gen, 1, memory_order_acq_rel);
+	if (fd >= 0)
+		nb_backing_fds_closed((unsigned)fd, (unsigned)fd);
 }
 
 void nb_fd_forget_range(unsigned lo, unsigned hi)
 {
+	nb_backing_fds_closed(lo, hi);
 	if (hi >= NB_TOP * NB_CHUNK)
 		hi = NB_TOP * NB_CHUNK - 1;
 	for (unsigned fd = lo; fd <= hi;) {

@@ -40,6 +40,7 @@
 #include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 /* How the program wrote: which plain call a memory piece goes out with. */
@@ -77,20 +78,73 @@ static ssize_t kernel_piece(int dst, struct nb_fd *d, enum nb_path path, int src
 	return r;
 }
 
+/* A whole pipe phantom into a regular file: moved out of its pipe, no
+ * tee; the file range it lands in becomes its backing (backing.c). */
+struct move_ctx {
+	int dst;
+	struct nb_fd *d;
+	const struct how *h;
+	size_t done;
+	struct nb_xfer_res res;
+};
+
+static ssize_t move_to_file(void *arg, int pipe_r, size_t len, off_t *off)
+{
+	struct move_ctx *c = arg;
+	off_t doff = c->h->off + (off_t)c->done;
+	bool at_pos = c->h->kind != NB_FWD_PWRITE;
+	if (at_pos) {
+		/* Where the bytes land. A concurrent writer on the same open
+		 * file description could move the position in between; that
+		 * program's writes interleave arbitrarily anyway. */
+		doff = (off_t)syscall(SYS_lseek, c->dst, 0, SEEK_CUR);
+		c->res.calls = 1;
+		if (doff < 0)
+			return NB_XFER_FALLBACK;
+	}
+	*off = doff;
+	unsigned calls = c->res.calls;
+	ssize_t r = nb_xfer_from_pipe(c->dst, NB_KIND_FILE, c->d->flags, pipe_r, len, 0,
+				      at_pos ? NULL : &doff, &c->res);
+	c->res.calls += calls;
+	return r;
+}
+
 /* A piece of a pipe-backed phantom (socket or pipe source): its first
  * skip + n bytes are duplicated into a second pool pipe (tee, no copy),
  * the first skip thrown away, n moved from there - the phantom's own pipe
- * keeps every byte for a later touch or write. */
-static ssize_t pipe_piece(int dst, struct nb_fd *d, int idx, uintptr_t start, size_t skip,
-			  size_t n, const struct how *h, size_t done, bool *unusable)
+ * keeps every byte for a later touch or write. The whole phantom into a
+ * regular file is moved instead (move_to_file). */
+static ssize_t pipe_piece(int dst, struct nb_fd *d, int idx, const struct nb_phantom_view *v,
+			  size_t skip, size_t n, const struct how *h, size_t done,
+			  bool *unusable)
 {
+	if (d->kind == NB_KIND_FILE && skip == 0 && n == v->len && h->kind != NB_FWD_SEND &&
+	    !(d->flags & (NB_FL_APPEND | NB_FL_NO_REOPEN))) {
+		int b = nb_backing_get_reader(dst, d->dev, d->ino);
+		if (b >= 0) {
+			struct move_ctx c = { .dst = dst, .d = d, .h = h, .done = done };
+			ssize_t r = nb_phantom_move_out(idx, v->start, b, move_to_file, &c);
+			NB_COUNT(kernel_calls, c.res.calls);
+			if (r <= 0)
+				nb_backing_put(b);
+			if (r == (ssize_t)n)
+				NB_COUNT(moved_to_file, 1);
+			if (r != NB_XFER_FALLBACK) {
+				*unusable = false;
+				return r;
+			}
+		} else {
+			d->flags |= NB_FL_NO_REOPEN; /* not readable by us: tee */
+		}
+	}
 	struct nb_pipe t;
 	*unusable = true;
 	if (nb_pipe_get(&t) != 0)
 		return NB_XFER_FALLBACK;
 	ssize_t r = NB_XFER_FALLBACK;
 	size_t holds = SIZE_MAX; /* what t still holds, when known */
-	if (nb_phantom_tee(idx, start, skip, n, &t) == (ssize_t)(skip + n) &&
+	if (nb_phantom_tee(idx, v->start, skip, n, &t) == (ssize_t)(skip + n) &&
 	    nb_pipe_skip(&t, skip)) {
 		struct nb_xfer_res res;
 		off_t doff = h->off + (off_t)done;
@@ -112,11 +166,18 @@ static enum nb_path path_to(int dst, struct nb_fd *d)
 	enum nb_kind k = (enum nb_kind)d->kind;
 	if (k == NB_KIND_FILE) {
 		struct stat st;
-		if (fstat(dst, &st) != 0 || st.st_dev != d->dev || st.st_ino != d->ino ||
-		    nb_backing_is_source(st.st_dev, st.st_ino))
+		if (fstat(dst, &st) != 0 || st.st_dev != d->dev || st.st_ino != d->ino)
 			return NB_PATH_NONE;
 	}
 	return nb_path_for(NB_KIND_FILE, k, d->flags, 0, nb_g.cfg.paths);
+}
+
+/* Is the phantom's backing descriptor the destination file? */
+static bool same_file(int backing, const struct nb_fd *d)
+{
+	dev_t dev;
+	ino_t ino;
+	return nb_backing_identity(backing, &dev, &ino) && dev == d->dev && ino == d->ino;
 }
 
 /* SIGPIPE discipline for pieces after the first. */
@@ -233,8 +294,12 @@ static bool forward_region(struct fwd *f, uintptr_t a, uintptr_t end)
 		if (phantom) {
 			bool unusable, permanent = false;
 			if (v.kind == NB_PH_PIPE) {
-				f->last = pipe_piece(f->dst, f->d, idx, v.start, cur - v.start, piece,
+				f->last = pipe_piece(f->dst, f->d, idx, &v, cur - v.start, piece,
 						     &f->h, f->done, &unusable);
+			} else if (f->d->kind == NB_KIND_FILE && same_file(v.src, f->d)) {
+				/* From a file into itself: the kernel copy could
+				 * read what it has just written. From memory. */
+				unusable = true;
 			} else {
 				/* The backing stays referenced while the kernel reads
 				 * it, even if another thread materialises the phantom. */

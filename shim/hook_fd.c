@@ -256,14 +256,14 @@ int creat64(const char *path, mode_t mode) NB_ALIAS(creat);
 NB_EXPORT int ftruncate(int fd, off_t len)
 {
 	NB_OWN_BADF(fd, -1);
-	nb_defer_before_change(fd);
+	nb_defer_before_truncate(fd, len);
 	return NB_CALL(ftruncate, (int)syscall(SYS_ftruncate, fd, len), fd, len);
 }
 int ftruncate64(int fd, off64_t len) NB_ALIAS(ftruncate);
 
 NB_EXPORT int truncate(const char *path, off_t len)
 {
-	nb_defer_before_change_path(path);
+	nb_defer_before_truncate_path(path, len);
 	return NB_CALL(truncate, (int)syscall(SYS_truncate, path, len), path, len);
 }
 int truncate64(const char *path, off64_t len) NB_ALIAS(truncate);

@@ -244,7 +244,7 @@ NB_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 NB_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
 	NB_OWN_BADF(fd, -1);
-	nb_defer_before_change(fd);
+	nb_defer_before_write(fd, -1, n);
 	ssize_t r = nb_forward(fd, buf, n, NB_FWD_WRITE, 0, 0);
 	if (r == NB_NOT_FORWARDED)
 		r = NB_CALL(write, syscall(SYS_write, fd, buf, n), fd, buf, n);
@@ -255,7 +255,7 @@ NB_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 NB_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
 	NB_OWN_BADF(fd, -1);
-	nb_defer_before_change(fd);
+	nb_defer_before_write(fd, off, n);
 	ssize_t r = nb_forward(fd, buf, n, NB_FWD_PWRITE, 0, off);
 	if (r == NB_NOT_FORWARDED)
 		r = NB_CALL(pwrite, syscall(SYS_pwrite64, fd, buf, n, off), fd, buf, n, off);
@@ -267,7 +267,7 @@ ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off) NB_ALIAS(pwrite
 NB_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
 	NB_OWN_BADF(fd, -1);
-	nb_defer_before_change(fd);
+	nb_defer_before_write(fd, -1, SIZE_MAX);
 	ssize_t r = nb_forward_iov(fd, iov, cnt, NB_FWD_WRITE, 0, 0);
 	if (r == NB_NOT_FORWARDED)
 		r = NB_CALL(writev, syscall(SYS_writev, fd, iov, cnt), fd, iov, cnt);
@@ -278,7 +278,7 @@ NB_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 NB_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	NB_OWN_BADF(fd, -1);
-	nb_defer_before_change(fd);
+	nb_defer_before_write(fd, off, SIZE_MAX);
 	ssize_t r = nb_forward_iov(fd, iov, cnt, NB_FWD_PWRITE, 0, off);
 	if (r == NB_NOT_FORWARDED)
 		r = NB_CALL(pwritev, NB_NOSYS, fd, iov, cnt, off);
@@ -290,7 +290,7 @@ ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off) NB_ALIA
 NB_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 {
 	NB_OWN_BADF(fd, -1);
-	nb_defer_before_change(fd);
+	nb_defer_before_write(fd, off, SIZE_MAX);
 	/* RWF_* flags and offset -1 (the file position) have no kernel-path
 	 * form here: plain. */
 	ssize_t r = NB_NOT_FORWARDED;

@@ -67,6 +67,7 @@ void nb_own_prepare_surrender(void)
 	int saved = errno;
 	nb_defer_expose_all();
 	nb_pipe_forget_free();
+	nb_backing_drop_idle();
 	errno = saved;
 }
 

@@ -119,6 +119,7 @@ enum nb_kind {
 #define NB_FL_NONBLOCK 0x2u
 #define NB_FL_DIRECT 0x4u
 #define NB_FL_PSEUDO 0x8u /* regular file reporting size 0 (/proc, /sys) */
+#define NB_FL_NO_REOPEN 0x10u /* destination file we cannot read back */
 
 /* Why a pair was not used even though it bounced. */
 enum nb_miss {
@@ -319,6 +320,8 @@ struct nb_stats {
 	atomic_ullong forwarded;      /* writes served by a kernel path */
 	atomic_ullong forwarded_bytes;
 	atomic_ullong edge_bytes;     /* of those, partial-page edges */
+	atomic_ullong moved_to_file;  /* socket/pipe phantoms now backed by
+					 the file they were written to */
 	atomic_ullong kernel_calls;   /* sendfile/splice/copy_file_range calls */
 };
 extern struct nb_stats nb_stats;
@@ -416,6 +419,17 @@ int nb_phantom_rebind_pipe(int idx, uintptr_t start, uintptr_t end, const struct
  * pipe t (tee, no copy); returns how many, or -1. */
 ssize_t nb_phantom_tee(int idx, uintptr_t start, size_t skip, size_t n, const struct nb_pipe *t);
 bool nb_phantom_get(int idx, struct nb_phantom_view *v);
+/* Moves a pipe phantom's bytes out of its pipe: move(ctx, pipe, len,
+ * &off) writes them into a regular file and says where (off). All moved:
+ * the file range becomes the phantom's backing (file: a reference, which
+ * the phantom keeps or drops once anything moved). Part moved: the phantom is filled from the file and
+ * the pipe and ends. Returns move's result (NB_XFER_FALLBACK: not this
+ * phantom any more, or nothing moved and the pipe is intact). */
+typedef ssize_t (*nb_move_fn)(void *ctx, int pipe_r, size_t len, off_t *off);
+ssize_t nb_phantom_move_out(int idx, uintptr_t start, int file, nb_move_fn move, void *ctx);
+/* The program changes bytes [lo, hi) of a file: phantoms backed by that
+ * range get their bytes first. */
+void nb_phantom_materialize_file_range(dev_t dev, ino_t ino, off_t lo, off_t hi);
 /* Keeps copies of the edges [xstart, start) and [end, xend) the read
  * filled for real (each at most 4 KiB): 0, or -1 (none kept). */
 int nb_phantom_set_edges(int idx, uintptr_t xstart, uintptr_t xend);
@@ -434,6 +448,13 @@ int nb_backing_get(int src, dev_t dev, ino_t ino);
 void nb_backing_put(int fd);
 void nb_backing_ref(int fd); /* one more reference to a live backing */
 bool nb_backing_is_source(dev_t dev, ino_t ino);
+/* A read-only reopen of destination file dst, kept (idle) after its last
+ * phantom goes for as long as the program keeps dst open; -1. */
+int nb_backing_get_reader(int dst, dev_t dev, ino_t ino);
+void nb_backing_fds_closed(unsigned lo, unsigned hi); /* closed or reused */
+void nb_backing_drop_idle(void);   /* close every idle reopen */
+/* The file a live backing descriptor refers to. */
+bool nb_backing_identity(int fd, dev_t *dev, ino_t *ino);
 
 /* The read that does not copy (defer.c). */
 #define NB_NOT_DEFERRED (-2)
@@ -452,9 +473,12 @@ void nb_defer_expose_iov(const struct iovec *iov, int cnt);
  * the kernel's to report): false if any of it is not readable. */
 bool nb_copy_in(void *dst, const void *src, size_t n);
 void nb_defer_expose_msg(const struct msghdr *msg);
-/* The program changes a file (write, truncate) that may back phantoms. */
-void nb_defer_before_change(int fd);
-void nb_defer_before_change_path(const char *path);
+/* The program is about to change bytes [off, off+n) of what fd names
+ * (off -1: at its position; n SIZE_MAX: to the end), or truncate it to
+ * len: phantoms backed by those bytes are filled first. */
+void nb_defer_before_write(int fd, off_t off, size_t n);
+void nb_defer_before_truncate(int fd, off_t len);
+void nb_defer_before_truncate_path(const char *path, off_t len);
 /* Address-space layout changed (mmap, munmap, mremap). */
 void nb_defer_maps_changed(void) NB_UNINSTRUMENTED;
 

@@ -27,6 +27,7 @@
  * own state word.
  */
 #include "internal.h"
+#include "xfer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -312,11 +313,12 @@ static ssize_t backing_read(const struct phantom *p, void *dst, size_t n, size_t
 	return (ssize_t)syscall(SYS_pread64, p->src, dst, n, p->off + (off_t)done);
 }
 
-static int fill_with(const struct phantom *p, int mfd, char *scratch, size_t cap)
+/* Bytes [from, to) of the phantom into its still-guarded memory. */
+static int fill_with(const struct phantom *p, size_t from, size_t to, int mfd, char *scratch,
+		     size_t cap)
 {
-	size_t len = p->len;
-	for (size_t done = 0; done < len;) {
-		size_t want = len - done < cap ? len - done : cap;
+	for (size_t done = from; done < to;) {
+		size_t want = to - done < cap ? to - done : cap;
 		ssize_t r = backing_read(p, scratch, want, done);
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -342,7 +344,7 @@ static int fill_with(const struct phantom *p, int mfd, char *scratch, size_t cap
 	return 0;
 }
 
-static int fill(const struct phantom *p)
+static int fill(const struct phantom *p, size_t from, size_t to)
 {
 	/* Opened lazily: a forked child must use its own /proc/self/mem. */
 	int mfd = mem_fd();
@@ -353,10 +355,31 @@ static int fill(const struct phantom *p)
 	int slot = scratch_take(&buf, &cap);
 	if (slot < 0) {
 		char small[NB_STACK_SCRATCH];
-		return fill_with(p, mfd, small, sizeof small);
+		return fill_with(p, from, to, mfd, small, sizeof small);
 	}
-	int rc = fill_with(p, mfd, buf, cap);
+	int rc = fill_with(p, from, to, mfd, buf, cap);
 	atomic_flag_clear(&scratch_busy[slot]);
+	return rc;
+}
+
+/* Opens the pages once bytes [from, to) are in: through /proc/self/mem
+ * while still guarded (filled is the result of that), or, failing that
+ * (no /proc/self/mem: descriptors exhausted, a hardened kernel), by
+ * opening them and reading the backing directly. Another thread could
+ * glimpse them half filled then; wrong bytes for good would be worse. */
+static int open_filled(const struct phantom *p, int filled, size_t from, size_t to)
+{
+	int rc = nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
+	if (filled == 0)
+		return rc;
+	for (size_t done = from; rc == 0 && done < to;) {
+		ssize_t r = backing_read(p, (void *)(p->start + done), to - done, done);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		done += (size_t)r;
+	}
 	return rc;
 }
 
@@ -377,25 +400,7 @@ int nb_phantom_materialize(int idx)
 		if (e != NULL && atomic_load(&e->gen) == p->owner_gen)
 			atomic_fetch_add(&e->touches, 1);
 	}
-	int rc = fill(p);
-	if (rc == 0) {
-		rc = nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
-	} else {
-		/* No /proc/self/mem (descriptors exhausted, a hardened
-		 * kernel): open the pages and read the file into them
-		 * directly. Another thread could glimpse them half filled;
-		 * wrong bytes for good would be worse. */
-		rc = nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
-		size_t len = p->len;
-		for (size_t done = 0; rc == 0 && done < len;) {
-			ssize_t r = backing_read(p, (void *)(p->start + done), len - done, done);
-			if (r < 0 && errno == EINTR)
-				continue;
-			if (r <= 0)
-				break;
-			done += (size_t)r;
-		}
-	}
+	int rc = open_filled(p, fill(p, 0, p->len), 0, p->len);
 	/* A pipe's bytes were read out: it is empty, or (failure) unknown. */
 	if (p->kind == NB_PH_PIPE)
 		p->len = rc == 0 ? 0 : SIZE_MAX;
@@ -557,6 +562,73 @@ ssize_t nb_phantom_tee(int idx, uintptr_t start, size_t skip, size_t n, const st
 	}
 	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
 	return r;
+}
+
+ssize_t nb_phantom_move_out(int idx, uintptr_t start, int file, nb_move_fn move, void *ctx)
+{
+	struct phantom *p = &table[idx];
+	if (!claim(p))
+		return NB_XFER_FALLBACK;
+	if (p->start != start || p->kind != NB_PH_PIPE || p->len == 0 || p->len == SIZE_MAX) {
+		atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+		return NB_XFER_FALLBACK;
+	}
+	/* The entry stays BUSY while the bytes move: a thread touching the
+	 * pages meanwhile waits in claim() and then fills from the file. */
+	off_t off = -1;
+	ssize_t r = move(ctx, p->pipe.r, p->len, &off);
+	if (r <= 0) {
+		/* Nothing moved: the pipe still holds every byte. */
+		atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+		return r;
+	}
+	if ((size_t)r == p->len) {
+		/* All of it is in the file now, at off: that is the backing. */
+		nb_pipe_put_holding(&p->pipe, 0);
+		p->kind = NB_PH_FILE;
+		p->src = file;
+		p->off = off;
+		atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+		return r;
+	}
+	/* A short write (no space, a file size limit): the first r bytes
+	 * left the pipe for the file, the rest are still in it. The phantom
+	 * ends here, filled from both - not a touch of the program's. */
+	struct phantom head = *p;
+	head.kind = NB_PH_FILE;
+	head.src = file;
+	head.off = off;
+	size_t moved = (size_t)r;
+	int filled = fill(&head, 0, moved);
+	if (filled == 0)
+		filled = fill(p, moved, p->len);
+	if (filled == 0) {
+		open_filled(p, 0, 0, 0);
+	} else {
+		open_filled(&head, -1, 0, moved);
+		open_filled(p, -1, moved, p->len);
+	}
+	p->len = 0;
+	nb_backing_put(file);
+	release_done(p);
+	return r;
+}
+
+void nb_phantom_materialize_file_range(dev_t dev, ino_t ino, off_t lo, off_t hi)
+{
+	unsigned n = atomic_load_explicit(&high, memory_order_acquire);
+	for (unsigned i = 0; i < n; i++) {
+		struct phantom *p = &table[i];
+		dev_t d;
+		ino_t ino2;
+		if (atomic_load(&p->state) != PH_LIVE || p->kind != NB_PH_FILE ||
+		    p->off >= hi || p->off + (off_t)p->len <= lo ||
+		    !nb_backing_identity(p->src, &d, &ino2) || d != dev || ino2 != ino)
+			continue;
+		quiet_fill = true;
+		nb_phantom_materialize((int)i);
+		quiet_fill = false;
+	}
 }
 
 int nb_phantom_set_edges(int idx, uintptr_t xstart, uintptr_t xend)

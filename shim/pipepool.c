@@ -121,6 +121,10 @@ int nb_pipe_get(struct nb_pipe *out)
 		}
 		atomic_fetch_add(&made, 1);
 		atomic_fetch_add(&in_use, 1);
+		/* The drain target opens with the pool, not at the first drain
+		 * (which may come much later): the library's own descriptors
+		 * appear together, when the pool does. */
+		(void)null_fd();
 		*out = (struct nb_pipe){ s->r, s->w, s->cap, (int)i };
 		return 0;
 	}

@@ -74,14 +74,14 @@ size_t nb_stats_json(char *buf, size_t cap, const char *prog, pid_t pid)
 		"\"misses_modified\": %llu, \"classified\": %llu, \"revalidations\": %llu, "
 		"\"stale\": %llu, \"fd_chunks\": %llu, \"lock_skips\": %llu, "
 		"\"untracked_iterations\": %llu, \"deferred_reads\": %llu, \"forwarded_writes\": %llu, "
-		"\"forwarded_bytes\": %llu, \"edge_bytes\": %llu, \"kernel_calls\": %llu},\n"
+		"\"forwarded_bytes\": %llu, \"edge_bytes\": %llu, \"moved_to_file\": %llu, \"kernel_calls\": %llu},\n"
 		"  \"loops\": ",
 		NB_VERSION, prog, (int)pid, nb_mode_name(c->mode), c->min_chunk, c->arm_after,
 		paths, (unsigned long long)bounces, (unsigned long long)bounce_bytes,
 		C(arms), C(disarms), C(misses[NB_MISS_UNFORWARDED]), C(misses[NB_MISS_TWO_DESTS]),
 		C(misses[NB_MISS_MODIFIED]), C(classified), C(revalidations), C(stale),
 		C(fd_slots), C(lock_skips), (unsigned long long)nb_loops_overflow(), C(deferred),
-		C(forwarded), C(forwarded_bytes), C(edge_bytes), C(kernel_calls));
+		C(forwarded), C(forwarded_bytes), C(edge_bytes), C(moved_to_file), C(kernel_calls));
 	if (len >= cap)
 		return cap - 1;
 	len = nb_loops_json(buf, len, cap);

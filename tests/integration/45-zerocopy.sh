@@ -370,6 +370,36 @@ test_tcp_source_buffers_the_program_inspects_hold_the_stream_bytes() {
 	deferred
 }
 
+# A socket read written whole into a file is moved out of its pool pipe;
+# the file range becomes the buffer's backing. The program looking at the
+# buffer afterwards, overwriting or truncating that range of the file
+# first, or writing the buffer to a second file, sees the stream's bytes;
+# two buffers used in turn both stay right. Once the program closes the
+# file, no descriptor of the process names it.
+test_socket_buffers_written_to_a_file_are_backed_by_that_file_afterwards() {
+	sock_case tcp-src-file-after-write
+	assert_grep '^read 8392929 bytes, looked several times, wrong 0$' shim/out.txt
+	assert_grep '^descriptors naming dst.bin after close: 0$' shim/out.txt
+	assert_grep '^last buffer after close: right$' shim/out.txt
+	local m
+	m=$(counter moved_to_file)
+	[ "$m" -ge 50 ] || fail "socket phantoms were not moved into the file: moved_to_file=$m"
+	engaged
+}
+
+# RLIMIT_FSIZE cuts such a move short inside the buffer: the count is the
+# plain write's, the next write fails with EFBIG, and the buffer holds the
+# stream (its first part read back from the file, the rest from the pipe).
+test_a_move_into_a_file_cut_short_by_rlimit_fsize_keeps_the_buffer_right() {
+	zc_both tcp-src-file-fsize
+	same_as_plain
+	assert_grep '^write at the limit: cut at the limit$' shim/out.txt
+	assert_grep '^buffer after the short write: right$' shim/out.txt
+	assert_grep '^next write: EFBIG$' shim/out.txt
+	assert_grep '^dst.bin: a prefix, wrong chunks 0$' shim/out.txt
+	engaged
+}
+
 # fork right after a socket read: the buffer's bytes sit in a pool pipe
 # the child would share; they are put into memory first, so the child
 # sees them and the parent still sends every byte.

@@ -1582,6 +1582,154 @@ static int sc_sock_src(enum dstk k, bool touch, bool aligned)
 	return 0;
 }
 
+/* ---- what a socket-read buffer holds after it was written to a file ----
+ *
+ * A buffer read from a socket and written whole to a regular file has its
+ * bytes in that file afterwards. Each turn writes the buffer (two of them,
+ * used in turn) to dst.bin and then, by turn: looks at it; overwrites
+ * that range of dst.bin with other bytes, looks, and puts the range back;
+ * truncates dst.bin before the range, looks, and writes it again with
+ * pwrite; or writes it to a second file as well. The program must see the
+ * stream's bytes every time, and dst.bin must end equal to the stream.
+ * With fsize, RLIMIT_FSIZE is lowered inside a buffer after a few turns:
+ * the write is cut short there, and the buffer still holds the stream. At
+ * the end dst.bin is closed: no descriptor of the process may still name
+ * it (the library keeps none once the program let go). */
+static int count_fds_naming(const char *path)
+{
+	char want[PATH_MAX], link[PATH_MAX], name[300];
+	if (realpath(path, want) == NULL)
+		return -1;
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+	struct dirent *de;
+	while (d != NULL && (de = readdir(d)) != NULL) {
+		snprintf(name, sizeof name, "/proc/self/fd/%s", de->d_name);
+		ssize_t k = readlink(name, link, sizeof link - 1);
+		if (k <= 0)
+			continue;
+		link[k] = '\0';
+		if (strcmp(link, want) == 0)
+			n++;
+	}
+	if (d != NULL)
+		closedir(d);
+	return n;
+}
+
+static int sc_after_write(bool fsize)
+{
+	size_t last_n = 0;
+	off_t size = 8 * MiB + 4321;
+	make_file("src.bin", size, 1);
+	int sv[2];
+	tcp_pair(sv);
+	struct feeder f = { sv[0], size };
+	pthread_t th;
+	if (pthread_create(&th, NULL, feeder_main, &f) != 0)
+		die("pthread_create");
+	int out = open("dst.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int out2 = open("dst2.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int dst2_in = open("dst2.bin", O_RDONLY);
+	if (out < 0 || out2 < 0 || dst2_in < 0)
+		die("open dst");
+	static unsigned char got2[CHUNK];
+	off_t total2 = 0;
+	char *bufs[2] = { malloc(CHUNK), malloc(CHUNK) };
+	static unsigned char want[CHUNK], junk[CHUNK];
+	memset(junk, 0x5a, sizeof junk);
+	long long total = 0, wrong = 0, looked = 0;
+	char *last = NULL;
+	for (int i = 0;; i++) {
+		char *buf = bufs[i % 2];
+		ssize_t r = read(sv[1], buf, CHUNK);
+		if (r < 0 && errno == EINTR) {
+			i--;
+			continue;
+		}
+		if (r <= 0)
+			break;
+		pattern(want, total, (size_t)r, 1);
+		last = buf;
+		last_n = (size_t)r;
+		if (fsize && i == 6) {
+			signal(SIGXFSZ, SIG_IGN);
+			struct rlimit rl = { (rlim_t)total + (rlim_t)r / 2 + 100, RLIM_INFINITY };
+			if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+				die("setrlimit");
+			ssize_t w = write(out, buf, (size_t)r);
+			printf("write at the limit: %s\n", w == r / 2 + 100 ? "cut at the limit" : "?");
+			printf("buffer after the short write: %s\n",
+			       memcmp(want, buf, (size_t)r) == 0 ? "right" : "WRONG");
+			w = write(out, buf + r / 2 + 100, (size_t)r - (size_t)(r / 2 + 100));
+			printf("next write: %s\n", w < 0 && errno == EFBIG ? "EFBIG" : "?");
+			while (read(sv[1], junk, sizeof junk) > 0) /* the rest of the stream */
+				;
+			break;
+		}
+		if (write(out, buf, (size_t)r) != r)
+			die("write");
+		/* Rarely enough that the pair stays armed: every look costs a
+		 * fill, and frequent ones back the library off (pair.c). */
+		switch (i % 20 == 10 ? (i / 20) % 4 + 1 : 0) {
+		case 1:
+			break;
+		case 2:
+			if (pwrite(out, junk, (size_t)r, (off_t)total) != r)
+				die("pwrite junk");
+			break;
+		case 3:
+			if (ftruncate(out, (off_t)total) != 0)
+				die("ftruncate");
+			break;
+		case 4:
+			if (write(out2, buf, (size_t)r) != r)
+				die("write dst2");
+			if (pread(out2 == out ? -1 : dst2_in, got2, (size_t)r, total2) != r ||
+			    memcmp(want, got2, (size_t)r) != 0)
+				wrong++;
+			total2 += r;
+			break;
+		default:
+			total += r;
+			continue;
+		}
+		looked++;
+		if (memcmp(want, buf, (size_t)r) != 0)
+			wrong++;
+		if (i % 20 == 10 && ((i / 20) % 4 == 1 || (i / 20) % 4 == 2))
+			if (pwrite(out, buf, (size_t)r, (off_t)total) != r)
+				die("pwrite back");
+		total += r;
+	}
+	close(sv[1]);
+	pthread_join(th, NULL);
+	if (!fsize)
+		printf("read %lld bytes, looked %s, wrong %lld\n", total,
+		       looked > 3 ? "several times" : "hardly", wrong);
+	close(out);
+	close(out2);
+	close(dst2_in);
+	unlink("dst2.bin"); /* which buffers went there is timing; checked above */
+	printf("descriptors naming dst.bin after close: %d\n", count_fds_naming("dst.bin"));
+	printf("last buffer after close: %s\n",
+	       last != NULL && memcmp(want, last, last_n) == 0 ? "right" : "WRONG");
+	/* dst.bin holds a prefix of the stream (all of it without fsize) */
+	int in = open("dst.bin", O_RDONLY);
+	static unsigned char got[CHUNK];
+	long long at = 0, bad = 0;
+	for (ssize_t k; in >= 0 && (k = raw_read(in, got, sizeof got)) > 0; at += k) {
+		pattern(want, at, (size_t)k, 1);
+		bad += memcmp(want, got, (size_t)k) != 0;
+	}
+	close(in);
+	printf("dst.bin: %s, wrong chunks %lld\n", fsize ? (at > 0 ? "a prefix" : "empty") :
+	       at == size ? "the whole stream" : "SHORT", bad);
+	if (fsize)
+		unlink("dst.bin"); /* where the limit fell is timing */
+	return 0;
+}
+
 /* ---- seeded random operation sequences ---- */
 
 static uint64_t rng_state;
@@ -2601,6 +2749,8 @@ static int dispatch(const char *s)
 	if (!strcmp(s, "tcp-epoll-relay")) return sc_epoll_relay();
 	if (!strcmp(s, "stdio-fwrite")) return sc_stdio_loop();
 	if (!strcmp(s, "tcp-src-threads")) return sc_stream_threads(6);
+	if (!strcmp(s, "tcp-src-file-after-write")) return sc_after_write(false);
+	if (!strcmp(s, "tcp-src-file-fsize")) return sc_after_write(true);
 	if (!strncmp(s, "random-", 7)) return sc_random((unsigned)strtoul(s + 7, NULL, 10));
 	if (!strcmp(s, "source-shrinks")) return sc_source_changes(false);
 	if (!strcmp(s, "alarm-stall-norestart")) return sc_alarm_stall(false);
