@@ -400,6 +400,17 @@ test_a_move_into_a_file_cut_short_by_rlimit_fsize_keeps_the_buffer_right() {
 	engaged
 }
 
+# NOBOUNCE_PIPE_SIZE caps every socket read the library serves (the pool
+# pipe's capacity): the old kernels' 16 KiB workaround is a setting.
+test_pipe_size_caps_each_served_socket_read_as_the_16k_workaround_needs() {
+	NB_EXTRA_ENV="NOBOUNCE_PIPE_SIZE=16K" sock_case tcp-src-file
+	engaged
+	local big
+	big=$(jget shim/s.json "sum(v for k, v in j['loops'][0]['chunks'].items() if k not in ('<4K', '4K', '8K', '16K'))")
+	# the one read before the pair armed was plain and may be larger
+	[ "$big" -le 1 ] || fail "$big served reads above 16K with NOBOUNCE_PIPE_SIZE=16K"
+}
+
 # fork right after a socket read: the buffer's bytes sit in a pool pipe
 # the child would share; they are put into memory first, so the child
 # sees them and the parent still sends every byte.
