@@ -1617,17 +1617,26 @@ static int count_fds_naming(const char *path)
 	return n;
 }
 
+/* src.bin of size bytes, sent over a fresh loopback TCP connection by a
+ * feeder thread (joined by the caller): returns the reading end. */
+static int tcp_fed(off_t size, struct feeder *f, pthread_t *th)
+{
+	make_file("src.bin", size, 1);
+	int sv[2];
+	tcp_pair(sv);
+	*f = (struct feeder){ sv[0], size };
+	if (pthread_create(th, NULL, feeder_main, f) != 0)
+		die("pthread_create");
+	return sv[1];
+}
+
 static int sc_after_write(bool fsize)
 {
 	size_t last_n = 0;
 	off_t size = 8 * MiB + 4321;
-	make_file("src.bin", size, 1);
-	int sv[2];
-	tcp_pair(sv);
-	struct feeder f = { sv[0], size };
+	struct feeder f;
 	pthread_t th;
-	if (pthread_create(&th, NULL, feeder_main, &f) != 0)
-		die("pthread_create");
+	int in_fd = tcp_fed(size, &f, &th);
 	int out = open("dst.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	int out2 = open("dst2.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	int dst2_in = open("dst2.bin", O_RDONLY);
@@ -1642,7 +1651,7 @@ static int sc_after_write(bool fsize)
 	char *last = NULL;
 	for (int i = 0;; i++) {
 		char *buf = bufs[i % 2];
-		ssize_t r = read(sv[1], buf, CHUNK);
+		ssize_t r = read(in_fd, buf, CHUNK);
 		if (r < 0 && errno == EINTR) {
 			i--;
 			continue;
@@ -1663,7 +1672,7 @@ static int sc_after_write(bool fsize)
 			       memcmp(want, buf, (size_t)r) == 0 ? "right" : "WRONG");
 			w = write(out, buf + r / 2 + 100, (size_t)r - (size_t)(r / 2 + 100));
 			printf("next write: %s\n", w < 0 && errno == EFBIG ? "EFBIG" : "?");
-			while (read(sv[1], junk, sizeof junk) > 0) /* the rest of the stream */
+			while (read(in_fd, junk, sizeof junk) > 0) /* the rest of the stream */
 				;
 			break;
 		}
@@ -1702,7 +1711,7 @@ static int sc_after_write(bool fsize)
 				die("pwrite back");
 		total += r;
 	}
-	close(sv[1]);
+	close(in_fd);
 	pthread_join(th, NULL);
 	if (!fsize)
 		printf("read %lld bytes, looked %s, wrong %lld\n", total,
@@ -2014,14 +2023,9 @@ static int sc_epoll_relay(void)
 	struct ctx c;
 	init(&c, R_READ, W_WRITE, CHUNK);
 	off_t size = 8 * MiB + 4321;
-	make_file("src.bin", size, 1);
-	int sv[2];
-	tcp_pair(sv);
-	struct feeder f = { sv[0], size };
+	struct feeder f;
 	pthread_t th;
-	if (pthread_create(&th, NULL, feeder_main, &f) != 0)
-		die("pthread_create");
-	c.src = sv[1];
+	c.src = tcp_fed(size, &f, &th);
 	open_dst(&c, D_TCP);
 	int sb = 16 * KiB;
 	if (setsockopt(c.dst, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb) != 0 ||
