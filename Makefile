@@ -3,6 +3,7 @@
 #   make demo     build, then show the main job on a real workload
 #   make check    build and run every test (what CI runs)
 #   make bench    benchmarks: ratios measured side by side in one run
+#   make stress   a time-bounded soak (STRESS_SECONDS=600)
 #   make install  PREFIX=/usr/local DESTDIR=
 
 PREFIX  ?= /usr/local
@@ -34,7 +35,7 @@ PROG_BIN  := $(patsubst tests/prog/%.c,$(B)/prog/%,$(PROG_SRC))
 TLIB_SRC  := $(wildcard tests/lib/*.c)
 TLIB_SO   := $(patsubst tests/lib/%.c,$(B)/testlib/lib%.so,$(TLIB_SRC))
 
-.PHONY: all deps lib progs unit check check-unit check-integration check-sanitize check-tsan \
+.PHONY: all deps lib progs unit stress check check-unit check-integration check-sanitize check-tsan \
         demo bench install uninstall clean
 
 all: lib progs
@@ -130,6 +131,12 @@ bench: $(LIB) $(PROG_BIN)
 	@bash scripts/bench.sh
 	@bash scripts/bench-kernel.sh
 	@bash scripts/bench-zerocopy.sh
+
+# A time-bounded soak (STRESS_SECONDS, default 600): plain vs preloaded,
+# compared run by run (scripts/stress.sh).
+STRESS_SECONDS ?= 600
+stress: $(LIB) $(PROG_BIN)
+	@bash scripts/stress.sh $(STRESS_SECONDS)
 
 install: $(LIB)
 	install -d $(DESTDIR)$(LIBDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(MANDIR)/man7

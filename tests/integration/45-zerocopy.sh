@@ -977,4 +977,23 @@ test_stack_buffer_in_a_thread_is_never_guarded() {
 	[ "$(counter arms)" -ge 1 ] || fail "the loop never armed: the refusal was not tested"
 }
 
+# make stress: the soak runs every scenario plain and preloaded and
+# compares them; a short one here shows it runs, serves reads as phantoms
+# and finds nothing. A bad duration is one clear line and status 2.
+test_the_stress_soak_compares_plain_and_preloaded_runs() {
+	[ -z "${NB_TEST_PROG:-}" ] || return 0 # it runs the normal build's programs
+	local out rc
+	out=$(TMPDIR=$T bash "$NB_ROOT/scripts/stress.sh" 4 2>&1)
+	rc=$?
+	echo "$out" | tail -3 >&2
+	assert_eq "$rc" 0 "stress status"
+	echo "$out" | grep -Eq '^stress: [1-9][0-9]* scenario runs .* [1-9][0-9]* reads served as phantoms, 0 divergences$' ||
+		fail "no clean stress summary: $(echo "$out" | tail -1)"
+	out=$(bash "$NB_ROOT/scripts/stress.sh" 10s 2>&1)
+	rc=$?
+	assert_eq "$rc" 2 "status for a bad duration"
+	assert_eq "$(echo "$out" | wc -l)" 1 "lines for a bad duration"
+	assert_grep "must be a whole number of seconds, not '10s'" <(echo "$out")
+}
+
 run_tests
