@@ -108,7 +108,7 @@ static void on_armed(int src, struct nb_fd *s, int dst, struct nb_fd *d)
 		}
 	}
 	NB_COUNT(arms, 1);
-	nb_log(NB_LOG_DEBUG, "pair %d->%d armed: %s -> %s via %s", src, dst,
+	nb_log(NB_LOG_INFO, "pair %d->%d armed: %s -> %s via %s", src, dst,
 	       nb_kind_name((enum nb_kind)s->pair.src_kind),
 	       nb_kind_name((enum nb_kind)s->pair.dst_kind),
 	       nb_path_name((enum nb_path)s->pair.path));
