@@ -17,7 +17,8 @@
 #
 # Rotation: seeded random operation sequences (a new seed every turn,
 # programs that look at their buffers and programs that never do, TCP and
-# pipe sources), six threads with their own streams, buffers written to
+# pipe sources), the gauntlet (every source and destination kind, blocking
+# and not, EINTR storms), six threads with their own streams, buffers written to
 # a file and looked at afterwards, a write cut by RLIMIT_FSIZE, the
 # non-blocking epoll relay, eight threads copying files.
 set -uo pipefail
@@ -66,7 +67,7 @@ one() {
 	done
 	cmp -s "$d/plain/rc" "$d/shim/rc" || why="exit status $(cat "$d/plain/rc") vs $(cat "$d/shim/rc")"
 	cmp -s "$d/plain/out.txt" "$d/shim/out.txt" || why="${why:+$why; }stdout differs"
-	grep -Eq 'WRONG|SHORT|wrong [1-9]|!= the last' "$d/shim/out.txt" && why="${why:+$why; }wrong bytes seen"
+	grep -Eq 'WRONG|SHORT|DIFFERS|wrong [1-9]|!= the last' "$d/shim/out.txt" && why="${why:+$why; }wrong bytes seen"
 	local f
 	for f in "$d"/plain/*.bin; do
 		[ -e "$f" ] || continue
@@ -86,13 +87,13 @@ start=$(date +%s)
 seed=$((1000 + RANDOM))
 turn=0
 while [ $(($(date +%s) - start)) -lt "$SECONDS_MAX" ]; do
-	case $((turn % 8)) in
+	case $((turn % 10)) in
 	0 | 4) one "random-$((seed % 100))" ;;   # looks at its buffers
 	1 | 5) one "random-$((100 + seed))" ;;   # never looks
-	2) one tcp-src-threads ;;
+	2 | 8 | 9) one "gauntlet-$seed" ;;       # every kind, seed picks which
 	3) one tcp-src-file-after-write ;;
-	6) one tcp-src-file-fsize ;;
-	7) one "$( ((turn / 8 % 2)) && echo tcp-epoll-relay || echo threads8)" ;;
+	6) one "$( ((turn / 10 % 2)) && echo tcp-src-threads || echo tcp-src-file-fsize)" ;;
+	7) one "$( ((turn / 10 % 2)) && echo tcp-epoll-relay || echo threads8)" ;;
 	esac
 	seed=$((seed + 1))
 	turn=$((turn + 1))

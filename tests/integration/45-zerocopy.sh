@@ -500,6 +500,35 @@ test_random_operation_sequences_keep_every_byte() {
 	[ "$d" -gt 200 ] || fail "the quiet seeds were hardly served: $d deferred reads"
 }
 
+# The gauntlet (zc.c sc_gauntlet): seeded operation sequences over every
+# source (file, TCP, UNIX, pipe) and destination (file, TCP, UNIX, pipe),
+# blocking and non-blocking, with and without EINTR storms, programs that
+# look at their buffers and programs that never do: random reads (read,
+# recv, readv of one or two iovecs, pread), looks, byte changes, forked
+# children, lseek skips, dup'd destinations, writes in random pieces
+# resumed after partial ones. Each seed runs plain and preloaded; both
+# must find the destination to be exactly what the program wrote and
+# every look right. Seeds 0-63 are every combination (looking); 64-127
+# the same without looks (a sample of them under the sanitizers).
+test_gauntlet_every_source_and_destination_kind_keeps_every_byte() {
+	local seed seeds d=0 n=0
+	if [ -n "${NB_TEST_PROG:-}" ]; then
+		seeds=$(seq 0 7 127)
+	else
+		seeds="$(seq 0 63) $(seq 64 3 127)"
+	fi
+	for seed in $seeds; do
+		rm -rf "$T/plain" "$T/shim"
+		zc_both "gauntlet-$seed"
+		same_as_plain
+		assert_grep "^gauntlet $seed: .*: dst.out is what the program wrote, wrong 0$" shim/out.txt
+		d=$((d + $(counter deferred_reads)))
+		n=$((n + 1))
+	done
+	echo "gauntlet: $n seeds, $d reads served as phantoms" >&2
+	[ "$d" -gt $((n * 5)) ] || fail "the gauntlet hardly reached the library: $d deferred reads"
+}
+
 # Six threads, each its own TCP stream (its own pattern) into its own
 # file, sharing the pipe pool; their feeders are forked while the others'
 # phantoms are alive (filled before each fork). Every file right.

@@ -76,6 +76,7 @@
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define KiB 1024
@@ -389,11 +390,12 @@ static void tcp_pair(int sv[2])
 	close(l);
 }
 
-/* Opens the destination; pipes and sockets get a drain into dst.bin. */
-static void open_dst(struct ctx *c, enum dstk k)
+/* Opens the destination; pipes and sockets get a drain into the file
+ * name. */
+static void open_dst_named(struct ctx *c, enum dstk k, const char *name)
 {
 	c->dk = k;
-	dst_path(c, "dst.bin");
+	dst_path(c, name);
 	int sv[2];
 	switch (k) {
 	case D_PIPE:
@@ -420,6 +422,11 @@ static void open_dst(struct ctx *c, enum dstk k)
 			die("open %s", c->dstpath);
 		break;
 	}
+}
+
+static void open_dst(struct ctx *c, enum dstk k)
+{
+	open_dst_named(c, k, "dst.bin");
 }
 
 static void close_dst(struct ctx *c)
@@ -1857,6 +1864,239 @@ static int sc_random(unsigned seed)
 	return 0;
 }
 
+/* ---- the gauntlet: seeded sequences over every source and destination ----
+ *
+ * SEED picks the source (file, TCP, UNIX stream socket, pipe), the
+ * destination (file, TCP, UNIX, pipe; sockets and pipes drained by a
+ * thread into dst.out), blocking or non-blocking descriptors (EAGAIN
+ * waited out in poll), and whether a timer without SA_RESTART interrupts
+ * the main thread's calls every 300 us (EINTR storms). Each turn reads a
+ * random amount with read, recv, readv (one or two iovecs) or, from a
+ * file, pread; then at random it looks at the buffer, changes a byte of
+ * it, has a forked child look, skips ahead in a file source with lseek,
+ * or moves the destination to a dup'd number; and it writes the buffer
+ * in random pieces with write, writev, send or, into a file, pwrite,
+ * resuming after partial writes. What the program believes it wrote is
+ * kept: dst.out must be exactly that, and every look must see the
+ * source's bytes at that offset with the program's own changes. The
+ * output names the combination and the verdict only (the read sizes of
+ * a stream, and so the turns, are timing). */
+static volatile sig_atomic_t ticks;
+static void on_tick(int sig)
+{
+	(void)sig;
+	ticks++;
+}
+
+static bool is_sock(enum dstk k)
+{
+	return k == D_TCP || k == D_UNIX;
+}
+
+/* Waits until fd is ready for ev (after EAGAIN). */
+static void wait_ready(int fd, short ev)
+{
+	struct pollfd p = { fd, ev, 0 };
+	while (poll(&p, 1, 5000) < 0 && errno == EINTR)
+		;
+}
+
+static int sc_gauntlet(unsigned seed)
+{
+	rng_state = seed * 0x2545f4914f6cdd1dull + 7;
+	static const char *names[] = { "file", "tcp", "unix", "pipe" };
+	static const enum dstk dkinds[] = { D_FILE, D_TCP, D_UNIX, D_PIPE };
+	int sk = (int)(seed % 4), dki = (int)(seed / 4 % 4);
+	bool nonblock = seed / 16 % 2, storms = seed / 32 % 2, looks = seed / 64 % 2 == 0;
+	off_t size = 4 * MiB + (off_t)rnd(100000);
+	make_file("src.bin", size, 1);
+	struct feeder f;
+	pthread_t th;
+	bool fed = sk != 0;
+	int src;
+	if (sk == 0) {
+		src = open("src.bin", O_RDONLY);
+	} else {
+		int sv[2];
+		if (sk == 1)
+			tcp_pair(sv);
+		else if (sk == 2 && socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
+			die("socketpair");
+		else if (sk == 3) {
+			int pp[2];
+			if (pipe(pp) != 0)
+				die("pipe");
+			sv[0] = pp[1];
+			sv[1] = pp[0];
+		}
+		f = (struct feeder){ sv[0], size };
+		if (pthread_create(&th, NULL, feeder_main, &f) != 0)
+			die("pthread_create");
+		src = sv[1];
+	}
+	struct ctx c;
+	memset(&c, 0, sizeof c);
+	open_dst_named(&c, dkinds[dki], "dst.out");
+	enum dstk dk = dkinds[dki];
+	if (nonblock && ((sk != 0 && fcntl(src, F_SETFL, O_NONBLOCK) != 0) ||
+			 (dk != D_FILE && fcntl(c.dst, F_SETFL, O_NONBLOCK) != 0)))
+		die("O_NONBLOCK");
+	timer_t tm;
+	if (storms) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_tick; /* no SA_RESTART: calls fail with EINTR */
+		sigaction(SIGALRM, &sa, NULL);
+		struct sigevent ev;
+		memset(&ev, 0, sizeof ev);
+		ev.sigev_notify = SIGEV_THREAD_ID;
+		ev.sigev_signo = SIGALRM;
+		ev._sigev_un._tid = (pid_t)syscall(SYS_gettid); /* sigev_notify_thread_id */
+		struct itimerspec it = { { 0, 300000 }, { 0, 300000 } };
+		if (timer_create(CLOCK_MONOTONIC, &ev, &tm) != 0 || timer_settime(tm, 0, &it, NULL) != 0)
+			die("timer");
+	}
+	char *bufs[2] = { malloc(CHUNK + 3000), aligned_buf(CHUNK) };
+	size_t caps[2] = { CHUNK + 3000, CHUNK };
+	static unsigned char want[CHUNK + 3000];
+	unsigned char *expect = malloc((size_t)size + 1);
+	size_t elen = 0;
+	off_t spos = 0, wpos = 0;
+	long long wrong = 0, eintr = 0, eagain = 0, forks = 0, changes = 0, turns = 0;
+	for (;;) {
+		int b = (int)rnd(2);
+		char *buf = bufs[b];
+		size_t ask = 1 + (size_t)rnd(caps[b]);
+		int how = (int)rnd(4);
+		ssize_t r;
+		if (how == 1 && (sk == 1 || sk == 2)) {
+			r = recv(src, buf, ask, 0);
+		} else if (how == 2) {
+			size_t cut = ask > 1 ? 1 + (size_t)rnd(ask - 1) : ask;
+			struct iovec v[2] = { { buf, cut }, { buf + cut, ask - cut } };
+			r = readv(src, v, ask > cut && rnd(2) ? 2 : 1);
+		} else if (how == 3 && sk == 0) {
+			r = pread(src, buf, ask, spos);
+			if (r > 0 && lseek(src, spos + r, SEEK_SET) < 0)
+				die("lseek");
+		} else {
+			r = read(src, buf, ask);
+		}
+		if (r < 0 && errno == EINTR) {
+			eintr++;
+			continue;
+		}
+		if (r < 0 && errno == EAGAIN) {
+			eagain++;
+			wait_ready(src, POLLIN);
+			continue;
+		}
+		if (r < 0)
+			die("read: %s", strerror(errno));
+		if (r == 0)
+			break;
+		turns++;
+		pattern(want, spos, (size_t)r, 1);
+		spos += r;
+		if (looks && rnd(6) == 0 && memcmp(want, buf, (size_t)r) != 0)
+			wrong++;
+		if (rnd(10) == 0) { /* the program changes a byte */
+			size_t k = (size_t)rnd((uint64_t)r);
+			buf[k] ^= 0x5a;
+			want[k] ^= 0x5a;
+			changes++;
+		}
+		if (looks && rnd(40) == 0) {
+			fflush(stdout);
+			pid_t pid = fork();
+			if (pid == 0)
+				_exit(memcmp(want, buf, (size_t)r) == 0 ? 0 : 1);
+			int st;
+			while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+				;
+			forks++;
+			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+				wrong++;
+		}
+		if (sk == 0 && rnd(20) == 0) { /* skip ahead in the file */
+			off_t skip = (off_t)rnd(100000);
+			if (lseek(src, skip, SEEK_CUR) < 0)
+				die("lseek");
+			spos += skip;
+		}
+		if (rnd(30) == 0) { /* the destination moves to another number */
+			int nd = dup(c.dst);
+			if (nd < 0)
+				die("dup");
+			close(c.dst);
+			c.dst = nd;
+		}
+		for (ssize_t done = 0; done < r;) {
+			size_t piece = (size_t)(r - done);
+			if (rnd(3) == 0)
+				piece = 1 + (size_t)rnd(piece);
+			int wh = (int)rnd(4);
+			ssize_t w;
+			if (wh == 1 && piece > 1) {
+				size_t cut = 1 + (size_t)rnd(piece - 1);
+				struct iovec v[2] = { { buf + done, cut }, { buf + done + cut, piece - cut } };
+				w = writev(c.dst, v, 2);
+			} else if (wh == 2 && is_sock(dk)) {
+				w = send(c.dst, buf + done, piece, 0);
+			} else if (wh == 3 && dk == D_FILE) {
+				w = pwrite(c.dst, buf + done, piece, wpos);
+				if (w > 0 && lseek(c.dst, wpos + w, SEEK_SET) < 0)
+					die("lseek");
+			} else {
+				w = write(c.dst, buf + done, piece);
+			}
+			if (w < 0 && errno == EINTR) {
+				eintr++;
+				continue;
+			}
+			if (w < 0 && errno == EAGAIN) {
+				eagain++;
+				wait_ready(c.dst, POLLOUT);
+				continue;
+			}
+			if (w <= 0)
+				die("write: %s", strerror(errno));
+			memcpy(expect + elen, want + done, (size_t)w);
+			elen += (size_t)w;
+			done += w;
+			wpos += w;
+		}
+	}
+	if (storms) {
+		timer_delete(tm);
+		signal(SIGALRM, SIG_IGN);
+	}
+	if (fed) {
+		pthread_join(th, NULL);
+	}
+	close(src);
+	close(c.dst);
+	drain_join(&c.dr);
+	/* dst.out against what the program wrote */
+	int in = (int)syscall(SYS_openat, AT_FDCWD, c.dstpath, O_RDONLY | O_CLOEXEC);
+	unsigned char *got = malloc(elen + 1);
+	size_t glen = 0;
+	for (ssize_t k; in >= 0 && glen <= elen && (k = raw_read(in, got + glen, elen + 1 - glen)) > 0;)
+		glen += (size_t)k;
+	syscall(SYS_close, in);
+	bool same = glen == elen && memcmp(got, expect, elen) == 0;
+	printf("gauntlet %u: %s -> %s, %s%s%s: %s, wrong %lld\n", seed, names[sk], names[dki],
+	       nonblock ? "non-blocking" : "blocking", storms ? ", EINTR storms" : "",
+	       looks ? ", looking" : "", same ? "dst.out is what the program wrote" : "dst.out DIFFERS",
+	       wrong);
+	fprintf(stderr, "gauntlet %u: turns %lld, changes %lld, forks %lld, EINTR %lld, EAGAIN %lld, "
+		"ticks %d, bytes %zu\n", seed, turns, changes, forks, eintr, eagain, (int)ticks, elen);
+	unlink(c.dstpath);
+	free(got);
+	free(expect);
+	return 0;
+}
+
 /* ---- several threads, each its own stream ---- */
 
 struct stream_job {
@@ -2756,6 +2996,7 @@ static int dispatch(const char *s)
 	if (!strcmp(s, "tcp-src-file-after-write")) return sc_after_write(false);
 	if (!strcmp(s, "tcp-src-file-fsize")) return sc_after_write(true);
 	if (!strncmp(s, "random-", 7)) return sc_random((unsigned)strtoul(s + 7, NULL, 10));
+	if (!strncmp(s, "gauntlet-", 9)) return sc_gauntlet((unsigned)strtoul(s + 9, NULL, 10));
 	if (!strcmp(s, "source-shrinks")) return sc_source_changes(false);
 	if (!strcmp(s, "alarm-stall-norestart")) return sc_alarm_stall(false);
 	if (!strcmp(s, "nonblock-full-pipe")) return sc_nonblock();
