@@ -35,7 +35,7 @@ PROG_BIN  := $(patsubst tests/prog/%.c,$(B)/prog/%,$(PROG_SRC))
 TLIB_SRC  := $(wildcard tests/lib/*.c)
 TLIB_SO   := $(patsubst tests/lib/%.c,$(B)/testlib/lib%.so,$(TLIB_SRC))
 
-.PHONY: all deps lib progs unit stress check check-unit check-integration check-sanitize check-tsan \
+.PHONY: all deps lib progs unit stress check check-valgrind check-unit check-integration check-sanitize check-tsan \
         demo bench install uninstall clean
 
 all: lib progs
@@ -86,7 +86,12 @@ $(B)/prog/xferlog: shim/xfer.c shim/xfer.h shim/sigview.c
 progs: $(PROG_BIN) $(TLIB_SO)
 unit: $(UNIT_BIN)
 
-check: check-sanitize check-tsan check-unit check-integration
+check: check-sanitize check-tsan check-valgrind check-unit check-integration
+
+# Valgrind memcheck: the mechanisms' unit tests, and test programs run
+# plain and preloaded under it (tests/valgrind.sh says what and why).
+check-valgrind: $(LIB) $(PROG_BIN) $(UNIT_BIN)
+	@bash tests/valgrind.sh
 
 check-unit: $(UNIT_BIN)
 	@sh tests/run-unit.sh $(UNIT_BIN)
