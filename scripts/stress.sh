@@ -18,7 +18,8 @@
 # Rotation: seeded random operation sequences (a new seed every turn,
 # programs that look at their buffers and programs that never do, TCP and
 # pipe sources), the gauntlet (every source and destination kind, blocking
-# and not, EINTR storms), six threads with their own streams, buffers written to
+# and not, EINTR storms), six threads with their own streams (also under a
+# storm of signals), descriptors taken over by another thread, buffers written to
 # a file and looked at afterwards, a write cut by RLIMIT_FSIZE, the
 # non-blocking epoll relay, eight threads copying files.
 set -uo pipefail
@@ -92,7 +93,12 @@ while [ $(($(date +%s) - start)) -lt "$SECONDS_MAX" ]; do
 	1 | 5) one "random-$((100 + seed))" ;;   # never looks
 	2 | 8 | 9) one "gauntlet-$seed" ;;       # every kind, seed picks which
 	3) one tcp-src-file-after-write ;;
-	6) one "$( ((turn / 10 % 2)) && echo tcp-src-threads || echo tcp-src-file-fsize)" ;;
+	6) case $((turn / 10 % 4)) in
+		0) one tcp-src-threads ;;
+		1) one tcp-src-file-fsize ;;
+		2) one tcp-src-threads-signals ;;
+		3) one "tcp-src-$( ((turn / 40 % 2)) && echo src || echo dst)-taken-over" ;;
+		esac ;;
 	7) one "$( ((turn / 10 % 2)) && echo tcp-epoll-relay || echo threads8)" ;;
 	esac
 	seed=$((seed + 1))

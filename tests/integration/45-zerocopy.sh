@@ -529,6 +529,44 @@ test_gauntlet_every_source_and_destination_kind_keeps_every_byte() {
 	[ "$d" -gt $((n * 5)) ] || fail "the gauntlet hardly reached the library: $d deferred reads"
 }
 
+# The same six streams while another thread keeps sending SIGUSR1 (a
+# handler without SA_RESTART) to random ones of them: reads and writes
+# fail with EINTR or come back short all the time; every file right.
+test_six_streams_under_a_storm_of_signals_keep_every_byte() {
+	zc_both tcp-src-threads-signals
+	same_as_plain
+	assert_grep '^threads 6, streams wrong 0, under a storm of signals$' shim/out.txt
+	engaged
+}
+
+# Another thread dup2()s /dev/null onto the loop's destination file after
+# 20 reads: the writes go on succeeding, and the file holds exactly a
+# prefix of the stream - nothing reaches it through a stale number.
+test_destination_taken_over_by_another_thread_mid_stream() {
+	local i
+	for i in 1 2 3; do
+		zc_both tcp-src-dst-taken-over
+		same_as_plain
+		assert_grep '^destination taken over by another thread: dst.out is a prefix of the stream, failed writes 0$' shim/out.txt
+		deferred
+		rm -rf "$T/plain" "$T/shim"
+	done
+}
+
+# The same with the source: after the dup2 the reads return the new
+# file's bytes, so the copy is a prefix of the stream and then all of
+# the new source - no phantom of the old socket is mistaken for it.
+test_source_taken_over_by_another_thread_mid_stream() {
+	local i
+	for i in 1 2 3; do
+		zc_both tcp-src-src-taken-over
+		same_as_plain
+		assert_grep '^source taken over by another thread: dst.out is a prefix of the stream, then all of the new source, failed writes 0$' shim/out.txt
+		deferred
+		rm -rf "$T/plain" "$T/shim"
+	done
+}
+
 # Six threads, each its own TCP stream (its own pattern) into its own
 # file, sharing the pipe pool; their feeders are forked while the others'
 # phantoms are alive (filled before each fork). Every file right.

@@ -63,6 +63,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -1430,6 +1431,7 @@ static int sc_stdio_loop(void)
 struct feeder {
 	int fd;
 	off_t size;
+	bool may_end; /* the reader may go away: stop quietly on a write error */
 };
 
 /* Sends src.bin into the socket with write(2) in uneven pieces (never
@@ -1444,7 +1446,16 @@ static void *feeder_main(void *arg)
 		ssize_t r = raw_read(src, b, piece);
 		if (r <= 0)
 			break;
-		raw_write_all(f->fd, b, (size_t)r);
+		if (f->may_end) {
+			ssize_t w = 0;
+			for (ssize_t k = 0; k < r; k += w)
+				if ((w = raw_write(f->fd, b + k, (size_t)(r - k))) <= 0)
+					break;
+			if (w <= 0)
+				break;
+		} else {
+			raw_write_all(f->fd, b, (size_t)r);
+		}
 		at += r;
 		piece = piece * 3 % (190 * KiB) + 1000; /* 1 KB to 190 KB */
 	}
@@ -1458,6 +1469,8 @@ static size_t quiet_write_all(int fd, const char *p, size_t n)
 	size_t done = 0;
 	while (done < n) {
 		ssize_t w = write(fd, p + done, n - done);
+		if (w < 0 && errno == EINTR)
+			continue;
 		if (w <= 0)
 			break;
 		done += (size_t)w;
@@ -1539,7 +1552,7 @@ static int sc_sock_src(enum dstk k, bool touch, bool aligned)
 	} else {
 		tcp_pair(sv);
 	}
-	struct feeder f = { sv[0], size };
+	struct feeder f = { .fd = sv[0], .size = size };
 	pthread_t th;
 	if (pthread_create(&th, NULL, feeder_main, &f) != 0)
 		die("pthread_create");
@@ -1631,7 +1644,7 @@ static int tcp_fed(off_t size, struct feeder *f, pthread_t *th)
 	make_file("src.bin", size, 1);
 	int sv[2];
 	tcp_pair(sv);
-	*f = (struct feeder){ sv[0], size };
+	*f = (struct feeder){ sv[0], size, f->may_end };
 	if (pthread_create(th, NULL, feeder_main, f) != 0)
 		die("pthread_create");
 	return sv[1];
@@ -1641,7 +1654,7 @@ static int sc_after_write(bool fsize)
 {
 	size_t last_n = 0;
 	off_t size = 8 * MiB + 4321;
-	struct feeder f;
+	struct feeder f = { .fd = -1 };
 	pthread_t th;
 	int in_fd = tcp_fed(size, &f, &th);
 	int out = open("dst.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -1780,7 +1793,7 @@ static int sc_random(unsigned seed)
 	} else {
 		tcp_pair(sv);
 	}
-	struct feeder f = { sv[0], size };
+	struct feeder f = { .fd = sv[0], .size = size };
 	pthread_t th;
 	if (pthread_create(&th, NULL, feeder_main, &f) != 0)
 		die("pthread_create");
@@ -1910,7 +1923,7 @@ static int sc_gauntlet(unsigned seed)
 	bool nonblock = seed / 16 % 2, storms = seed / 32 % 2, looks = seed / 64 % 2 == 0;
 	off_t size = 4 * MiB + (off_t)rnd(100000);
 	make_file("src.bin", size, 1);
-	struct feeder f;
+	struct feeder f = { .fd = -1 };
 	pthread_t th;
 	bool fed = sk != 0;
 	int src;
@@ -1929,7 +1942,7 @@ static int sc_gauntlet(unsigned seed)
 			sv[0] = pp[1];
 			sv[1] = pp[0];
 		}
-		f = (struct feeder){ sv[0], size };
+		f = (struct feeder){ .fd = sv[0], .size = size };
 		if (pthread_create(&th, NULL, feeder_main, &f) != 0)
 			die("pthread_create");
 		src = sv[1];
@@ -2105,15 +2118,23 @@ struct stream_job {
 };
 
 /* One thread: its own TCP connection (its own seed) into its own file. */
+static int job_mib = 3; /* each stream's size */
+
 static void *stream_job_main(void *arg)
 {
 	struct stream_job *j = arg;
 	char src[32], dst[32];
 	snprintf(src, sizeof src, "src%d.bin", j->id);
 	snprintf(dst, sizeof dst, "dst%d.bin", j->id);
-	off_t size = 3 * MiB + j->id * 777;
+	off_t size = job_mib * MiB + j->id * 777;
 	unsigned seed = 50 + (unsigned)j->id;
 	int sv[2];
+	/* The signal storm (tcp-src-threads-signals) is for the copy loop:
+	 * setting up the connection is not retried on EINTR. */
+	sigset_t usr1, old;
+	sigemptyset(&usr1);
+	sigaddset(&usr1, SIGUSR1);
+	pthread_sigmask(SIG_BLOCK, &usr1, &old);
 	tcp_pair(sv);
 	/* the feeder sends this thread's pattern directly */
 	pid_t pid = fork();
@@ -2127,6 +2148,7 @@ static void *stream_job_main(void *arg)
 		}
 		_exit(0);
 	}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	close(sv[0]);
 	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	char *buf = malloc(CHUNK);
@@ -2171,21 +2193,166 @@ static void *stream_job_main(void *arg)
 	return NULL;
 }
 
-static int sc_stream_threads(int n)
+/* With signals: a thread sends SIGUSR1 (a handler without SA_RESTART)
+ * to a random job thread every 20 us or so, with 24 MiB streams, until all are done, so reads and
+ * writes keep failing with EINTR or coming back short. */
+static atomic_int jobs_done;
+static volatile sig_atomic_t usr1_hits;
+static void on_usr1(int sig)
+{
+	(void)sig;
+	usr1_hits++;
+}
+
+struct signaller {
+	pthread_t *targets;
+	int n;
+	atomic_bool stop;
+};
+
+static void *signaller_main(void *arg)
+{
+	struct signaller *g = arg;
+	struct timespec ts = { 0, 20000 };
+	unsigned x = 1;
+	while (!atomic_load(&g->stop)) {
+		x = x * 1103515245u + 12345u;
+		pthread_kill(g->targets[(x >> 16) % (unsigned)g->n], SIGUSR1);
+		nanosleep(&ts, NULL); /* at least 20 us; the timer slack adds more */
+	}
+	return NULL;
+}
+
+static void *stream_job_counted(void *arg)
+{
+	stream_job_main(arg);
+	atomic_fetch_add(&jobs_done, 1);
+	return NULL;
+}
+
+static int sc_stream_threads(int n, bool signals)
 {
 	pthread_t th[8];
 	struct stream_job jobs[8];
+	if (signals) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_usr1; /* no SA_RESTART */
+		sigaction(SIGUSR1, &sa, NULL);
+		job_mib = 24;
+	}
 	for (int i = 0; i < n; i++) {
 		jobs[i] = (struct stream_job){ i, 1 };
-		if (pthread_create(&th[i], NULL, stream_job_main, &jobs[i]) != 0)
+		if (pthread_create(&th[i], NULL, stream_job_counted, &jobs[i]) != 0)
 			die("pthread_create");
+	}
+	struct signaller g = { th, n, false };
+	pthread_t sig_th;
+	if (signals && pthread_create(&sig_th, NULL, signaller_main, &g) != 0)
+		die("pthread_create");
+	if (signals) {
+		/* targets stay valid until joined: stop the signals first */
+		struct timespec ts = { 0, 1000000 };
+		while (atomic_load(&jobs_done) < n)
+			nanosleep(&ts, NULL);
+		atomic_store(&g.stop, true);
+		pthread_join(sig_th, NULL);
 	}
 	int wrong = 0;
 	for (int i = 0; i < n; i++) {
 		pthread_join(th[i], NULL);
 		wrong += jobs[i].wrong;
 	}
-	printf("threads %d, streams wrong %d\n", n, wrong);
+	printf("threads %d, streams wrong %d%s\n", n, wrong,
+	       signals ? (usr1_hits > 100 ? ", under a storm of signals" : ", too few signals") : "");
+	fprintf(stderr, "signals delivered: %d\n", (int)usr1_hits);
+	return 0;
+}
+
+/* ---- a descriptor taken over by another thread mid-stream ----
+ *
+ * The loop copies a TCP stream into dst.out; after 20 reads another
+ * thread dup2()s something else onto one of its descriptors, as a
+ * program's other thread may. dst: /dev/null replaces the destination,
+ * so dst.out must be a prefix of the stream and every write still
+ * succeed. src: other.bin (its own bytes) replaces the source, so dst.out
+ * must be a prefix of the stream followed by all of other.bin. */
+struct stealer {
+	int fd, with;
+	atomic_int *reads;
+};
+
+static void *stealer_main(void *arg)
+{
+	struct stealer *st = arg;
+	struct timespec ts = { 0, 100000 };
+	while (atomic_load(st->reads) < 20)
+		nanosleep(&ts, NULL);
+	if (dup2(st->with, st->fd) < 0)
+		die("dup2");
+	return NULL;
+}
+
+static int sc_stolen(bool steal_src)
+{
+	off_t size = 8 * MiB + 4321, osize = 3 * MiB + 99;
+	struct feeder f = { .fd = -1 };
+	pthread_t th, sth;
+	signal(SIGPIPE, SIG_IGN); /* the feeder's reader may be replaced */
+	f.may_end = true;
+	int src = tcp_fed(size, &f, &th);
+	int out = open("dst.out", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	unsigned char *other = malloc((size_t)osize);
+	pattern(other, 0, (size_t)osize, 7);
+	int ofd = open("other.bin", O_RDWR | O_CREAT | O_TRUNC, 0644);
+	if (out < 0 || ofd < 0 || write(ofd, other, (size_t)osize) != osize || lseek(ofd, 0, SEEK_SET) != 0)
+		die("setup");
+	int with = steal_src ? ofd : open("/dev/null", O_WRONLY);
+	atomic_int reads = 0;
+	struct stealer st = { steal_src ? src : out, with, &reads };
+	if (pthread_create(&sth, NULL, stealer_main, &st) != 0)
+		die("pthread_create");
+	char *buf = malloc(CHUNK);
+	long long failed = 0;
+	for (;;) {
+		ssize_t r = read(src, buf, CHUNK);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		atomic_fetch_add(&reads, 1);
+		if (quiet_write_all(out, buf, (size_t)r) != (size_t)r)
+			failed++;
+	}
+	pthread_join(sth, NULL);
+	/* the feeder may still be sending into the socket nobody reads now */
+	shutdown(f.fd, SHUT_RDWR);
+	pthread_join(th, NULL);
+	close(src);
+	close(out);
+	close(with);
+	/* dst.out: a prefix of the stream, then (src stolen) all of other.bin */
+	int in = open("dst.out", O_RDONLY);
+	struct stat sb;
+	if (in < 0 || fstat(in, &sb) != 0)
+		die("dst.out");
+	unsigned char *got = malloc((size_t)sb.st_size + 1), *want = malloc((size_t)size);
+	ssize_t g = 0;
+	for (ssize_t k; (k = raw_read(in, got + g, (size_t)sb.st_size - (size_t)g)) > 0;)
+		g += k;
+	close(in);
+	pattern(want, 0, (size_t)size, 1);
+	off_t cut = steal_src ? g - osize : g;
+	bool ok = cut >= 0 && cut <= size && memcmp(got, want, (size_t)cut) == 0 &&
+		  (!steal_src || memcmp(got + cut, other, (size_t)osize) == 0);
+	printf("%s taken over by another thread: dst.out %s, failed writes %lld\n",
+	       steal_src ? "source" : "destination",
+	       ok ? (steal_src ? "is a prefix of the stream, then all of the new source"
+			       : "is a prefix of the stream")
+		  : "is WRONG",
+	       failed);
+	fprintf(stderr, "cut at %lld of %lld\n", (long long)cut, (long long)size);
+	unlink("other.bin");
 	return 0;
 }
 
@@ -2208,7 +2375,7 @@ static int sc_many(int n)
 		make_file("src.bin", (off_t)size, (unsigned)i + 10);
 		int sv[2];
 		tcp_pair(sv);
-		struct feeder f = { sv[0], (off_t)size };
+		struct feeder f = { .fd = sv[0], .size = (off_t)size };
 		pthread_t th;
 		if (pthread_create(&th, NULL, feeder_main, &f) != 0)
 			die("pthread_create");
@@ -2263,7 +2430,7 @@ static int sc_epoll_relay(void)
 	struct ctx c;
 	init(&c, R_READ, W_WRITE, CHUNK);
 	off_t size = 8 * MiB + 4321;
-	struct feeder f;
+	struct feeder f = { .fd = -1 };
 	pthread_t th;
 	c.src = tcp_fed(size, &f, &th);
 	open_dst(&c, D_TCP);
@@ -2992,7 +3159,10 @@ static int dispatch(const char *s)
 	if (!strcmp(s, "tcp-many-connections")) return sc_many(1000);
 	if (!strcmp(s, "tcp-epoll-relay")) return sc_epoll_relay();
 	if (!strcmp(s, "stdio-fwrite")) return sc_stdio_loop();
-	if (!strcmp(s, "tcp-src-threads")) return sc_stream_threads(6);
+	if (!strcmp(s, "tcp-src-threads")) return sc_stream_threads(6, false);
+	if (!strcmp(s, "tcp-src-threads-signals")) return sc_stream_threads(6, true);
+	if (!strcmp(s, "tcp-src-dst-taken-over")) return sc_stolen(false);
+	if (!strcmp(s, "tcp-src-src-taken-over")) return sc_stolen(true);
 	if (!strcmp(s, "tcp-src-file-after-write")) return sc_after_write(false);
 	if (!strcmp(s, "tcp-src-file-fsize")) return sc_after_write(true);
 	if (!strncmp(s, "random-", 7)) return sc_random((unsigned)strtoul(s + 7, NULL, 10));
