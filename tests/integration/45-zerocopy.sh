@@ -539,32 +539,31 @@ test_six_streams_under_a_storm_of_signals_keep_every_byte() {
 	engaged
 }
 
+# taken_over WHICH LINE: three runs of tcp-src-WHICH-taken-over, each
+# printing LINE in both runs, with reads served as phantoms.
+taken_over() {
+	local i
+	for i in 1 2 3; do
+		zc_both "tcp-src-$1-taken-over"
+		same_as_plain
+		assert_grep "^$2\$" shim/out.txt
+		deferred
+		rm -rf "$T/plain" "$T/shim"
+	done
+}
+
 # Another thread dup2()s /dev/null onto the loop's destination file after
 # 20 reads: the writes go on succeeding, and the file holds exactly a
 # prefix of the stream - nothing reaches it through a stale number.
 test_destination_taken_over_by_another_thread_mid_stream() {
-	local i
-	for i in 1 2 3; do
-		zc_both tcp-src-dst-taken-over
-		same_as_plain
-		assert_grep '^destination taken over by another thread: dst.out is a prefix of the stream, failed writes 0$' shim/out.txt
-		deferred
-		rm -rf "$T/plain" "$T/shim"
-	done
+	taken_over dst 'destination taken over by another thread: dst.out is a prefix of the stream, failed writes 0'
 }
 
 # The same with the source: after the dup2 the reads return the new
 # file's bytes, so the copy is a prefix of the stream and then all of
 # the new source - no phantom of the old socket is mistaken for it.
 test_source_taken_over_by_another_thread_mid_stream() {
-	local i
-	for i in 1 2 3; do
-		zc_both tcp-src-src-taken-over
-		same_as_plain
-		assert_grep '^source taken over by another thread: dst.out is a prefix of the stream, then all of the new source, failed writes 0$' shim/out.txt
-		deferred
-		rm -rf "$T/plain" "$T/shim"
-	done
+	taken_over src 'source taken over by another thread: dst.out is a prefix of the stream, then all of the new source, failed writes 0'
 }
 
 # Six threads, each its own TCP stream (its own pattern) into its own
