@@ -94,7 +94,7 @@ while [ $(($(date +%s) - start)) -lt "$SECONDS_MAX" ]; do
 	2 | 8 | 9) one "gauntlet-$seed" ;;       # every kind, seed picks which
 	3) one tcp-src-file-after-write ;;
 	6) case $((turn / 10 % 4)) in
-		0) one tcp-src-threads ;;
+		0) one "tcp-src-threads$( ((turn / 40 % 2)) && echo -connections)" ;;
 		1) one tcp-src-file-fsize ;;
 		2) one tcp-src-threads-signals ;;
 		3) one "tcp-src-$( ((turn / 40 % 2)) && echo src || echo dst)-taken-over" ;;

@@ -529,13 +529,62 @@ test_gauntlet_every_source_and_destination_kind_keeps_every_byte() {
 	[ "$d" -gt $((n * 5)) ] || fail "the gauntlet hardly reached the library: $d deferred reads"
 }
 
+# An unprivileged user whose pipe budget is spent (fs.pipe-user-pages-*
+# lowered, pipe(7)): new pipes get the minimum size and F_SETPIPE_SZ is
+# refused, so the pool's pipes stay small. The copy, run as nobody, is
+# exact and the same as plain. The limits are the machine's: set for the
+# two runs only, and put back.
+test_an_exhausted_per_user_pipe_budget_keeps_every_byte() {
+	[ "$(id -u)" = 0 ] || fail "needs root to lower the per-user pipe limits"
+	local soft hard run
+	soft=$(cat /proc/sys/fs/pipe-user-pages-soft)
+	hard=$(cat /proc/sys/fs/pipe-user-pages-hard)
+	chmod 777 "$T"
+	for run in plain shim; do
+		mkdir -m 777 "$T/$run"
+		(
+			cd "$T/$run" || exit 1
+			echo 8 > /proc/sys/fs/pipe-user-pages-soft
+			echo 16 > /proc/sys/fs/pipe-user-pages-hard
+			if [ $run = plain ]; then
+				timeout "$RUN_TIMEOUT" setpriv --reuid=65534 --regid=65534 --clear-groups \
+					"$ZC" tcp-src-file > out.txt 2> err.txt
+			else
+				timeout "$RUN_TIMEOUT" setpriv --reuid=65534 --regid=65534 --clear-groups \
+					env LD_PRELOAD="$PRELOAD" NOBOUNCE_ARM_AFTER=1 NOBOUNCE_MIN_CHUNK=4K \
+					NOBOUNCE_MIN_CHUNK_STREAM=4K NOBOUNCE_STATS="$T/$run/s.json" \
+					"$ZC" tcp-src-file > out.txt 2> err.txt
+			fi
+			echo $? > rc
+			echo "$soft" > /proc/sys/fs/pipe-user-pages-soft
+			echo "$hard" > /proc/sys/fs/pipe-user-pages-hard
+		)
+	done
+	assert_eq "$(cat /proc/sys/fs/pipe-user-pages-soft) $(cat /proc/sys/fs/pipe-user-pages-hard)" \
+		"$soft $hard" "pipe limits put back"
+	cd "$T" || fail "cd"
+	same_as_plain
+	cmp shim/src.bin shim/dst.bin >&2 || fail "preloaded run: destination is not the source"
+	[ "$(counter arms)" -ge 1 ] || fail "the loop never armed: the small pipes were not tried"
+}
+
+# Six threads, each copying eight connections one after another (48
+# streams, each its own bytes and file, checked by the thread itself),
+# sharing the pool: none wrong.
+test_six_threads_times_eight_connections_each_keep_every_byte() {
+	zc_both tcp-src-threads-connections
+	same_as_plain
+	assert_grep '^threads 6, 8 connections each, streams wrong 0$' shim/out.txt
+	engaged
+}
+
 # The same six streams while another thread keeps sending SIGUSR1 (a
 # handler without SA_RESTART) to random ones of them: reads and writes
 # fail with EINTR or come back short all the time; every file right.
 test_six_streams_under_a_storm_of_signals_keep_every_byte() {
 	zc_both tcp-src-threads-signals
 	same_as_plain
-	assert_grep '^threads 6, streams wrong 0, under a storm of signals$' shim/out.txt
+	assert_grep '^threads 6, 1 connections each, streams wrong 0, under a storm of signals$' shim/out.txt
 	engaged
 }
 
@@ -572,7 +621,7 @@ test_source_taken_over_by_another_thread_mid_stream() {
 test_six_threads_each_with_its_own_stream_share_the_pool_without_crossing() {
 	zc_both tcp-src-threads
 	same_as_plain
-	assert_grep '^threads 6, streams wrong 0$' shim/out.txt
+	assert_grep '^threads 6, 1 connections each, streams wrong 0$' shim/out.txt
 	deferred
 }
 
