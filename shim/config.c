@@ -36,7 +36,7 @@ static const char *const known_vars[] = {
 	"NOBOUNCE_MODE",      "NOBOUNCE_MIN_CHUNK", "NOBOUNCE_ARM_AFTER", "NOBOUNCE_PATHS",
 	"NOBOUNCE_MAX_PIPES", "NOBOUNCE_PIPE_SIZE", "NOBOUNCE_STATS",     "NOBOUNCE_LOG",
 	"NOBOUNCE_ONLY",      "NOBOUNCE_SKIP",      "NOBOUNCE_SEND_CHUNK", "NOBOUNCE_MIN_CHUNK_FILE",
-	"NOBOUNCE_MIN_CHUNK_STREAM", "NOBOUNCE_MIN_CHUNK_PIPE",
+	"NOBOUNCE_MIN_CHUNK_STREAM", "NOBOUNCE_MIN_CHUNK_PIPE", "NOBOUNCE_LIVE", "NOBOUNCE_LIVE_DIR",
 };
 
 void nb_config_defaults(struct nb_config *c)
@@ -53,6 +53,7 @@ void nb_config_defaults(struct nb_config *c)
 	c->pipe_size = DEF_PIPE_SIZE;
 	c->send_chunk = DEF_SEND_CHUNK;
 	c->log = NB_LOG_WARN;
+	c->live = true;
 }
 
 const char *nb_mode_name(enum nb_mode m)
@@ -293,6 +294,19 @@ int nb_config_parse(struct nb_config *c, nb_getenv_fn get, nb_complain_fn compla
 			c->log = (enum nb_loglevel)i;
 		else
 			bad(&x, "NOBOUNCE_LOG", v, "off, error, warn, info or debug", "warn");
+	}
+	if ((v = get("NOBOUNCE_LIVE", cookie)) != NULL) {
+		if (strcmp(v, "on") == 0 || strcmp(v, "off") == 0)
+			c->live = v[1] == 'n';
+		else
+			bad(&x, "NOBOUNCE_LIVE", v, "on or off", "on");
+	}
+	if ((v = get("NOBOUNCE_LIVE_DIR", cookie)) != NULL) {
+		if (v[0] == '/' && strlen(v) < sizeof c->live_dir - 32)
+			strcpy(c->live_dir, v);
+		else
+			bad(&x, "NOBOUNCE_LIVE_DIR", v, "an absolute directory path",
+			    "$XDG_RUNTIME_DIR/nobounce or /tmp/nobounce-UID");
 	}
 	if ((v = get("NOBOUNCE_ONLY", cookie)) != NULL)
 		parse_names(&x, "NOBOUNCE_ONLY", v, c->only, sizeof c->only, "all programs");

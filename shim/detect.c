@@ -143,6 +143,8 @@ static void bounce(const struct nb_rec *r, int dst)
 	}
 	if (nb_pair_bounce(p, r->len, &nb_g.cfg) == NB_EV_ARMED)
 		on_armed(r->src, s, dst, d);
+	if ((p->iterations & 15) == 0)
+		nb_loops_flush_live(p);
 	nb_fd_unlock(s);
 }
 

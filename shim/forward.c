@@ -59,6 +59,15 @@ static ssize_t plain_piece(int dst, const struct how *h, const void *p, size_t n
 	}
 }
 
+/* Bytes moved by each kernel path, for the live view. */
+static void count_path(unsigned path, ssize_t moved)
+{
+	if (moved <= 0)
+		return;
+	int i = path == NB_PATH_SENDFILE ? 0 : path == NB_PATH_SPLICE ? 1 : 2;
+	NB_COUNT(path_bytes[i], (unsigned long long)moved);
+}
+
 /* One phantom piece by the kernel, with exactly the result the plain call
  * would have had (xfer.c); *unusable when nothing moved and the piece
  * must go out from memory instead (*permanent: never again for this
@@ -73,6 +82,7 @@ static ssize_t kernel_piece(int dst, struct nb_fd *d, enum nb_path path, int src
 			    h->kind == NB_FWD_SEND ? h->flags : 0,
 			    h->kind == NB_FWD_PWRITE ? &doff : NULL, &res);
 	NB_COUNT(kernel_calls, res.calls);
+	count_path(res.path, r);
 	*unusable = r == NB_XFER_FALLBACK;
 	*permanent = *unusable && res.why == NB_XFER_UNSUPPORTED;
 	return r;
@@ -126,6 +136,7 @@ static ssize_t pipe_piece(int dst, struct nb_fd *d, int idx, const struct nb_pha
 			struct move_ctx c = { .dst = dst, .d = d, .h = h, .done = done };
 			ssize_t r = nb_phantom_move_out(idx, v->start, b, move_to_file, &c);
 			NB_COUNT(kernel_calls, c.res.calls);
+			count_path(NB_PATH_SPLICE, r);
 			if (r <= 0)
 				nb_backing_put(b);
 			if (r == (ssize_t)n)
@@ -152,6 +163,7 @@ static ssize_t pipe_piece(int dst, struct nb_fd *d, int idx, const struct nb_pha
 				      h->kind == NB_FWD_SEND ? h->flags : 0,
 				      h->kind == NB_FWD_PWRITE ? &doff : NULL, &res);
 		NB_COUNT(kernel_calls, res.calls + 1);
+		count_path(NB_PATH_SPLICE, r);
 		*unusable = r == NB_XFER_FALLBACK;
 		holds = r > 0 ? n - (size_t)r : n;
 	}

@@ -31,42 +31,56 @@ static inline void before_exec(void)
 		NB_KEEP_ERRNO(nb_defer_expose_all());
 }
 
-NB_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+/* An exec replaces this image under the same pid: the live stats file is
+ * the new image's to make (live.c), and comes back if the exec fails. */
+static inline void before_own_exec(void)
 {
 	before_exec();
-	return NB_CALL(execve, (int)syscall(SYS_execve, path, argv, envp), path, argv, envp);
+	NB_KEEP_ERRNO(nb_live_before_exec());
+}
+
+static inline int exec_failed(int r)
+{
+	NB_KEEP_ERRNO(nb_live_after_failed_exec());
+	return r;
+}
+
+NB_EXPORT int execve(const char *path, char *const argv[], char *const envp[])
+{
+	before_own_exec();
+	return exec_failed(NB_CALL(execve, (int)syscall(SYS_execve, path, argv, envp), path, argv, envp));
 }
 
 NB_EXPORT int execv(const char *path, char *const argv[])
 {
-	before_exec();
-	return NB_CALL(execv, NB_NOSYS, path, argv);
+	before_own_exec();
+	return exec_failed(NB_CALL(execv, NB_NOSYS, path, argv));
 }
 
 NB_EXPORT int execvp(const char *file, char *const argv[])
 {
-	before_exec();
-	return NB_CALL(execvp, NB_NOSYS, file, argv);
+	before_own_exec();
+	return exec_failed(NB_CALL(execvp, NB_NOSYS, file, argv));
 }
 
 NB_EXPORT int execvpe(const char *file, char *const argv[], char *const envp[])
 {
-	before_exec();
-	return NB_CALL(execvpe, NB_NOSYS, file, argv, envp);
+	before_own_exec();
+	return exec_failed(NB_CALL(execvpe, NB_NOSYS, file, argv, envp));
 }
 
 NB_EXPORT int fexecve(int fd, char *const argv[], char *const envp[])
 {
-	before_exec();
-	return NB_CALL(fexecve, NB_NOSYS, fd, argv, envp);
+	before_own_exec();
+	return exec_failed(NB_CALL(fexecve, NB_NOSYS, fd, argv, envp));
 }
 
 NB_EXPORT int execveat(int dirfd, const char *path, char *const argv[], char *const envp[],
 		       int flags)
 {
-	before_exec();
-	return NB_CALL(execveat, (int)syscall(SYS_execveat, dirfd, path, argv, envp, flags), dirfd,
-		       path, argv, envp, flags);
+	before_own_exec();
+	return exec_failed(NB_CALL(execveat, (int)syscall(SYS_execveat, dirfd, path, argv, envp, flags), dirfd,
+		       path, argv, envp, flags));
 }
 
 /* The list execl and friends take: arg0, more arguments, NULL, and for

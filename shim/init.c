@@ -81,6 +81,7 @@ static void atfork_child(void)
 {
 	forked = true;
 	nb_g.pid = getpid();
+	nb_live_atfork_child(); /* before the reset: it zeroes what is counted */
 	nb_stats_reset();
 	nb_loops_reset();
 	nb_fdtab_forget_pairs();
@@ -125,6 +126,7 @@ void nb_init(void)
 		nb_g.log_fd = late ? nb_hide_fd(2) : 2;
 	}
 	pthread_atfork(atfork_prepare, NULL, atfork_child);
+	nb_live_start();
 	/* Read before fault.c replaces SIGSEGV/SIGBUS with its trampoline:
 	 * the summary is of the program's dispositions, inherited ones too. */
 	nb_sigview_init();
@@ -177,6 +179,7 @@ __attribute__((destructor, used)) static void nb_dtor(void)
 		nb_loops_report_text(nb_g.log_fd, nb_g.prog, nb_g.pid);
 	if (child_may_report() && (any || !forked))
 		nb_stats_write_report();
+	nb_live_stop();
 	errno = saved;
 }
 #endif

@@ -76,6 +76,8 @@ struct nb_config {
 	unsigned max_pipes;      /* pipe pool bound (socket/pipe sources) */
 	size_t pipe_size;        /* F_SETPIPE_SZ for pooled pipes */
 	size_t send_chunk;       /* largest single sendfile into a socket */
+	bool live;               /* live stats file (live.c) */
+	char live_dir[NB_STATS_PATH_MAX]; /* "" = the default place */
 	enum nb_loglevel log;    /* verbosity of the private log */
 	char stats[NB_STATS_PATH_MAX]; /* "" = none, "stderr", or a path */
 	char only[NB_NAMELIST_MAX];    /* comma list of program names, "" = all */
@@ -146,6 +148,8 @@ enum nb_pair_state {
  * and a change of destination retires the old pair into loops.c. */
 struct nb_pair {
 	int dst;                /* destination fd; meaningless when IDLE */
+	uint64_t live_iters, live_bytes; /* of iterations/bytes, flushed to
+					    the live counters so far */
 	uint32_t dst_gen;       /* destination's generation when paired */
 	uint8_t state;          /* enum nb_pair_state */
 	uint8_t src_kind, dst_kind;
@@ -278,6 +282,8 @@ struct nb_loop {
 };
 
 void nb_loops_retire(int src, const struct nb_pair *p);
+/* Adds the pair's bounces since the last flush to the live counters. */
+void nb_loops_flush_live(struct nb_pair *p);
 /* Snapshot of every loop (retired and live), grouped by direction. */
 struct nb_loop_view {
 	int src, dst;
@@ -307,7 +313,7 @@ void nb_loop_savings(const struct nb_loop_view *l, uint64_t *copied_bytes,
 /* Bounces and their bytes are not here: each pair counts its own under
  * its lock, and nb_loops_totals() adds them up - a shared counter bumped
  * per iteration costs ~80 ns when two threads copy at once. */
-struct nb_stats {
+struct nb_counters {
 	atomic_ullong arms;           /* pairs armed */
 	atomic_ullong disarms;        /* pairs disarmed by misses */
 	atomic_ullong misses[NB_MISS_COUNT];
@@ -323,12 +329,26 @@ struct nb_stats {
 	atomic_ullong moved_to_file;  /* socket/pipe phantoms now backed by
 					 the file they were written to */
 	atomic_ullong kernel_calls;   /* sendfile/splice/copy_file_range calls */
+	atomic_ullong path_bytes[3];  /* forwarded bytes by sendfile, splice,
+					 copy_file_range */
+	atomic_ullong materialized;   /* phantoms filled into memory */
+	atomic_ullong pipes_in_use;   /* gauge: pool pipes handed out */
+	/* Bounces and their bytes as last flushed by the pairs (every 16
+	 * bounces and when a pair retires): for the live view only; the exit
+	 * report adds up the pairs exactly. */
+	atomic_ullong bounces;
+	atomic_ullong bounce_bytes;
 };
-extern struct nb_stats nb_stats;
+/* Where the counters are: a private struct, or the live stats file's
+ * shared mapping (live.c). Changed only while one thread runs. */
+extern struct nb_counters *nb_statsp;
+#define nb_stats (*nb_statsp)
 
-#define NB_COUNT(field, n) atomic_fetch_add_explicit(&nb_stats.field, (n), memory_order_relaxed)
+#define NB_COUNT(field, n) atomic_fetch_add_explicit(&nb_statsp->field, (n), memory_order_relaxed)
 
 void nb_stats_reset(void);
+/* The counters go back to the private struct, with their values. */
+void nb_stats_use_local(void);
 /* Renders the JSON report into buf; returns its length. */
 size_t nb_stats_json(char *buf, size_t cap, const char *prog, pid_t pid);
 /* Opens the report destination safely: expands %p, O_NOFOLLOW|O_EXCL,
@@ -491,6 +511,15 @@ ssize_t nb_forward_iov(int dst, const struct iovec *iov, int cnt, int kind, int 
 		       off_t off);
 
 /* ------------------------------------------------------------------ */
+/* Live stats file (live.c)                                            */
+
+void nb_live_start(void);
+void nb_live_atfork_child(void);
+void nb_live_stop(void); /* exit: the file goes, the counting goes on */
+void nb_live_before_exec(void);
+void nb_live_after_failed_exec(void);
+
+/* ------------------------------------------------------------------ */
 /* SIGSEGV/SIGBUS ownership and chaining (fault.c)                     */
 
 /* Takes the kernel's SIGSEGV and SIGBUS slots, adopting what was there
@@ -603,6 +632,7 @@ int nb_sys_fcntl(int fd, int cmd, long arg);
  * through its memory hooks (hook_mem.c). */
 int nb_sys_mprotect(void *addr, size_t len, int prot);
 void *nb_sys_mmap_anon(size_t len); /* MAP_FAILED on error */
+void *nb_sys_mmap_shared(int fd, size_t len);
 int nb_sys_munmap(void *addr, size_t len);
 
 #endif

@@ -37,8 +37,18 @@ static void add(struct nb_loop *l, const struct nb_pair *p)
 		atomic_fetch_add(&l->hist[i], p->hist[i]);
 }
 
+void nb_loops_flush_live(struct nb_pair *p)
+{
+	NB_COUNT(bounces, p->iterations - p->live_iters);
+	NB_COUNT(bounce_bytes, p->bytes - p->live_bytes);
+	p->live_iters = p->iterations;
+	p->live_bytes = p->bytes;
+}
+
 void nb_loops_retire(int src, const struct nb_pair *p)
 {
+	NB_COUNT(bounces, p->iterations - p->live_iters);
+	NB_COUNT(bounce_bytes, p->bytes - p->live_bytes);
 	if (p->iterations == 0)
 		return;
 	for (size_t i = 0; i < NB_MAX_LOOPS; i++) {

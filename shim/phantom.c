@@ -391,6 +391,7 @@ int nb_phantom_materialize(int idx)
 		errno = saved;
 		return 0; /* someone else finished it */
 	}
+	NB_COUNT(materialized, 1);
 	/* A touch costs a copy and a protection change: the pair that made
 	 * this phantom hears of it at its next read (and backs off). A read
 	 * over the buffer (the one that hits end of file, say) is no touch:

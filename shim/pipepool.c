@@ -107,6 +107,7 @@ int nb_pipe_get(struct nb_pipe *out)
 		if (atomic_compare_exchange_strong(&s->state, &expect, SLOT_BUSY)) {
 			*out = (struct nb_pipe){ s->r, s->w, s->cap, (int)i };
 			atomic_fetch_add(&in_use, 1);
+			NB_COUNT(pipes_in_use, 1);
 			return 0;
 		}
 	}
@@ -121,6 +122,7 @@ int nb_pipe_get(struct nb_pipe *out)
 		}
 		atomic_fetch_add(&made, 1);
 		atomic_fetch_add(&in_use, 1);
+			NB_COUNT(pipes_in_use, 1);
 		/* The drain target opens with the pool, not at the first drain
 		 * (which may come much later): the library's own descriptors
 		 * appear together, when the pool does. */
@@ -186,6 +188,7 @@ void nb_pipe_put_holding(struct nb_pipe *p, size_t holds)
 		atomic_store(&s->state, SLOT_EMPTY);
 	}
 	atomic_fetch_sub(&in_use, 1);
+	NB_COUNT(pipes_in_use, (unsigned long long)-1); /* a gauge */
 	p->slot = -1;
 	errno = saved;
 }

@@ -85,6 +85,11 @@ void *nb_sys_mmap_anon(size_t len)
 			       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 }
 
+void *nb_sys_mmap_shared(int fd, size_t len)
+{
+	return (void *)syscall(SYS_mmap, NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+}
+
 int nb_sys_munmap(void *addr, size_t len)
 {
 	return (int)syscall(SYS_munmap, addr, len);

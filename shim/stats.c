@@ -19,11 +19,20 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-struct nb_stats nb_stats;
+static struct nb_counters local;
+struct nb_counters *nb_statsp = &local;
 
 void nb_stats_reset(void)
 {
-	memset(&nb_stats, 0, sizeof nb_stats);
+	memset(nb_statsp, 0, sizeof *nb_statsp);
+}
+
+void nb_stats_use_local(void)
+{
+	if (nb_statsp == &local)
+		return;
+	memcpy(&local, nb_statsp, sizeof local);
+	nb_statsp = &local;
 }
 
 int nb_stats_open(const char *spec, pid_t pid, char *path, size_t cap, const char **why)

@@ -129,4 +129,101 @@ EOF
 	assert_same plain.children shim.children
 }
 
+# ---- live stats: the library's file, nobounce stat ----
+
+# feed_start: bounce copying its stdin (a fifo this shell holds open on
+# fd 7) into out.bin under the command, with its own live directory;
+# BPID is its pid. 32 MiB go through at once.
+feed_start() {
+	mkfifo fifo
+	mkdata in.bin 32M
+	NOBOUNCE_LIVE_DIR="$T/live" "$NB" --min-chunk 4K -- "$PROG/bounce" --chunk 64K --timeout 30 \
+		- out.bin < fifo &
+	BPID=$!
+	echo "$BPID" > bounce.pid
+	exec 7> fifo
+	cat in.bin >&7
+	for _ in $(seq 50); do
+		[ -s out.bin ] && [ "$(stat -c %s out.bin)" = 33554432 ] && break
+		sleep 0.1
+	done
+}
+
+feed_stop() {
+	exec 7>&-
+	wait "$BPID"
+	rm -f bounce.pid
+}
+
+test_stat_shows_a_running_process_counters_as_text_json_and_in_the_list() {
+	feed_start
+	NOBOUNCE_LIVE_DIR="$T/live" "$NB" stat "$BPID" > stat.txt || fail "stat failed"
+	assert_grep "^pid $BPID \(bounce\), mode on$" stat.txt
+	assert_grep '^  bounces +512$' stat.txt
+	assert_grep '^  bounce_bytes +33554432  32.0 MiB$' stat.txt
+	NOBOUNCE_LIVE_DIR="$T/live" "$NB" stat --json "$BPID" > stat.json || fail "stat --json failed"
+	assert_eq "$(jget stat.json "j['counters']['bounce_bytes']")" 33554432
+	assert_eq "$(jget stat.json "j['program']")" bounce
+	NOBOUNCE_LIVE_DIR="$T/live" "$NB" stat > list.txt
+	assert_grep "^$BPID +bounce +on +bounces 512, by the kernel " list.txt
+	NOBOUNCE_LIVE_DIR="$T/live" "$NB" stat --watch 0.1 --count 3 "$BPID" > watch.txt
+	assert_eq "$(grep -c '^pid ' watch.txt)" 3 "readings with --watch --count 3"
+	feed_stop
+	assert_same in.bin out.bin
+	NOBOUNCE_LIVE_DIR="$T/live" "$NB" stat "$BPID" 2> gone.txt
+	assert_eq "$?" 1 "stat of an ended process"
+	assert_eq "$(wc -l < gone.txt)" 1 "lines for an ended process"
+	assert_grep "^nobounce: no live stats for pid $BPID " gone.txt
+	[ ! -e "$T/live/$BPID.live" ] || fail "the live file outlived its process"
+}
+
+# The directory is created 0700, the file 0600; another mode on the
+# directory, or a symlink planted at the file's name, turns live stats off
+# with one warning and nothing is followed or written.
+test_live_file_is_private_and_never_follows_a_planted_symlink() {
+	NOBOUNCE_LIVE_DIR="$T/live" "$NB" -- sh -c 'stat -c "%a %U" "$NOBOUNCE_LIVE_DIR" "$NOBOUNCE_LIVE_DIR/$$.live"' > modes.txt
+	assert_eq "$(tr '\n' ' ' < modes.txt)" "700 $(id -un) 600 $(id -un) " "modes of the live directory and file"
+	echo precious > target
+	# planted by a shell without the library, which then becomes (exec, same
+	# pid) a preloaded program
+	NOBOUNCE_LIVE_DIR="$T/live" sh -c \
+		'ln -s "$PWD/target" "$NOBOUNCE_LIVE_DIR/$$.live" && exec env LD_PRELOAD="$0" true' "$LIB" 2> warn.txt
+	assert_eq "$(cat target)" precious "the symlink's target"
+	assert_grep 'live stats off: cannot use .*\.live' warn.txt
+	mkdir -m 755 open
+	NOBOUNCE_LIVE_DIR="$T/open" "$NB" -- true 2> warn.txt
+	assert_grep "live stats off: $T/open is not a directory of this user closed to others" warn.txt
+	assert_eq "$(ls open | wc -l)" 0 "files in a directory open to others"
+	NOBOUNCE_LIVE_DIR="$T/off" "$NB" --live off -- true
+	[ ! -e "$T/off" ] || fail "--live off made a directory"
+}
+
+# A forked child counts in a file of its own (the parent's mapping is
+# shared memory); files of processes that died without their exit
+# handlers are swept by the next process that starts.
+test_forked_child_gets_its_own_live_file_and_dead_ones_are_swept() {
+	NOBOUNCE_LIVE_DIR="$T/live" "$NB" -- bash -c \
+		'sleep 1 & echo $! > child.pid; echo $$ > parent.pid; sleep 0.3; ls "$NOBOUNCE_LIVE_DIR" > listing; wait'
+	assert_grep "^$(cat parent.pid)\.live$" listing
+	assert_grep "^$(cat child.pid)\.live$" listing
+	local dead=4000000
+	while [ -e "/proc/$dead" ]; do dead=$((dead + 1)); done
+	: > "$T/live/$dead.live"
+	NOBOUNCE_LIVE_DIR="$T/live" "$NB" -- true
+	[ ! -e "$T/live/$dead.live" ] || fail "a dead process's file was not swept"
+}
+
+test_stat_usage_errors_are_one_line_and_125() {
+	local a
+	for a in "abc" "--watch x 1" "--count 0 1" "1 2" "--bogus"; do
+		# shellcheck disable=SC2086 # the arguments as words
+		"$NB" stat $a 2> err.txt
+		assert_eq "$?" 125 "status of stat $a"
+		assert_eq "$(wc -l < err.txt)" 2 "lines for stat $a (the error and the --help hint)"
+	done
+	NOBOUNCE_LIVE=maybe true 2> /dev/null
+	env LD_PRELOAD="$LIB" NOBOUNCE_LIVE=maybe true 2> err.txt
+	assert_grep 'NOBOUNCE_LIVE' err.txt
+}
+
 run_tests
