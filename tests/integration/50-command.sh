@@ -226,4 +226,41 @@ test_stat_usage_errors_are_one_line_and_125() {
 	assert_grep 'NOBOUNCE_LIVE' err.txt
 }
 
+# nobounce report: the exit report as a table - the totals, and a line
+# for each loop with its kinds, iterations, bytes, path and chunk sizes.
+test_report_shows_the_exit_report_as_a_table() {
+	mkdata in.bin 4M
+	"$NB" --observe --stats "$T/r.json" -- cat in.bin 2> /dev/null | cat > out.bin
+	assert_same in.bin out.bin
+	"$NB" report r.json > table.txt || fail "report failed"
+	assert_grep '^nobounce report: cat \(pid [0-9]+\), mode observe$' table.txt
+	assert_grep '^  bounces 32 \(4.0 MiB\); ' table.txt
+	assert_grep '^  fd 3 file +fd 1 pipe +32 +4.0 MiB splice +1 +8.0 MiB +64/32 +128K:32$' table.txt
+	"$NB" report "$NB_ROOT/README.md" 2> err.txt
+	assert_eq "$?" 1 "status for a file that is not a report"
+	assert_grep 'is not a report written by libnobounce' err.txt
+	"$NB" report 2> err.txt
+	assert_eq "$?" 125 "status without a file"
+}
+
+# nobounce bench: the command plain and preloaded in turn, wall and CPU
+# time side by side with the per-round ratio; a failing run stops it.
+test_bench_runs_plain_and_preloaded_in_turn_and_compares() {
+	mkdata in.bin 16M
+	"$NB" bench --runs 2 --bytes 16M -- sh -c "cat '$T/in.bin' | cat > /dev/null" > bench.txt ||
+		fail "bench failed: $(cat bench.txt)"
+	assert_grep '^nobounce bench: 2 runs each, plain and preloaded in turn: sh -c ' bench.txt
+	assert_grep '^  plain +[0-9.]+ \[[0-9.]+\.\.[0-9.]+\] +[0-9.]+ \[' bench.txt
+	assert_grep '^  preloaded +[0-9.]+ \[' bench.txt
+	assert_grep '^  preloaded/plain, per round: wall [0-9.]+ \[[0-9.]+\.\.[0-9.]+\], CPU [0-9.]+ ' bench.txt
+	assert_grep '^  throughput MB/s: plain [0-9.]+ ' bench.txt
+	"$NB" bench --runs 1 -- sh -c 'exit 3' > /dev/null 2> err.txt
+	assert_eq "$?" 1 "status when a run fails"
+	assert_grep '^nobounce: bench: run 1 plain exited with status 3$' err.txt
+	"$NB" bench --runs zero -- true 2> err.txt
+	assert_eq "$?" 125 "status of a bad --runs"
+	"$NB" bench 2> err.txt
+	assert_eq "$?" 125 "status without a command"
+}
+
 run_tests
