@@ -263,4 +263,20 @@ test_bench_runs_plain_and_preloaded_in_turn_and_compares() {
 	assert_eq "$?" 125 "status without a command"
 }
 
+# --summary: the report as a table on stderr when the command ends; the
+# command's output, exit status and death by signal pass through.
+test_summary_prints_the_report_when_the_command_ends_and_keeps_its_status() {
+	mkdata in.bin 8M
+	"$NB" --summary -- dd if=in.bin bs=1M status=none > out.bin 2> summary.txt
+	assert_eq "$?" 0 "status of dd"
+	assert_same in.bin out.bin
+	assert_grep '^nobounce report: dd \(pid [0-9]+\), mode on$' summary.txt
+	assert_grep '^  fd 0 file +fd 1 file +8 +8.0 MiB ' summary.txt
+	"$NB" --summary -- cat no-such-file > /dev/null 2> err.txt
+	assert_eq "$?" 1 "status of cat with a missing file"
+	assert_grep '^nobounce report: cat ' err.txt
+	( "$NB" --summary -- sh -c 'kill -TERM $$' ) 2> /dev/null
+	assert_eq "$?" 143 "status of a command killed by SIGTERM"
+}
+
 run_tests
