@@ -264,5 +264,7 @@ with open(out + ".json", "w") as f:
                                               "measured": g, "met": ok}
                                              for l, c, w, g, ok in verdicts],
                "runs": runs}, f, indent=1)
-print(f"\nwrote {out}.md and {out}.json")
+
+subprocess.run([sys.executable, os.path.join(ROOT, "scripts/plot-zerocopy.py"), out + ".json"], check=True)
+print(f"\nwrote {out}.md, {out}.json and {out}.svg")
 EOF
