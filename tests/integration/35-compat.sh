@@ -110,16 +110,22 @@ test_tar_to_cat_archive_identical_to_the_plain_one() {
 
 # ---- socat and netcat ----
 
-test_socat_file_to_tcp() {
+# sender_case PROGRAM PACKAGE 'COMMAND with PORT': COMMAND, preloaded, sends
+# in.bin to a plain receiver on PORT; what arrives is in.bin.
+sender_case() {
 	mkdata in.bin $SIZE
 	local p
 	p=$(port)
 	receiver rcv "$p" got.bin
 	env LD_PRELOAD="$LIB" NOBOUNCE_MODE=on NOBOUNCE_STATS="$T/s-%p.json" \
-		socat -u FILE:in.bin "TCP:127.0.0.1:$p" || fail "socat failed"
+		bash -c "${3//PORT/$p}" || fail "$1 failed"
 	finish rcv || fail "receiver failed"
 	assert_same in.bin got.bin
-	row socat socat "file → tcp" "$(served_by_kernel s-*.json)"
+	row "$1" "$2" "file → tcp" "$(served_by_kernel s-*.json)"
+}
+
+test_socat_file_to_tcp() {
+	sender_case socat socat 'socat -u FILE:in.bin TCP:127.0.0.1:PORT'
 }
 
 test_socat_tcp_relay() {
@@ -139,15 +145,7 @@ test_socat_tcp_relay() {
 }
 
 test_nc_sending_a_file() {
-	mkdata in.bin $SIZE
-	local p
-	p=$(port)
-	receiver rcv "$p" got.bin
-	env LD_PRELOAD="$LIB" NOBOUNCE_MODE=on NOBOUNCE_STATS="$T/s-%p.json" \
-		nc -N 127.0.0.1 "$p" < in.bin || fail "nc failed"
-	finish rcv || fail "receiver failed"
-	assert_same in.bin got.bin
-	row nc netcat-openbsd "file → tcp" "$(served_by_kernel s-*.json)"
+	sender_case nc netcat-openbsd 'nc -N 127.0.0.1 PORT < in.bin'
 }
 
 test_nc_receiving_into_a_file() {

@@ -1531,19 +1531,20 @@ static void forked_child_checks(const char *buf, size_t n, long long at)
 	_exit(0);
 }
 
-static enum { SRC_TCP, SRC_UNIX, SRC_PIPE } stream_src = SRC_TCP;
+enum srck { SRC_TCP, SRC_UNIX, SRC_PIPE };
+static enum srck stream_src = SRC_TCP;
 
-static int sc_sock_src(enum dstk k, bool touch, bool aligned)
+/* src.bin of size bytes, sent by a feeder thread (joined by the caller)
+ * over a fresh loopback TCP connection, UNIX stream socketpair or pipe:
+ * returns the reading end. */
+static int stream_fed(enum srck kind, off_t size, struct feeder *f, pthread_t *th)
 {
-	struct ctx c;
-	init(&c, R_READ, W_WRITE, CHUNK);
-	off_t size = 8 * MiB + 4321;
 	make_file("src.bin", size, 1);
 	int sv[2];
-	if (stream_src == SRC_UNIX) {
+	if (kind == SRC_UNIX) {
 		if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
 			die("socketpair");
-	} else if (stream_src == SRC_PIPE) {
+	} else if (kind == SRC_PIPE) {
 		int pp[2];
 		if (pipe(pp) != 0)
 			die("pipe");
@@ -1552,11 +1553,26 @@ static int sc_sock_src(enum dstk k, bool touch, bool aligned)
 	} else {
 		tcp_pair(sv);
 	}
-	struct feeder f = { .fd = sv[0], .size = size };
-	pthread_t th;
-	if (pthread_create(&th, NULL, feeder_main, &f) != 0)
+	*f = (struct feeder){ sv[0], size, f->may_end };
+	if (pthread_create(th, NULL, feeder_main, f) != 0)
 		die("pthread_create");
-	c.src = sv[1];
+	return sv[1];
+}
+
+static int tcp_fed(off_t size, struct feeder *f, pthread_t *th)
+{
+	return stream_fed(SRC_TCP, size, f, th);
+}
+
+
+static int sc_sock_src(enum dstk k, bool touch, bool aligned)
+{
+	struct ctx c;
+	init(&c, R_READ, W_WRITE, CHUNK);
+	off_t size = 8 * MiB + 4321;
+	struct feeder f = { .fd = -1 };
+	pthread_t th;
+	c.src = stream_fed(stream_src, size, &f, &th);
 	open_dst(&c, k);
 	c.buf = aligned ? aligned_buf(CHUNK) : malloc(CHUNK);
 	static unsigned char want[CHUNK];
@@ -1635,19 +1651,6 @@ static int count_fds_naming(const char *path)
 	if (d != NULL)
 		closedir(d);
 	return n;
-}
-
-/* src.bin of size bytes, sent over a fresh loopback TCP connection by a
- * feeder thread (joined by the caller): returns the reading end. */
-static int tcp_fed(off_t size, struct feeder *f, pthread_t *th)
-{
-	make_file("src.bin", size, 1);
-	int sv[2];
-	tcp_pair(sv);
-	*f = (struct feeder){ sv[0], size, f->may_end };
-	if (pthread_create(th, NULL, feeder_main, f) != 0)
-		die("pthread_create");
-	return sv[1];
 }
 
 static int sc_after_write(bool fsize)
@@ -1781,22 +1784,10 @@ static int sc_random(unsigned seed)
 {
 	rng_state = seed * 0x9e3779b97f4a7c15ull + 1;
 	off_t size = 6 * MiB + (off_t)rnd(100000);
-	make_file("src.bin", size, 1);
-	int sv[2];
 	bool use_pipe = seed & 1;
-	if (use_pipe) {
-		int pp[2];
-		if (pipe(pp) != 0)
-			die("pipe");
-		sv[0] = pp[1];
-		sv[1] = pp[0];
-	} else {
-		tcp_pair(sv);
-	}
-	struct feeder f = { .fd = sv[0], .size = size };
+	struct feeder f = { .fd = -1 };
 	pthread_t th;
-	if (pthread_create(&th, NULL, feeder_main, &f) != 0)
-		die("pthread_create");
+	int sv[2] = { -1, stream_fed(use_pipe ? SRC_PIPE : SRC_TCP, size, &f, &th) };
 	char dst[600];
 	snprintf(dst, sizeof dst, "dst.bin");
 	int out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -1922,30 +1913,16 @@ static int sc_gauntlet(unsigned seed)
 	int sk = (int)(seed % 4), dki = (int)(seed / 4 % 4);
 	bool nonblock = seed / 16 % 2, storms = seed / 32 % 2, looks = seed / 64 % 2 == 0;
 	off_t size = 4 * MiB + (off_t)rnd(100000);
-	make_file("src.bin", size, 1);
 	struct feeder f = { .fd = -1 };
 	pthread_t th;
 	bool fed = sk != 0;
+	static const enum srck skinds[] = { SRC_TCP, SRC_TCP, SRC_UNIX, SRC_PIPE };
 	int src;
 	if (sk == 0) {
+		make_file("src.bin", size, 1);
 		src = open("src.bin", O_RDONLY);
 	} else {
-		int sv[2];
-		if (sk == 1)
-			tcp_pair(sv);
-		else if (sk == 2 && socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0)
-			die("socketpair");
-		else if (sk == 3) {
-			int pp[2];
-			if (pipe(pp) != 0)
-				die("pipe");
-			sv[0] = pp[1];
-			sv[1] = pp[0];
-		}
-		f = (struct feeder){ .fd = sv[0], .size = size };
-		if (pthread_create(&th, NULL, feeder_main, &f) != 0)
-			die("pthread_create");
-		src = sv[1];
+		src = stream_fed(skinds[sk], size, &f, &th);
 	}
 	struct ctx c;
 	memset(&c, 0, sizeof c);
