@@ -105,7 +105,7 @@ MACHINE="kernel $(uname -r), $cpu, nproc $(nproc)"
 SIZE_ARG=${SIZE_MB}M
 VFLAG=
 [ "$VERIFY" = 1 ] && VFLAG=-V
-CMD="$PROG -s $SIZE_ARG -f $SRC${KARGS:+ $KARGS}${VFLAG:+ $VFLAG} -A PLACEMENT DIRECTION METHOD CHUNK"
+CMD="build/prog/kcopy -s $SIZE_ARG -f $SRC${KARGS:+ $KARGS}${VFLAG:+ $VFLAG} -A PLACEMENT DIRECTION METHOD CHUNK"
 FIRST_AFF=${AFFS%% *}
 # Placements a direction runs under: all, unless it has no peer.
 affs_of() {

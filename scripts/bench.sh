@@ -117,6 +117,8 @@ fi
 import json, os, statistics, sys, time
 
 tmp, rounds, machine, perf_ok, perf_note, prog, lib = sys.argv[1:8]
+# the report names paths as the repository does, not as this machine does
+prog, lib = os.path.relpath(prog), os.path.relpath(lib)
 rounds = int(rounds)
 variants = ["plain", "preloaded", "off"]
 data = {}   # case -> variant -> {"min": [...], "median": [...]}

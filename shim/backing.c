@@ -23,6 +23,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -182,13 +183,7 @@ void nb_backing_fds_closed(unsigned lo, unsigned hi)
 
 void nb_backing_drop_idle(void)
 {
-	if (atomic_load(&kept) == 0)
-		return;
-	int saved = errno;
-	for (int i = 0; i < NB_BACKINGS; i++)
-		if (atomic_load(&backings[i].keep) >= 0)
-			unkeep(&backings[i]);
-	errno = saved;
+	nb_backing_fds_closed(0, UINT_MAX);
 }
 
 bool nb_backing_identity(int fd, dev_t *dev, ino_t *ino)

@@ -184,14 +184,6 @@ static enum nb_path path_to(int dst, struct nb_fd *d)
 	return nb_path_for(NB_KIND_FILE, k, d->flags, 0, nb_g.cfg.paths);
 }
 
-/* Is the phantom's backing descriptor the destination file? */
-static bool same_file(int backing, const struct nb_fd *d)
-{
-	dev_t dev;
-	ino_t ino;
-	return nb_backing_identity(backing, &dev, &ino) && dev == d->dev && ino == d->ino;
-}
-
 /* SIGPIPE discipline for pieces after the first. */
 struct quiet {
 	bool begun, on, was_pending;
@@ -308,13 +300,12 @@ static bool forward_region(struct fwd *f, uintptr_t a, uintptr_t end)
 			if (v.kind == NB_PH_PIPE) {
 				f->last = pipe_piece(f->dst, f->d, idx, &v, cur - v.start, piece,
 						     &f->h, f->done, &unusable);
-			} else if (f->d->kind == NB_KIND_FILE && same_file(v.src, f->d)) {
-				/* From a file into itself: the kernel copy could
-				 * read what it has just written. From memory. */
-				unusable = true;
 			} else {
 				/* The backing stays referenced while the kernel reads
-				 * it, even if another thread materialises the phantom. */
+				 * it, even if another thread materialises the phantom.
+				 * Into the file it came from too: the write hook has
+				 * filled every phantom of the range it overwrites
+				 * (nb_defer_before_write), so the two ranges are apart. */
 				nb_backing_ref(v.src);
 				f->last = kernel_piece(f->dst, f->d, f->path, v.src,
 						       v.off + ((off_t)cur - (off_t)v.start), piece,

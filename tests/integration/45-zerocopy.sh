@@ -370,6 +370,30 @@ test_tcp_source_buffers_the_program_inspects_hold_the_stream_bytes() {
 	deferred
 }
 
+# dd copying a file onto itself at a later block, overlapping (seek 1) and
+# not (seek 64): every read is a phantom of the file being written, and
+# the write over a phantom's range must fill it first (the kernel copy
+# would read what the loop has just written). Same file as plain.
+test_a_file_copied_onto_itself_matches_plain() {
+	local seek run
+	mkdata a0.bin 8M
+	for seek in 1 64; do
+		for run in plain shim; do
+			cp a0.bin "a-$run.bin"
+			if [ $run = plain ]; then
+				dd if="a-$run.bin" of="a-$run.bin" bs=64K count=32 seek=$seek conv=notrunc status=none
+			else
+				env LD_PRELOAD="$PRELOAD" NOBOUNCE_ARM_AFTER=1 NOBOUNCE_MIN_CHUNK_FILE=4K \
+					NOBOUNCE_STATS="$T/s$seek.json" \
+					dd if="a-$run.bin" of="a-$run.bin" bs=64K count=32 seek=$seek conv=notrunc status=none
+			fi || fail "dd ($run, seek $seek) failed"
+		done
+		cmp a-plain.bin a-shim.bin >&2 || fail "seek $seek: the file differs from the plain run's"
+		[ "$(jget "s$seek.json" "j['counters']['deferred_reads']")" -gt 0 ] ||
+			fail "seek $seek: no read was served as a phantom"
+	done
+}
+
 # A socket read written whole into a file is moved out of its pool pipe;
 # the file range becomes the buffer's backing. The program looking at the
 # buffer afterwards, overwriting or truncating that range of the file
