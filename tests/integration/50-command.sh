@@ -196,6 +196,9 @@ test_live_file_is_private_and_never_follows_a_planted_symlink() {
 	assert_eq "$(ls open | wc -l)" 0 "files in a directory open to others"
 	NOBOUNCE_LIVE_DIR="$T/off" "$NB" --live off -- true
 	[ ! -e "$T/off" ] || fail "--live off made a directory"
+	# off means off: no file either in mode off
+	NOBOUNCE_LIVE_DIR="$T/modeoff" "$NB" --mode off -- true
+	[ ! -e "$T/modeoff" ] || fail "mode off made a live directory"
 }
 
 # A forked child counts in a file of its own (the parent's mapping is
