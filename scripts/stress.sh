@@ -40,21 +40,23 @@ RUN_TIMEOUT=120
 
 runs=0 divergences=0 served=0 kept=()
 
-# one SCENARIO: plain then preloaded, in their own directories
+# one SCENARIO [ARG]: plain then preloaded, in their own directories.
+# A scenario named PROG:NAME runs tests/prog/PROG instead of zc.
 one() {
-	local sc=$1 d=$WORK/run.$runs side
+	local sc=$1 arg=${2:-} d=$WORK/run.$runs side prog=$ZC
+	case $sc in *:*) prog=$ROOT/build/prog/${sc%%:*}; sc=${sc#*:} ;; esac
 	runs=$((runs + 1))
 	for side in plain shim; do
 		mkdir -p "$d/$side"
 		(
 			cd "$d/$side" || exit 1
 			if [ $side = plain ]; then
-				timeout $RUN_TIMEOUT "$ZC" "$sc" > out.txt 2> err.txt
+				timeout $RUN_TIMEOUT "$prog" "$sc" $arg > out.txt 2> err.txt
 			else
 				timeout $RUN_TIMEOUT env LD_PRELOAD="$LIB" NOBOUNCE_MODE=on \
 					NOBOUNCE_ARM_AFTER=1 NOBOUNCE_MIN_CHUNK=4K \
 					NOBOUNCE_MIN_CHUNK_STREAM=4K NOBOUNCE_MIN_CHUNK_PIPE=4K \
-					NOBOUNCE_STATS="$d/shim/s.%p.json" "$ZC" "$sc" > out.txt 2> err.txt
+					NOBOUNCE_STATS="$d/shim/s.%p.json" "$prog" "$sc" $arg > out.txt 2> err.txt
 			fi
 			echo $? > rc
 		) 2> /dev/null
@@ -99,7 +101,12 @@ while [ $(($(date +%s) - start)) -lt "$SECONDS_MAX" ]; do
 		2) one tcp-src-threads-signals ;;
 		3) one "tcp-src-$( ((turn / 40 % 2)) && echo src || echo dst)-taken-over" ;;
 		esac ;;
-	7) one "$( ((turn / 10 % 2)) && echo tcp-epoll-relay || echo threads8)" ;;
+	7) case $((turn / 10 % 4)) in
+		0) one tcp-epoll-relay ;;
+		1) one threads8 ;;
+		2) one haz_sig:fork-mid-op 200 ;;   # forks while threads copy
+		3) one "haz_sig:handler-$( ((turn / 40 % 2)) && echo reads || echo writes)" 2 ;;
+		esac ;;
 	esac
 	seed=$((seed + 1))
 	turn=$((turn + 1))

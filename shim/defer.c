@@ -298,6 +298,12 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 		}
 	}
 	nb_phantom_set_owner(idx, fd, atomic_load(&e->gen));
+	if (!nb_sigguard_recheck()) {
+		/* A mask that blocks SIGSEGV appeared meanwhile: its setter may
+		 * have filled every phantom before this one was published. */
+		nb_phantom_overwrite_range(lo, hi);
+		return (ssize_t)(h + k);
+	}
 	NB_COUNT(deferred, 1);
 	return (ssize_t)(h + k);
 }
@@ -331,6 +337,12 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 	    (e->kind != NB_KIND_FILE && !(nb_is_stream_source(e->kind) && !positional)) ||
 	    (e->flags & (NB_FL_PSEUDO | NB_FL_DIRECT)) || atomic_load(&e->no_zc) ||
 	    !nb_fault_owns(SIGSEGV))
+		return NB_NOT_DEFERRED;
+	/* Only where a touch of the pages is sure to reach the trampoline
+	 * (sigguard.c), and never in a child the library was not told of:
+	 * there the pool, the backings and the memory descriptor are the
+	 * parent's. */
+	if (!nb_sigguard_allows() || !nb_same_process())
 		return NB_NOT_DEFERRED;
 	if (!nb_fd_trylock(e))
 		return NB_NOT_DEFERRED;
@@ -443,7 +455,10 @@ again:
 	if (moved && k < n)
 		lseek(fd, pos + (off_t)k, SEEK_SET);
 	moved = false;
-	NB_COUNT(deferred, 1);
+	if (!nb_sigguard_recheck())
+		nb_phantom_overwrite_range(lo, hi); /* as in stream_read */
+	else
+		NB_COUNT(deferred, 1);
 	ret = (ssize_t)k;
 out:
 	if (moved)

@@ -24,10 +24,14 @@
  * inactive slot and then bumps the sequence; a reader copies
  * slot[seq & 1] and retries if seq moved meanwhile.
  *
- * What the kernel no longer applies for the program, we emulate when
- * calling its handler (sigaction(2)): sa_mask plus the signal itself
- * unless SA_NODEFER is blocked for the call, SA_RESETHAND resets the
- * stored action to SIG_DFL before the call. SIG_DFL and SIG_IGN on a real
+ * What the kernel would do for the program's handler, it still does: the
+ * handler runs under the mask it asked for (set with one rt_sigprocmask
+ * just before the call), on the stack it asked for (the trampoline is
+ * installed with the program's SA_ONSTACK choice), reached by a tail call
+ * with the library's frames already gone (a tight sigaltstack that fits
+ * the program's handler fits it under the library too). Only
+ * SA_RESETHAND is emulated: the stored action becomes SIG_DFL before the
+ * call. SIG_DFL and SIG_IGN on a real
  * fault both end the process with that signal, as the kernel does (a
  * synchronous fault that is ignored or blocked is forced to the default
  * action, see force_sig_fault in kernel/signal.c): we restore the default
@@ -39,7 +43,7 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <pthread.h>
+#include <ucontext.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -80,16 +84,16 @@ static void store_read(struct store *s, struct sigaction *out)
 
 static void store_write(struct store *s, const struct sigaction *in)
 {
-	sigset_t all, old;
-	sigfillset(&all);
-	pthread_sigmask(SIG_BLOCK, &all, &old);
+	/* Asynchronous signals blocked: a handler can never spin against its
+	 * own thread here (sigguard.c). */
+	nb_crit_enter();
 	while (atomic_flag_test_and_set_explicit(&s->busy, memory_order_acquire))
 		;
 	unsigned q = atomic_load_explicit(&s->seq, memory_order_relaxed);
 	memcpy(&s->slot[(q + 1) & 1], in, sizeof *in);
 	atomic_store_explicit(&s->seq, q + 1, memory_order_release);
 	atomic_flag_clear_explicit(&s->busy, memory_order_release);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	nb_crit_leave();
 }
 
 /* The kernel's disposition back to SIG_DFL, so the next delivery of sig
@@ -102,39 +106,67 @@ static void kernel_default(int sig)
 	NB_REAL(sigaction)(sig, &dfl, NULL);
 }
 
-static void chain(int sig, siginfo_t *info, void *uc)
+typedef void (*nb_sa_fn)(int, siginfo_t *, void *);
+static void kernel_mirror(int sig, const struct sigaction *a);
+
+/* What the program's action says to do with a signal that is not a
+ * phantom's: the handler to call, or NULL when the signal has been dealt
+ * with (ignored, or the default restored for a re-fault or re-raise).
+ * Reads two words of the store, not the whole action: this runs on the
+ * program's alternate signal stack, which may be barely larger than the
+ * kernel's signal frame. */
+static __attribute__((noinline)) nb_sa_fn chain_target(int sig, const siginfo_t *info,
+							  const ucontext_t *uc)
 {
 	struct store *s = store_of(sig);
-	struct sigaction a;
-	store_read(s, &a);
+	nb_sa_fn fn;
+	int flags;
+	uint64_t mask;
+	for (;;) {
+		unsigned q = atomic_load_explicit(&s->seq, memory_order_acquire);
+		fn = s->slot[q & 1].sa_sigaction;
+		flags = s->slot[q & 1].sa_flags;
+		memcpy(&mask, &s->slot[q & 1].sa_mask, sizeof mask);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&s->seq, memory_order_relaxed) == q)
+			break;
+	}
 	bool sent = info == NULL || info->si_code <= 0; /* kill, raise, sigqueue */
-
-	if (!(a.sa_flags & SA_SIGINFO) && (a.sa_handler == SIG_DFL || a.sa_handler == SIG_IGN)) {
-		if (sent && a.sa_handler == SIG_IGN)
-			return;
+	__sighandler_t h = (__sighandler_t)(void (*)(void))fn;
+	if (!(flags & SA_SIGINFO) && (h == SIG_DFL || h == SIG_IGN)) {
+		if (sent && h == SIG_IGN)
+			return NULL;
 		kernel_default(sig);
 		if (sent) /* nothing re-faults: deliver it again, now fatal */
 			syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), sig);
-		return;
+		return NULL;
 	}
-
-	if (a.sa_flags & SA_RESETHAND) {
+	if (flags & SA_RESETHAND) {
 		struct sigaction dfl;
 		memset(&dfl, 0, sizeof dfl);
 		dfl.sa_handler = SIG_DFL;
 		store_write(s, &dfl);
+		kernel_mirror(sig, &dfl);
 	}
-	sigset_t mask = a.sa_mask, old;
-	if (!(a.sa_flags & SA_NODEFER))
-		sigaddset(&mask, sig);
-	pthread_sigmask(SIG_BLOCK, &mask, &old);
-	if (a.sa_flags & SA_SIGINFO)
-		a.sa_sigaction(sig, info, uc);
-	else
-		a.sa_handler(sig);
-	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	/* The mask the kernel would have set for the handler: the one at
+	 * the fault, plus its sa_mask, plus the signal unless SA_NODEFER. */
+	uint64_t at_fault;
+	memcpy(&at_fault, &uc->uc_sigmask, sizeof at_fault);
+	mask |= at_fault;
+	if (!(flags & SA_NODEFER))
+		mask |= 1ull << (sig - 1);
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, sizeof mask);
+	return fn;
 }
 
+/* The kernel calls this on SIGSEGV and SIGBUS, with every asynchronous
+ * signal blocked and SIGSEGV itself open (kernel_mirror): no handler of
+ * the program's can run on this thread while a phantom is being filled,
+ * and none can ever run with SIGSEGV blocked because of us. For a fault
+ * that is the program's, chain_target sets the mask its handler expects,
+ * and the handler is reached by a tail call, from the very stack position
+ * the kernel would have called it at: the library's frames are gone by
+ * then, so a handler that fits its alternate stack plainly fits here. */
 static void trampoline(int sig, siginfo_t *info, void *uc)
 {
 	int saved = errno;
@@ -145,8 +177,55 @@ static void trampoline(int sig, siginfo_t *info, void *uc)
 		errno = saved;
 		return;
 	}
-	chain(sig, info, uc);
+	nb_sa_fn fn = chain_target(sig, info, uc);
 	errno = saved;
+	if (fn != NULL)
+		fn(sig, info, uc); /* a sibling call: compiled to a jump */
+}
+
+/* The trampoline's kernel action, given the program's action a: every
+ * asynchronous signal blocked, SIGSEGV and the other synchronous ones
+ * open (SA_NODEFER; a fault while one of them is blocked kills), and the
+ * program's own SA_ONSTACK choice, so its handler runs on the stack it
+ * asked for. SA_RESETHAND stays ours to emulate (the kernel would drop
+ * the trampoline). With no handler of the program's, SA_ONSTACK: a
+ * phantom touched near a full stack can still be filled on the
+ * alternate stack, if there is one. */
+static void kernel_mirror(int sig, const struct sigaction *a)
+{
+	struct sigaction mine;
+	memset(&mine, 0, sizeof mine);
+	mine.sa_sigaction = trampoline;
+	mine.sa_flags = SA_SIGINFO | SA_RESTART | SA_NODEFER;
+	sigfillset(&mine.sa_mask);
+	static const int sync_sigs[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS };
+	for (unsigned i = 0; i < sizeof sync_sigs / sizeof sync_sigs[0]; i++)
+		sigdelset(&mine.sa_mask, sync_sigs[i]);
+	bool handler = (a->sa_flags & SA_SIGINFO) ||
+		       (a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN);
+	mine.sa_flags |= handler ? (a->sa_flags & SA_ONSTACK) : SA_ONSTACK;
+	NB_REAL(sigaction)(sig, &mine, NULL);
+}
+
+bool nb_fault_still_ours(void)
+{
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		uint64_t mask;
+	} k;
+	if (syscall(SYS_rt_sigaction, SIGSEGV, NULL, &k, sizeof k.mask) != 0)
+		return false;
+	return k.handler == (void *)trampoline;
+}
+
+/* The slots were taken behind the library (sigguard.c noticed): what the
+ * kernel holds now is the program's, and its later calls go straight
+ * there. No phantom exists any more (sigguard.c filled them). */
+void nb_fault_give_up(void)
+{
+	atomic_store(&installed, 0);
 }
 
 /* Takes (or takes back) the kernel slots. Whatever is there and is not
@@ -158,21 +237,13 @@ int nb_fault_install(void)
 	atomic_store(&installed, 1);
 	static const int sigs[] = { SIGSEGV, SIGBUS };
 	for (unsigned i = 0; i < 2; i++) {
-		struct sigaction mine, prev;
-		memset(&mine, 0, sizeof mine);
-		mine.sa_sigaction = trampoline;
-		/* SA_NODEFER: the program's handler may fault again (and its
-		 * own mask is applied by chain()); SA_ONSTACK: a fault on a
-		 * stack overflow needs the alternate stack the program set. */
-		mine.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_NODEFER | SA_RESTART;
-		sigemptyset(&mine.sa_mask);
+		struct sigaction prev;
 		if (NB_REAL(sigaction)(sigs[i], NULL, &prev) != 0)
 			return -1;
 		if ((prev.sa_flags & SA_SIGINFO) && prev.sa_sigaction == trampoline)
 			continue;
 		store_write(store_of(sigs[i]), &prev);
-		if (NB_REAL(sigaction)(sigs[i], &mine, NULL) != 0)
-			return -1;
+		kernel_mirror(sigs[i], &prev);
 	}
 	return 0;
 }
@@ -189,6 +260,7 @@ int nb_fault_sigaction(int sig, const struct sigaction *act, struct sigaction *o
 		sigdelset(&copy.sa_mask, SIGKILL);
 		sigdelset(&copy.sa_mask, SIGSTOP);
 		store_write(s, &copy);
+		kernel_mirror(sig, &copy);
 	}
 	if (old != NULL)
 		*old = cur;

@@ -1,7 +1,9 @@
 /*
  * hook_signal.c - the program's signal dispositions.
  *
- * Owns: sigaction, signal, bsd_signal, sysv_signal and __sysv_signal.
+ * Owns: sigaction, signal, bsd_signal, sysv_signal, __sysv_signal, sigset,
+ * sigignore, siginterrupt; the calls that change a signal mask (below);
+ * and _Fork.
  * Once fault.c owns the kernel's SIGSEGV/SIGBUS slots, calls on those two
  * signals read and write the program's store there; everything else passes
  * straight through. glibc implements signal() and friends on its internal
@@ -10,9 +12,15 @@
  * Every disposition that takes effect is also told to sigview.c.
  * Must not: change any disposition or result of any other signal.
  */
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations" /* sighold, sigset, ... */
 #include "hook.h"
 
+#include <poll.h>
 #include <signal.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <ucontext.h>
 
 NB_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
@@ -66,4 +74,213 @@ NB_EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t h)
 	if (NB_UNLIKELY(nb_fault_owns(sig)))
 		return noted(sig, h, NB_SYSV_FLAGS, nb_fault_signal(sig, h, NB_SYSV_FLAGS));
 	return noted(sig, h, NB_SYSV_FLAGS, NB_CALL(__sysv_signal, (errno = ENOSYS, SIG_ERR), sig, h));
+}
+
+/* ---- masks: a mask that blocks SIGSEGV must never meet a phantom ----
+ *
+ * Every libc call that can leave SIGSEGV blocked tells sigguard.c before
+ * it takes effect, which then fills every phantom and makes no new one
+ * (a synchronous fault on a blocked signal kills the process). glibc's
+ * sighold, sigset(SIG_HOLD), sigblock and sigsetmask use its internal
+ * __sigprocmask, which a sigprocmask hook never sees: each is interposed
+ * by name. Calls that wait under a temporary mask count while they wait
+ * (a handler run during the call runs under that mask). */
+
+NB_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
+{
+	nb_sigguard_mask(how, set);
+	return NB_CALL(sigprocmask, NB_NOSYS, how, set, old);
+}
+
+NB_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
+{
+	nb_sigguard_mask(how, set);
+	return NB_CALL(pthread_sigmask, ENOSYS, how, set, old);
+}
+
+NB_EXPORT int sigsetmask(int mask)
+{
+	nb_sigguard_mask_bits((uint64_t)(unsigned)mask);
+	return NB_CALL(sigsetmask, NB_NOSYS, mask);
+}
+
+NB_EXPORT int sigblock(int mask)
+{
+	nb_sigguard_mask_bits((uint64_t)(unsigned)mask);
+	return NB_CALL(sigblock, NB_NOSYS, mask);
+}
+
+NB_EXPORT int sighold(int sig)
+{
+	if (sig == SIGSEGV)
+		nb_sigguard_mask_bits(1ull << (SIGSEGV - 1));
+	return NB_CALL(sighold, NB_NOSYS, sig);
+}
+
+/* One mask bit of sig, for the *_set helpers below. */
+static sigset_t only(int sig)
+{
+	sigset_t s;
+	sigemptyset(&s);
+	sigaddset(&s, sig);
+	return s;
+}
+
+/* sigset(3) as glibc does it, on the program's stored action for the
+ * signals fault.c owns: SIG_HOLD blocks, anything else installs (no
+ * flags, empty mask) and unblocks; SIG_HOLD is returned if the signal
+ * was blocked before. */
+static __sighandler_t owned_sigset(int sig, __sighandler_t disp)
+{
+	sigset_t one = only(sig), before;
+	struct sigaction act, old;
+	if (disp == SIG_HOLD) {
+		if (NB_REAL(sigprocmask)(SIG_BLOCK, &one, &before) != 0)
+			return SIG_ERR;
+		if (sigismember(&before, sig))
+			return SIG_HOLD;
+		nb_fault_sigaction(sig, NULL, &old);
+		return old.sa_handler;
+	}
+	memset(&act, 0, sizeof act);
+	act.sa_handler = disp;
+	sigemptyset(&act.sa_mask);
+	nb_fault_sigaction(sig, &act, &old);
+	nb_sigview_installed(sig, &act);
+	if (NB_REAL(sigprocmask)(SIG_UNBLOCK, &one, &before) != 0)
+		return SIG_ERR;
+	return sigismember(&before, sig) ? SIG_HOLD : old.sa_handler;
+}
+
+NB_EXPORT __sighandler_t sigset(int sig, __sighandler_t disp)
+{
+	if (disp == SIG_HOLD && sig == SIGSEGV)
+		nb_sigguard_mask_bits(1ull << (SIGSEGV - 1));
+	if (NB_UNLIKELY(nb_fault_owns(sig)) && disp != SIG_ERR)
+		return owned_sigset(sig, disp);
+	__sighandler_t r = NB_CALL(sigset, (errno = ENOSYS, SIG_ERR), sig, disp);
+	if (r != SIG_ERR && disp != SIG_HOLD)
+		nb_sigview_installed_handler(sig, disp, 0);
+	return r;
+}
+
+NB_EXPORT int sigignore(int sig)
+{
+	if (NB_UNLIKELY(nb_fault_owns(sig))) {
+		nb_fault_signal(sig, SIG_IGN, 0);
+		return 0;
+	}
+	int r = NB_CALL(sigignore, NB_NOSYS, sig);
+	if (r == 0)
+		nb_sigview_installed_handler(sig, SIG_IGN, 0);
+	return r;
+}
+
+/* siginterrupt(3): the current action again, with SA_RESTART cleared
+ * (interrupt) or set. */
+NB_EXPORT int siginterrupt(int sig, int interrupt)
+{
+	if (NB_UNLIKELY(nb_fault_owns(sig))) {
+		struct sigaction a;
+		nb_fault_sigaction(sig, NULL, &a);
+		if (interrupt)
+			a.sa_flags &= ~SA_RESTART;
+		else
+			a.sa_flags |= SA_RESTART;
+		nb_fault_sigaction(sig, &a, NULL);
+		return 0;
+	}
+	int r = NB_CALL(siginterrupt, NB_NOSYS, sig, interrupt);
+	if (r == 0) {
+		struct sigaction a;
+		if (NB_REAL(sigaction)(sig, NULL, &a) == 0)
+			nb_sigview_installed(sig, &a);
+	}
+	return r;
+}
+
+NB_EXPORT int sigsuspend(const sigset_t *mask)
+{
+	bool b = nb_sigguard_call_begin(mask);
+	int r = NB_CALL(sigsuspend, NB_NOSYS, mask);
+	NB_KEEP_ERRNO(nb_sigguard_call_end(b));
+	return r;
+}
+
+NB_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
+{
+	bool b = nb_sigguard_call_begin(mask);
+	int r = NB_CALL(ppoll, NB_NOSYS, fds, n, ts, mask);
+	NB_KEEP_ERRNO(nb_sigguard_call_end(b));
+	return r;
+}
+
+NB_EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts,
+		      const sigset_t *mask)
+{
+	bool b = nb_sigguard_call_begin(mask);
+	int k = NB_CALL(pselect, NB_NOSYS, n, r, w, x, ts, mask);
+	NB_KEEP_ERRNO(nb_sigguard_call_end(b));
+	return k;
+}
+
+NB_EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int max, int timeout,
+			  const sigset_t *mask)
+{
+	bool b = nb_sigguard_call_begin(mask);
+	int r = NB_CALL(epoll_pwait, NB_NOSYS, ep, ev, max, timeout, mask);
+	NB_KEEP_ERRNO(nb_sigguard_call_end(b));
+	return r;
+}
+
+NB_EXPORT int epoll_pwait2(int ep, struct epoll_event *ev, int max, const struct timespec *ts,
+			   const sigset_t *mask)
+{
+	bool b = nb_sigguard_call_begin(mask);
+	int r = NB_CALL(epoll_pwait2, NB_NOSYS, ep, ev, max, ts, mask);
+	NB_KEEP_ERRNO(nb_sigguard_call_end(b));
+	return r;
+}
+
+/* setcontext and swapcontext install the mask saved in the context. The
+ * hook only looks at it: swapcontext saves a context that resumes in
+ * this frame, which returns to the caller as an ordinary call would. */
+static void context_mask(const ucontext_t *uc)
+{
+	sigset_t m;
+	if (uc != NULL && nb_copy_in(&m, &uc->uc_sigmask, sizeof m))
+		nb_sigguard_mask(SIG_SETMASK, &m);
+}
+
+NB_EXPORT int setcontext(const ucontext_t *uc)
+{
+	context_mask(uc);
+	return NB_CALL(setcontext, NB_NOSYS, uc);
+}
+
+NB_EXPORT int swapcontext(ucontext_t *oucp, const ucontext_t *uc)
+{
+	context_mask(uc);
+	return NB_CALL(swapcontext, NB_NOSYS, oucp, uc);
+}
+
+/* ---- _Fork: a fork without the atfork handlers ----
+ * glibc 2.34's _Fork() runs no pthread_atfork handler, so the library's
+ * own run here, around it: the child must not inherit an entry held by a
+ * thread it does not have, nor the parent's memory descriptor. */
+NB_EXPORT pid_t _Fork(void)
+{
+	bool on = atomic_load(&nb_g.active) != 0;
+	if (on)
+		nb_fork_prepare();
+	pid_t r = NB_CALL(_Fork, (pid_t)syscall(SYS_fork));
+	if (on) {
+		int saved = errno;
+		if (r == 0)
+			nb_fork_child();
+		else
+			nb_fork_parent();
+		errno = saved;
+	}
+	return r;
 }

@@ -9,7 +9,10 @@
  * see `active == 0` and pass straight through.
  *
  * fork: pthread_atfork runs for fork() and for glibc's internal __fork
- * (daemon(), popen's fallback), which a fork() hook would miss. glibc's
+ * (daemon(), popen's fallback), which a fork() hook would miss; _Fork()
+ * skips it, so its hook (hook_signal.c) runs the same three handlers. A
+ * raw fork or clone runs none: phantom.c notices the new pid where it
+ * matters (nb_same_process) and defers nothing there. glibc's
  * posix_spawn and system() use clone(CLONE_VM|CLONE_VFORK) and call only
  * libc-internal functions in the child before exec, so no hook and no
  * handler runs there; vfork children run our hooks on the parent's memory,
@@ -71,13 +74,19 @@ void nb_own_prepare_surrender(void)
 	errno = saved;
 }
 
-static void atfork_prepare(void)
+void nb_fork_prepare(void)
 {
+	nb_phantom_fork_prepare();
 	if (nb_phantom_any())
 		nb_phantom_materialize_pipes();
 }
 
-static void atfork_child(void)
+void nb_fork_parent(void)
+{
+	nb_phantom_fork_parent();
+}
+
+void nb_fork_child(void)
 {
 	forked = true;
 	nb_g.pid = getpid();
@@ -125,11 +134,13 @@ void nb_init(void)
 			    nb_g.cfg.log >= NB_LOG_INFO;
 		nb_g.log_fd = late ? nb_hide_fd(2) : 2;
 	}
-	pthread_atfork(atfork_prepare, NULL, atfork_child);
+	pthread_atfork(nb_fork_prepare, nb_fork_parent, nb_fork_child);
 	nb_live_start();
 	/* Read before fault.c replaces SIGSEGV/SIGBUS with its trampoline:
 	 * the summary is of the program's dispositions, inherited ones too. */
 	nb_sigview_init();
+	/* A mask inherited across exec may block SIGSEGV already. */
+	nb_sigguard_init();
 	nb_xfer_set_send_chunk(nb_g.cfg.send_chunk);
 	nb_xfer_keep_limits(true);
 	/* Phantom buffers materialise on a fault: the kernel's SIGSEGV and

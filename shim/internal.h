@@ -457,6 +457,13 @@ int nb_phantom_set_edges(int idx, uintptr_t xstart, uintptr_t xend);
  * there? Then the file's bytes may be sent for it. */
 bool nb_phantom_edges_intact(int idx, uintptr_t from, uintptr_t to);
 void nb_phantom_atfork_child(void);
+/* fork(): no entry may be caught BUSY for a thread the child lacks. */
+void nb_phantom_fork_prepare(void);
+void nb_phantom_fork_parent(void);
+/* Is this the process the library started in (or was told of by fork)?
+ * False in a child made by _Fork without the hook, a raw fork or clone,
+ * or vfork: nothing is deferred there. One getpid(2). */
+bool nb_same_process(void);
 /* Before fork: a pipe-backed phantom's pipe would be shared with the
  * child, so its bytes go into memory first (both then have them). */
 void nb_phantom_materialize_pipes(void);
@@ -539,6 +546,35 @@ bool nb_sigview_restart_handlers(void); /* some handler has SA_RESTART */
 bool nb_sigview_plain_handlers(void);   /* some handler lacks SA_RESTART */
 bool nb_sigview_pipe_ignored(void);     /* SIGPIPE is SIG_IGN */
 
+/* Was the kernel's SIGSEGV slot taken behind the library? (fault.c) */
+bool nb_fault_still_ours(void);
+void nb_fault_give_up(void);
+
+/* Can a touch of a guarded page still reach the trampoline (sigguard.c)?
+ * A mask that blocks SIGSEGV anywhere, or a disposition changed behind
+ * the library, stops deferral for good, every phantom filled first. */
+enum { NB_GUARD_NONE = 0, NB_GUARD_MASK, NB_GUARD_DISPOSITION };
+void nb_sigguard_init(void);
+/* Before a mask call (how, set) takes effect; set may be bad or NULL. */
+void nb_sigguard_mask(int how, const sigset_t *set);
+/* Before a call that leaves these signals blocked (BSD masks). */
+void nb_sigguard_mask_bits(uint64_t blocked_after);
+/* Around a call that waits under a temporary mask (ppoll, sigsuspend). */
+bool nb_sigguard_call_begin(const sigset_t *tmp);
+void nb_sigguard_call_end(bool began);
+void nb_sigguard_disposition_lost(void);
+/* Before a deferred read: may a phantom be made? (two system calls) */
+bool nb_sigguard_allows(void);
+/* After publishing one: is it still allowed (else fill it)? */
+bool nb_sigguard_recheck(void);
+const char *nb_sigguard_reason(void); /* NULL while deferral is allowed */
+/* A section in which the library holds a phantom entry: asynchronous
+ * signals blocked, so no handler on this thread waits for it. Nests. */
+void nb_crit_enter(void);
+void nb_crit_leave(void);
+unsigned nb_crit_depth(void);
+void nb_crit_reset_thread(void);
+
 /* ------------------------------------------------------------------ */
 /* Global state (init.c) and logging (log.c)                           */
 
@@ -554,6 +590,10 @@ struct nb_global {
 extern struct nb_global nb_g;
 
 void nb_init(void);
+/* The fork handlers (pthread_atfork, and the _Fork hook). */
+void nb_fork_prepare(void);
+void nb_fork_parent(void);
+void nb_fork_child(void);
 void nb_log(enum nb_loglevel lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Writes a whole buffer to fd with the real write, retrying EINTR. */
 void nb_write_all(int fd, const char *buf, size_t n);
@@ -597,6 +637,11 @@ int __openat64_2(int dirfd, const char *path, int flags);
 int close_range(unsigned first, unsigned last, int flags);
 __sighandler_t bsd_signal(int sig, __sighandler_t h);
 __sighandler_t __sysv_signal(int sig, __sighandler_t h);
+pid_t _Fork(void);
+#include <poll.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <ucontext.h>
 
 #define NB_REAL_FUNCS(X)                                                           \
 	X(read) X(write) X(pread) X(pwrite) X(readv) X(writev) X(preadv) X(pwritev) \
@@ -609,13 +654,21 @@ __sighandler_t __sysv_signal(int sig, __sighandler_t h);
 	X(sysv_signal) X(free) X(realloc) X(munmap) X(mremap) X(madvise) X(mprotect)   \
 	X(mmap) X(fread) X(fwrite) X(fread_unlocked) X(fwrite_unlocked) X(ftruncate)      \
 	X(truncate) X(execve) X(execv) X(execvp) X(execvpe) X(fexecve) X(execveat)      \
-	X(posix_spawn) X(posix_spawnp) X(system) X(popen) X(setrlimit) X(prlimit)
+	X(posix_spawn) X(posix_spawnp) X(system) X(popen) X(setrlimit) X(prlimit)      \
+	X(sigprocmask) X(pthread_sigmask) X(sigsetmask) X(sigblock) X(sighold) X(sigset) \
+	X(sigignore) X(siginterrupt) X(sigsuspend) X(ppoll) X(pselect) X(epoll_pwait)  \
+	X(epoll_pwait2) X(setcontext) X(swapcontext) X(_Fork)
 
+/* Some hooked names are deprecated in glibc's headers (sighold, sigset,
+ * sigblock, ...); legacy programs still call them, so they are hooked. */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations"
 struct nb_real {
 #define NB_REAL_FIELD(name) __typeof__(name) *name;
 	NB_REAL_FUNCS(NB_REAL_FIELD)
 #undef NB_REAL_FIELD
 };
+#pragma GCC diagnostic pop
 extern struct nb_real nb_real;
 
 /* Resolves every next definition; safe to call more than once. */

@@ -19,12 +19,39 @@
  * phantom race on a CAS of its state; the loser waits for the winner and
  * returns to re-execute its access.
  *
- * The table is a fixed array, claimed and released with CAS; each entry
- * carries a sequence number so a reader can tell an entry that was
- * recycled under it. The backing of a live phantom (source descriptor and
- * offset) can be replaced in place - the steady state of an armed loop
- * keeps its buffer guarded and only swaps the record - under the entry's
- * own state word.
+ * The table is a fixed array, claimed and released with CAS. The backing
+ * of a live phantom (source descriptor and offset) can be replaced in
+ * place - the steady state of an armed loop keeps its buffer guarded and
+ * only swaps the record - under the entry's own state word.
+ *
+ * One entry's states and who may move it between them:
+ *
+ *   FREE --add_entry--> BUSY --(pages guarded)--> LIVE
+ *   LIVE --claim--> BUSY --unclaim--> LIVE        (get, rebind, tee, edges)
+ *   LIVE --claim--> BUSY --fill, open--> DONE     (materialise: a touch,
+ *                                                  a fork, a change of the
+ *                                                  source, exec)
+ *   LIVE --claim--> BUSY --> FREE                 (memory freed/unmapped)
+ *   DONE --(grace over, or range dropped)--> FREE
+ *
+ * BUSY belongs to one thread, for microseconds, and nothing inside it
+ * blocks. The rules that keep that true:
+ *  - Same thread, signal handler: every BUSY period is a critical section
+ *    (sigguard.c nb_crit_enter) with the asynchronous signals blocked, and
+ *    the trampoline itself runs with them blocked (fault.c): no handler
+ *    of the program's can interrupt a holder and then wait for its entry.
+ *    SIGSEGV stays open - a holder that touches another phantom's pages
+ *    (edges next to a guard) fills that one, a different entry.
+ *  - Other threads: they wait (yield) for BUSY to end; a fault on pages of
+ *    a DONE entry within NB_GRACE_NS just re-runs the access.
+ *  - fork(): the gate below. The forking thread closes it, waits until no
+ *    entry is BUSY, and forks; nobody else takes an entry meanwhile. The
+ *    child therefore sees FREE, LIVE and DONE only (pipe phantoms are
+ *    filled before, their pipes being shared).
+ *  - A child the library was not told of (_Fork without the hook, a raw
+ *    fork or clone, vfork): no entry is added there, fills write through
+ *    a /proc/self/mem of its own, and a pipe phantom is read through a
+ *    tee, never from the parent's pipe (nb_same_process).
  */
 #include "internal.h"
 #include "xfer.h"
@@ -75,6 +102,77 @@ struct phantom {
 };
 
 static struct phantom table[NB_MAX_PHANTOMS];
+static atomic_uint high;  /* slots ever used: scans stop here */
+static atomic_uint live;  /* LIVE, BUSY or DONE entries in the table */
+static atomic_int memfd = -1;
+
+/* ---- fork: no entry may be caught half changed ---- */
+
+/* While a fork is being prepared, no thread but the forking one takes an
+ * entry (claim, add_entry), and the forking thread waits until none is
+ * held: the child then finds every entry FREE, LIVE or DONE - never BUSY
+ * for a thread it does not have. A thread already inside a section (it
+ * may hold an entry, and is about to take a second) goes on: waiting
+ * there would wait for the fork that waits for it. */
+static atomic_int fork_gate;
+static __thread bool forking __attribute__((tls_model("initial-exec")));
+
+static bool gate_closed_to_me(void)
+{
+	return NB_UNLIKELY(atomic_load(&fork_gate) != 0) && !forking && nb_crit_depth() <= 1;
+}
+
+static void gate_wait(void)
+{
+	while (gate_closed_to_me())
+		sched_yield();
+}
+
+static bool any_busy(void)
+{
+	unsigned n = atomic_load(&high);
+	for (unsigned i = 0; i < n; i++)
+		if (atomic_load(&table[i].state) == PH_BUSY)
+			return true;
+	return false;
+}
+
+void nb_phantom_fork_prepare(void)
+{
+	forking = true;
+	atomic_store(&fork_gate, 1);
+	/* Holders finish in microseconds (nothing blocks inside an entry);
+	 * a thread stopped in one (a debugger) is not waited for forever. */
+	for (unsigned spins = 0; any_busy() && spins < 200000; spins++)
+		sched_yield();
+	if (any_busy())
+		nb_log(NB_LOG_WARN, "fork: a buffer entry is still held by another thread");
+}
+
+void nb_phantom_fork_parent(void)
+{
+	atomic_store(&fork_gate, 0);
+	forking = false;
+}
+
+/* The child: one thread, no fork in progress. An entry still BUSY (the
+ * wait above gave up) belongs to a thread that does not exist here; it
+ * is made LIVE again, so a touch fills it from its record instead of
+ * waiting forever - and that is logged. */
+static void fork_child_entries(void)
+{
+	atomic_store(&fork_gate, 0);
+	forking = false;
+	nb_crit_reset_thread();
+	unsigned n = atomic_load(&high);
+	for (unsigned i = 0; i < n; i++) {
+		struct phantom *p = &table[i];
+		if (atomic_load(&p->state) != PH_BUSY)
+			continue;
+		nb_log(NB_LOG_WARN, "fork: buffer entry %u was held by another thread", i);
+		atomic_store(&p->state, PH_LIVE);
+	}
+}
 
 /* Edge slots, NB_EDGE_MAX bytes for each side of each entry, in one
  * mapping made on first use and reserved lazily by the kernel: only the
@@ -107,9 +205,6 @@ static bool in_grace(const struct phantom *p, uint64_t now)
 {
 	return now - p->done_ns < NB_GRACE_NS;
 }
-static atomic_uint high;  /* slots ever used: scans stop here */
-static atomic_uint live;  /* LIVE, BUSY or DONE entries in the table */
-static atomic_int memfd = -1;
 
 /* Scratch buffers for filling: a small pool shared by all threads, mapped
  * on first use and kept (a per-thread buffer would leak with every thread
@@ -144,11 +239,30 @@ static int scratch_take(char **buf, size_t *cap)
 	return -1;
 }
 
-static int mem_fd(void)
+bool nb_same_process(void)
 {
+	return nb_g.pid == 0 || (pid_t)syscall(SYS_getpid) == nb_g.pid;
+}
+
+static atomic_int memfd_pid; /* the process memfd was opened in */
+
+/* The descriptor to write this process's memory through. A child the
+ * library was not told about (_Fork without the hook, a raw fork or
+ * clone, a vfork child) inherited the parent's: it writes into the
+ * PARENT's memory. There a private one is opened for the one fill (temp
+ * set: the caller closes it) and nothing is cached - a vfork child shares
+ * the cache with its parent. */
+static int mem_fd(bool *temp)
+{
+	*temp = false;
 	int fd = atomic_load(&memfd);
-	if (fd >= 0)
+	if (fd >= 0 && (nb_g.pid == 0 || atomic_load(&memfd_pid) == nb_g.pid) &&
+	    nb_same_process())
 		return fd;
+	if (!nb_same_process()) {
+		*temp = true;
+		return (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/mem", O_RDWR | O_CLOEXEC);
+	}
 	fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/mem", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
@@ -161,6 +275,7 @@ static int mem_fd(void)
 		nb_own_release(hidden);
 		return expect;
 	}
+	atomic_store(&memfd_pid, nb_g.pid);
 	return hidden;
 }
 
@@ -171,6 +286,7 @@ void nb_phantom_atfork_child(void)
 	int fd = atomic_exchange(&memfd, -1);
 	if (fd >= 0)
 		nb_own_release(fd);
+	fork_child_entries();
 }
 
 NB_UNINSTRUMENTED bool nb_phantom_any(void)
@@ -187,10 +303,13 @@ NB_UNINSTRUMENTED bool nb_phantom_any(void)
 static int add_entry(uintptr_t start, uintptr_t end, int src, off_t off, const struct nb_pipe *pp,
 		     size_t len, bool guard)
 {
-	if (mem_fd() < 0)
-		return -1;
+	bool temp;
+	if (!nb_same_process() || mem_fd(&temp) < 0)
+		return -1; /* never in a child the library was not told of */
 	unsigned n = atomic_load(&high);
 	uint64_t now = now_ns();
+	nb_crit_enter();
+	gate_wait();
 	for (unsigned i = 0; i < NB_MAX_PHANTOMS; i++) {
 		struct phantom *p = &table[i];
 		int expect = PH_FREE;
@@ -201,6 +320,15 @@ static int add_entry(uintptr_t start, uintptr_t end, int src, off_t off, const s
 				continue;
 		} else {
 			atomic_fetch_add(&live, 1);
+		}
+		if (gate_closed_to_me()) {
+			/* A fork began: this entry must not be caught half made. */
+			if (expect == PH_FREE)
+				atomic_fetch_sub(&live, 1);
+			atomic_store(&p->state, expect);
+			gate_wait();
+			i--;
+			continue;
 		}
 		p->start = start;
 		p->end = end;
@@ -219,12 +347,15 @@ static int add_entry(uintptr_t start, uintptr_t end, int src, off_t off, const s
 			int err = errno;
 			atomic_fetch_sub(&live, 1);
 			atomic_store_explicit(&p->state, PH_FREE, memory_order_release);
+			nb_crit_leave();
 			errno = err;
 			return -1; /* the caller keeps its backing */
 		}
 		atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+		nb_crit_leave();
 		return (int)i;
 	}
+	nb_crit_leave();
 	errno = ENOSPC;
 	return -1;
 }
@@ -267,15 +398,29 @@ int nb_phantom_find(uintptr_t a)
  * it. Returns false if it stopped being live (materialised, dropped). */
 static bool claim(struct phantom *p)
 {
+	nb_crit_enter();
 	for (;;) {
+		gate_wait();
 		int expect = PH_LIVE;
-		if (atomic_compare_exchange_strong_explicit(&p->state, &expect, PH_BUSY,
-							    memory_order_acquire, memory_order_relaxed))
-			return true;
-		if (expect == PH_FREE || expect == PH_DONE)
+		if (atomic_compare_exchange_strong(&p->state, &expect, PH_BUSY)) {
+			if (!gate_closed_to_me())
+				return true;
+			atomic_store(&p->state, PH_LIVE); /* a fork began: after it */
+			continue;
+		}
+		if (expect == PH_FREE || expect == PH_DONE) {
+			nb_crit_leave();
 			return false;
+		}
 		sched_yield(); /* another thread is filling or updating it */
 	}
+}
+
+/* A claimed entry goes back to LIVE, and the section ends. */
+static void unclaim(struct phantom *p)
+{
+	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+	nb_crit_leave();
 }
 
 /* A live entry leaves: its reference to the backing goes with it. */
@@ -283,6 +428,8 @@ static bool claim(struct phantom *p)
  * drained (its bytes are no one's any more). */
 static void put_backing(struct phantom *p)
 {
+	if (p->kind == NB_PH_PIPE && !nb_same_process())
+		return; /* the pool pipe is the parent's too: leave it be */
 	if (p->kind == NB_PH_PIPE)
 		nb_pipe_put_holding(&p->pipe, p->len); /* tee never consumes */
 	else
@@ -294,6 +441,7 @@ static void release_free(struct phantom *p)
 	put_backing(p);
 	atomic_fetch_sub(&live, 1);
 	atomic_store_explicit(&p->state, PH_FREE, memory_order_release);
+	nb_crit_leave();
 }
 
 static void release_done(struct phantom *p)
@@ -301,6 +449,7 @@ static void release_done(struct phantom *p)
 	put_backing(p);
 	p->done_ns = now_ns();
 	atomic_store_explicit(&p->state, PH_DONE, memory_order_release);
+	nb_crit_leave();
 }
 
 /* Copies the backing bytes into the still-guarded pages. */
@@ -344,12 +493,33 @@ static int fill_with(const struct phantom *p, size_t from, size_t to, int mfd, c
 	return 0;
 }
 
-static int fill(const struct phantom *p, size_t from, size_t to)
+/* In a child the library was not told about, a pipe phantom's pool pipe
+ * is shared with the parent, whose bytes they still are: the fill reads
+ * a duplicate of them (tee into a private pipe) and leaves the pool pipe
+ * as it was. The phantom reads from that pipe instead (tmp->r). */
+static int foreign_pipe_copy(const struct phantom *p, struct phantom *tmp)
 {
-	/* Opened lazily: a forked child must use its own /proc/self/mem. */
-	int mfd = mem_fd();
-	if (mfd < 0)
+	int fds[2];
+	if (syscall(SYS_pipe2, fds, O_CLOEXEC | O_NONBLOCK) != 0)
 		return -1;
+	if (p->len > 65536)
+		syscall(SYS_fcntl, fds[1], F_SETPIPE_SZ, (long)p->len);
+	long k;
+	do
+		k = syscall(SYS_tee, p->pipe.r, fds[1], p->len, SPLICE_F_NONBLOCK);
+	while (k < 0 && errno == EINTR);
+	nb_sys_close(fds[1]);
+	if (k != (long)p->len) {
+		nb_sys_close(fds[0]);
+		return -1;
+	}
+	*tmp = *p;
+	tmp->pipe.r = fds[0];
+	return 0;
+}
+
+static int fill_through(const struct phantom *p, size_t from, size_t to, int mfd)
+{
 	char *buf;
 	size_t cap;
 	int slot = scratch_take(&buf, &cap);
@@ -362,6 +532,29 @@ static int fill(const struct phantom *p, size_t from, size_t to)
 	return rc;
 }
 
+static int fill(const struct phantom *p, size_t from, size_t to)
+{
+	/* Opened lazily: a forked child must use its own /proc/self/mem. */
+	bool temp;
+	int mfd = mem_fd(&temp);
+	if (mfd < 0)
+		return -1;
+	int rc;
+	struct phantom copy;
+	if (temp && p->kind == NB_PH_PIPE) {
+		rc = foreign_pipe_copy(p, &copy);
+		if (rc == 0) {
+			rc = fill_through(&copy, from, to, mfd);
+			nb_sys_close(copy.pipe.r);
+		}
+	} else {
+		rc = fill_through(p, from, to, mfd);
+	}
+	if (temp)
+		nb_sys_close(mfd);
+	return rc;
+}
+
 /* Opens the pages once bytes [from, to) are in: through /proc/self/mem
  * while still guarded (filled is the result of that), or, failing that
  * (no /proc/self/mem: descriptors exhausted, a hardened kernel), by
@@ -369,6 +562,15 @@ static int fill(const struct phantom *p, size_t from, size_t to)
  * glimpse them half filled then; wrong bytes for good would be worse. */
 static int open_filled(const struct phantom *p, int filled, size_t from, size_t to)
 {
+	if (filled != 0 && p->kind == NB_PH_PIPE && !nb_same_process()) {
+		/* The bytes are in a pipe this process shares with its parent
+		 * and could not be duplicated: reading them would take them
+		 * from the parent, opening the pages would show stale bytes. */
+		static const char msg[] = "nobounce: a buffer's bytes cannot be recovered in this "
+					  "child process; stopping it\n";
+		nb_sys_write(2, msg, sizeof msg - 1);
+		abort();
+	}
 	int rc = nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
 	if (filled == 0)
 		return rc;
@@ -517,7 +719,7 @@ int nb_phantom_rebind(int idx, int src, off_t off)
 	p->off = off;
 	p->xstart = p->start;
 	p->xend = p->end;
-	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+	unclaim(p);
 	return 0;
 }
 
@@ -530,7 +732,7 @@ int nb_phantom_rebind_pipe(int idx, uintptr_t start, uintptr_t end, const struct
 	if (p->start != start || p->end != end) {
 		/* Materialised and its slot taken by another buffer since the
 		 * caller looked: not the caller's phantom any more. */
-		atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+		unclaim(p);
 		return -1;
 	}
 	put_backing(p);
@@ -540,7 +742,7 @@ int nb_phantom_rebind_pipe(int idx, uintptr_t start, uintptr_t end, const struct
 	p->src = -1;
 	p->xstart = p->start;
 	p->xend = p->end;
-	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+	unclaim(p);
 	return 0;
 }
 
@@ -561,7 +763,7 @@ ssize_t nb_phantom_tee(int idx, uintptr_t start, size_t skip, size_t n, const st
 		while (k < 0 && errno == EINTR);
 		r = k;
 	}
-	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+	unclaim(p);
 	return r;
 }
 
@@ -571,7 +773,7 @@ ssize_t nb_phantom_move_out(int idx, uintptr_t start, int file, nb_move_fn move,
 	if (!claim(p))
 		return NB_XFER_FALLBACK;
 	if (p->start != start || p->kind != NB_PH_PIPE || p->len == 0 || p->len == SIZE_MAX) {
-		atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+		unclaim(p);
 		return NB_XFER_FALLBACK;
 	}
 	/* The entry stays BUSY while the bytes move: a thread touching the
@@ -580,7 +782,7 @@ ssize_t nb_phantom_move_out(int idx, uintptr_t start, int file, nb_move_fn move,
 	ssize_t r = move(ctx, p->pipe.r, p->len, &off);
 	if (r <= 0) {
 		/* Nothing moved: the pipe still holds every byte. */
-		atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+		unclaim(p);
 		return r;
 	}
 	if ((size_t)r == p->len) {
@@ -589,7 +791,7 @@ ssize_t nb_phantom_move_out(int idx, uintptr_t start, int file, nb_move_fn move,
 		p->kind = NB_PH_FILE;
 		p->src = file;
 		p->off = off;
-		atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+		unclaim(p);
 		return r;
 	}
 	/* A short write (no space, a file size limit): the first r bytes
@@ -650,7 +852,7 @@ int nb_phantom_set_edges(int idx, uintptr_t xstart, uintptr_t xend)
 		p->xend = xend;
 		rc = 0;
 	}
-	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+	unclaim(p);
 	return rc;
 }
 
@@ -670,7 +872,7 @@ bool nb_phantom_edges_intact(int idx, uintptr_t from, uintptr_t to)
 	else if (from >= p->end && to <= p->xend)
 		ok = memcmp(slot + NB_EDGE_MAX + (from - p->end), (const void *)from,
 			    to - from) == 0;
-	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+	unclaim(p);
 	return ok;
 }
 
@@ -681,7 +883,7 @@ void nb_phantom_set_owner(int idx, int fd, unsigned gen)
 		return;
 	p->owner = fd;
 	p->owner_gen = gen;
-	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+	unclaim(p);
 }
 
 bool nb_phantom_owner(int idx, int *fd, unsigned *gen)
@@ -691,7 +893,7 @@ bool nb_phantom_owner(int idx, int *fd, unsigned *gen)
 		return false;
 	*fd = p->owner;
 	*gen = p->owner_gen;
-	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+	unclaim(p);
 	return *fd >= 0;
 }
 
@@ -708,6 +910,6 @@ bool nb_phantom_get(int idx, struct nb_phantom_view *v)
 	v->off = p->off;
 	v->kind = p->kind;
 	v->len = p->len;
-	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+	unclaim(p);
 	return true;
 }

@@ -13,6 +13,7 @@
  * is resolving, NB_REAL() yields NULL and the few hooks that can be reached
  * that early fall back to a raw system call.
  */
+#pragma GCC diagnostic ignored "-Wdeprecated-declarations" /* sighold, sigset, ... */
 #include "internal.h"
 
 #include <dlfcn.h>

@@ -76,7 +76,7 @@ size_t nb_stats_json(char *buf, size_t cap, const char *prog, pid_t pid)
 	size_t len = (size_t)snprintf(
 		buf, cap,
 		"{\n  \"nobounce\": \"%s\",\n  \"program\": \"%s\",\n  \"pid\": %d,\n"
-		"  \"mode\": \"%s\",\n  \"config\": {\"min_chunk\": %zu, \"arm_after\": %u, "
+		"  \"mode\": \"%s\",\n  \"deferral\": \"%s\",\n  \"config\": {\"min_chunk\": %zu, \"arm_after\": %u, "
 		"\"paths\": [%s]},\n"
 		"  \"counters\": {\"bounces\": %llu, \"bounce_bytes\": %llu, \"arms\": %llu, "
 		"\"disarms\": %llu, \"misses_unforwarded\": %llu, \"misses_two_destinations\": %llu, "
@@ -85,7 +85,8 @@ size_t nb_stats_json(char *buf, size_t cap, const char *prog, pid_t pid)
 		"\"untracked_iterations\": %llu, \"deferred_reads\": %llu, \"forwarded_writes\": %llu, "
 		"\"forwarded_bytes\": %llu, \"edge_bytes\": %llu, \"moved_to_file\": %llu, \"kernel_calls\": %llu},\n"
 		"  \"loops\": ",
-		NB_VERSION, prog, (int)pid, nb_mode_name(c->mode), c->min_chunk, c->arm_after,
+		NB_VERSION, prog, (int)pid, nb_mode_name(c->mode),
+		nb_sigguard_reason() ? nb_sigguard_reason() : "allowed", c->min_chunk, c->arm_after,
 		paths, (unsigned long long)bounces, (unsigned long long)bounce_bytes,
 		C(arms), C(disarms), C(misses[NB_MISS_UNFORWARDED]), C(misses[NB_MISS_TWO_DESTS]),
 		C(misses[NB_MISS_MODIFIED]), C(classified), C(revalidations), C(stale),

@@ -166,6 +166,19 @@ static ssize_t k_copy_file_range(int in, off_t *off_in, int out, off_t *off_out,
 	return syscall(SYS_copy_file_range, in, off_in, out, off_out, n, 0);
 }
 
+/* "Every signal" for the library's own sections: never the synchronous
+ * ones - a fault while SIGSEGV is blocked kills the process (sigguard.c). */
+static void k_fill_async(sigset_t *s)
+{
+	sigfillset(s); /* glibc keeps its SIGCANCEL/SIGSETXID out */
+	sigdelset(s, SIGSEGV);
+	sigdelset(s, SIGBUS);
+	sigdelset(s, SIGILL);
+	sigdelset(s, SIGFPE);
+	sigdelset(s, SIGTRAP);
+	sigdelset(s, SIGSYS);
+}
+
 static void k_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
 	/* Cannot fail with valid arguments (rt_sigprocmask(2)). */
@@ -423,7 +436,7 @@ static ssize_t to_socket(int dst, bool nonblock, int src, off_t src_off, size_t 
 	bool before = false;
 	if (m != NB_MASK_NONE) {
 		if (m == NB_MASK_ALL) {
-			sigfillset(&block); /* glibc keeps its SIGCANCEL/SIGSETXID out */
+			k_fill_async(&block);
 		} else {
 			sigemptyset(&block);
 			sigaddset(&block, SIGPIPE);
@@ -518,7 +531,7 @@ static ssize_t to_pipe(int dst, int src, off_t src_off, size_t len, struct nb_xf
 	bool masked = nb_sigview_plain_handlers() || nb_sigview_restart_handlers();
 	unsigned flags = masked ? SPLICE_F_NONBLOCK : 0;
 	sigset_t all, old;
-	sigfillset(&all);
+	k_fill_async(&all);
 	if (masked)
 		k_sigmask(SIG_BLOCK, &all, &old);
 	const sigset_t *prog = masked ? &old : NULL; /* NULL: the mask in force */

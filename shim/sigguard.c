@@ -1,0 +1,207 @@
+/*
+ * sigguard.c - can a touch of a guarded page still reach the trampoline?
+ *
+ * Owns: the answer to "may a new phantom be made now", as far as signal
+ * delivery is concerned, and the critical sections in which the library
+ * holds a phantom entry with the program's asynchronous signals blocked.
+ * Must not: allocate, lock, or make a system call on the hooks' fast path
+ * while nothing of this matters (no phantom, no armed read).
+ *
+ * A phantom is only safe while every thread that could touch it would
+ * deliver the SIGSEGV to fault.c's trampoline. Two things break that:
+ *
+ *  - A thread whose signal mask blocks SIGSEGV. A synchronous fault on a
+ *    blocked signal is not queued: the kernel unblocks it, resets it to
+ *    SIG_DFL and kills the process (force_sig_info_to_task in
+ *    kernel/signal.c). Servers often block "every signal" in worker
+ *    threads (sigfillset + pthread_sigmask), and masks survive exec.
+ *  - A disposition set behind the library: sigset(3) and friends use
+ *    glibc's internal __sigaction, a raw rt_sigaction(2) bypasses libc.
+ *
+ * Which thread will touch a buffer cannot be known, and a new thread
+ * inherits its creator's mask without telling anyone, so the rule is per
+ * process and one-way: once any mask that blocks SIGSEGV is seen (at
+ * start-up, or through a hooked mask call), every phantom is filled
+ * before the call takes effect and no new one is ever made in this
+ * process ("blocked" below). Masks that last only for one call (ppoll,
+ * pselect, epoll_pwait, sigsuspend: a handler run during the call runs
+ * under that mask) count while the call lasts. A disposition found
+ * changed behind the library does the same as a blocking mask, for good.
+ * What no hook sees (a raw rt_sigprocmask in another thread) is caught
+ * only by the per-read check of the reading thread's own mask: a Known
+ * limit.
+ *
+ * Ordering with a read that is making a phantom at the same moment: the
+ * blocker raises the flag, then fills every phantom; the reader publishes
+ * its phantom, then looks at the flag (nb_sigguard_recheck) and fills it
+ * if the flag went up. With sequentially consistent operations on both
+ * sides at least one of them sees the other.
+ *
+ * Critical sections (nb_crit_enter/leave): a phantom entry held by a
+ * thread (phantom.c claim) must never be waited for by a signal handler
+ * that interrupted that same thread - the handler would wait forever. So
+ * every claim is made with the asynchronous signals blocked; the
+ * synchronous ones (SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGTRAP, SIGSYS) stay
+ * open, since blocking them turns a fault into death. Sections nest; the
+ * mask is changed only by the outermost one, and read back to the
+ * thread's own mask when it ends.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#define KSIGSET_SIZE 8
+#define BIT(sig) (1ull << ((sig) - 1))
+/* Signals the kernel raises for an instruction: never blocked by us. */
+#define SYNC_SIGS (BIT(SIGSEGV) | BIT(SIGBUS) | BIT(SIGILL) | BIT(SIGFPE) | BIT(SIGTRAP) | BIT(SIGSYS))
+
+static atomic_int blocked_for_good; /* enum nb_guard_reason, 0 = none */
+static atomic_int blocked_calls;    /* threads inside a call with such a mask */
+
+static __thread unsigned crit_depth __attribute__((tls_model("initial-exec")));
+static __thread uint64_t crit_old __attribute__((tls_model("initial-exec")));
+
+void nb_crit_enter(void)
+{
+	/* A handler that runs before the block below runs a whole section
+	 * of its own and leaves the depth as it found it; once the mask is
+	 * in, nothing asynchronous runs on this thread until the end. */
+	if (crit_depth == 0) {
+		uint64_t all = ~SYNC_SIGS;
+		syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, &crit_old, KSIGSET_SIZE);
+	}
+	crit_depth++;
+}
+
+void nb_crit_leave(void)
+{
+	if (--crit_depth == 0)
+		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &crit_old, NULL, KSIGSET_SIZE);
+}
+
+unsigned nb_crit_depth(void)
+{
+	return crit_depth;
+}
+
+void nb_crit_reset_thread(void)
+{
+	crit_depth = 0;
+}
+
+const char *nb_sigguard_reason(void)
+{
+	switch (atomic_load(&blocked_for_good)) {
+	case NB_GUARD_MASK:
+		return "a signal mask blocks SIGSEGV";
+	case NB_GUARD_DISPOSITION:
+		return "SIGSEGV's disposition was changed behind the library";
+	default:
+		return atomic_load(&blocked_calls) ? "a call waits with SIGSEGV blocked" : NULL;
+	}
+}
+
+/* Every phantom gets its bytes; none is made from here on. */
+static void stop_for_good(int why)
+{
+	int none = 0;
+	if (atomic_compare_exchange_strong(&blocked_for_good, &none, why)) {
+		nb_log(NB_LOG_INFO, "buffers are no longer deferred: %s", nb_sigguard_reason());
+	}
+	nb_defer_expose_all();
+}
+
+void nb_sigguard_init(void)
+{
+	uint64_t cur = 0;
+	if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &cur, KSIGSET_SIZE) != 0 ||
+	    (cur & BIT(SIGSEGV)))
+		atomic_store(&blocked_for_good, NB_GUARD_MASK);
+}
+
+/* The mask `how`/`set` would leave, given the current one. */
+static bool would_block(int how, uint64_t set)
+{
+	if (!(set & BIT(SIGSEGV)))
+		return false;
+	return how == SIG_BLOCK || how == SIG_SETMASK;
+}
+
+void nb_sigguard_mask(int how, const sigset_t *set)
+{
+	if (set == NULL)
+		return;
+	uint64_t m; /* the kernel's sigset: the first 64 bits */
+	/* The caller's pointer may be bad: the real call reports that. */
+	if (!nb_copy_in(&m, set, sizeof m) || !would_block(how, m))
+		return;
+	int saved = errno;
+	stop_for_good(NB_GUARD_MASK);
+	errno = saved;
+}
+
+void nb_sigguard_mask_bits(uint64_t blocked_after)
+{
+	if (!(blocked_after & BIT(SIGSEGV)))
+		return;
+	int saved = errno;
+	stop_for_good(NB_GUARD_MASK);
+	errno = saved;
+}
+
+bool nb_sigguard_call_begin(const sigset_t *tmp)
+{
+	uint64_t m;
+	if (tmp == NULL || !nb_copy_in(&m, tmp, sizeof m) || !(m & BIT(SIGSEGV)))
+		return false;
+	int saved = errno;
+	atomic_fetch_add(&blocked_calls, 1);
+	nb_defer_expose_all();
+	errno = saved;
+	return true;
+}
+
+void nb_sigguard_call_end(bool began)
+{
+	if (began)
+		atomic_fetch_sub(&blocked_calls, 1);
+}
+
+void nb_sigguard_disposition_lost(void)
+{
+	int saved = errno;
+	stop_for_good(NB_GUARD_DISPOSITION);
+	errno = saved;
+}
+
+bool nb_sigguard_allows(void)
+{
+	if (atomic_load(&blocked_for_good) != 0 || atomic_load(&blocked_calls) != 0)
+		return false;
+	/* What no hook saw: this thread's own mask (a raw rt_sigprocmask),
+	 * and whether the kernel's SIGSEGV slot is still the trampoline (a
+	 * raw rt_sigaction, a glibc-internal setter). Two system calls per
+	 * deferred read, at chunk sizes where one read is tens of us. */
+	uint64_t cur = 0;
+	if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &cur, KSIGSET_SIZE) != 0 ||
+	    (cur & BIT(SIGSEGV))) {
+		stop_for_good(NB_GUARD_MASK);
+		return false;
+	}
+	if (!nb_fault_still_ours()) {
+		/* What the kernel holds now is the program's: its later
+		 * sigaction calls go straight there. */
+		nb_fault_give_up();
+		stop_for_good(NB_GUARD_DISPOSITION);
+		return false;
+	}
+	return true;
+}
+
+bool nb_sigguard_recheck(void)
+{
+	return atomic_load(&blocked_for_good) == 0 && atomic_load(&blocked_calls) == 0;
+}
