@@ -581,6 +581,7 @@ int nb_own_close_range(unsigned lo, unsigned hi, int flags,
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -609,7 +610,8 @@ __sighandler_t __sysv_signal(int sig, __sighandler_t h);
 	X(sysv_signal) X(free) X(realloc) X(munmap) X(mremap) X(madvise) X(mprotect)   \
 	X(mmap) X(fread) X(fwrite) X(fread_unlocked) X(fwrite_unlocked) X(ftruncate)      \
 	X(truncate) X(execve) X(execv) X(execvp) X(execvpe) X(fexecve) X(execveat)      \
-	X(posix_spawn) X(posix_spawnp) X(system) X(popen) X(setrlimit) X(prlimit)
+	X(posix_spawn) X(posix_spawnp) X(system) X(popen) X(setrlimit) X(prlimit)   \
+	X(prctl)
 
 struct nb_real {
 #define NB_REAL_FIELD(name) __typeof__(name) *name;
@@ -634,5 +636,28 @@ int nb_sys_mprotect(void *addr, size_t len, int prot);
 void *nb_sys_mmap_anon(size_t len); /* MAP_FAILED on error */
 void *nb_sys_mmap_shared(int fd, size_t len);
 int nb_sys_munmap(void *addr, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* seccomp (sandbox.c)                                                 */
+
+/* A filter (or strict mode) is in force or being installed: every hook
+ * is a pure pass-through and the library makes no system call. */
+bool nb_sandboxed(void);
+/* At start: is a filter inherited (or its state unknowable)? */
+bool nb_sandbox_detect(void);
+/* Before the program's filter takes effect: fill, release, report, give
+ * the fault signals back, then pass-through for good. */
+void nb_sandbox_enter(void);
+/* The exit report and the live file's removal (init.c); also run by
+ * nb_sandbox_enter, after which the destructor does nothing. */
+void nb_final_report(void);
+
+/* The exported syscall() is a hook (hook_sandbox.c); the library's own
+ * raw calls go straight to the kernel through sandbox.c's entry. */
+#if defined(NB_SHARED) && defined(__x86_64__)
+#define NB_HOOK_SYSCALL 1
+long nb_raw_syscall(long nr, ...) __attribute__((visibility("hidden")));
+#define syscall nb_raw_syscall
+#endif
 
 #endif
