@@ -11,6 +11,9 @@
  *   haz_seccomp exec SRC PRE            an allow-list with execve, then
  *                                       exec of "copy": the new image
  *                                       starts under the inherited filter
+ *   haz_seccomp strict-fault SRC PRE    strict, then a real SIGSEGV: the
+ *                                       handler set before the filter runs
+ *   haz_seccomp filter-fault SRC PRE    the same under the allow-list
  *   haz_seccomp copy SRC PRE            the plain copy loop (exec runs it
  *                                       with SRC fd:N, an inherited fd)
  *
@@ -18,12 +21,15 @@
  * writes each chunk to stdout. PRE iterations run before the filter, plus
  * one read whose bytes are written only after it: with an armed loop
  * (NOBOUNCE_ARM_AFTER=1) that buffer is a phantom at the moment the
- * filter arrives. After the filter the program also looks at every byte
+ * filter arrives. filter-syscall first probes for seccomp(2) the way
+ * libseccomp does (a NULL program: EFAULT, nothing installed). After the filter the program also looks at every byte
  * it read (a checksum), and reports on stderr with write(2) alone:
  * "bytes N sum S".
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -42,6 +48,24 @@
 extern char **environ;
 
 static char *buf;
+static int fault_exit_raw; /* strict mode: exit_group is not allowed */
+
+static void on_segv(int sig)
+{
+	(void)sig;
+	static const char m[] = "fault caught\n";
+	(void)!write(2, m, sizeof m - 1);
+	if (fault_exit_raw)
+		syscall(SYS_exit, 3);
+	_exit(3);
+}
+
+/* A real fault after the copy, where the program's own handler decides. */
+static void real_fault(void)
+{
+	static char *volatile nowhere;
+	*nowhere = 1;
+}
 static uint64_t total, sum;
 
 /* Output with write(2) only: printf could reach for fstat or brk. */
@@ -182,25 +206,43 @@ int main(int argc, char **argv)
 		perror("setup");
 		return 2;
 	}
+	if (strcmp(s, "filter-syscall") == 0) {
+		long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, NULL);
+		printf("probe %ld %s\n", r, r < 0 && errno == EFAULT ? "EFAULT" : "?");
+		fflush(stdout);
+	}
 	ssize_t n = before(src, pre);
 	int rc;
 
-	if (strcmp(s, "strict") == 0) {
+	bool fault = strstr(s, "-fault") != NULL;
+	if (fault) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_handler = on_segv;
+		sigaction(SIGSEGV, &sa, NULL);
+	}
+	if (strcmp(s, "strict") == 0 || strcmp(s, "strict-fault") == 0) {
+		fault_exit_raw = 1;
 		if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_STRICT) != 0) {
 			perror("prctl");
 			return 2;
 		}
 		rc = after(src, n);
+		if (fault)
+			real_fault();
 		syscall(SYS_exit, rc); /* exit_group is not allowed */
 	} else if (strcmp(s, "filter") == 0 || strcmp(s, "filter-thread") == 0 ||
-		   strcmp(s, "filter-syscall") == 0) {
+		   strcmp(s, "filter-syscall") == 0 || strcmp(s, "filter-fault") == 0) {
 		unsigned kill = strcmp(s, "filter-thread") == 0 ? SECCOMP_RET_KILL_THREAD
 								: SECCOMP_RET_KILL_PROCESS;
 		if (install(copy_only, LEN(copy_only), kill, strcmp(s, "filter-syscall") == 0) != 0) {
 			perror("seccomp");
 			return 2;
 		}
-		return after(src, n);
+		rc = after(src, n);
+		if (fault)
+			real_fault();
+		return rc;
 	} else if (strcmp(s, "exec") == 0) {
 		/* The pending chunk goes out first; the new image reads on
 		 * from the shared offset. */
