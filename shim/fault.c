@@ -228,6 +228,20 @@ void nb_fault_give_up(void)
 	atomic_store(&installed, 0);
 }
 
+/* The program's own actions back into the kernel, for good (a seccomp
+ * filter is coming: sandbox.c). No phantom exists any more. */
+void nb_fault_uninstall(void)
+{
+	if (!atomic_exchange(&installed, 0))
+		return;
+	static const int sigs[] = { SIGSEGV, SIGBUS };
+	for (unsigned i = 0; i < 2; i++) {
+		struct sigaction a;
+		store_read(store_of(sigs[i]), &a);
+		NB_REAL(sigaction)(sigs[i], &a, NULL);
+	}
+}
+
 /* Takes (or takes back) the kernel slots. Whatever is there and is not
  * our trampoline - the state at start-up, or a handler set behind the
  * hooks (a raw rt_sigaction, glibc-internal __sigaction) - becomes the

@@ -9,7 +9,8 @@
  * straight through. glibc implements signal() and friends on its internal
  * __sigaction, which no sigaction hook sees, so each of them has to be
  * interposed by name, with the flags glibc would use.
- * Every disposition that takes effect is also told to sigview.c.
+ * Every disposition that takes effect is also told to sigview.c. Under a
+ * seccomp filter (sandbox.c) every call goes straight to the kernel.
  * Must not: change any disposition or result of any other signal.
  */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations" /* sighold, sigset, ... */
@@ -22,10 +23,18 @@
 #include <sys/select.h>
 #include <ucontext.h>
 
+/* fault.c holds the kernel's slot for these - unless it gave it back (a
+ * seccomp filter came, sandbox.c; or the slot was taken behind it,
+ * sigguard.c): then calls go straight to the kernel. */
+static inline bool owned(int sig)
+{
+	return NB_UNLIKELY(nb_fault_owns(sig));
+}
+
 NB_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	int r;
-	if (NB_UNLIKELY(nb_fault_owns(sig)))
+	if (owned(sig))
 		r = nb_fault_sigaction(sig, act, old);
 	else
 		r = NB_CALL(sigaction, NB_NOSYS, sig, act, old);
@@ -50,28 +59,28 @@ static __sighandler_t noted(int sig, __sighandler_t h, int flags, __sighandler_t
 
 NB_EXPORT __sighandler_t signal(int sig, __sighandler_t h)
 {
-	if (NB_UNLIKELY(nb_fault_owns(sig)))
+	if (owned(sig))
 		return noted(sig, h, NB_BSD_FLAGS, nb_fault_signal(sig, h, NB_BSD_FLAGS));
 	return noted(sig, h, NB_BSD_FLAGS, NB_CALL(signal, (errno = ENOSYS, SIG_ERR), sig, h));
 }
 
 NB_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h)
 {
-	if (NB_UNLIKELY(nb_fault_owns(sig)))
+	if (owned(sig))
 		return noted(sig, h, NB_BSD_FLAGS, nb_fault_signal(sig, h, NB_BSD_FLAGS));
 	return noted(sig, h, NB_BSD_FLAGS, NB_CALL(bsd_signal, (errno = ENOSYS, SIG_ERR), sig, h));
 }
 
 NB_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
 {
-	if (NB_UNLIKELY(nb_fault_owns(sig)))
+	if (owned(sig))
 		return noted(sig, h, NB_SYSV_FLAGS, nb_fault_signal(sig, h, NB_SYSV_FLAGS));
 	return noted(sig, h, NB_SYSV_FLAGS, NB_CALL(sysv_signal, (errno = ENOSYS, SIG_ERR), sig, h));
 }
 
 NB_EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t h)
 {
-	if (NB_UNLIKELY(nb_fault_owns(sig)))
+	if (owned(sig))
 		return noted(sig, h, NB_SYSV_FLAGS, nb_fault_signal(sig, h, NB_SYSV_FLAGS));
 	return noted(sig, h, NB_SYSV_FLAGS, NB_CALL(__sysv_signal, (errno = ENOSYS, SIG_ERR), sig, h));
 }
@@ -156,7 +165,7 @@ NB_EXPORT __sighandler_t sigset(int sig, __sighandler_t disp)
 {
 	if (disp == SIG_HOLD && sig == SIGSEGV)
 		nb_sigguard_mask_bits(1ull << (SIGSEGV - 1));
-	if (NB_UNLIKELY(nb_fault_owns(sig)) && disp != SIG_ERR)
+	if (owned(sig) && disp != SIG_ERR)
 		return owned_sigset(sig, disp);
 	__sighandler_t r = NB_CALL(sigset, (errno = ENOSYS, SIG_ERR), sig, disp);
 	if (r != SIG_ERR && disp != SIG_HOLD)
@@ -166,7 +175,7 @@ NB_EXPORT __sighandler_t sigset(int sig, __sighandler_t disp)
 
 NB_EXPORT int sigignore(int sig)
 {
-	if (NB_UNLIKELY(nb_fault_owns(sig))) {
+	if (owned(sig)) {
 		nb_fault_signal(sig, SIG_IGN, 0);
 		return 0;
 	}
@@ -180,7 +189,7 @@ NB_EXPORT int sigignore(int sig)
  * (interrupt) or set. */
 NB_EXPORT int siginterrupt(int sig, int interrupt)
 {
-	if (NB_UNLIKELY(nb_fault_owns(sig))) {
+	if (owned(sig)) {
 		struct sigaction a;
 		nb_fault_sigaction(sig, NULL, &a);
 		if (interrupt)

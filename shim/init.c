@@ -43,16 +43,28 @@ static const char *get_env(const char *name, void *ctx)
 	return getenv(name);
 }
 
-static void complain_stderr(const char *line, void *ctx)
+/* Complaints about the configuration are held until it is known that
+ * no seccomp filter is in force: under one, even this write is a call
+ * the program never made. */
+static char complaints[2048];
+static size_t complaints_len;
+
+static void complain_later(const char *line, void *ctx)
 {
 	(void)ctx;
-	char buf[600];
 	size_t n = strlen(line);
-	if (n > sizeof buf - 1)
-		n = sizeof buf - 1;
-	memcpy(buf, line, n);
-	buf[n++] = '\n';
-	nb_write_all(2, buf, n);
+	if (complaints_len + n + 1 > sizeof complaints)
+		return;
+	memcpy(complaints + complaints_len, line, n);
+	complaints_len += n;
+	complaints[complaints_len++] = '\n';
+}
+
+static void complain_now(void)
+{
+	if (complaints_len > 0)
+		nb_write_all(2, complaints, complaints_len);
+	complaints_len = 0;
 }
 
 /* The program name goes into JSON and log lines: keep it plain. */
@@ -88,6 +100,9 @@ void nb_fork_parent(void)
 
 void nb_fork_child(void)
 {
+	/* Pass-through under a filter: the reset below makes calls. */
+	if (nb_sandboxed())
+		return;
 	forked = true;
 	nb_g.pid = getpid();
 	nb_live_atfork_child(); /* before the reset: it zeroes what is counted */
@@ -106,7 +121,6 @@ void nb_init(void)
 		return;
 	int saved = errno;
 	nb_real_init();
-	nb_g.pid = getpid();
 	set_prog();
 
 	/* setuid/setgid/capabilities: the environment is the caller's, not
@@ -117,12 +131,23 @@ void nb_init(void)
 		nb_g.cfg.mode = NB_MODE_OFF;
 		goto done;
 	}
-	nb_config_parse(&nb_g.cfg, get_env, complain_stderr, NULL);
-	nb_config_unknown(environ, complain_stderr, NULL);
+	nb_config_parse(&nb_g.cfg, get_env, complain_later, NULL);
+	nb_config_unknown(environ, complain_later, NULL);
 	if (!nb_config_selects(&nb_g.cfg, nb_g.prog))
 		nb_g.cfg.mode = NB_MODE_OFF;
-	if (nb_g.cfg.mode == NB_MODE_OFF)
+	if (nb_g.cfg.mode == NB_MODE_OFF) {
+		complain_now();
 		goto done;
+	}
+	/* A seccomp filter inherited across exec (sandbox.c): nothing more,
+	 * not even the complaints; the process runs as without the library.
+	 * This is the first call the library makes on its own. */
+	if (nb_sandbox_detect()) {
+		nb_g.cfg.mode = NB_MODE_OFF;
+		goto done;
+	}
+	complain_now();
+	nb_g.pid = getpid();
 
 	/* A private duplicate of stderr costs the program one descriptor
 	 * number, so it is taken only when something will be written late:
@@ -156,14 +181,6 @@ done:
 	errno = saved;
 }
 
-/* Unit tests link the mechanisms without the hooks and drive them by
- * hand; only the library itself starts up on load. */
-#ifdef NB_SHARED
-__attribute__((constructor, used)) static void nb_ctor(void)
-{
-	nb_init();
-}
-
 /* A fork child that exits with its own report may not write to the
  * parent's stats file: only a name with %p is per process. */
 static bool child_may_report(void)
@@ -172,13 +189,11 @@ static bool child_may_report(void)
 	       strcmp(nb_g.cfg.stats, "stderr") == 0;
 }
 
-__attribute__((destructor, used)) static void nb_dtor(void)
+/* The observe report, the stats report and the live file's removal: at
+ * exit, or before a seccomp filter takes effect. Called with `active`
+ * already 0. */
+void nb_final_report(void)
 {
-	if (!atomic_load(&nb_g.active))
-		return;
-	int saved = errno;
-	/* Nothing more to learn; keep the report consistent. */
-	atomic_store(&nb_g.active, 0);
 	uint64_t bounces, bytes;
 	nb_loops_totals(&bounces, &bytes);
 	bool any = bounces > 0;
@@ -191,6 +206,26 @@ __attribute__((destructor, used)) static void nb_dtor(void)
 	if (child_may_report() && (any || !forked))
 		nb_stats_write_report();
 	nb_live_stop();
+}
+
+/* Unit tests link the mechanisms without the hooks and drive them by
+ * hand; only the library itself starts up on load. */
+#ifdef NB_SHARED
+__attribute__((constructor, used)) static void nb_ctor(void)
+{
+	nb_init();
+}
+
+__attribute__((destructor, used)) static void nb_dtor(void)
+{
+	/* Under a seccomp filter `active` is 0 already: the report was
+	 * written before the filter came (sandbox.c). */
+	if (!atomic_load(&nb_g.active))
+		return;
+	int saved = errno;
+	/* Nothing more to learn; keep the report consistent. */
+	atomic_store(&nb_g.active, 0);
+	nb_final_report();
 	errno = saved;
 }
 #endif

@@ -549,6 +549,7 @@ bool nb_sigview_pipe_ignored(void);     /* SIGPIPE is SIG_IGN */
 /* Was the kernel's SIGSEGV slot taken behind the library? (fault.c) */
 bool nb_fault_still_ours(void);
 void nb_fault_give_up(void);
+void nb_fault_uninstall(void); /* the program's actions back, for good */
 
 /* Can a touch of a guarded page still reach the trampoline (sigguard.c)?
  * A mask that blocks SIGSEGV anywhere, or a disposition changed behind
@@ -621,6 +622,7 @@ int nb_own_close_range(unsigned lo, unsigned hi, int flags,
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -657,7 +659,7 @@ pid_t _Fork(void);
 	X(posix_spawn) X(posix_spawnp) X(system) X(popen) X(setrlimit) X(prlimit)      \
 	X(sigprocmask) X(pthread_sigmask) X(sigsetmask) X(sigblock) X(sighold) X(sigset) \
 	X(sigignore) X(siginterrupt) X(sigsuspend) X(ppoll) X(pselect) X(epoll_pwait)  \
-	X(epoll_pwait2) X(setcontext) X(swapcontext) X(_Fork)
+	X(epoll_pwait2) X(setcontext) X(swapcontext) X(_Fork) X(prctl)
 
 /* Some hooked names are deprecated in glibc's headers (sighold, sigset,
  * sigblock, ...); legacy programs still call them, so they are hooked. */
@@ -687,5 +689,28 @@ int nb_sys_mprotect(void *addr, size_t len, int prot);
 void *nb_sys_mmap_anon(size_t len); /* MAP_FAILED on error */
 void *nb_sys_mmap_shared(int fd, size_t len);
 int nb_sys_munmap(void *addr, size_t len);
+
+/* ------------------------------------------------------------------ */
+/* seccomp (sandbox.c)                                                 */
+
+/* A filter (or strict mode) is in force or being installed: every hook
+ * is a pure pass-through and the library makes no system call. */
+bool nb_sandboxed(void);
+/* At start: is a filter inherited (or its state unknowable)? */
+bool nb_sandbox_detect(void);
+/* Before the program's filter takes effect: fill, release, report, give
+ * the fault signals back, then pass-through for good. */
+void nb_sandbox_enter(void);
+/* The exit report and the live file's removal (init.c); also run by
+ * nb_sandbox_enter, after which the destructor does nothing. */
+void nb_final_report(void);
+
+/* The exported syscall() is a hook (hook_sandbox.c); the library's own
+ * raw calls go straight to the kernel through sandbox.c's entry. */
+#if defined(NB_SHARED) && defined(__x86_64__)
+#define NB_HOOK_SYSCALL 1
+long nb_raw_syscall(long nr, ...) __attribute__((visibility("hidden")));
+#define syscall nb_raw_syscall
+#endif
 
 #endif

@@ -212,10 +212,11 @@ void nb_live_atfork_child(void)
  * counting into it while the process ends. */
 void nb_live_stop(void)
 {
-	if (!mine())
+	/* No file, no call: exec hooks reach here in every mode, and under
+	 * a seccomp filter (sandbox.c) even getpid may be refused. */
+	if (path[0] == '\0' || !mine())
 		return;
-	if (path[0] != '\0')
-		unlink(path);
+	unlink(path);
 	path[0] = '\0';
 }
 

@@ -132,6 +132,8 @@ static bool would_block(int how, uint64_t set)
 
 void nb_sigguard_mask(int how, const sigset_t *set)
 {
+	if (!atomic_load_explicit(&nb_g.active, memory_order_relaxed))
+		return; /* off, or pass-through under seccomp: no call of ours */
 	if (set == NULL)
 		return;
 	uint64_t m; /* the kernel's sigset: the first 64 bits */
@@ -145,6 +147,8 @@ void nb_sigguard_mask(int how, const sigset_t *set)
 
 void nb_sigguard_mask_bits(uint64_t blocked_after)
 {
+	if (!atomic_load_explicit(&nb_g.active, memory_order_relaxed))
+		return; /* off, or pass-through under seccomp: no call of ours */
 	if (!(blocked_after & BIT(SIGSEGV)))
 		return;
 	int saved = errno;
@@ -154,6 +158,8 @@ void nb_sigguard_mask_bits(uint64_t blocked_after)
 
 bool nb_sigguard_call_begin(const sigset_t *tmp)
 {
+	if (!atomic_load_explicit(&nb_g.active, memory_order_relaxed))
+		return false;
 	uint64_t m;
 	if (tmp == NULL || !nb_copy_in(&m, tmp, sizeof m) || !(m & BIT(SIGSEGV)))
 		return false;
