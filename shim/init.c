@@ -71,6 +71,12 @@ void nb_own_prepare_surrender(void)
 	errno = saved;
 }
 
+void nb_own_lost_notice(int fd)
+{
+	nb_own_lost(fd);
+	nb_backing_fd_lost(fd);
+}
+
 static void atfork_prepare(void)
 {
 	if (nb_phantom_any())
