@@ -33,7 +33,8 @@
  *    which reads as end of file, as pread would. The mapping covers the
  *    file as it was then; a read past it gets a backing of its own. It is
  *    skipped under a finite RLIMIT_AS (the address space is the program's
- *    to spend) and on files that cannot be mapped;
+ *    to spend) and on files that cannot be mapped - and then the read is
+ *    not deferred at all (plain is exact; only speed is lost);
  *  - a destination reopen is made again from the program's descriptor it
  *    is kept for, if that still names the file.
  * Bytes reachable neither way are lost: the caller must stop the process
@@ -172,6 +173,12 @@ int nb_backing_get(int src, dev_t dev, ino_t ino, off_t need)
 	size_t len = 0;
 	void *map = dup < 0 ? NULL : map_source(dup, dev, ino, need, &len);
 	errno = saved;
+	if (dup >= 0 && map == NULL) {
+		/* No second way to the bytes: a read deferred now could not
+		 * survive its descriptor being closed behind our back. */
+		nb_own_release(dup);
+		return -1;
+	}
 	return dup < 0 ? -1 : install(dup, dev, ino, -1, map, len);
 }
 
@@ -401,4 +408,18 @@ ssize_t nb_backing_pread(int fd, void *dst, size_t n, off_t off)
 		mark_lost(b, fd);
 	}
 	return lost_read(b, dst, n, off);
+}
+
+bool nb_backing_intact(int fd)
+{
+	struct backing *b = slot_of(fd);
+	if (b == NULL)
+		return true; /* not a backing of ours: nothing to check */
+	if (atomic_load(&b->lost))
+		return false;
+	struct stat st;
+	if (fstat(fd, &st) == 0 && st.st_dev == b->dev && st.st_ino == b->ino)
+		return true;
+	mark_lost(b, fd);
+	return false;
 }

@@ -480,6 +480,9 @@ bool nb_backing_identity(int fd, dev_t *dev, ino_t *ino);
  * out of reach. */
 ssize_t nb_backing_pread(int fd, void *dst, size_t n, off_t off);
 void nb_backing_fd_lost(int fd); /* the number is not ours any more */
+/* Does the backing descriptor still name its file? (before the kernel
+ * reads it for a forward; a lost one is marked so) */
+bool nb_backing_intact(int fd);
 
 /* The read that does not copy (defer.c). */
 #define NB_NOT_DEFERRED (-2)
