@@ -212,6 +212,18 @@ static void unmap(struct backing *b)
 	b->maplen = 0;
 }
 
+/* Lets go of a slot's descriptor: closed, unless the number is not ours
+ * any more - lost, or (not noticed yet) naming another file: closing it
+ * then would close the program's descriptor. */
+static void release_fd(struct backing *b, int fd)
+{
+	struct stat st;
+	if (!atomic_load(&b->lost) &&
+	    (fstat(fd, &st) != 0 || st.st_dev != b->dev || st.st_ino != b->ino))
+		nb_own_lost(fd);
+	nb_own_release(fd); /* a lost number is only forgotten, not closed */
+}
+
 /* Closes an idle slot (no references), if it still is one. */
 static void close_idle(struct backing *b)
 {
@@ -220,7 +232,7 @@ static void close_idle(struct backing *b)
 		return;
 	int fd = atomic_exchange(&b->fd, -1);
 	unmap(b);
-	nb_own_release(fd); /* a lost number is only forgotten, not closed */
+	release_fd(b, fd);
 	atomic_store(&b->refs, 0);
 }
 
@@ -297,7 +309,7 @@ void nb_backing_put(int fd)
 			if (atomic_compare_exchange_strong(&b->refs, &expect, -1)) {
 				atomic_store(&b->fd, -1);
 				unmap(b);
-				nb_own_release(fd);
+				release_fd(b, fd);
 				atomic_store(&b->refs, 0);
 			}
 		}
