@@ -17,6 +17,28 @@
  * stays open (idle, no reference), and closed with it - an open file of
  * ours must not keep a deleted file's blocks allocated after the program
  * let go of it; phantoms it still backs are filled then.
+ *
+ * Lost descriptors. A raw close_range(2) or close through syscall() closes
+ * the duplicate behind our back (closefrom and close_range through libc
+ * skip it, ownfd.c), and the number may then name another file of the
+ * program's. So the fill path never trusts the number: nb_backing_pread
+ * checks with fstat that it still names the file it was opened for (one
+ * system call against the tens of microseconds a fill costs), and a slot
+ * found lost is read another way:
+ *  - a source file is also mapped, read-only and shared, when its backing
+ *    is made: a mapping is a reference to the file that no descriptor call
+ *    can reach, and its bytes are the file's (the page cache), read with
+ *    process_vm_readv on our own memory - a kernel copy that answers
+ *    EFAULT rather than SIGBUS where the file was truncated meanwhile,
+ *    which reads as end of file, as pread would. The mapping covers the
+ *    file as it was then; a read past it gets a backing of its own. It is
+ *    skipped under a finite RLIMIT_AS (the address space is the program's
+ *    to spend) and on files that cannot be mapped - and then the read is
+ *    not deferred at all (plain is exact; only speed is lost);
+ *  - a destination reopen is made again from the program's descriptor it
+ *    is kept for, if that still names the file.
+ * Bytes reachable neither way are lost: the caller must stop the process
+ * rather than open stale pages (phantom.c).
  * Must not: allocate or lock; nb_backing_put runs in the fault trampoline.
  */
 #include "internal.h"
@@ -25,7 +47,10 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -35,8 +60,11 @@ struct backing {
 	atomic_int fd;   /* internal duplicate, -1 = free slot */
 	atomic_int refs; /* phantoms using it; -1 while being set up or closed */
 	atomic_int keep; /* the program's descriptor it is kept for, -1 */
+	atomic_int lost; /* fd was closed behind our back: not ours any more */
 	dev_t dev;
 	ino_t ino;
+	void *map;       /* source: read-only shared mapping of [0, maplen) */
+	size_t maplen;
 };
 
 static struct backing backings[NB_BACKINGS];
@@ -59,8 +87,10 @@ static void init_once(void)
 }
 
 /* A reference to a live (or idle) backing of this file, or -1. pread does
- * not care which open file description it goes through, so any will do. */
-static int share(dev_t dev, ino_t ino, int keep_for)
+ * not care which open file description it goes through, so any will do -
+ * but one whose descriptor was lost, or whose mapping ends before need,
+ * would not give the new phantom its second way to the bytes. */
+static int share(dev_t dev, ino_t ino, int keep_for, off_t need)
 {
 	for (int i = 0; i < NB_BACKINGS; i++) {
 		struct backing *b = &backings[i];
@@ -75,7 +105,8 @@ static int share(dev_t dev, ino_t ino, int keep_for)
 				atomic_fetch_sub(&b->refs, 1); /* a free slot: undo */
 				break;
 			}
-			if (b->dev != dev || b->ino != ino) {
+			if (b->dev != dev || b->ino != ino || atomic_load(&b->lost) ||
+			    (b->map != NULL && (need < 0 || (size_t)need > b->maplen))) {
 				nb_backing_put(fd);
 				break;
 			}
@@ -89,7 +120,7 @@ static int share(dev_t dev, ino_t ino, int keep_for)
 }
 
 /* Files a new internal descriptor (one reference), or releases it. */
-static int install(int fd, dev_t dev, ino_t ino, int keep_for)
+static int install(int fd, dev_t dev, ino_t ino, int keep_for, void *map, size_t maplen)
 {
 	for (int i = 0; i < NB_BACKINGS; i++) {
 		struct backing *b = &backings[i];
@@ -98,6 +129,9 @@ static int install(int fd, dev_t dev, ino_t ino, int keep_for)
 			continue;
 		b->dev = dev;
 		b->ino = ino;
+		b->map = map;
+		b->maplen = maplen;
+		atomic_store(&b->lost, 0);
 		atomic_store(&b->keep, keep_for);
 		if (keep_for >= 0)
 			atomic_fetch_add(&kept, 1);
@@ -105,26 +139,53 @@ static int install(int fd, dev_t dev, ino_t ino, int keep_for)
 		atomic_store(&b->refs, 1);
 		return fd;
 	}
+	if (map != NULL)
+		nb_sys_munmap(map, maplen);
 	nb_own_release(fd);
 	return -1;
 }
 
-int nb_backing_get(int src, dev_t dev, ino_t ino)
+/* The second reference to a source: a mapping of the file as it is now,
+ * if it covers need and the address space is not rationed. */
+static void *map_source(int fd, dev_t dev, ino_t ino, off_t need, size_t *len)
+{
+	struct rlimit rl;
+	struct stat st;
+	if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur != RLIM_INFINITY ||
+	    fstat(fd, &st) != 0 || st.st_dev != dev || st.st_ino != ino ||
+	    st.st_size <= 0 || need > st.st_size)
+		return NULL;
+	void *m = (void *)syscall(SYS_mmap, NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	*len = (size_t)st.st_size;
+	return m;
+}
+
+int nb_backing_get(int src, dev_t dev, ino_t ino, off_t need)
 {
 	init_once();
-	int fd = share(dev, ino, -1);
+	int fd = share(dev, ino, -1, need);
 	if (fd >= 0)
 		return fd;
 	int saved = errno;
 	int dup = nb_hide_fd(src);
+	size_t len = 0;
+	void *map = dup < 0 ? NULL : map_source(dup, dev, ino, need, &len);
 	errno = saved;
-	return dup < 0 ? -1 : install(dup, dev, ino, -1);
+	if (dup >= 0 && map == NULL) {
+		/* No second way to the bytes: a read deferred now could not
+		 * survive its descriptor being closed behind our back. */
+		nb_own_release(dup);
+		return -1;
+	}
+	return dup < 0 ? -1 : install(dup, dev, ino, -1, map, len);
 }
 
 int nb_backing_get_reader(int dst, dev_t dev, ino_t ino)
 {
 	init_once();
-	int fd = share(dev, ino, dst);
+	int fd = share(dev, ino, dst, -1);
 	if (fd >= 0)
 		return fd;
 	int saved = errno;
@@ -140,7 +201,27 @@ int nb_backing_get_reader(int dst, dev_t dev, ino_t ino)
 		nb_sys_close(r);
 	}
 	errno = saved;
-	return hidden < 0 ? -1 : install(hidden, dev, ino, dst);
+	return hidden < 0 ? -1 : install(hidden, dev, ino, dst, NULL, 0);
+}
+
+static void unmap(struct backing *b)
+{
+	if (b->map != NULL)
+		nb_sys_munmap(b->map, b->maplen);
+	b->map = NULL;
+	b->maplen = 0;
+}
+
+/* Lets go of a slot's descriptor: closed, unless the number is not ours
+ * any more - lost, or (not noticed yet) naming another file: closing it
+ * then would close the program's descriptor. */
+static void release_fd(struct backing *b, int fd)
+{
+	struct stat st;
+	if (!atomic_load(&b->lost) &&
+	    (fstat(fd, &st) != 0 || st.st_dev != b->dev || st.st_ino != b->ino))
+		nb_own_lost(fd);
+	nb_own_release(fd); /* a lost number is only forgotten, not closed */
 }
 
 /* Closes an idle slot (no references), if it still is one. */
@@ -150,7 +231,8 @@ static void close_idle(struct backing *b)
 	if (atomic_load(&b->fd) < 0 || !atomic_compare_exchange_strong(&b->refs, &expect, -1))
 		return;
 	int fd = atomic_exchange(&b->fd, -1);
-	nb_own_release(fd);
+	unmap(b);
+	release_fd(b, fd);
 	atomic_store(&b->refs, 0);
 }
 
@@ -226,7 +308,8 @@ void nb_backing_put(int fd)
 			int expect = 0;
 			if (atomic_compare_exchange_strong(&b->refs, &expect, -1)) {
 				atomic_store(&b->fd, -1);
-				nb_own_release(fd);
+				unmap(b);
+				release_fd(b, fd);
 				atomic_store(&b->refs, 0);
 			}
 		}
@@ -244,5 +327,111 @@ bool nb_backing_is_source(dev_t dev, ino_t ino)
 		if (atomic_load(&b->refs) > 0 && b->dev == dev && b->ino == ino)
 			return true;
 	}
+	return false;
+}
+
+/* The slot a phantom's backing descriptor names (it holds a reference). */
+static struct backing *slot_of(int fd)
+{
+	if (atomic_load(&inited) != 2 || fd < 0)
+		return NULL;
+	for (int i = 0; i < NB_BACKINGS; i++) {
+		struct backing *b = &backings[i];
+		if (atomic_load(&b->fd) == fd && atomic_load(&b->refs) != 0)
+			return b;
+	}
+	return NULL;
+}
+
+static void mark_lost(struct backing *b, int fd)
+{
+	int no = 0;
+	if (atomic_compare_exchange_strong(&b->lost, &no, 1))
+		nb_own_lost(fd); /* the number is not ours to use or close */
+}
+
+void nb_backing_fd_lost(int fd)
+{
+	if (atomic_load(&inited) != 2 || fd < 0)
+		return;
+	for (int i = 0; i < NB_BACKINGS; i++)
+		if (atomic_load(&backings[i].fd) == fd)
+			mark_lost(&backings[i], fd);
+}
+
+/* A lost backing's bytes, the other way (see the header). */
+static ssize_t lost_read(struct backing *b, void *dst, size_t n, off_t off)
+{
+	if (b->map != NULL) {
+		if (off < 0 || (size_t)off >= b->maplen)
+			return 0;
+		if (n > b->maplen - (size_t)off)
+			n = b->maplen - (size_t)off;
+		struct iovec l = { dst, n }, r = { (char *)b->map + off, n };
+		ssize_t k = (ssize_t)syscall(SYS_process_vm_readv, (pid_t)syscall(SYS_getpid), &l, 1,
+					     &r, 1, 0);
+		if (k < 0 && errno == EFAULT)
+			return 0; /* past the end of a file truncated since */
+		return k;
+	}
+	int keep = atomic_load(&b->keep);
+	if (keep >= 0) {
+		char path[32] = "/proc/self/fd/";
+		char num[12];
+		int k = 0;
+		for (unsigned v = (unsigned)keep; k == 0 || v > 0; v /= 10)
+			num[k++] = (char)('0' + v % 10);
+		size_t at = 14;
+		while (k > 0)
+			path[at++] = num[--k];
+		path[at] = '\0';
+		int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+		if (fd >= 0) {
+			struct stat st;
+			ssize_t r = -1;
+			if (fstat(fd, &st) == 0 && st.st_dev == b->dev && st.st_ino == b->ino)
+				r = (ssize_t)syscall(SYS_pread64, fd, dst, n, off);
+			else
+				errno = EBADF;
+			int e = errno;
+			nb_sys_close(fd);
+			errno = e;
+			return r;
+		}
+	}
+	errno = EBADF;
+	return -1;
+}
+
+ssize_t nb_backing_pread(int fd, void *dst, size_t n, off_t off)
+{
+	struct backing *b = slot_of(fd);
+	if (b == NULL)
+		return (ssize_t)syscall(SYS_pread64, fd, dst, n, off);
+	if (!atomic_load(&b->lost)) {
+		struct stat st;
+		if (fstat(fd, &st) == 0 && st.st_dev == b->dev && st.st_ino == b->ino) {
+			ssize_t r = (ssize_t)syscall(SYS_pread64, fd, dst, n, off);
+			/* EBADF: the program's own descriptor of the same file,
+			 * not open for reading, sits at the number now. */
+			if (r >= 0 || errno != EBADF)
+				return r;
+		}
+		mark_lost(b, fd);
+	}
+	return lost_read(b, dst, n, off);
+}
+
+bool nb_backing_intact(int fd)
+{
+	struct backing *b = slot_of(fd);
+	if (b == NULL)
+		return true; /* not a backing of ours: nothing to check */
+	if (atomic_load(&b->lost))
+		return false;
+	struct stat st;
+	if (fstat(fd, &st) == 0 && st.st_dev == b->dev && st.st_ino == b->ino)
+		return true;
+	mark_lost(b, fd);
 	return false;
 }

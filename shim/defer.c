@@ -424,10 +424,10 @@ again:
 	}
 	if (lo > a && pread_all(fd, a, lo - a, pos) != (ssize_t)(lo - a))
 		goto out;
-	dup = nb_backing_get(fd, e->dev, e->ino);
+	off_t ioff = pos + (off_t)(lo - a);
+	dup = nb_backing_get(fd, e->dev, e->ino, ioff + (off_t)(hi - lo));
 	if (dup < 0)
 		goto out;
-	off_t ioff = pos + (off_t)(lo - a);
 	int idx = same;
 	if (reuse) {
 		/* Steady state: the pages stay guarded, only the record moves. */

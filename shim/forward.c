@@ -300,6 +300,13 @@ static bool forward_region(struct fwd *f, uintptr_t a, uintptr_t end)
 			if (v.kind == NB_PH_PIPE) {
 				f->last = pipe_piece(f->dst, f->d, idx, &v, cur - v.start, piece,
 						     &f->h, f->done, &unusable);
+			} else if (!nb_backing_intact(v.src)) {
+				/* Its descriptor was closed behind our back (and the
+				 * number may name another file now): the kernel must
+				 * not read it. Filled the other way, the piece goes
+				 * out from memory on the next turn. */
+				nb_phantom_materialize(idx);
+				continue;
 			} else {
 				/* The backing stays referenced while the kernel reads
 				 * it, even if another thread materialises the phantom.

@@ -2,7 +2,7 @@
  * hook_fd.c - descriptor lifecycle: every call that closes a number or
  * makes it name another file.
  *
- * Owns: close, close_range, dup, dup2, dup3, fcntl (+64), socket,
+ * Owns: close, close_range, closefrom, dup, dup2, dup3, fcntl (+64), socket,
  * socketpair, accept, accept4, pipe, pipe2, open/openat (+64, fortify
  * variants), creat (+64), ftruncate/truncate (+64). Each calls the real
  * function and tells fdtab.c which numbers changed meaning; calls naming the library's own
@@ -13,6 +13,7 @@
 
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 
 #ifndef CLOSE_RANGE_UNSHARE
@@ -26,8 +27,13 @@
  * meant before. Cheap: one atomic increment when the slot exists. */
 static inline int fresh(int fd)
 {
-	if (fd >= 0)
+	if (fd >= 0) {
+		/* The kernel handed out a number of ours: something closed it
+		 * behind the library's back (a raw close_range or close). */
+		if (NB_UNLIKELY(nb_own_is(fd)))
+			NB_KEEP_ERRNO(nb_own_lost_notice(fd));
 		nb_fd_forget(fd);
+	}
 	return fd;
 }
 
@@ -59,6 +65,57 @@ NB_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
 	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
 		nb_fd_forget_range(lo, hi);
 	return r;
+}
+
+/* closefrom(3) (glibc 2.34) closes through glibc's internal close_range,
+ * which the hook above never sees: daemons call it before exec, and it
+ * would take the library's descriptors with it. It is close_range(lo, ~0U,
+ * 0) cut around ours; glibc's own fallback, when the kernel lacks
+ * close_range, closes what /proc/self/fd lists - done here the same way,
+ * skipping ours. glibc ends the process when it cannot close; so do we. */
+static void closefrom_scan(unsigned lo)
+{
+	int dir = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
+			       O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dir < 0)
+		abort();
+	char buf[1024];
+	for (;;) {
+		long n = syscall(SYS_getdents64, dir, buf, sizeof buf);
+		if (n <= 0)
+			break;
+		for (long at = 0; at < n;) {
+			struct {
+				uint64_t ino;
+				int64_t off;
+				unsigned short reclen;
+				unsigned char type;
+				char name[];
+			} *d = (void *)(buf + at);
+			at += d->reclen;
+			char *e;
+			unsigned long fd = strtoul(d->name, &e, 10);
+			if (*e != '\0' || e == d->name || fd < lo || (int)fd == dir ||
+			    nb_own_is((int)fd))
+				continue;
+			syscall(SYS_close, (int)fd);
+		}
+	}
+	syscall(SYS_close, dir);
+}
+
+NB_EXPORT void closefrom(int lowfd)
+{
+	if (nb_real.close_range == NULL)
+		nb_real_init();
+	int (*real)(unsigned, unsigned, int) =
+		nb_real.close_range ? nb_real.close_range : sys_close_range;
+	int saved = errno;
+	unsigned lo = lowfd < 0 ? 0 : (unsigned)lowfd;
+	if (nb_own_close_range(lo, ~0U, 0, real) != 0)
+		closefrom_scan(lo);
+	nb_fd_forget_range(lo, ~0U);
+	errno = saved;
 }
 
 NB_EXPORT int dup(int fd)
@@ -149,8 +206,8 @@ NB_EXPORT int socketpair(int domain, int type, int proto, int sv[2])
 	int r;
 	NB_EMFILE_RETRY(r, NB_CALL(socketpair, NB_NOSYS, domain, type, proto, sv));
 	if (r == 0) {
-		nb_fd_forget(sv[0]);
-		nb_fd_forget(sv[1]);
+		fresh(sv[0]);
+		fresh(sv[1]);
 	}
 	return r;
 }
@@ -176,8 +233,8 @@ NB_EXPORT int pipe(int p[2])
 	int r;
 	NB_EMFILE_RETRY(r, NB_CALL(pipe, (int)syscall(SYS_pipe2, p, 0), p));
 	if (r == 0) {
-		nb_fd_forget(p[0]);
-		nb_fd_forget(p[1]);
+		fresh(p[0]);
+		fresh(p[1]);
 	}
 	return r;
 }
@@ -187,8 +244,8 @@ NB_EXPORT int pipe2(int p[2], int flags)
 	int r;
 	NB_EMFILE_RETRY(r, NB_CALL(pipe2, (int)syscall(SYS_pipe2, p, flags), p, flags));
 	if (r == 0) {
-		nb_fd_forget(p[0]);
-		nb_fd_forget(p[1]);
+		fresh(p[0]);
+		fresh(p[1]);
 	}
 	return r;
 }

@@ -86,6 +86,12 @@ void nb_own_prepare_surrender(void)
 	errno = saved;
 }
 
+void nb_own_lost_notice(int fd)
+{
+	nb_own_lost(fd);
+	nb_backing_fd_lost(fd);
+}
+
 void nb_fork_prepare(void)
 {
 	nb_phantom_fork_prepare();

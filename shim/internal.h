@@ -471,7 +471,7 @@ void nb_phantom_materialize_pipes(void);
 /* Internal duplicates of source files, shared per inode and counted by
  * the phantoms that use them (backing.c). get returns the duplicate with
  * one reference taken, or -1. */
-int nb_backing_get(int src, dev_t dev, ino_t ino);
+int nb_backing_get(int src, dev_t dev, ino_t ino, off_t need); /* need: end of range */
 void nb_backing_put(int fd);
 void nb_backing_ref(int fd); /* one more reference to a live backing */
 bool nb_backing_is_source(dev_t dev, ino_t ino);
@@ -482,6 +482,14 @@ void nb_backing_fds_closed(unsigned lo, unsigned hi); /* closed or reused */
 void nb_backing_drop_idle(void);   /* close every idle reopen */
 /* The file a live backing descriptor refers to. */
 bool nb_backing_identity(int fd, dev_t *dev, ino_t *ino);
+/* pread for a fill: checks that fd still names its file and reads the
+ * bytes another way if it does not (a lost descriptor); -1 when they are
+ * out of reach. */
+ssize_t nb_backing_pread(int fd, void *dst, size_t n, off_t off);
+void nb_backing_fd_lost(int fd); /* the number is not ours any more */
+/* Does the backing descriptor still name its file? (before the kernel
+ * reads it for a forward; a lost one is marked so) */
+bool nb_backing_intact(int fd);
 
 /* The read that does not copy (defer.c). */
 #define NB_NOT_DEFERRED (-2)
@@ -596,6 +604,9 @@ void nb_fork_prepare(void);
 void nb_fork_parent(void);
 void nb_fork_child(void);
 void nb_log(enum nb_loglevel lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* One line on stderr, then the process ends with SIGABRT (async-signal-
+ * safe): only where going on would give the program wrong bytes. */
+void nb_die(const char *why) __attribute__((noreturn));
 /* Writes a whole buffer to fd with the real write, retrying EINTR. */
 void nb_write_all(int fd, const char *buf, size_t n);
 /* Internal descriptors (ownfd.c): duplicates fd at the top of the table,
@@ -612,6 +623,12 @@ bool nb_own_release_all(void);  /* EMFILE: give every number back */
 void nb_own_prepare_surrender(void);
 int nb_own_close_range(unsigned lo, unsigned hi, int flags,
 		       int (*real)(unsigned, unsigned, int));
+/* fd was ours but is not any more (closed behind our back, perhaps the
+ * program's by now): it stops being ours without a close, and stays
+ * reserved from new internal descriptors until its user releases it. */
+void nb_own_lost(int fd);
+/* The same, and every user of the number is told (init.c). */
+void nb_own_lost_notice(int fd);
 
 /* ------------------------------------------------------------------ */
 /* Real functions (real.c)                                             */

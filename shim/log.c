@@ -12,6 +12,8 @@
 
 #include <errno.h>
 #include <stdarg.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 void nb_write_all(int fd, const char *buf, size_t n)
 {
@@ -45,4 +47,47 @@ void nb_log(enum nb_loglevel lvl, const char *fmt, ...)
 	line[len++] = '\n';
 	nb_write_all(nb_g.log_fd, line, len);
 	errno = saved;
+}
+
+/* One line, then death by SIGABRT whatever the program made of that
+ * signal (reset to default, unblocked, sent to this thread): for a state
+ * in which carrying on would hand the program wrong bytes. Async-signal-
+ * safe: raw system calls only. */
+void nb_die(const char *why)
+{
+	int fd = nb_g.log_fd >= 0 ? nb_g.log_fd : 2;
+	char pid[16];
+	int k = 0;
+	for (unsigned v = (unsigned)syscall(SYS_getpid); k == 0 || v > 0; v /= 10)
+		pid[k++] = (char)('0' + v % 10);
+	char line[400];
+	size_t n = 0;
+	const char *pre = "nobounce[";
+	while (*pre)
+		line[n++] = *pre++;
+	while (k > 0)
+		line[n++] = pid[--k];
+	line[n++] = ']';
+	line[n++] = ':';
+	line[n++] = ' ';
+	const char *f = "fatal: ";
+	while (*f)
+		line[n++] = *f++;
+	while (*why && n < sizeof line - 1)
+		line[n++] = *why++;
+	line[n++] = '\n';
+	if (nb_sys_write(fd, line, n) < 0 && fd != 2)
+		nb_sys_write(2, line, n);
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		uint64_t mask;
+	} dfl = { SIG_DFL, 0, NULL, 0 };
+	syscall(SYS_rt_sigaction, SIGABRT, &dfl, NULL, 8);
+	uint64_t set = 1ull << (SIGABRT - 1);
+	syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &set, NULL, 8);
+	syscall(SYS_tgkill, syscall(SYS_getpid), syscall(SYS_gettid), SIGABRT);
+	syscall(SYS_exit_group, 128 + SIGABRT);
+	__builtin_unreachable();
 }

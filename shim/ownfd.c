@@ -19,6 +19,15 @@
  *    the private log only means messages go to fd 2.
  * They are O_CLOEXEC, so exec never leaks them. What stays visible:
  * /proc/self/fd lists them, and F_DUPFD with a minimum at the top number.
+ *
+ * Lost numbers. A raw syscall(SYS_close_range) or close loop through
+ * syscall() closes them behind the library's back, and the kernel may
+ * then hand the number to the program. When that is noticed (a call that
+ * made a descriptor returned one of ours, or a user of the number found it
+ * no longer names what it opened), the number stops being ours - the
+ * program's calls on it must work - but stays a tombstone until the user
+ * that recorded it lets go (nb_own_release): until then no new internal
+ * descriptor may get that number, or two owners would name it.
  */
 #include "internal.h"
 
@@ -33,7 +42,7 @@
  * with a soft limit of a million, the top would cost megabytes. */
 #define NB_OWN_CEILING 65536
 
-static atomic_int own[NB_OWN_MAX]; /* fd + 1, 0 = free */
+static atomic_int own[NB_OWN_MAX]; /* fd + 1; -(fd + 1) a tombstone; 0 = free */
 /* Lowest number ever registered: lets nb_own_is() answer "no" for the
  * program's ordinary descriptors with one comparison. */
 static atomic_int own_lo = INT32_MAX;
@@ -48,19 +57,31 @@ bool nb_own_is(int fd)
 	return false;
 }
 
-static void own_add(int fd)
+static bool tombstoned(int fd)
 {
-	int lo = atomic_load(&own_lo);
-	while (fd < lo && !atomic_compare_exchange_weak(&own_lo, &lo, fd))
-		;
-	for (int i = 0; i < NB_OWN_MAX; i++) {
-		int expect = 0;
-		if (atomic_compare_exchange_strong(&own[i], &expect, fd + 1))
-			return;
-	}
+	for (int i = 0; i < NB_OWN_MAX; i++)
+		if (atomic_load_explicit(&own[i], memory_order_relaxed) == -(fd + 1))
+			return true;
+	return false;
 }
 
-/* Forgets fd as ours and closes it; false if it was not ours. */
+/* false: no free entry (the caller closes the number again). */
+static bool own_add(int fd)
+{
+	for (int i = 0; i < NB_OWN_MAX; i++) {
+		int expect = 0;
+		if (atomic_compare_exchange_strong(&own[i], &expect, fd + 1)) {
+			int lo = atomic_load(&own_lo);
+			while (fd < lo && !atomic_compare_exchange_weak(&own_lo, &lo, fd))
+				;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Forgets fd as ours and closes it; false if it was not ours. A tombstone
+ * is cleared without a close: the number is not ours to close. */
 static bool own_drop(int fd)
 {
 	for (int i = 0; i < NB_OWN_MAX; i++) {
@@ -71,26 +92,67 @@ static bool own_drop(int fd)
 				nb_g.log_fd = 2;
 			return true;
 		}
+		expect = -(fd + 1);
+		if (atomic_compare_exchange_strong(&own[i], &expect, 0))
+			return false;
 	}
 	return false;
 }
+
+void nb_own_lost(int fd)
+{
+	if (fd < 0)
+		return;
+	for (int i = 0; i < NB_OWN_MAX; i++) {
+		int expect = fd + 1;
+		if (atomic_compare_exchange_strong(&own[i], &expect, -(fd + 1))) {
+			if (nb_g.log_fd == fd)
+				nb_g.log_fd = 2;
+			return;
+		}
+	}
+}
+
+/* How far below the top the search for a free number goes: past every
+ * descriptor of ours and a margin of the program's. */
+#define NB_OWN_SPAN (NB_OWN_MAX + 512)
 
 int nb_hide_fd(int fd)
 {
 	struct rlimit rl;
 	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 64)
 		return -1;
-	rlim_t top = rl.rlim_cur < NB_OWN_CEILING ? rl.rlim_cur : NB_OWN_CEILING;
-	/* Highest free number: try the top, then walk down a little. */
-	for (rlim_t n = top - 1; n + 16 >= top && n >= 3; n--) {
-		if (nb_sys_fcntl((int)n, F_GETFD, 0) >= 0)
+	int top = rl.rlim_cur < NB_OWN_CEILING ? (int)rl.rlim_cur : NB_OWN_CEILING;
+	int floor = top > NB_OWN_SPAN + 3 ? top - NB_OWN_SPAN : 3;
+	/* The highest free number, so that everything above ours is taken
+	 * and the kernel's lowest-free rule reaches ours only last. Our own
+	 * numbers and tombstones are known without a system call: one pass
+	 * over the list marks them. */
+	uint64_t mine[(NB_OWN_SPAN + 63) / 64] = { 0 };
+	for (int i = 0; i < NB_OWN_MAX; i++) {
+		int v = atomic_load(&own[i]);
+		int n = v > 0 ? v - 1 : -v - 1;
+		if (v != 0 && n >= floor && n < top)
+			mine[(n - floor) / 64] |= 1ull << ((n - floor) % 64);
+	}
+	for (int n = top - 1; n >= floor; n--) {
+		if (mine[(n - floor) / 64] & (1ull << ((n - floor) % 64)))
+			continue; /* ours, or a tombstone */
+		if (nb_sys_fcntl(n, F_GETFD, 0) >= 0)
 			continue; /* the program's */
 		int hi = nb_sys_fcntl(fd, F_DUPFD_CLOEXEC, (long)n);
 		if (hi < 0 && errno == EMFILE)
 			continue; /* another thread took it meanwhile: one lower */
 		if (hi < 0)
 			return -1;
-		own_add(hi);
+		/* Another thread took n meanwhile and the kernel gave the next
+		 * free number up: fine unless that one is a tombstone. */
+		if ((hi != n && tombstoned(hi)) || !own_add(hi)) {
+			nb_sys_close(hi);
+			if (hi != n)
+				continue;
+			return -1;
+		}
 		return hi;
 	}
 	return -1;

@@ -61,6 +61,7 @@
 #include <sched.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -244,28 +245,46 @@ bool nb_same_process(void)
 	return nb_g.pid == 0 || (pid_t)syscall(SYS_getpid) == nb_g.pid;
 }
 
-static atomic_int memfd_pid; /* the process memfd was opened in */
+/* What the descriptor was opened as: a raw close_range(2) can close it
+ * behind our back and the number can come back naming a file of the
+ * program's, which a fill would then write into. */
+static dev_t mem_dev;
+static ino_t mem_ino;
 
 /* The descriptor to write this process's memory through. A child the
  * library was not told about (_Fork without the hook, a raw fork or
- * clone, a vfork child) inherited the parent's: it writes into the
- * PARENT's memory. There a private one is opened for the one fill (temp
- * set: the caller closes it) and nothing is cached - a vfork child shares
- * the cache with its parent. */
+ * clone, a vfork child) inherited the parent's, which still names the
+ * parent's memory (and passes the identity check): it would write into
+ * the PARENT. There a private one is opened for the one fill (temp set:
+ * the caller closes it) and nothing is cached - a vfork child shares the
+ * cache with its parent. */
 static int mem_fd(bool *temp)
 {
 	*temp = false;
-	int fd = atomic_load(&memfd);
-	if (fd >= 0 && (nb_g.pid == 0 || atomic_load(&memfd_pid) == nb_g.pid) &&
-	    nb_same_process())
-		return fd;
 	if (!nb_same_process()) {
 		*temp = true;
 		return (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/mem", O_RDWR | O_CLOEXEC);
 	}
+	int fd = atomic_load(&memfd);
+	struct stat st;
+	if (fd >= 0) {
+		if (fstat(fd, &st) == 0 && st.st_dev == mem_dev && st.st_ino == mem_ino)
+			return fd;
+		/* Lost: the number is not ours to use or close any more. */
+		if (atomic_compare_exchange_strong(&memfd, &fd, -1)) {
+			nb_own_lost(fd);
+			nb_own_release(fd);
+		}
+	}
 	fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/mem", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
+	if (fstat(fd, &st) != 0) {
+		nb_sys_close(fd);
+		return -1;
+	}
+	mem_dev = st.st_dev;
+	mem_ino = st.st_ino;
 	int hidden = nb_hide_fd(fd);
 	nb_sys_close(fd);
 	if (hidden < 0)
@@ -275,7 +294,6 @@ static int mem_fd(bool *temp)
 		nb_own_release(hidden);
 		return expect;
 	}
-	atomic_store(&memfd_pid, nb_g.pid);
 	return hidden;
 }
 
@@ -459,7 +477,18 @@ static ssize_t backing_read(const struct phantom *p, void *dst, size_t n, size_t
 {
 	if (p->kind == NB_PH_PIPE)
 		return (ssize_t)syscall(SYS_read, p->pipe.r, dst, n);
-	return (ssize_t)syscall(SYS_pread64, p->src, dst, n, p->off + (off_t)done);
+	/* Checks that the descriptor still names the file (backing.c). */
+	return nb_backing_pread(p->src, dst, n, p->off + (off_t)done);
+}
+
+/* The backing cannot give the bytes (its descriptors closed behind our
+ * back, nothing else reaches them): opening the pages would show the
+ * program stale bytes and let it send them on. Nothing can make that
+ * right, so the process stops here, loudly. */
+static void __attribute__((noreturn)) bytes_lost(void)
+{
+	nb_die("a guarded buffer's bytes are out of reach (the library's descriptors "
+	       "were closed behind its back); stopping rather than show stale bytes");
 }
 
 /* Bytes [from, to) of the phantom into its still-guarded memory. */
@@ -472,7 +501,7 @@ static int fill_with(const struct phantom *p, size_t from, size_t to, int mfd, c
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0)
-			return -1;
+			bytes_lost();
 		/* The file shrank since the read: what the program would
 		 * have in memory is what the read returned, which the file
 		 * no longer has; zeros are the bytes a short file reads as
@@ -566,10 +595,8 @@ static int open_filled(const struct phantom *p, int filled, size_t from, size_t 
 		/* The bytes are in a pipe this process shares with its parent
 		 * and could not be duplicated: reading them would take them
 		 * from the parent, opening the pages would show stale bytes. */
-		static const char msg[] = "nobounce: a buffer's bytes cannot be recovered in this "
-					  "child process; stopping it\n";
-		nb_sys_write(2, msg, sizeof msg - 1);
-		abort();
+		nb_die("a guarded buffer's bytes are in a pipe shared with the parent process "
+		       "and cannot be copied; stopping this child rather than show stale bytes");
 	}
 	int rc = nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
 	if (filled == 0)
@@ -578,8 +605,13 @@ static int open_filled(const struct phantom *p, int filled, size_t from, size_t 
 		ssize_t r = backing_read(p, (void *)(p->start + done), to - done, done);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r <= 0)
+		if (r < 0 || (r == 0 && p->kind == NB_PH_PIPE))
+			bytes_lost();
+		if (r == 0) {
+			/* The file shrank: as fill_with does. */
+			memset((void *)(p->start + done), 0, to - done);
 			break;
+		}
 		done += (size_t)r;
 	}
 	return rc;
@@ -711,8 +743,11 @@ int nb_phantom_rebind(int idx, int src, off_t off)
 	struct phantom *p = &table[idx];
 	if (!claim(p))
 		return -1;
-	if (p->kind != NB_PH_FILE || p->src != src)
-		put_backing(p); /* the caller holds a reference to src */
+	/* The caller took a reference to src for this read; the one the
+	 * entry held goes, also when it is the same backing (else every
+	 * turn of the loop would keep one more, and the file stays open
+	 * after the program closed and deleted it). */
+	put_backing(p);
 	p->kind = NB_PH_FILE;
 	p->len = p->end - p->start;
 	p->src = src;

@@ -1,0 +1,330 @@
+/*
+ * haz_fd.c - the library's own descriptors under the program's feet
+ * (hazard class 3), one scenario per argument. Prints what the program
+ * can observe; the integration test runs it plain and preloaded and
+ * requires the same output, exit status and output files.
+ *
+ *   haz_fd closefrom    copy src.bin to out.bin in 256K chunks; after the
+ *                       fourth read, closefrom(highest own fd + 1), then
+ *                       the buffer is summed before it is written
+ *   haz_fd close-range  the same with a raw syscall(SYS_close_range)
+ *   haz_fd reuse        raw close_range, then the freed top numbers are
+ *                       filled (raw dup3) with a decoy file of other bytes
+ *   haz_fd reuse-write  the same, and the buffer is written untouched
+ *   haz_fd pipe-range   a pipe source (a child writes it) copied in 64K
+ *                       chunks; raw close_range after the fourth read, then
+ *                       the buffer is summed: the bytes of a pipe source
+ *                       exist nowhere else (preloaded: a loud stop)
+ *   haz_fd top-held     the program holds the top 64 numbers of its table
+ *                       itself (dup2 of /dev/null) before an armed copy
+ *   haz_fd many N       N files copied through one buffer, each opened,
+ *                       copied to out.bin, closed and deleted; prints the
+ *                       descriptors naming deleted files after each
+ *
+ * The soft RLIMIT_NOFILE is set to 256 first, so the top of the table
+ * (where a preload keeps its descriptors) is the same in every run.
+ * Each "probe" line on stderr says whether the buffer was guarded (a
+ * PROT_NONE mapping inside it, from /proc/self/maps) when the scenario
+ * acted on it: preloaded, guarded=1 proves it met a phantom.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define CHUNK (256 * 1024)
+#define NOFILE 256
+
+static void die(const char *what)
+{
+	perror(what);
+	exit(2);
+}
+
+/* Deterministic bytes: file `seed`, offset o. */
+static void make_file(const char *path, unsigned seed, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		die("create");
+	static char b[65536];
+	uint32_t x = 2654435761u * (seed + 1);
+	for (size_t done = 0; done < len;) {
+		size_t n = len - done < sizeof b ? len - done : sizeof b;
+		for (size_t i = 0; i < n; i++) {
+			x ^= x << 13;
+			x ^= x >> 17;
+			x ^= x << 5;
+			b[i] = (char)x;
+		}
+		if (write(fd, b, n) != (ssize_t)n)
+			die("write src");
+		done += n;
+	}
+	close(fd);
+}
+
+static uint64_t sum(const unsigned char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h;
+}
+
+static void write_all(int fd, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(fd, p, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			die("write");
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+/* Is any page of [p, p+n) PROT_NONE? Raw calls: no hooked read. */
+static int guarded(const void *p, size_t n)
+{
+	static char m[1 << 16];
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	size_t len = 0;
+	for (;;) {
+		long k = syscall(SYS_read, fd, m + len, sizeof m - 1 - len);
+		if (k <= 0)
+			break;
+		len += (size_t)k;
+	}
+	syscall(SYS_close, fd);
+	m[len] = '\0';
+	uintptr_t a = (uintptr_t)p, b = a + n;
+	for (char *l = m; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l)) {
+		unsigned long lo, hi;
+		char perm[5];
+		if (sscanf(l, "%lx-%lx %4s", &lo, &hi, perm) == 3 && lo < b && hi > a &&
+		    strncmp(perm, "---", 3) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* Descriptors naming a file that was deleted (readlink " (deleted)"). */
+static int deleted_open(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (d == NULL)
+		die("opendir");
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		char path[300], to[512];
+		snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+		ssize_t k = readlink(path, to, sizeof to - 1);
+		if (k <= 0)
+			continue;
+		to[k] = '\0';
+		if (strstr(to, " (deleted)") != NULL)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+enum { CLOSEFROM, RAW_RANGE, REUSE, REUSE_WRITE, PLAIN };
+
+/* The armed copy loop; after the fourth read, the library's descriptors
+ * are taken away (how), then the buffer is summed and written. */
+static int lost(int how)
+{
+	make_file("src.bin", 7, 16 * CHUNK + 12345);
+	make_file("decoy.bin", 99, 16 * CHUNK);
+	int src = open("src.bin", O_RDONLY);
+	int dst = open("out.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (src < 0 || dst < 0)
+		die("open");
+	char *buf = malloc(CHUNK);
+	if (buf == NULL)
+		die("malloc");
+	int top = src > dst ? src : dst;
+	for (int it = 0;; it++) {
+		ssize_t n = read(src, buf, CHUNK);
+		if (n < 0)
+			die("read");
+		if (n == 0)
+			break;
+		if (it == 4) {
+			fprintf(stderr, "probe taken it %d guarded=%d\n", it, guarded(buf, CHUNK));
+			if (how == PLAIN) {
+				/* nothing taken away */
+			} else if (how == CLOSEFROM) {
+				closefrom(top + 1);
+			} else {
+				if (syscall(SYS_close_range, top + 1, ~0U, 0) != 0)
+					die("close_range");
+			}
+			if (how == REUSE || how == REUSE_WRITE) {
+				/* The program fills the top of its table with a
+				 * file of its own, by raw calls as well. */
+				int decoy = open("decoy.bin", O_RDONLY);
+				if (decoy < 0)
+					die("open decoy");
+				for (int fd = NOFILE - 64; fd < NOFILE; fd++)
+					if (fd != decoy && syscall(SYS_dup3, decoy, fd, 0) != fd)
+						die("dup3");
+			}
+			if (how != REUSE_WRITE)
+				printf("chunk %d: %zd bytes, sum %016llx\n", it, n,
+			       (unsigned long long)sum((unsigned char *)buf, (size_t)n));
+		}
+		write_all(dst, buf, (size_t)n);
+	}
+	/* The descriptors the program holds, as it sees them. */
+	printf("src still reads: %s\n", fcntl(src, F_GETFD) >= 0 ? "yes" : "no");
+	close(src);
+	close(dst);
+	free(buf);
+	int out = open("out.bin", O_RDONLY);
+	struct stat st;
+	if (out < 0 || fstat(out, &st) != 0)
+		die("out.bin");
+	printf("out.bin: %lld bytes\n", (long long)st.st_size);
+	return 0;
+}
+
+static int pipe_range(void)
+{
+	int p[2];
+	if (pipe(p) != 0)
+		die("pipe");
+	pid_t c = fork();
+	if (c < 0)
+		die("fork");
+	if (c == 0) {
+		close(p[0]);
+		make_file("feed.bin", 3, 32 * 65536);
+		int f = open("feed.bin", O_RDONLY);
+		static char b[65536];
+		ssize_t n;
+		while ((n = read(f, b, sizeof b)) > 0)
+			write_all(p[1], b, (size_t)n);
+		_exit(0);
+	}
+	close(p[1]);
+	int dst = open("out.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	char *buf = malloc(65536);
+	if (dst < 0 || buf == NULL)
+		die("setup");
+	int top = dst > p[0] ? dst : p[0];
+	uint64_t total = 0;
+	for (int it = 0;; it++) {
+		ssize_t n = read(p[0], buf, 65536);
+		if (n < 0)
+			die("read");
+		if (n == 0)
+			break;
+		if (it == 4) {
+			fprintf(stderr, "probe taken it %d guarded=%d\n", it, guarded(buf, 65536));
+			fflush(stdout);
+			if (syscall(SYS_close_range, top + 1, ~0U, 0) != 0)
+				die("close_range");
+			printf("chunk %d: sum %016llx\n", it,
+			       (unsigned long long)sum((unsigned char *)buf, (size_t)n));
+		}
+		write_all(dst, buf, (size_t)n);
+		total += (uint64_t)n;
+	}
+	waitpid(c, NULL, 0);
+	printf("copied %llu bytes\n", (unsigned long long)total);
+	return 0;
+}
+
+static int many(int files)
+{
+	char *buf = malloc(CHUNK);
+	int dst = open("out.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (buf == NULL || dst < 0)
+		die("setup");
+	int worst = 0;
+	for (int i = 0; i < files; i++) {
+		char name[64];
+		snprintf(name, sizeof name, "src-%d.bin", i);
+		/* Sizes differ: whole chunks and a short last one. */
+		make_file(name, (unsigned)i, 3 * CHUNK + (size_t)(i % 7) * 4096 + (size_t)i);
+		int src = open(name, O_RDONLY);
+		if (src < 0)
+			die("open src");
+		ssize_t n;
+		uint64_t h = 0;
+		while ((n = read(src, buf, CHUNK)) > 0) {
+			write_all(dst, buf, (size_t)n);
+			h += (uint64_t)n;
+		}
+		if (n < 0)
+			die("read");
+		if (close(src) != 0)
+			die("close");
+		if (unlink(name) != 0)
+			die("unlink");
+		int d = deleted_open();
+		if (d > worst)
+			worst = d;
+		if (i < 3 || i == files - 1 || d != 0)
+			printf("file %d: %llu bytes, deleted files still open: %d\n", i,
+			       (unsigned long long)h, d);
+	}
+	free(buf);
+	close(dst);
+	printf("most deleted files open at once: %d\n", worst);
+	printf("deleted files open at the end: %d\n", deleted_open());
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		fprintf(stderr, "usage: haz_fd closefrom|close-range|reuse|many N\n");
+		return 2;
+	}
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_max < NOFILE)
+		die("getrlimit");
+	rl.rlim_cur = NOFILE;
+	if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+		die("setrlimit");
+	if (strcmp(argv[1], "closefrom") == 0)
+		return lost(CLOSEFROM);
+	if (strcmp(argv[1], "close-range") == 0)
+		return lost(RAW_RANGE);
+	if (strcmp(argv[1], "reuse") == 0)
+		return lost(REUSE);
+	if (strcmp(argv[1], "pipe-range") == 0)
+		return pipe_range();
+	if (strcmp(argv[1], "reuse-write") == 0)
+		return lost(REUSE_WRITE);
+	if (strcmp(argv[1], "top-held") == 0) {
+		int nul = open("/dev/null", O_RDONLY);
+		if (nul < 0)
+			die("/dev/null");
+		for (int fd = NOFILE - 64; fd < NOFILE; fd++)
+			if (dup2(nul, fd) != fd)
+				die("dup2");
+		printf("holding %d..%d\n", NOFILE - 64, NOFILE - 1);
+		return lost(PLAIN);
+	}
+	if (strcmp(argv[1], "many") == 0 && argc > 2)
+		return many(atoi(argv[2]));
+	fprintf(stderr, "unknown scenario %s\n", argv[1]);
+	return 2;
+}
