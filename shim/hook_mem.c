@@ -3,12 +3,15 @@
  *
  * Owns: free, realloc, munmap, mremap, madvise, mprotect, mmap (+64) and
  * sigaltstack.
- * A phantom must never outlive its memory: memory that is freed, unmapped
- * or madvised away is forgotten first (without filling: its next owner
- * must see what it would see without the library, and a later write of
- * that address must never be served from the old backing); memory whose
- * contents carry on (realloc, mremap) or whose protection the program
- * changes (mprotect) is materialised first.
+ * A phantom must never outlive its memory: memory that is freed is
+ * forgotten first (without filling: its next owner must see what it would
+ * see without the library, and a later write of that address must never
+ * be served from the old backing); memory whose contents carry on
+ * (realloc, mremap) or whose protection the program changes (mprotect) is
+ * materialised first. Calls that may fail, or fail half-way (munmap,
+ * mmap(MAP_FIXED), MREMAP_FIXED, madvise), act on what the kernel really
+ * did: the phantoms in the range are held across the call and released
+ * by its outcome (phantom.c nb_phantom_hold), never dropped before it.
  * Must not: cost more than one relaxed load while no phantom exists.
  *
  * glibc releases memory with internal calls (free unmaps large chunks
