@@ -135,7 +135,12 @@ static bool private_anon(uintptr_t a, uintptr_t b, struct range *out)
 				bool thread_stack = prev_guard && prev_hi == lo &&
 						    prev_hi - prev_lo <= NB_GUARD_MAX && !ours(prev_lo);
 				started = true;
-				ok = anon && !thread_stack && strncmp(perms, "rw-p", 4) == 0;
+				/* Its first pages may be one of our own guards
+				 * already (a page-aligned buffer read into again
+				 * after the layout changed). */
+				ok = anon && !thread_stack &&
+				     (strncmp(perms, "rw-p", 4) == 0 ||
+				      (strncmp(perms, "---p", 4) == 0 && ours(lo)));
 				reach = hi;
 				out->lo = lo;
 				out->hi = hi;
@@ -277,17 +282,23 @@ static bool guardable(uintptr_t a, uintptr_t b)
  * (jemalloc, mimalloc built with their own system call wrappers) leaves
  * fresh read-write memory the hooks never heard of. process_vm_readv
  * honours protections without faulting: one byte of the first page reads
- * with EFAULT while it is PROT_NONE (a few hundred ns; /proc/self/maps
- * would be tens of microseconds). Otherwise the entry is forgotten
+ * with EFAULT while it is PROT_NONE - a few hundred ns; /proc/self/maps
+ * would be tens of microseconds. (Unmapped reads with EFAULT too: a read
+ * into memory unmapped behind the hooks is deferred, not refused, and a
+ * fresh PROT_NONE mapping there passes for the phantom.) Otherwise the entry is forgotten
  * without filling (the memory is someone else's now), and the layout is
  * read again before anything is guarded there. */
-static bool phantom_still_ours(int idx, const struct nb_phantom_view *v)
+bool nb_defer_phantom_still_ours(const struct nb_phantom_view *v)
 {
 	char c;
 	struct iovec l = { &c, 1 }, r = { (void *)v->start, 1 };
-	if (syscall(SYS_process_vm_readv, getpid(), &l, 1, &r, 1, 0) < 0 && errno == EFAULT)
+	/* Only a successful read says "replaced": a call refused outright
+	 * (a seccomp filter: ENOSYS, EPERM) must not cost a live phantom. */
+	int saved = errno;
+	long got = syscall(SYS_process_vm_readv, getpid(), &l, 1, &r, 1, 0);
+	errno = saved;
+	if (got != 1)
 		return true;
-	(void)idx;
 	nb_log(NB_LOG_DEBUG, "phantom %#lx-%#lx no longer guarded: forgotten",
 	       (unsigned long)v->start, (unsigned long)v->end);
 	nb_phantom_drop_range(v->start, v->end, false);
@@ -352,7 +363,7 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 	int same = nb_phantom_find(lo);
 	struct nb_phantom_view v;
 	bool reuse = same >= 0 && nb_phantom_get(same, &v) && v.start == lo && v.end == hi;
-	if (reuse && !phantom_still_ours(same, &v)) {
+	if (reuse && !nb_defer_phantom_still_ours(&v)) {
 		reuse = false;
 		if (!guardable(a, a + n))
 			return NB_NOT_DEFERRED;
@@ -516,7 +527,7 @@ again:
 	int same = nb_phantom_find(lo);
 	struct nb_phantom_view v;
 	bool reuse = same >= 0 && nb_phantom_get(same, &v) && v.start == lo && v.end == hi;
-	if (reuse && !phantom_still_ours(same, &v)) {
+	if (reuse && !nb_defer_phantom_still_ours(&v)) {
 		reuse = false;
 		if (!guardable(a, a + n))
 			goto out;

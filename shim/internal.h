@@ -518,6 +518,10 @@ void nb_defer_maps_changed(void) NB_UNINSTRUMENTED;
 /* [lo, hi) is MADV_WIPEONFORK or MADV_DONTFORK memory (on), or no longer
  * (off): a child would not see its pages, so it is never guarded. */
 void nb_defer_fork_special(uintptr_t lo, uintptr_t hi, bool on);
+/* Are a phantom's pages still the PROT_NONE pages that were guarded (not
+ * replaced by raw system calls)? If not, it is forgotten, unfilled. */
+struct nb_phantom_view;
+bool nb_defer_phantom_still_ours(const struct nb_phantom_view *v);
 
 /* The write that does not copy (forward.c). kind: how the program wrote. */
 #define NB_NOT_FORWARDED (-2)

@@ -73,6 +73,12 @@ test_raw_munmap_and_mmap_at_the_same_address_is_not_taken_for_the_phantom() {
 	[ "$(jget "$T/stats.json" 'j["counters"]["deferred_reads"]')" -gt 5 ] || fail "no deferred reads"
 }
 
+test_own_bytes_in_memory_remapped_by_raw_syscalls_are_sent_not_the_old_phantom() {
+	same_as_plain raw-remap-then-write
+	met_phantom
+	assert_grep 'own bytes written: 1$' shim.out
+}
+
 test_coroutine_stack_from_malloc_is_never_guarded() {
 	same_as_plain ucontext-stack
 	assert_grep '^back in main 9$' shim.out

@@ -30,6 +30,8 @@
  *                            change nothing: the buffer is read afterwards
  *   raw-remap                raw syscall munmap + mmap at the same address
  *                            (a custom allocator), then the next read
+ *   raw-remap-then-write     the same, then the program's own bytes in the
+ *                            new memory written out
  *   ucontext-stack           the loop runs on a makecontext coroutine whose
  *                            stack came from malloc, the buffer in its frame;
  *                            deeper calls follow on that stack
@@ -190,7 +192,7 @@ static void close_all(void)
 	syscall(SYS_close, drain_fd);
 	close(src_fd);
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, "dst.bin", O_RDONLY);
-	static char b[SRC_SIZE + 1];
+	static char b[SRC_SIZE + 4 * CHUNK];
 	size_t have = 0;
 	for (ssize_t r; (r = syscall(SYS_read, fd, b + have, sizeof b - have)) > 0;)
 		have += (size_t)r;
@@ -432,6 +434,18 @@ static int sc_raw_remap(void)
 	return 0;
 }
 
+/* The same, then the program's own bytes written from the new memory
+ * without a read first. */
+static void act_raw_remap_write(char *buf, size_t n, int it)
+{
+	act_raw_remap(buf, n, it);
+	if (it != ACT_AT)
+		return;
+	memset(buf, 'x', CHUNK);
+	printf("  own bytes written:");
+	printf(" %d\n", write_all(buf, CHUNK));
+}
+
 /* ---- stacks the library cannot name ---- */
 
 /* A deep chain of calls, each with a frame of 8 KiB it writes to. */
@@ -597,6 +611,8 @@ int main(int argc, char **argv)
 		return loop(map(CHUNK), act_munmap_fails_twice, true);
 	if (strcmp(s, "raw-remap") == 0)
 		return sc_raw_remap();
+	if (strcmp(s, "raw-remap-then-write") == 0)
+		return loop(map(CHUNK), act_raw_remap_write, false);
 	if (strcmp(s, "ucontext-stack") == 0)
 		return sc_ucontext();
 	if (strcmp(s, "altstack-buffer") == 0)
