@@ -13,7 +13,10 @@
  *
  * Refused: buffers on a thread's stack (a returning frame would leave
  * guarded pages under later calls, and a fault whose signal frame lands
- * there kills the process), memory that is not private and anonymous
+ * there kills the process) - pthread's stack, and near the stack pointer
+ * of a stack pthread does not know (coroutines), and the alternate
+ * signal stack; MADV_WIPEONFORK/DONTFORK memory (a child lacks its
+ * bytes); memory that is not private and anonymous
  * (shared or file-backed mappings: other processes or the file itself see
  * those pages), fewer than NB_MIN_PAGES whole pages, pseudo-files,
  * O_DIRECT, a source at EOF.
@@ -132,7 +135,12 @@ static bool private_anon(uintptr_t a, uintptr_t b, struct range *out)
 				bool thread_stack = prev_guard && prev_hi == lo &&
 						    prev_hi - prev_lo <= NB_GUARD_MAX && !ours(prev_lo);
 				started = true;
-				ok = anon && !thread_stack && strncmp(perms, "rw-p", 4) == 0;
+				/* Its first pages may be one of our own guards
+				 * already (a page-aligned buffer read into again
+				 * after the layout changed). */
+				ok = anon && !thread_stack &&
+				     (strncmp(perms, "rw-p", 4) == 0 ||
+				      (strncmp(perms, "---p", 4) == 0 && ours(lo)));
 				reach = hi;
 				out->lo = lo;
 				out->hi = hi;
@@ -164,20 +172,138 @@ static bool private_anon(uintptr_t a, uintptr_t b, struct range *out)
 	return ok && reach >= b;
 }
 
+/* MADV_WIPEONFORK / MADV_DONTFORK ranges (hook_mem.c): a child gets
+ * zero pages there, or none, while a phantom would be inherited and
+ * filled with the read's bytes. Never guarded. A small table; when it is
+ * full, the last entry widens to cover the new range (more refused, never
+ * less). */
+#define NB_FORK_SPECIAL 32
+static struct range fork_special[NB_FORK_SPECIAL];
+static atomic_uint fork_special_n;
+static atomic_flag fork_special_busy;
+
+void nb_defer_fork_special(uintptr_t lo, uintptr_t hi, bool on)
+{
+	if (!on && atomic_load_explicit(&fork_special_n, memory_order_relaxed) == 0)
+		return;
+	while (atomic_flag_test_and_set_explicit(&fork_special_busy, memory_order_acquire))
+		;
+	unsigned n = atomic_load_explicit(&fork_special_n, memory_order_relaxed);
+	if (on) {
+		if (n < NB_FORK_SPECIAL) {
+			fork_special[n] = (struct range){ lo, hi };
+			atomic_store_explicit(&fork_special_n, n + 1, memory_order_release);
+		} else {
+			struct range *r = &fork_special[NB_FORK_SPECIAL - 1];
+			r->lo = lo < r->lo ? lo : r->lo;
+			r->hi = hi > r->hi ? hi : r->hi;
+		}
+	} else {
+		/* Only ranges wholly inside are forgotten; a part stays. */
+		unsigned k = 0;
+		for (unsigned i = 0; i < n; i++)
+			if (!(fork_special[i].lo >= lo && fork_special[i].hi <= hi))
+				fork_special[k++] = fork_special[i];
+		atomic_store_explicit(&fork_special_n, k, memory_order_release);
+	}
+	atomic_flag_clear_explicit(&fork_special_busy, memory_order_release);
+	nb_defer_maps_changed();
+}
+
+static bool in_fork_special(uintptr_t a, uintptr_t b)
+{
+	if (NB_LIKELY(atomic_load_explicit(&fork_special_n, memory_order_acquire) == 0))
+		return false;
+	bool hit = false;
+	while (atomic_flag_test_and_set_explicit(&fork_special_busy, memory_order_acquire))
+		;
+	unsigned n = atomic_load_explicit(&fork_special_n, memory_order_relaxed);
+	for (unsigned i = 0; i < n && !hit; i++)
+		hit = a < fork_special[i].hi && b > fork_special[i].lo;
+	atomic_flag_clear_explicit(&fork_special_busy, memory_order_release);
+	return hit;
+}
+
+/* Stacks pthread does not know: a ucontext coroutine or green thread on
+ * a stack from malloc or mmap, a signal handler on its alternate stack.
+ * A buffer in a frame lies above the stack pointer, anywhere up to the
+ * top of that stack; memory just below it is where the next calls push.
+ * Guarded pages there are where a later call, or the signal frame of the
+ * very fault that would fill them, lands: the process dies. The stack's
+ * bounds are unknown, so a span around the stack pointer is refused:
+ * NB_SP_BELOW under it, NB_SP_ABOVE over it. */
+#define NB_SP_BELOW (256u * 1024u)
+#define NB_SP_ABOVE (8u * 1024u * 1024u)
+
+static bool near_sp(uintptr_t a, uintptr_t b, uintptr_t sp)
+{
+	uintptr_t lo = sp > NB_SP_BELOW ? sp - NB_SP_BELOW : 0;
+	uintptr_t hi = sp < UINTPTR_MAX - NB_SP_ABOVE ? sp + NB_SP_ABOVE : UINTPTR_MAX;
+	return a < hi && b > lo;
+}
+
+/* This thread's alternate signal stack (sigaltstack(2)): the kernel
+ * pushes signal frames there, whoever is running. Read on the slow path
+ * only: a new one bumps maps_gen (the sigaltstack hook). */
+static bool in_altstack(uintptr_t a, uintptr_t b)
+{
+	stack_t ss;
+	if (syscall(SYS_sigaltstack, NULL, &ss) != 0 || (ss.ss_flags & SS_DISABLE) ||
+	    ss.ss_size == 0)
+		return false;
+	uintptr_t lo = (uintptr_t)ss.ss_sp, hi = lo + ss.ss_size;
+	return a < hi + NB_SP_BELOW && b > lo;
+}
+
 static bool guardable(uintptr_t a, uintptr_t b)
 {
 	thread_stack(&stack_range);
 	if (a < stack_range.hi && b > stack_range.lo)
 		return false;
+	/* Not on the stack pthread knows: some other stack is in use here. */
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	if ((sp < stack_range.lo || sp >= stack_range.hi) && near_sp(a, b, sp))
+		return false;
+	if (in_fork_special(a, b))
+		return false;
 	unsigned gen = atomic_load_explicit(&maps_gen, memory_order_relaxed);
 	if (a >= ok_map.lo && b <= ok_map.hi && ok_map_gen == gen)
 		return true;
 	struct range r = { 0, 0 };
-	if (!private_anon(a, b, &r))
+	if (in_altstack(a, b) || !private_anon(a, b, &r))
 		return false;
 	ok_map = r;
 	ok_map_gen = gen;
 	return true;
+}
+
+/* Are the pages of the phantom at lo still the PROT_NONE pages that were
+ * guarded? A custom allocator's raw munmap + mmap at the same address
+ * (jemalloc, mimalloc built with their own system call wrappers) leaves
+ * fresh read-write memory the hooks never heard of. process_vm_readv
+ * honours protections without faulting: one byte of the first page reads
+ * with EFAULT while it is PROT_NONE - a few hundred ns; /proc/self/maps
+ * would be tens of microseconds. (Unmapped reads with EFAULT too: a read
+ * into memory unmapped behind the hooks is deferred, not refused, and a
+ * fresh PROT_NONE mapping there passes for the phantom.) Otherwise the entry is forgotten
+ * without filling (the memory is someone else's now), and the layout is
+ * read again before anything is guarded there. */
+bool nb_defer_phantom_still_ours(const struct nb_phantom_view *v)
+{
+	char c;
+	struct iovec l = { &c, 1 }, r = { (void *)v->start, 1 };
+	/* Only a successful read says "replaced": a call refused outright
+	 * (a seccomp filter: ENOSYS, EPERM) must not cost a live phantom. */
+	int saved = errno;
+	long got = syscall(SYS_process_vm_readv, getpid(), &l, 1, &r, 1, 0);
+	errno = saved;
+	if (got != 1)
+		return true;
+	nb_log(NB_LOG_DEBUG, "phantom %#lx-%#lx no longer guarded: forgotten",
+	       (unsigned long)v->start, (unsigned long)v->end);
+	nb_phantom_drop_range(v->start, v->end, false);
+	nb_defer_maps_changed();
+	return false;
 }
 
 /* ---- the deferred read ---- */
@@ -237,6 +363,11 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 	int same = nb_phantom_find(lo);
 	struct nb_phantom_view v;
 	bool reuse = same >= 0 && nb_phantom_get(same, &v) && v.start == lo && v.end == hi;
+	if (reuse && !nb_defer_phantom_still_ours(&v)) {
+		reuse = false;
+		if (!guardable(a, a + n))
+			return NB_NOT_DEFERRED;
+	}
 	if (!reuse)
 		nb_phantom_overwrite_range(a, a + n);
 	struct nb_pipe p;
@@ -408,6 +539,11 @@ again:
 	int same = nb_phantom_find(lo);
 	struct nb_phantom_view v;
 	bool reuse = same >= 0 && nb_phantom_get(same, &v) && v.start == lo && v.end == hi;
+	if (reuse && !nb_defer_phantom_still_ours(&v)) {
+		reuse = false;
+		if (!guardable(a, a + n))
+			goto out;
+	}
 	if (!reuse)
 		nb_phantom_overwrite_range(a, a + k);
 

@@ -265,6 +265,10 @@ static bool forward_region(struct fwd *f, uintptr_t a, uintptr_t end)
 		int idx = nb_phantom_next(cur, end);
 		if (idx >= 0 && !nb_phantom_get(idx, &v))
 			continue; /* resolved meanwhile: look again */
+		/* Pages replaced behind the hooks (a custom allocator's raw
+		 * munmap + mmap) hold the program's bytes, not the backing's. */
+		if (idx >= 0 && !nb_defer_phantom_still_ours(&v))
+			continue;
 		/* The kernel piece is the phantom's pages, widened over the
 		 * edges around them while they still hold what the read put
 		 * there (the file's bytes); a memory piece runs up to it.

@@ -1,13 +1,17 @@
 /*
  * hook_mem.c - memory that goes away or changes under a phantom.
  *
- * Owns: free, realloc, munmap, mremap, madvise, mprotect and mmap (+64).
- * A phantom must never outlive its memory: memory that is freed, unmapped
- * or madvised away is forgotten first (without filling: its next owner
- * must see what it would see without the library, and a later write of
- * that address must never be served from the old backing); memory whose
- * contents carry on (realloc, mremap) or whose protection the program
- * changes (mprotect) is materialised first.
+ * Owns: free, realloc, munmap, mremap, madvise, mprotect, mmap (+64) and
+ * sigaltstack.
+ * A phantom must never outlive its memory: memory that is freed is
+ * forgotten first (without filling: its next owner must see what it would
+ * see without the library, and a later write of that address must never
+ * be served from the old backing); memory whose contents carry on
+ * (realloc, mremap) or whose protection the program changes (mprotect) is
+ * materialised first. Calls that may fail, or fail half-way (munmap,
+ * mmap(MAP_FIXED), MREMAP_FIXED, madvise), act on what the kernel really
+ * did: the phantoms in the range are held across the call and released
+ * by its outcome (phantom.c nb_phantom_hold), never dropped before it.
  * Must not: cost more than one relaxed load while no phantom exists.
  *
  * glibc releases memory with internal calls (free unmaps large chunks
@@ -18,6 +22,8 @@
 #include "hook.h"
 
 #include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -58,12 +64,58 @@ NB_EXPORT NB_UNINSTRUMENTED void *realloc(void *p, size_t n)
 	return __libc_realloc(p, n);
 }
 
+/* The pages a call on [addr, addr+len) acts on: the kernel rounds the
+ * length up to whole pages (munmap(2), madvise(2)). */
+static uintptr_t page_end(uintptr_t a, size_t len)
+{
+	uintptr_t pg = 4096, e = a + len;
+	if (e < a || e > UINTPTR_MAX - pg)
+		return UINTPTR_MAX;
+	return (e + pg - 1) & ~(pg - 1);
+}
+
+/* Phantoms held across one memory call (phantom.c nb_phantom_hold), with
+ * every signal blocked meanwhile: a handler of this thread that touched
+ * a held phantom would wait for its own thread for ever. */
+#define NB_HELD_MAX 32
+struct held {
+	int idx[NB_HELD_MAX];
+	int n;
+};
+
+static void hold(struct held *h, uintptr_t a, uintptr_t b, bool mark)
+{
+	h->n = 0;
+	if (!phantoms())
+		return;
+	int saved = errno;
+	/* Each entry held is a critical section of its own (phantom.c
+	 * claim): asynchronous signals stay blocked until it is released. */
+	h->n = nb_phantom_hold(a, b, h->idx, NB_HELD_MAX, mark);
+	errno = saved;
+}
+
+static void release(struct held *h, int how)
+{
+	int saved = errno;
+	if (h->n > 0)
+		nb_phantom_release_held(h->idx, h->n, how);
+	errno = saved;
+}
+
+/* munmap is all or nothing: arguments are checked and the mappings at
+ * both ends split before anything is unmapped. */
 NB_EXPORT int munmap(void *addr, size_t len)
 {
 	nb_defer_maps_changed();
-	if (phantoms())
-		NB_KEEP_ERRNO(nb_phantom_drop_range((uintptr_t)addr, (uintptr_t)addr + len, false));
-	return NB_CALL(munmap, (int)syscall(SYS_munmap, addr, len), addr, len);
+	uintptr_t a = (uintptr_t)addr, b = page_end(a, len);
+	struct held h;
+	hold(&h, a, b, false);
+	int r = NB_CALL(munmap, (int)syscall(SYS_munmap, addr, len), addr, len);
+	release(&h, r == 0 ? NB_HELD_GONE : NB_HELD_KEEP);
+	if (r == 0)
+		NB_KEEP_ERRNO(nb_defer_fork_special(a, b, false));
+	return r;
 }
 
 NB_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
@@ -73,33 +125,89 @@ NB_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 	void *naddr = (flags & MREMAP_FIXED) ? va_arg(ap, void *) : NULL;
 	va_end(ap);
 	nb_defer_maps_changed();
+	struct held h = { .n = 0 };
 	if (phantoms()) {
-		NB_KEEP_ERRNO(nb_phantom_materialize_range((uintptr_t)old, (uintptr_t)old + oldlen));
+		/* The contents move (or, MREMAP_DONTUNMAP, leave an empty
+		 * range behind): they are the read's bytes from here on. */
+		NB_KEEP_ERRNO(nb_phantom_materialize_range((uintptr_t)old,
+							   page_end((uintptr_t)old, oldlen)));
 		if (flags & MREMAP_FIXED)
-			NB_KEEP_ERRNO(nb_phantom_drop_range((uintptr_t)naddr,
-							    (uintptr_t)naddr + newlen, false));
+			hold(&h, (uintptr_t)naddr, page_end((uintptr_t)naddr, newlen), false);
 	}
-	return NB_CALL(mremap, (void *)syscall(SYS_mremap, old, oldlen, newlen, flags, naddr), old,
-		       oldlen, newlen, flags, naddr);
+	void *r = NB_CALL(mremap, (void *)syscall(SYS_mremap, old, oldlen, newlen, flags, naddr),
+			  old, oldlen, newlen, flags, naddr);
+	/* A failing MREMAP_FIXED may have unmapped the target already
+	 * (mremap_to unmaps it before the checks that can still fail). */
+	release(&h, r != MAP_FAILED ? NB_HELD_GONE : NB_HELD_BY_MAPPED);
+	return r;
 }
 
+#ifndef MADV_COLLAPSE
+#define MADV_COLLAPSE 25
+#endif
+
+/*
+ * madvise(2), advice by advice, for private anonymous memory (the only
+ * kind that is ever guarded):
+ * - no change to the bytes or the protection (NORMAL, RANDOM, SEQUENTIAL,
+ *   WILLNEED, MERGEABLE/UNMERGEABLE, HUGEPAGE/NOHUGEPAGE, COLLAPSE,
+ *   DONTDUMP/DODUMP, COLD, PAGEOUT): the phantom stays as it is.
+ * - zero pages next (DONTNEED, DONTNEED_LOCKED, REMOVE - which private
+ *   anonymous memory refuses with EINVAL): decided per phantom by what
+ *   the call did, which may be part of the range when it fails half-way
+ *   (an mlock'ed mapping further on).
+ * - WIPEONFORK, DONTFORK: the parent's bytes stay; a child gets zero
+ *   pages or none at all, which a phantom cannot stand for. Filled now,
+ *   and such memory is never guarded again (defer.c).
+ * - everything else (FREE, whose pages keep their bytes until the kernel
+ *   reclaims them; POPULATE_READ/WRITE, which fail with EFAULT/EINVAL on
+ *   PROT_NONE pages; HWPOISON, SOFT_OFFLINE, GUARD_INSTALL, advice this
+ *   file does not know): filled first, so the kernel acts on the bytes
+ *   the program has - exact whatever the outcome.
+ */
 NB_EXPORT int madvise(void *addr, size_t len, int advice)
 {
+	uintptr_t a = (uintptr_t)addr, b = page_end(a, len);
+	struct held h = { .n = 0 };
+	int how = NB_HELD_KEEP;
 	if (phantoms()) {
-		uintptr_t a = (uintptr_t)addr;
 		switch (advice) {
+		case MADV_NORMAL:
+		case MADV_RANDOM:
+		case MADV_SEQUENTIAL:
+		case MADV_WILLNEED:
+		case MADV_MERGEABLE:
+		case MADV_UNMERGEABLE:
+		case MADV_HUGEPAGE:
+		case MADV_NOHUGEPAGE:
+		case MADV_COLLAPSE:
+		case MADV_DONTDUMP:
+		case MADV_DODUMP:
+		case MADV_COLD:
+		case MADV_PAGEOUT:
+		case MADV_KEEPONFORK:
+		case MADV_DOFORK:
+			break;
 		case MADV_DONTNEED:
-		case MADV_FREE:
+		case MADV_DONTNEED_LOCKED:
 		case MADV_REMOVE:
-		case MADV_WIPEONFORK:
-			/* The program asks for the bytes to go: zeros next. */
-			NB_KEEP_ERRNO(nb_phantom_drop_range(a, a + len, true));
+			hold(&h, a, b, true);
+			how = NB_HELD_BY_MARK;
 			break;
 		default:
+			NB_KEEP_ERRNO(nb_phantom_overwrite_range(a, b));
 			break;
 		}
 	}
-	return NB_CALL(madvise, (int)syscall(SYS_madvise, addr, len, advice), addr, len, advice);
+	int r = NB_CALL(madvise, (int)syscall(SYS_madvise, addr, len, advice), addr, len, advice);
+	release(&h, how);
+	/* Marked whatever the result: a call that failed half-way did mark
+	 * a part. Unmarked only on success. */
+	if (advice == MADV_WIPEONFORK || advice == MADV_DONTFORK)
+		NB_KEEP_ERRNO(nb_defer_fork_special(a, b, true));
+	else if ((advice == MADV_KEEPONFORK || advice == MADV_DOFORK) && r == 0)
+		NB_KEEP_ERRNO(nb_defer_fork_special(a, b, false));
+	return r;
 }
 
 NB_EXPORT int mprotect(void *addr, size_t len, int prot)
@@ -112,10 +220,27 @@ NB_EXPORT int mprotect(void *addr, size_t len, int prot)
 NB_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	nb_defer_maps_changed();
-	/* MAP_FIXED replaces whatever was mapped there. */
-	if ((flags & MAP_FIXED) && phantoms())
-		NB_KEEP_ERRNO(nb_phantom_drop_range((uintptr_t)addr, (uintptr_t)addr + len, false));
-	return NB_CALL(mmap, (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off), addr, len,
-		       prot, flags, fd, off);
+	/* MAP_FIXED replaces whatever was mapped there - and a MAP_FIXED that
+	 * fails (mmap_region unmaps first, then may still fail) may have
+	 * unmapped it already. */
+	struct held h = { .n = 0 };
+	if (flags & MAP_FIXED)
+		hold(&h, (uintptr_t)addr, page_end((uintptr_t)addr, len), false);
+	void *r = NB_CALL(mmap, (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off), addr,
+			  len, prot, flags, fd, off);
+	release(&h, r != MAP_FAILED ? NB_HELD_GONE : NB_HELD_BY_MAPPED);
+	if ((flags & MAP_FIXED) && r != MAP_FAILED)
+		NB_KEEP_ERRNO(nb_defer_fork_special((uintptr_t)addr, page_end((uintptr_t)addr, len),
+						    false));
+	return r;
 }
 void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off) NB_ALIAS(mmap);
+
+/* A new alternate signal stack: memory that was fine to guard may now be
+ * where the kernel pushes signal frames (defer.c reads it again). */
+NB_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
+{
+	if (ss != NULL)
+		nb_defer_maps_changed();
+	return NB_CALL(sigaltstack, (int)syscall(SYS_sigaltstack, ss, old), ss, old);
+}

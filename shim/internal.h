@@ -467,6 +467,20 @@ bool nb_same_process(void);
 /* Before fork: a pipe-backed phantom's pipe would be shared with the
  * child, so its bytes go into memory first (both then have them). */
 void nb_phantom_materialize_pipes(void);
+/* Around a memory call that may fail or fail half-way (hook_mem.c):
+ * phantoms partly inside [start, end) are filled, those wholly inside
+ * are held (at most cap of them; the rest filled), with mark: a byte of
+ * their first page set to tell afterwards whether the call zeroed it.
+ * Then released by what the call did: */
+enum {
+	NB_HELD_KEEP,      /* untouched: live again */
+	NB_HELD_GONE,      /* unmapped or replaced: forgotten */
+	NB_HELD_ZEROED,    /* zero pages now: forgotten, pages opened */
+	NB_HELD_BY_MARK,   /* one of the three, read from the mark */
+	NB_HELD_BY_MAPPED, /* GONE where nothing is mapped any more, else KEEP */
+};
+int nb_phantom_hold(uintptr_t start, uintptr_t end, int *held, int cap, bool mark);
+void nb_phantom_release_held(const int *held, int n, int how);
 
 /* Internal duplicates of source files, shared per inode and counted by
  * the phantoms that use them (backing.c). get returns the duplicate with
@@ -516,6 +530,13 @@ void nb_defer_before_truncate(int fd, off_t len);
 void nb_defer_before_truncate_path(const char *path, off_t len);
 /* Address-space layout changed (mmap, munmap, mremap). */
 void nb_defer_maps_changed(void) NB_UNINSTRUMENTED;
+/* [lo, hi) is MADV_WIPEONFORK or MADV_DONTFORK memory (on), or no longer
+ * (off): a child would not see its pages, so it is never guarded. */
+void nb_defer_fork_special(uintptr_t lo, uintptr_t hi, bool on);
+/* Are a phantom's pages still the PROT_NONE pages that were guarded (not
+ * replaced by raw system calls)? If not, it is forgotten, unfilled. */
+struct nb_phantom_view;
+bool nb_defer_phantom_still_ours(const struct nb_phantom_view *v);
 
 /* The write that does not copy (forward.c). kind: how the program wrote. */
 #define NB_NOT_FORWARDED (-2)
@@ -676,7 +697,7 @@ pid_t _Fork(void);
 	X(posix_spawn) X(posix_spawnp) X(system) X(popen) X(setrlimit) X(prlimit)      \
 	X(sigprocmask) X(pthread_sigmask) X(sigsetmask) X(sigblock) X(sighold) X(sigset) \
 	X(sigignore) X(siginterrupt) X(sigsuspend) X(ppoll) X(pselect) X(epoll_pwait)  \
-	X(epoll_pwait2) X(setcontext) X(swapcontext) X(_Fork) X(prctl)
+	X(epoll_pwait2) X(setcontext) X(swapcontext) X(_Fork) X(prctl) X(sigaltstack)
 
 /* Some hooked names are deprecated in glibc's headers (sighold, sigset,
  * sigblock, ...); legacy programs still call them, so they are hooked. */

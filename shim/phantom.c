@@ -948,3 +948,97 @@ bool nb_phantom_get(int idx, struct nb_phantom_view *v)
 	unclaim(p);
 	return true;
 }
+
+/* ---- memory calls that act on their real result (hook_mem.c) ----
+ *
+ * munmap, mmap(MAP_FIXED), mremap and madvise may fail, and some of them
+ * fail half-way: madvise walks the mappings of its range in address order
+ * and stops at the first one it cannot handle (an mlock'ed one for
+ * MADV_DONTNEED), the earlier ones already done; a MAP_FIXED or
+ * MREMAP_FIXED that fails may already have unmapped the old range. So the
+ * phantoms wholly inside the range are held (BUSY) across the call - a
+ * thread touching them meanwhile waits for the outcome in claim() - and
+ * then released by what the call really did to their pages. One partly
+ * inside is filled first: its pages outside the range keep their bytes,
+ * whatever the call does to the rest. */
+
+#define NB_ZAP_MARK 0xa5
+
+int nb_phantom_hold(uintptr_t start, uintptr_t end, int *held, int cap, bool mark)
+{
+	int n = 0;
+	unsigned hi = atomic_load_explicit(&high, memory_order_acquire);
+	for (unsigned i = 0; i < hi; i++) {
+		struct phantom *p = &table[i];
+		int st = atomic_load(&p->state);
+		if (st == PH_FREE || st == PH_DONE || p->end <= start || p->start >= end)
+			continue;
+		if (p->start >= start && p->end <= end && n < cap && claim(p)) {
+			if (p->start >= start && p->end <= end) {
+				/* A byte of the first page the call may zero: read
+				 * back afterwards, it tells whether it did. Written
+				 * through /proc/self/mem (the pages are PROT_NONE);
+				 * the fill overwrites it. */
+				unsigned char m = NB_ZAP_MARK;
+				bool temp = false;
+				int mfd = mark ? mem_fd(&temp) : -1;
+				bool marked = mfd >= 0 && syscall(SYS_pwrite64, mfd, &m, 1,
+								  (off_t)p->start) == 1;
+				if (temp)
+					nb_sys_close(mfd);
+				if (!mark || marked) {
+					held[n++] = (int)i;
+					continue;
+				}
+			}
+			unclaim(p);
+		}
+		/* Partly inside, no room, or no way to tell: its bytes go
+		 * into memory now (not the program looking at them). */
+		quiet_fill = true;
+		nb_phantom_materialize((int)i);
+		quiet_fill = false;
+	}
+	return n;
+}
+
+void nb_phantom_release_held(const int *held, int n, int how)
+{
+	for (int k = 0; k < n; k++) {
+		struct phantom *p = &table[held[k]];
+		int h = how;
+		if (h == NB_HELD_BY_MARK) {
+			/* Zeroed pages read back as zeros, kept ones with the
+			 * mark; unreadable ones are gone. */
+			unsigned char c = 0;
+			bool temp;
+			int mfd = mem_fd(&temp);
+			ssize_t r = mfd < 0 ? -1 : (ssize_t)syscall(SYS_pread64, mfd, &c, 1,
+								  (off_t)p->start);
+			if (temp)
+				nb_sys_close(mfd);
+			h = r != 1 ? NB_HELD_BY_MAPPED : c == 0 ? NB_HELD_ZEROED : NB_HELD_KEEP;
+		}
+		if (h == NB_HELD_BY_MAPPED) {
+			/* mincore(2): ENOMEM where nothing is mapped. */
+			unsigned char vec[1];
+			h = syscall(SYS_mincore, p->start, (size_t)4096, vec) != 0 && errno == ENOMEM
+				    ? NB_HELD_GONE
+				    : NB_HELD_KEEP;
+		}
+		switch (h) {
+		case NB_HELD_GONE: /* no pages left: a touch is the program's fault */
+			release_free(p);
+			break;
+		case NB_HELD_ZEROED:
+			/* Fresh zero pages now, as the program expects; DONE, so a
+			 * thread that faulted on them meanwhile retries its access. */
+			nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
+			release_done(p); /* a pipe is drained of the bytes */
+			break;
+		default:
+			unclaim(p);
+			break;
+		}
+	}
+}
