@@ -360,7 +360,7 @@ void nb_backing_fd_lost(int fd)
 }
 
 /* A lost backing's bytes, the other way (see the header). */
-static ssize_t lost_read(struct backing *b, void *dst, size_t n, off_t off)
+static __attribute__((noinline)) ssize_t lost_read(struct backing *b, void *dst, size_t n, off_t off)
 {
 	if (b->map != NULL) {
 		if (off < 0 || (size_t)off >= b->maplen)

@@ -213,7 +213,7 @@ static bool in_grace(const struct phantom *p, uint64_t now)
  * small stack buffer instead: slower, never blocked. */
 #define NB_SCRATCH (128 * 1024)
 #define NB_SCRATCH_SLOTS 4
-#define NB_STACK_SCRATCH 1024
+#define NB_STACK_SCRATCH 512
 
 static char *_Atomic scratch_mem[NB_SCRATCH_SLOTS];
 static atomic_flag scratch_busy[NB_SCRATCH_SLOTS];
@@ -547,17 +547,37 @@ static int foreign_pipe_copy(const struct phantom *p, struct phantom *tmp)
 	return 0;
 }
 
+/* Every shared scratch buffer is taken: through a small one on the stack.
+ * Kept out of fill_through's own frame, which the fault path needs small
+ * (it may run on a tight alternate signal stack). */
+static __attribute__((noinline)) int fill_on_stack(const struct phantom *p, size_t from, size_t to,
+						   int mfd)
+{
+	char small[NB_STACK_SCRATCH];
+	return fill_with(p, from, to, mfd, small, sizeof small);
+}
+
 static int fill_through(const struct phantom *p, size_t from, size_t to, int mfd)
 {
 	char *buf;
 	size_t cap;
 	int slot = scratch_take(&buf, &cap);
-	if (slot < 0) {
-		char small[NB_STACK_SCRATCH];
-		return fill_with(p, from, to, mfd, small, sizeof small);
-	}
+	if (slot < 0)
+		return fill_on_stack(p, from, to, mfd);
 	int rc = fill_with(p, from, to, mfd, buf, cap);
 	atomic_flag_clear(&scratch_busy[slot]);
+	return rc;
+}
+
+static __attribute__((noinline)) int fill_foreign_pipe(const struct phantom *p, size_t from,
+						       size_t to, int mfd)
+{
+	struct phantom copy;
+	int rc = foreign_pipe_copy(p, &copy);
+	if (rc == 0) {
+		rc = fill_through(&copy, from, to, mfd);
+		nb_sys_close(copy.pipe.r);
+	}
 	return rc;
 }
 
@@ -568,17 +588,8 @@ static int fill(const struct phantom *p, size_t from, size_t to)
 	int mfd = mem_fd(&temp);
 	if (mfd < 0)
 		return -1;
-	int rc;
-	struct phantom copy;
-	if (temp && p->kind == NB_PH_PIPE) {
-		rc = foreign_pipe_copy(p, &copy);
-		if (rc == 0) {
-			rc = fill_through(&copy, from, to, mfd);
-			nb_sys_close(copy.pipe.r);
-		}
-	} else {
-		rc = fill_through(p, from, to, mfd);
-	}
+	int rc = temp && p->kind == NB_PH_PIPE ? fill_foreign_pipe(p, from, to, mfd)
+					       : fill_through(p, from, to, mfd);
 	if (temp)
 		nb_sys_close(mfd);
 	return rc;

@@ -101,24 +101,49 @@ test_handler_that_writes_the_buffer_during_a_fill_does_not_hang() {
 # -- a tight alternate signal stack: the smallest one on which the
 #    program's own SA_ONSTACK handler works plain works preloaded too
 
-altstack_rc() { # SIZE [preload]: the exit status of one run
-	( if [ -n "${2:-}" ]; then
-		timeout 20 env LD_PRELOAD="$LIB" "$HS" altstack "$1"
+altstack_rc() { # SCENARIO SIZE [preload]: the exit status of one run
+	( if [ -n "${3:-}" ]; then
+		timeout 20 env LD_PRELOAD="$LIB" "$HS" "$1" "$2"
 	else
-		timeout 20 "$HS" altstack "$1"
+		timeout 20 "$HS" "$1" "$2"
 	fi ) > /dev/null 2>&1
 	echo $?
 }
 
-test_smallest_sigaltstack_that_fits_the_programs_handler_fits_under_the_library() {
-	local lo=2048 hi=65536 mid
-	[ "$(altstack_rc $hi)" = 42 ] || fail "the program's handler does not run plain"
+# smallest SCENARIO [preload]: the smallest alternate stack (to 16 bytes)
+# on which the scenario ends with status 42.
+smallest() {
+	local lo=1024 hi=65536 mid
+	[ "$(altstack_rc "$1" $hi ${2:-})" = 42 ] || fail "$1 fails even with $hi bytes"
 	while [ $((hi - lo)) -gt 16 ]; do
 		mid=$(( (lo + hi) / 2 / 16 * 16 ))
-		if [ "$(altstack_rc $mid)" = 42 ]; then hi=$mid; else lo=$mid; fi
+		if [ "$(altstack_rc "$1" $mid ${2:-})" = 42 ]; then hi=$mid; else lo=$mid; fi
 	done
-	echo "    smallest alternate stack that works plain: $hi bytes" >&2
-	assert_eq "$(altstack_rc $hi preload)" 42 "preloaded at $hi bytes"
+	echo $hi
+}
+
+test_smallest_sigaltstack_that_fits_the_programs_handler_fits_under_the_library() {
+	local s
+	s=$(smallest altstack) || exit 1
+	echo "    smallest alternate stack for the program's SIGSEGV handler: $s bytes" >&2
+	assert_eq "$(altstack_rc altstack $s preload)" 42 "preloaded at $s bytes"
+}
+
+# A handler on the alternate stack touches a phantom: the fault is taken
+# on that stack too, so it needs a second signal frame (the kernel's, as
+# large as the first) plus the library's fill path, which must stay
+# under 1 KiB.
+test_phantom_touched_on_the_alternate_stack_needs_a_signal_frame_and_under_1K_more() {
+	local frame touch need
+	frame=$(smallest altstack) || exit 1
+	touch=$(smallest altstack-touch) || exit 1
+	need=$(smallest altstack-touch preload) || exit 1
+	expect_rc=42 same_as_plain altstack-touch 65536
+	assert_grep '^probe altstack-touch guarded=1' shim.err
+	echo "    handler alone: $touch bytes; with a phantom fill: $need;" \
+		"one signal frame and handler: $frame" >&2
+	[ "$need" -le $((touch + frame + 1024)) ] ||
+		fail "the fill needs $need bytes, more than $touch + $frame + 1024"
 }
 
 # -- children

@@ -508,6 +508,48 @@ static int sc_altstack(size_t size)
 	return 0;
 }
 
+/* A handler on the alternate stack touches the buffer (a phantom,
+ * preloaded): the library's fill then runs on that stack too. */
+static void on_usr1_look(int sig)
+{
+	(void)sig;
+	unsigned char *b = shared_buf;
+	if (b != NULL)
+		handler_sum = sum(b + shared_len / 2, 64);
+}
+
+static void look_from_altstack(int i, unsigned char *buf, size_t n)
+{
+	if (i == 12) {
+		probe("altstack-touch", buf, n);
+		raise(SIGUSR1);
+		printf("handler on the alternate stack saw %016llx\n",
+		       (unsigned long long)handler_sum);
+	}
+}
+
+static int sc_altstack_touch(size_t size)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	size_t span = (size + 2 * (size_t)pg) & ~((size_t)pg - 1);
+	char *m = mmap(NULL, span + (size_t)pg, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		die("mmap");
+	mprotect(m, (size_t)pg, PROT_NONE);
+	stack_t ss = { .ss_sp = m + (size_t)pg, .ss_size = size, .ss_flags = 0 };
+	if (sigaltstack(&ss, NULL) != 0)
+		die("sigaltstack");
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_usr1_look;
+	sa.sa_flags = SA_ONSTACK;
+	sigaction(SIGUSR1, &sa, NULL);
+	copy_loop("dst.bin", look_from_altstack);
+	report();
+	return 42;
+}
+
 /* ---- 5. children ---- */
 
 static volatile int stop_threads;
@@ -646,6 +688,8 @@ int main(int argc, char **argv)
 		return sc_handler_touches(on_tick_write, arg > 0 ? (int)arg : 8);
 	if (!strcmp(s, "altstack"))
 		return sc_altstack(arg > 0 ? (size_t)arg : 8192);
+	if (!strcmp(s, "altstack-touch"))
+		return sc_altstack_touch(arg > 0 ? (size_t)arg : 65536);
 	if (!strcmp(s, "fork-mid-op"))
 		return sc_fork_mid_op(arg > 0 ? (int)arg : 200);
 	if (!strcmp(s, "raw-fork"))
