@@ -413,9 +413,11 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 		reuse = false;
 	}
 	int idx = same;
+	nb_crit_enter(); /* rebind and owner: one section (see nb_defer_read) */
 	if (reuse) {
 		if (nb_phantom_rebind_pipe(same, lo, hi, &p, k) != 0) {
 			nb_phantom_overwrite_range(lo, hi); /* it vanished: plain copy */
+			nb_crit_leave();
 			bool ok = pipe_to_memory(&p, lo, k);
 			nb_pipe_put(&p);
 			return ok ? (ssize_t)(h + k) : (ssize_t)h;
@@ -423,12 +425,14 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 	} else {
 		idx = nb_phantom_add_pipe(lo, hi, &p, k);
 		if (idx < 0) { /* the pages stay open: the bytes go there */
+			nb_crit_leave();
 			bool ok = pipe_to_memory(&p, lo, k);
 			nb_pipe_put(&p);
 			return ok ? (ssize_t)(h + k) : (ssize_t)h;
 		}
 	}
 	nb_phantom_set_owner(idx, fd, atomic_load(&e->gen));
+	nb_crit_leave();
 	if (!nb_sigguard_recheck()) {
 		/* A mask that blocks SIGSEGV appeared meanwhile: its setter may
 		 * have filled every phantom before this one was published. */
@@ -480,6 +484,7 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 	ssize_t ret = NB_NOT_DEFERRED;
 	int saved = errno;
 	bool moved = false; /* the file position was moved ahead by n */
+	bool crit = false;  /* inside nb_crit_enter */
 	off_t pos = -1;
 
 	/* Phantoms of this source were touched since the last read: each is
@@ -528,6 +533,11 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 		goto out;
 	uintptr_t lo, hi;
 	int dup;
+	/* One critical section for every entry this read takes (find, get,
+	 * rebind, owner, edges): two signal-mask calls per read instead of
+	 * two per entry (sigguard.c). Nothing in it waits: regular files. */
+	nb_crit_enter();
+	crit = true;
 again:
 	lo = (a + pg - 1) & ~(pg - 1);
 	hi = (a + k) & ~(pg - 1);
@@ -599,6 +609,8 @@ again:
 out:
 	if (moved)
 		lseek(fd, pos, SEEK_SET); /* not deferred: as if never asked */
+	if (crit)
+		nb_crit_leave();
 	nb_fd_unlock(e);
 	errno = saved;
 	return ret;

@@ -263,12 +263,20 @@ static bool forward_region(struct fwd *f, uintptr_t a, uintptr_t end)
 		uintptr_t cur = a + (f->done - from);
 		struct nb_phantom_view v = { .start = end, .end = end, .xstart = end, .xend = end };
 		int idx = nb_phantom_next(cur, end);
-		if (idx >= 0 && !nb_phantom_get(idx, &v))
+		/* The look at the entry (get, edges) is one critical section:
+		 * two signal-mask calls per piece, not two per look. The kernel
+		 * transfer, which may wait, comes after it. */
+		nb_crit_enter();
+		if (idx >= 0 && !nb_phantom_get(idx, &v)) {
+			nb_crit_leave();
 			continue; /* resolved meanwhile: look again */
+		}
 		/* Pages replaced behind the hooks (a custom allocator's raw
 		 * munmap + mmap) hold the program's bytes, not the backing's. */
-		if (idx >= 0 && !nb_defer_phantom_still_ours(&v))
+		if (idx >= 0 && !nb_defer_phantom_still_ours(&v)) {
+			nb_crit_leave();
 			continue;
+		}
 		/* The kernel piece is the phantom's pages, widened over the
 		 * edges around them while they still hold what the read put
 		 * there (the file's bytes); a memory piece runs up to it.
@@ -284,6 +292,7 @@ static bool forward_region(struct fwd *f, uintptr_t a, uintptr_t end)
 			if (nb_phantom_edges_intact(idx, v.end, te))
 				pe = te;
 		}
+		nb_crit_leave();
 		/* A pipe phantom's bytes may end inside its last page; the rest
 		 * of that page is memory the read did not reach, guarded with
 		 * it: the write of it goes out from memory, after a fill. */

@@ -112,15 +112,16 @@ static atomic_int memfd = -1;
 /* While a fork is being prepared, no thread but the forking one takes an
  * entry (claim, add_entry), and the forking thread waits until none is
  * held: the child then finds every entry FREE, LIVE or DONE - never BUSY
- * for a thread it does not have. A thread already inside a section (it
- * may hold an entry, and is about to take a second) goes on: waiting
- * there would wait for the fork that waits for it. */
+ * for a thread it does not have. A thread that already holds an entry
+ * and takes a second goes on: waiting there would wait for the fork that
+ * waits for it. */
 static atomic_int fork_gate;
 static __thread bool forking __attribute__((tls_model("initial-exec")));
+static __thread unsigned held_here __attribute__((tls_model("initial-exec"))); /* entries this thread holds */
 
 static bool gate_closed_to_me(void)
 {
-	return NB_UNLIKELY(atomic_load(&fork_gate) != 0) && !forking && nb_crit_depth() <= 1;
+	return NB_UNLIKELY(atomic_load(&fork_gate) != 0) && !forking && held_here == 0;
 }
 
 static void gate_wait(void)
@@ -164,6 +165,7 @@ static void fork_child_entries(void)
 {
 	atomic_store(&fork_gate, 0);
 	forking = false;
+	held_here = 0;
 	nb_crit_reset_thread();
 	unsigned n = atomic_load(&high);
 	for (unsigned i = 0; i < n; i++) {
@@ -421,8 +423,10 @@ static bool claim(struct phantom *p)
 		gate_wait();
 		int expect = PH_LIVE;
 		if (atomic_compare_exchange_strong(&p->state, &expect, PH_BUSY)) {
-			if (!gate_closed_to_me())
+			if (!gate_closed_to_me()) {
+				held_here++;
 				return true;
+			}
 			atomic_store(&p->state, PH_LIVE); /* a fork began: after it */
 			continue;
 		}
@@ -438,6 +442,7 @@ static bool claim(struct phantom *p)
 static void unclaim(struct phantom *p)
 {
 	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+	held_here--;
 	nb_crit_leave();
 }
 
@@ -459,6 +464,7 @@ static void release_free(struct phantom *p)
 	put_backing(p);
 	atomic_fetch_sub(&live, 1);
 	atomic_store_explicit(&p->state, PH_FREE, memory_order_release);
+	held_here--;
 	nb_crit_leave();
 }
 
@@ -467,6 +473,7 @@ static void release_done(struct phantom *p)
 	put_backing(p);
 	p->done_ns = now_ns();
 	atomic_store_explicit(&p->state, PH_DONE, memory_order_release);
+	held_here--;
 	nb_crit_leave();
 }
 
