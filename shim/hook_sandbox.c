@@ -26,6 +26,8 @@
 
 #include <linux/seccomp.h>
 #include <stdarg.h>
+#include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 
 /* Does this call install strict mode or a filter (if it succeeds)? A
@@ -58,6 +60,11 @@ NB_EXPORT int prctl(int option, ...)
 }
 
 #ifdef NB_HOOK_SYSCALL
+__thread long nb_syscall_sixth __attribute__((tls_model("initial-exec"), used,
+					       visibility("hidden")));
+#ifndef SA_RESTORER
+#define SA_RESTORER 0x04000000 /* asm/signal.h: libc's sigreturn trampoline */
+#endif
 __attribute__((used)) long nb_syscall_sandbox(long nr, long a1, long a2, long a3, long a4,
 					      long a5);
 
@@ -72,8 +79,114 @@ __attribute__((used)) long nb_syscall_sandbox(long nr, long a1, long a2, long a3
 	return nb_raw_syscall(nr, a1, a2, a3, a4, a5, 0L);
 }
 
+/* The kernel's struct sigaction for rt_sigaction(2) (x86_64 layout). */
+struct k_sigaction {
+	void (*handler)(int);
+	unsigned long flags;
+	void (*restorer)(void);
+	uint64_t mask;
+};
+
+/* syscall(SYS_rt_sigaction) on a signal fault.c owns: the program's store,
+ * as the sigaction hook does, in the kernel's layout. */
+static long owned_rt_sigaction(int sig, const struct k_sigaction *kact, struct k_sigaction *kold,
+			       long size)
+{
+	if (size != sizeof(uint64_t))
+		return nb_raw_syscall(SYS_rt_sigaction, sig, kact, kold, size, 0L, 0L); /* EINVAL */
+	struct sigaction act, old;
+	struct k_sigaction k;
+	if (kact != NULL) {
+		if (!nb_copy_in(&k, kact, sizeof k)) {
+			errno = EFAULT;
+			return -1;
+		}
+		memset(&act, 0, sizeof act);
+		act.sa_handler = k.handler;
+		act.sa_flags = (int)(k.flags & ~(unsigned long)SA_RESTORER);
+		memcpy(&act.sa_mask, &k.mask, sizeof k.mask);
+	}
+	nb_fault_sigaction(sig, kact ? &act : NULL, &old);
+	if (kact != NULL)
+		nb_sigview_installed(sig, &act);
+	if (kold != NULL) {
+		memset(&k, 0, sizeof k);
+		k.handler = old.sa_handler;
+		k.flags = (unsigned long)old.sa_flags;
+		memcpy(&k.mask, &old.sa_mask, sizeof k.mask);
+		memcpy(kold, &k, sizeof k);
+	}
+	return 0;
+}
+
+/* syscall(SYS_fork): what _Fork does (hook_signal.c). A C frame is fine
+ * for fork - the child runs on its own copy of the stack - unlike vfork
+ * or clone with CLONE_VM, which are passed straight through. */
+static long seen_fork(void)
+{
+	bool on = atomic_load(&nb_g.active) != 0;
+	if (on)
+		nb_fork_prepare();
+	long r = nb_raw_syscall(SYS_fork, 0L, 0L, 0L, 0L, 0L, 0L);
+	if (on) {
+		int saved = errno;
+		if (r == 0)
+			nb_fork_child();
+		else
+			nb_fork_parent();
+		errno = saved;
+	}
+	return r;
+}
+
+/*
+ * System calls made through glibc's syscall() that the library's libc
+ * hooks would have seen under their libc names: the same hook runs, so a
+ * program (or an allocator) that calls syscall(SYS_rt_sigprocmask, ...),
+ * syscall(SYS_munmap, ...) or syscall(SYS_fork) gets the same care as
+ * with the wrappers. The libc hooks return -1 with errno, as syscall()
+ * does.
+ */
+__attribute__((used)) long nb_syscall_seen(long nr, long a1, long a2, long a3, long a4, long a5);
+__attribute__((used)) long nb_syscall_seen(long nr, long a1, long a2, long a3, long a4, long a5)
+{
+	switch (nr) {
+	case SYS_rt_sigprocmask:
+		/* The kernel's sigset is 8 bytes; glibc's sigset_t starts
+		 * with the same 64 bits, which is all sigguard.c reads. */
+		if (a4 == (long)sizeof(uint64_t))
+			nb_sigguard_mask((int)a1, (const sigset_t *)a2);
+		break;
+	case SYS_rt_sigaction:
+		if ((a1 == SIGSEGV || a1 == SIGBUS) && nb_fault_owns((int)a1))
+			return owned_rt_sigaction((int)a1, (const struct k_sigaction *)a2,
+						  (struct k_sigaction *)a3, a4);
+		break;
+	case SYS_fork:
+		return seen_fork();
+	case SYS_close_range:
+		return close_range((unsigned)a1, (unsigned)a2, (int)a3);
+	case SYS_munmap:
+		return munmap((void *)a1, (size_t)a2);
+	case SYS_mmap:
+		return (long)mmap((void *)a1, (size_t)a2, (int)a3, (int)a4, (int)a5,
+				  (off_t)nb_syscall_sixth);
+	case SYS_mremap:
+		return (long)mremap((void *)a1, (size_t)a2, (size_t)a3, (int)a4, (void *)a5);
+	case SYS_madvise:
+		return madvise((void *)a1, (size_t)a2, (int)a3);
+	case SYS_mprotect:
+		return mprotect((void *)a1, (size_t)a2, (int)a3);
+	}
+	return nb_raw_syscall(nr, a1, a2, a3, a4, a5, nb_syscall_sixth);
+}
+
 #define NB_STR_(x) #x
 #define NB_STR(x) NB_STR_(x)
+#define NB_SEEN(nr) "	cmpq $" NB_STR(nr) ", %rdi\n	je 1f\n"
+/* syscall(nr, a1..a6): the sixth argument is on the stack at 8(%rsp);
+ * the C function takes five, so it is parked in a thread-local slot
+ * first (only mmap has six). */
 __asm__(".text\n"
 	".globl syscall\n"
 	".type syscall, @function\n"
@@ -82,6 +195,13 @@ __asm__(".text\n"
 	"	je nb_syscall_sandbox\n"
 	"	cmpq $" NB_STR(SYS_prctl) ", %rdi\n"
 	"	je nb_syscall_sandbox\n"
+	NB_SEEN(SYS_rt_sigprocmask) NB_SEEN(SYS_rt_sigaction) NB_SEEN(SYS_fork)
+	NB_SEEN(SYS_close_range) NB_SEEN(SYS_munmap) NB_SEEN(SYS_mmap)
+	NB_SEEN(SYS_mremap) NB_SEEN(SYS_madvise) NB_SEEN(SYS_mprotect)
 	"	jmp nb_raw_syscall\n"
+	"1:	movq nb_syscall_sixth@gottpoff(%rip), %r11\n"
+	"	movq 8(%rsp), %rax\n"
+	"	movq %rax, %fs:(%r11)\n"
+	"	jmp nb_syscall_seen\n"
 	".size syscall, .-syscall\n");
 #endif

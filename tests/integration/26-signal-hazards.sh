@@ -45,9 +45,14 @@ test_bsd_sigsetmask_of_segv_is_seen() {
 	assert_eq "$(deferred)" 0
 }
 
-test_raw_rt_sigprocmask_that_blocks_segv_is_caught_by_the_per_read_check() {
+test_rt_sigprocmask_made_with_the_instruction_is_caught_by_the_per_read_check() {
 	same_as_plain blocked-raw
 	assert_eq "$(deferred)" 0
+}
+
+test_rt_sigprocmask_through_libcs_syscall_is_seen_before_it_takes_effect() {
+	same_as_plain blocked-syscall
+	assert_eq "$(deferral)" "a signal mask blocks SIGSEGV"
 }
 
 test_thread_that_blocks_segv_after_phantoms_exist_gets_the_bytes() {
@@ -76,9 +81,15 @@ test_sigset_segv_to_default_keeps_the_library_in_charge_of_faults() {
 	assert_grep '^probe look guarded=1' shim.err
 }
 
-test_raw_rt_sigaction_of_segv_stops_deferral_and_hands_the_slot_back() {
+test_rt_sigaction_of_segv_made_with_the_instruction_stops_deferral_and_hands_the_slot_back() {
 	same_as_plain raw-sigaction-default
 	assert_eq "$(deferral)" "SIGSEGV's disposition was changed behind the library"
+}
+
+test_rt_sigaction_of_segv_through_libcs_syscall_goes_to_the_programs_store() {
+	same_as_plain syscall-sigaction-default
+	assert_grep '^SIGSEGV: SIG_DFL$' shim.out
+	assert_grep '^probe look guarded=1' shim.err
 }
 
 test_siginterrupt_on_segv_is_answered_from_the_programs_store() {
@@ -153,8 +164,13 @@ test_fork_while_two_threads_copy_never_leaves_a_child_on_a_busy_entry() {
 	assert_grep '^forks 300, hung 0, failed 0$' shim.out
 }
 
-test_raw_fork_child_reads_its_own_memory_not_the_parents() {
+test_fork_through_libcs_syscall_runs_the_fork_handlers() {
 	same_as_plain raw-fork
+	assert_grep '^probe raw-fork guarded=1' shim.err
+}
+
+test_fork_made_with_the_instruction_child_reads_its_own_memory_not_the_parents() {
+	same_as_plain raw-fork-asm
 	assert_grep '^probe raw-fork guarded=1' shim.err
 }
 

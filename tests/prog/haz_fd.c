@@ -7,7 +7,8 @@
  *   haz_fd closefrom    copy src.bin to out.bin in 256K chunks; after the
  *                       fourth read, closefrom(highest own fd + 1), then
  *                       the buffer is summed before it is written
- *   haz_fd close-range  the same with a raw syscall(SYS_close_range)
+ *   haz_fd close-range  the same with a raw close_range (the instruction
+ *                       itself: libc's syscall() would be seen)
  *   haz_fd reuse        raw close_range, then the freed top numbers are
  *                       filled (raw dup3) with a decoy file of other bytes
  *   haz_fd reuse-write  the same, and the buffer is written untouched
@@ -15,6 +16,8 @@
  *                       chunks; raw close_range after the fourth read, then
  *                       the buffer is summed: the bytes of a pipe source
  *                       exist nowhere else (preloaded: a loud stop)
+ *   haz_fd pipe-range-libc  the same through glibc's syscall(), which
+ *                       the library sees: no loss, as plain
  *   haz_fd top-held     the program holds the top 64 numbers of its table
  *                       itself (dup2 of /dev/null) before an armed copy
  *   haz_fd many N       N files copied through one buffer, each opened,
@@ -30,6 +33,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -38,6 +42,23 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+
+/* A system call made with the instruction itself, not through libc: no
+ * preloaded library can see it (x86_64). */
+static long asm_syscall4(long nr, long a1, long a2, long a3, long a4)
+{
+	long r;
+	register long r10 __asm__("r10") = a4;
+	__asm__ volatile("syscall"
+			 : "=a"(r)
+			 : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10)
+			 : "rcx", "r11", "memory");
+	if (r < 0 && r > -4096) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
 #include <unistd.h>
 
 #define CHUNK (256 * 1024)
@@ -171,7 +192,7 @@ static int lost(int how)
 			} else if (how == CLOSEFROM) {
 				closefrom(top + 1);
 			} else {
-				if (syscall(SYS_close_range, top + 1, ~0U, 0) != 0)
+				if (asm_syscall4(SYS_close_range, top + 1, ~0U, 0, 0) != 0)
 					die("close_range");
 			}
 			if (how == REUSE || how == REUSE_WRITE) {
@@ -181,7 +202,8 @@ static int lost(int how)
 				if (decoy < 0)
 					die("open decoy");
 				for (int fd = NOFILE - 64; fd < NOFILE; fd++)
-					if (fd != decoy && syscall(SYS_dup3, decoy, fd, 0) != fd)
+					if (fd != decoy &&
+					    asm_syscall4(SYS_dup3, decoy, fd, 0, 0) != fd)
 						die("dup3");
 			}
 			if (how != REUSE_WRITE)
@@ -203,7 +225,7 @@ static int lost(int how)
 	return 0;
 }
 
-static int pipe_range(void)
+static int pipe_range(bool through_libc)
 {
 	int p[2];
 	if (pipe(p) != 0)
@@ -237,7 +259,8 @@ static int pipe_range(void)
 		if (it == 4) {
 			fprintf(stderr, "probe taken it %d guarded=%d\n", it, guarded(buf, 65536));
 			fflush(stdout);
-			if (syscall(SYS_close_range, top + 1, ~0U, 0) != 0)
+			if ((through_libc ? syscall(SYS_close_range, top + 1, ~0U, 0)
+					  : asm_syscall4(SYS_close_range, top + 1, ~0U, 0, 0)) != 0)
 				die("close_range");
 			printf("chunk %d: sum %016llx\n", it,
 			       (unsigned long long)sum((unsigned char *)buf, (size_t)n));
@@ -310,7 +333,9 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "reuse") == 0)
 		return lost(REUSE);
 	if (strcmp(argv[1], "pipe-range") == 0)
-		return pipe_range();
+		return pipe_range(false);
+	if (strcmp(argv[1], "pipe-range-libc") == 0)
+		return pipe_range(true);
 	if (strcmp(argv[1], "reuse-write") == 0)
 		return lost(REUSE_WRITE);
 	if (strcmp(argv[1], "top-held") == 0) {

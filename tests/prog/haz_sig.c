@@ -28,6 +28,7 @@
 #include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +42,23 @@
 
 #define SRC_SIZE (8 * 1024 * 1024)
 static size_t chunk = 256 * 1024; /* the loop's read size */
+
+/* A system call made with the instruction itself, not through libc: no
+ * preloaded library can see it. x86_64 only (the library is LP64). */
+static long asm_syscall4(long nr, long a1, long a2, long a3, long a4)
+{
+	long r;
+	register long r10 __asm__("r10") = a4;
+	__asm__ volatile("syscall"
+			 : "=a"(r)
+			 : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10)
+			 : "rcx", "r11", "memory");
+	if (r < 0 && r > -4096) {
+		errno = (int)-r;
+		return -1;
+	}
+	return r;
+}
 
 static void die(const char *what)
 {
@@ -268,10 +286,11 @@ static int sc_blocked_sigsetmask(void)
 	return 0;
 }
 
-static int sc_blocked_raw(void)
+static int sc_blocked_raw(bool through_libc)
 {
 	uint64_t set = 1ull << (SIGSEGV - 1);
-	if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, NULL, 8) != 0)
+	if ((through_libc ? syscall(SYS_rt_sigprocmask, SIG_BLOCK, &set, NULL, 8)
+			  : asm_syscall4(SYS_rt_sigprocmask, SIG_BLOCK, (long)&set, 0, 8)) != 0)
 		die("rt_sigprocmask");
 	copy_loop("dst.bin", look_some);
 	report();
@@ -387,13 +406,18 @@ struct ksa {
 	uint64_t mask;
 };
 
-static int sc_raw_sigaction_default(void)
+static int sc_raw_sigaction_default(bool through_libc)
 {
 	struct ksa k;
 	memset(&k, 0, sizeof k);
 	k.h = SIG_DFL;
-	if (syscall(SYS_rt_sigaction, SIGSEGV, &k, NULL, 8) != 0)
+	if ((through_libc ? syscall(SYS_rt_sigaction, SIGSEGV, &k, NULL, 8)
+			  : asm_syscall4(SYS_rt_sigaction, SIGSEGV, (long)&k, 0, 8)) != 0)
 		die("rt_sigaction");
+	/* What the kernel answers now, as the program sees it. */
+	struct ksa now;
+	if (syscall(SYS_rt_sigaction, SIGSEGV, NULL, &now, 8) == 0)
+		printf("SIGSEGV: %s\n", now.h == SIG_DFL ? "SIG_DFL" : "a handler");
 	copy_loop("dst.bin", look_some);
 	report();
 	return 0;
@@ -614,7 +638,7 @@ static int sc_fork_mid_op(int forks)
  * phantom) and reports what it saw; the parent then looks too. Each must
  * see the bytes of the read - the child must not write into the
  * parent's memory. */
-static int raw_child_mode; /* 0 syscall(SYS_fork), 1 _Fork */
+static int raw_child_mode; /* 0 syscall(SYS_fork), 1 _Fork, 2 the instruction */
 extern pid_t _Fork(void);
 
 static void look_in_raw_child(int i, unsigned char *buf, size_t n)
@@ -623,7 +647,9 @@ static void look_in_raw_child(int i, unsigned char *buf, size_t n)
 		return;
 	probe("raw-fork", buf, n);
 	fflush(stdout);
-	pid_t c = raw_child_mode ? _Fork() : (pid_t)syscall(SYS_fork);
+	pid_t c = raw_child_mode == 1 ? _Fork()
+		  : raw_child_mode == 2 ? (pid_t)asm_syscall4(SYS_fork, 0, 0, 0, 0)
+					: (pid_t)syscall(SYS_fork);
 	if (c < 0)
 		die("fork");
 	if (c == 0) {
@@ -667,7 +693,9 @@ int main(int argc, char **argv)
 	if (!strcmp(s, "blocked-sigsetmask"))
 		return sc_blocked_sigsetmask();
 	if (!strcmp(s, "blocked-raw"))
-		return sc_blocked_raw();
+		return sc_blocked_raw(false);
+	if (!strcmp(s, "blocked-syscall"))
+		return sc_blocked_raw(true);
 	if (!strcmp(s, "blocked-midway"))
 		return sc_blocked_midway();
 	if (!strcmp(s, "blocked-exec"))
@@ -679,7 +707,9 @@ int main(int argc, char **argv)
 	if (!strcmp(s, "sigset-default"))
 		return sc_sigset_default();
 	if (!strcmp(s, "raw-sigaction-default"))
-		return sc_raw_sigaction_default();
+		return sc_raw_sigaction_default(false);
+	if (!strcmp(s, "syscall-sigaction-default"))
+		return sc_raw_sigaction_default(true);
 	if (!strcmp(s, "siginterrupt"))
 		return sc_siginterrupt();
 	if (!strcmp(s, "handler-reads"))
@@ -696,6 +726,8 @@ int main(int argc, char **argv)
 		return sc_raw_fork(0);
 	if (!strcmp(s, "raw-_Fork"))
 		return sc_raw_fork(1);
+	if (!strcmp(s, "raw-fork-asm"))
+		return sc_raw_fork(2);
 	fprintf(stderr, "haz_sig: unknown scenario %s\n", s);
 	return 2;
 }
