@@ -17,6 +17,7 @@
 #include "hook.h"
 
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -271,6 +272,14 @@ NB_EXPORT int swapcontext(ucontext_t *oucp, const ucontext_t *uc)
 {
 	context_mask(uc);
 	return NB_CALL(swapcontext, NB_NOSYS, oucp, uc);
+}
+
+/* A thread created with this attribute starts with this mask (glibc
+ * 2.32): as good as the thread setting it itself, and seen only here. */
+NB_EXPORT int pthread_attr_setsigmask_np(pthread_attr_t *attr, const sigset_t *mask)
+{
+	nb_sigguard_mask(SIG_SETMASK, mask);
+	return NB_CALL(pthread_attr_setsigmask_np, ENOSYS, attr, mask);
 }
 
 /* ---- _Fork: a fork without the atfork handlers ----

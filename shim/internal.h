@@ -678,6 +678,7 @@ int close_range(unsigned first, unsigned last, int flags);
 __sighandler_t bsd_signal(int sig, __sighandler_t h);
 __sighandler_t __sysv_signal(int sig, __sighandler_t h);
 pid_t _Fork(void);
+#include <pthread.h>
 #include <poll.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
@@ -697,7 +698,8 @@ pid_t _Fork(void);
 	X(posix_spawn) X(posix_spawnp) X(system) X(popen) X(setrlimit) X(prlimit)      \
 	X(sigprocmask) X(pthread_sigmask) X(sigsetmask) X(sigblock) X(sighold) X(sigset) \
 	X(sigignore) X(siginterrupt) X(sigsuspend) X(ppoll) X(pselect) X(epoll_pwait)  \
-	X(epoll_pwait2) X(setcontext) X(swapcontext) X(_Fork) X(prctl) X(sigaltstack)
+	X(epoll_pwait2) X(setcontext) X(swapcontext) X(_Fork) X(prctl) X(sigaltstack)   \
+	X(pthread_attr_setsigmask_np)
 
 /* Some hooked names are deprecated in glibc's headers (sighold, sigset,
  * sigblock, ...); legacy programs still call them, so they are hooked. */

@@ -30,6 +30,11 @@ test_worker_thread_that_blocks_every_signal_copies_and_looks_as_plain() {
 	assert_eq "$(deferral)" "a signal mask blocks SIGSEGV"
 }
 
+test_thread_created_with_a_mask_attribute_that_blocks_segv_copies_as_plain() {
+	same_as_plain blocked-attr
+	assert_eq "$(deferral)" "a signal mask blocks SIGSEGV"
+}
+
 test_sigprocmask_that_blocks_segv_before_the_loop_leaves_it_plain() {
 	same_as_plain blocked-sigprocmask
 	assert_eq "$(deferred)" 0

@@ -245,12 +245,37 @@ static void *blocked_worker(void *arg)
 	return NULL;
 }
 
+static void *plain_worker(void *arg)
+{
+	(void)arg;
+	copy_loop("dst.bin", look_some);
+	return NULL;
+}
+
 /* The usual server pattern: a worker thread blocks every signal (one
  * other thread handles them) and copies. */
 static int sc_blocked_thread(void)
 {
 	pthread_t t;
 	if (pthread_create(&t, NULL, blocked_worker, NULL) != 0)
+		die("pthread_create");
+	pthread_join(t, NULL);
+	report();
+	return 0;
+}
+
+/* The same worker, its mask set through the thread attribute (glibc
+ * 2.32): the thread never calls a mask function itself. */
+static int sc_blocked_attr(void)
+{
+	pthread_attr_t a;
+	sigset_t all;
+	sigfillset(&all);
+	pthread_attr_init(&a);
+	if (pthread_attr_setsigmask_np(&a, &all) != 0)
+		die("pthread_attr_setsigmask_np");
+	pthread_t t;
+	if (pthread_create(&t, &a, plain_worker, NULL) != 0)
 		die("pthread_create");
 	pthread_join(t, NULL);
 	report();
@@ -686,6 +711,8 @@ int main(int argc, char **argv)
 		make_src("src.bin", SRC_SIZE);
 	if (!strcmp(s, "blocked-thread"))
 		return sc_blocked_thread();
+	if (!strcmp(s, "blocked-attr"))
+		return sc_blocked_attr();
 	if (!strcmp(s, "blocked-sigprocmask"))
 		return sc_blocked_sigprocmask();
 	if (!strcmp(s, "blocked-sighold"))
