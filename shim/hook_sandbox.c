@@ -122,21 +122,9 @@ static long owned_rt_sigaction(int sig, const struct k_sigaction *kact, struct k
 /* syscall(SYS_fork): what _Fork does (hook_signal.c). A C frame is fine
  * for fork - the child runs on its own copy of the stack - unlike vfork
  * or clone with CLONE_VM, which are passed straight through. */
-static long seen_fork(void)
+static long raw_fork(void)
 {
-	bool on = atomic_load(&nb_g.active) != 0;
-	if (on)
-		nb_fork_prepare();
-	long r = nb_raw_syscall(SYS_fork, 0L, 0L, 0L, 0L, 0L, 0L);
-	if (on) {
-		int saved = errno;
-		if (r == 0)
-			nb_fork_child();
-		else
-			nb_fork_parent();
-		errno = saved;
-	}
-	return r;
+	return nb_raw_syscall(SYS_fork, 0L, 0L, 0L, 0L, 0L, 0L);
 }
 
 /*
@@ -163,7 +151,7 @@ __attribute__((used)) long nb_syscall_seen(long nr, long a1, long a2, long a3, l
 						  (struct k_sigaction *)a3, a4);
 		break;
 	case SYS_fork:
-		return seen_fork();
+		return nb_fork_around(raw_fork);
 	case SYS_close_range:
 		return close_range((unsigned)a1, (unsigned)a2, (int)a3);
 	case SYS_munmap:

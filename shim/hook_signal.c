@@ -286,19 +286,12 @@ NB_EXPORT int pthread_attr_setsigmask_np(pthread_attr_t *attr, const sigset_t *m
  * glibc 2.34's _Fork() runs no pthread_atfork handler, so the library's
  * own run here, around it: the child must not inherit an entry held by a
  * thread it does not have, nor the parent's memory descriptor. */
+static long real_Fork(void)
+{
+	return NB_CALL(_Fork, (pid_t)syscall(SYS_fork));
+}
+
 NB_EXPORT pid_t _Fork(void)
 {
-	bool on = atomic_load(&nb_g.active) != 0;
-	if (on)
-		nb_fork_prepare();
-	pid_t r = NB_CALL(_Fork, (pid_t)syscall(SYS_fork));
-	if (on) {
-		int saved = errno;
-		if (r == 0)
-			nb_fork_child();
-		else
-			nb_fork_parent();
-		errno = saved;
-	}
-	return r;
+	return (pid_t)nb_fork_around(real_Fork);
 }

@@ -120,6 +120,25 @@ void nb_fork_child(void)
 	nb_pipe_atfork_child();
 }
 
+/* A fork the atfork handlers do not run for (_Fork, syscall(SYS_fork)):
+ * the same three handlers around it. */
+long nb_fork_around(long (*do_fork)(void))
+{
+	bool on = atomic_load(&nb_g.active) != 0;
+	if (on)
+		nb_fork_prepare();
+	long r = do_fork();
+	if (on) {
+		int saved = errno;
+		if (r == 0)
+			nb_fork_child();
+		else
+			nb_fork_parent();
+		errno = saved;
+	}
+	return r;
+}
+
 void nb_init(void)
 {
 	int expect = 0;

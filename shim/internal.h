@@ -624,6 +624,7 @@ void nb_init(void);
 void nb_fork_prepare(void);
 void nb_fork_parent(void);
 void nb_fork_child(void);
+long nb_fork_around(long (*do_fork)(void));
 void nb_log(enum nb_loglevel lvl, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* One line on stderr, then the process ends with SIGABRT (async-signal-
  * safe): only where going on would give the program wrong bytes. */

@@ -57,6 +57,8 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define KiB 1024
 #define MiB (1024 * 1024)
 #define CHUNK (64 * KiB)
@@ -408,20 +410,6 @@ static void act_munmap_fails_twice(char *buf, size_t n, int it)
 
 /* ---- a custom allocator's raw system calls ---- */
 
-/* The instruction itself, not libc's syscall() (which a preload sees):
- * an allocator with its own system-call wrappers (x86_64). */
-static long asm_syscall6(long nr, long a1, long a2, long a3, long a4, long a5, long a6)
-{
-	long r;
-	register long r10 __asm__("r10") = a4;
-	register long r8 __asm__("r8") = a5;
-	register long r9 __asm__("r9") = a6;
-	__asm__ volatile("syscall"
-			 : "=a"(r)
-			 : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
-			 : "rcx", "r11", "memory");
-	return r;
-}
 
 static void act_raw_remap(char *buf, size_t n, int it)
 {

@@ -40,25 +40,11 @@
 #include <ucontext.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define SRC_SIZE (8 * 1024 * 1024)
 static size_t chunk = 256 * 1024; /* the loop's read size */
 
-/* A system call made with the instruction itself, not through libc: no
- * preloaded library can see it. x86_64 only (the library is LP64). */
-static long asm_syscall4(long nr, long a1, long a2, long a3, long a4)
-{
-	long r;
-	register long r10 __asm__("r10") = a4;
-	__asm__ volatile("syscall"
-			 : "=a"(r)
-			 : "a"(nr), "D"(a1), "S"(a2), "d"(a3), "r"(r10)
-			 : "rcx", "r11", "memory");
-	if (r < 0 && r > -4096) {
-		errno = (int)-r;
-		return -1;
-	}
-	return r;
-}
 
 static void die(const char *what)
 {
