@@ -85,13 +85,7 @@ static void closefrom_scan(unsigned lo)
 		if (n <= 0)
 			break;
 		for (long at = 0; at < n;) {
-			struct {
-				uint64_t ino;
-				int64_t off;
-				unsigned short reclen;
-				unsigned char type;
-				char name[];
-			} *d = (void *)(buf + at);
+			const struct nb_dirent64 *d = (const void *)(buf + at);
 			at += d->reclen;
 			char *e;
 			unsigned long fd = strtoul(d->name, &e, 10);

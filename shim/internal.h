@@ -720,6 +720,15 @@ void nb_real_init(void);
  * constructor (another library's constructor, a malloc replacement). */
 #define NB_REAL(name) (NB_LIKELY(nb_real.name != NULL) ? nb_real.name : (nb_real_init(), nb_real.name))
 
+/* One record of getdents64(2), for the library's own directory walks. */
+struct nb_dirent64 {
+	uint64_t ino;
+	int64_t off;
+	unsigned short reclen;
+	unsigned char type;
+	char name[];
+};
+
 /* Raw system calls for the library's own I/O: never re-enter a hook. */
 ssize_t nb_sys_write(int fd, const void *buf, size_t n);
 int nb_sys_close(int fd);

@@ -164,13 +164,7 @@ static void sweep(const char *dir)
 	long n;
 	while ((n = syscall(SYS_getdents64, dfd, buf, sizeof buf)) > 0) {
 		for (long at = 0; at < n;) {
-			struct {
-				uint64_t ino;
-				int64_t off;
-				unsigned short reclen;
-				unsigned char type;
-				char name[];
-			} *d = (void *)(buf + at);
+			const struct nb_dirent64 *d = (const void *)(buf + at);
 			at += d->reclen;
 			char *end;
 			long pid = strtol(d->name, &end, 10);
