@@ -155,6 +155,10 @@ static __attribute__((noinline)) nb_sa_fn chain_target(int sig, const siginfo_t 
 	mask |= at_fault;
 	if (!(flags & SA_NODEFER))
 		mask |= 1ull << (sig - 1);
+	/* The handler will run with SIGSEGV blocked: no phantom may be
+	 * there for it to touch, now or later (sigguard.c). */
+	if (mask & (1ull << (SIGSEGV - 1)))
+		nb_sigguard_handler_masks_segv();
 	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &mask, NULL, sizeof mask);
 	return fn;
 }

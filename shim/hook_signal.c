@@ -32,13 +32,81 @@ static inline bool owned(int sig)
 	return NB_UNLIKELY(nb_fault_owns(sig));
 }
 
+/*
+ * A handler of another signal installed with SIGSEGV in its sa_mask (the
+ * sigfillset idiom) runs with SIGSEGV blocked: a phantom it touched would
+ * kill the process. While the program has no SIGSEGV handler of its own,
+ * SIGSEGV is simply left out of the mask given to the kernel: a fault in
+ * that handler then ends the process with SIGSEGV exactly as the blocked
+ * one would (the kernel forces the default action on a blocked
+ * synchronous fault), and the library can fill phantoms there. The
+ * program's queries still show the mask it set. Once the program has a
+ * SIGSEGV handler the two differ (its handler would now run), so then
+ * such a mask is given to the kernel as set, and deferral ends for good
+ * (sigguard.c); handlers stripped earlier get SIGSEGV back.
+ */
+static bool masks_segv(int sig, const struct sigaction *act)
+{
+	return sig != SIGSEGV && act != NULL &&
+	       ((act->sa_flags & SA_SIGINFO) ||
+		(act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN)) &&
+	       sigismember(&act->sa_mask, SIGSEGV) == 1;
+}
+
+/* The program's own SIGSEGV action is a handler (fault.c's store). */
+static bool program_handles_segv(void)
+{
+	struct sigaction a;
+	nb_fault_sigaction(SIGSEGV, NULL, &a);
+	return (a.sa_flags & SA_SIGINFO) || (a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN);
+}
+
+/* SIGSEGV back into the kernel masks of the handlers it was left out of. */
+static void unstrip_all(void)
+{
+	for (int sig = 1; sig < 65; sig++) {
+		struct sigaction cur;
+		if (!nb_sigview_segv_stripped(sig) || NB_REAL(sigaction)(sig, NULL, &cur) != 0)
+			continue;
+		sigaddset(&cur.sa_mask, SIGSEGV);
+		NB_REAL(sigaction)(sig, &cur, NULL);
+		nb_sigview_set_segv_stripped(sig, false);
+	}
+}
+
 NB_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	int r;
-	if (owned(sig))
+	if (owned(sig)) {
 		r = nb_fault_sigaction(sig, act, old);
-	else
-		r = NB_CALL(sigaction, NB_NOSYS, sig, act, old);
+		if (r == 0 && sig == SIGSEGV && act != NULL && program_handles_segv() &&
+		    nb_sigview_any_segv_stripped()) {
+			NB_KEEP_ERRNO(nb_sigguard_mask_bits(1ull << (SIGSEGV - 1)));
+			unstrip_all();
+		}
+	} else {
+		struct sigaction copy;
+		const struct sigaction *use = act;
+		bool strip = false;
+		if (act != NULL && nb_fault_owns(SIGSEGV) && nb_copy_in(&copy, act, sizeof copy) &&
+		    masks_segv(sig, &copy)) {
+			if (program_handles_segv()) {
+				NB_KEEP_ERRNO(nb_sigguard_mask_bits(1ull << (SIGSEGV - 1)));
+			} else {
+				sigdelset(&copy.sa_mask, SIGSEGV);
+				use = &copy;
+				strip = true;
+			}
+		}
+		bool was = nb_sigview_segv_stripped(sig);
+		r = NB_CALL(sigaction, NB_NOSYS, sig, use, old);
+		if (r == 0 && old != NULL && was &&
+		    ((old->sa_flags & SA_SIGINFO) ||
+		     (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN)))
+			sigaddset(&old->sa_mask, SIGSEGV); /* as the program set it */
+		if (r == 0 && act != NULL)
+			nb_sigview_set_segv_stripped(sig, strip);
+	}
 	if (r == 0)
 		nb_sigview_installed(sig, act);
 	return r;

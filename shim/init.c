@@ -189,8 +189,9 @@ void nb_init(void)
 	/* Read before fault.c replaces SIGSEGV/SIGBUS with its trampoline:
 	 * the summary is of the program's dispositions, inherited ones too. */
 	nb_sigview_init();
-	/* A mask inherited across exec may block SIGSEGV already. */
-	nb_sigguard_init();
+	/* A mask inherited across exec may block SIGSEGV already, and a
+	 * handler installed before the library may run with it blocked. */
+	nb_sigguard_init(nb_sigview_segv_masked_at_init());
 	nb_xfer_set_send_chunk(nb_g.cfg.send_chunk);
 	nb_xfer_keep_limits(true);
 	/* Phantom buffers materialise on a fault: the kernel's SIGSEGV and

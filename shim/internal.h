@@ -574,6 +574,12 @@ void nb_sigview_installed_handler(int sig, void (*handler)(int), int flags);
 bool nb_sigview_restart_handlers(void); /* some handler has SA_RESTART */
 bool nb_sigview_plain_handlers(void);   /* some handler lacks SA_RESTART */
 bool nb_sigview_pipe_ignored(void);     /* SIGPIPE is SIG_IGN */
+/* Handlers whose kernel mask has SIGSEGV left out (hook_signal.c). */
+bool nb_sigview_segv_stripped(int sig);
+void nb_sigview_set_segv_stripped(int sig, bool on);
+bool nb_sigview_any_segv_stripped(void);
+/* A handler found at start-up has SIGSEGV in its mask. */
+bool nb_sigview_segv_masked_at_init(void);
 
 /* Was the kernel's SIGSEGV slot taken behind the library? (fault.c) */
 bool nb_fault_still_ours(void);
@@ -583,8 +589,10 @@ void nb_fault_uninstall(void); /* the program's actions back, for good */
 /* Can a touch of a guarded page still reach the trampoline (sigguard.c)?
  * A mask that blocks SIGSEGV anywhere, or a disposition changed behind
  * the library, stops deferral for good, every phantom filled first. */
-enum { NB_GUARD_NONE = 0, NB_GUARD_MASK, NB_GUARD_DISPOSITION };
-void nb_sigguard_init(void);
+enum { NB_GUARD_NONE = 0, NB_GUARD_MASK, NB_GUARD_DISPOSITION, NB_GUARD_HANDLER };
+/* At start-up: the mask in force; a handler found with SIGSEGV in its
+ * mask (sigview.c) counts as such a mask. */
+void nb_sigguard_init(bool handler_masks_segv);
 /* Before a mask call (how, set) takes effect; set may be bad or NULL. */
 void nb_sigguard_mask(int how, const sigset_t *set);
 /* Before a call that leaves these signals blocked (BSD masks). */
@@ -593,6 +601,8 @@ void nb_sigguard_mask_bits(uint64_t blocked_after);
 bool nb_sigguard_call_begin(const sigset_t *tmp);
 void nb_sigguard_call_end(bool began);
 void nb_sigguard_disposition_lost(void);
+/* A handler is about to run with SIGSEGV blocked (async-signal-safe). */
+void nb_sigguard_handler_masks_segv(void);
 /* Before a deferred read: may a phantom be made? (two system calls) */
 bool nb_sigguard_allows(void);
 /* After publishing one: is it still allowed (else fill it)? */

@@ -418,6 +418,7 @@ int nb_phantom_find(uintptr_t a)
  * it. Returns false if it stopped being live (materialised, dropped). */
 static bool claim(struct phantom *p)
 {
+	unsigned spins = 0;
 	nb_crit_enter();
 	for (;;) {
 		gate_wait();
@@ -433,6 +434,14 @@ static bool claim(struct phantom *p)
 		if (expect == PH_FREE || expect == PH_DONE) {
 			nb_crit_leave();
 			return false;
+		}
+		/* A child made by the fork instruction itself inherits an entry
+		 * another thread of the parent held: no one here will ever let
+		 * it go. After a while (a vfork child's parent threads are
+		 * real and finish in microseconds) it is taken over as is. */
+		if (++spins > 4096 && !nb_same_process()) {
+			held_here++;
+			return true;
 		}
 		sched_yield(); /* another thread is filling or updating it */
 	}
@@ -877,9 +886,17 @@ void nb_phantom_materialize_file_range(dev_t dev, ino_t ino, off_t lo, off_t hi)
 		struct phantom *p = &table[i];
 		dev_t d;
 		ino_t ino2;
-		if (atomic_load(&p->state) != PH_LIVE || p->kind != NB_PH_FILE ||
-		    p->off >= hi || p->off + (off_t)p->len <= lo ||
-		    !nb_backing_identity(p->src, &d, &ino2) || d != dev || ino2 != ino)
+		int st = atomic_load(&p->state);
+		if ((st != PH_LIVE && st != PH_BUSY) || p->kind != NB_PH_FILE)
+			continue;
+		/* The edges count too: a write may send them from the file
+		 * while they still hold what the read put there (forward.c),
+		 * so a change of their file bytes must end the phantom - the
+		 * memory, which holds the bytes as read, is then the truth. */
+		off_t flo = p->off - (off_t)(p->start - p->xstart);
+		off_t fhi = p->off + (off_t)p->len + (off_t)(p->xend - p->end);
+		if (flo >= hi || fhi <= lo || !nb_backing_identity(p->src, &d, &ino2) ||
+		    d != dev || ino2 != ino)
 			continue;
 		quiet_fill = true;
 		nb_phantom_materialize((int)i);

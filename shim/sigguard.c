@@ -99,6 +99,8 @@ const char *nb_sigguard_reason(void)
 		return "a signal mask blocks SIGSEGV";
 	case NB_GUARD_DISPOSITION:
 		return "SIGSEGV's disposition was changed behind the library";
+	case NB_GUARD_HANDLER:
+		return "a signal handler runs with SIGSEGV blocked";
 	default:
 		return atomic_load(&blocked_calls) ? "a call waits with SIGSEGV blocked" : NULL;
 	}
@@ -114,10 +116,11 @@ static void stop_for_good(int why)
 	nb_defer_expose_all();
 }
 
-void nb_sigguard_init(void)
+void nb_sigguard_init(bool handler_masks_segv)
 {
 	uint64_t cur = 0;
-	if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &cur, KSIGSET_SIZE) != 0 ||
+	if (handler_masks_segv ||
+	    syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &cur, KSIGSET_SIZE) != 0 ||
 	    (cur & BIT(SIGSEGV)))
 		atomic_store(&blocked_for_good, NB_GUARD_MASK);
 }
@@ -174,6 +177,21 @@ void nb_sigguard_call_end(bool began)
 {
 	if (began)
 		atomic_fetch_sub(&blocked_calls, 1);
+}
+
+/* From the trampoline, about to run the program's own SIGSEGV handler
+ * with SIGSEGV blocked (no SA_NODEFER): a phantom it touched would kill
+ * the process, and when it ends (it may siglongjmp) cannot be known. So
+ * every phantom is filled now, and none is made again. Async-signal-safe:
+ * no log line here. */
+void nb_sigguard_handler_masks_segv(void)
+{
+	if (!atomic_load_explicit(&nb_g.active, memory_order_relaxed))
+		return;
+	int none = 0;
+	atomic_compare_exchange_strong(&blocked_for_good, &none, NB_GUARD_HANDLER);
+	if (nb_phantom_any())
+		nb_phantom_overwrite_range(0, UINTPTR_MAX);
 }
 
 void nb_sigguard_disposition_lost(void)

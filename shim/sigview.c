@@ -38,6 +38,12 @@
 static atomic_ullong with_restart = ~0ull; /* bit sig-1; "all" until init */
 static atomic_ullong without_restart = ~0ull;
 static atomic_int pipe_ignored;
+static atomic_int segv_masked_at_init;
+
+bool nb_sigview_segv_masked_at_init(void)
+{
+	return atomic_load(&segv_masked_at_init) != 0;
+}
 
 /* The kernel's view of one disposition (struct k_sigaction's user part). */
 struct ksigaction {
@@ -81,6 +87,11 @@ void nb_sigview_init(void)
 			continue;
 		}
 		note(sig, k.handler, k.flags);
+		/* Installed before the library, with SIGSEGV in its mask: the
+		 * handler would run with it blocked (init.c asks). */
+		bool fn = k.handler != SIG_DFL && k.handler != SIG_IGN;
+		if (fn && sig != SIGSEGV && (k.mask & (1ul << (SIGSEGV - 1))))
+			atomic_store(&segv_masked_at_init, 1);
 	}
 }
 
@@ -103,6 +114,26 @@ bool nb_sigview_restart_handlers(void)
 bool nb_sigview_plain_handlers(void)
 {
 	return atomic_load_explicit(&without_restart, memory_order_relaxed) != 0;
+}
+
+/* Handlers whose kernel mask has SIGSEGV left out (hook_signal.c): the
+ * program's queries are answered with it put back. Bit sig-1. */
+static atomic_ullong segv_stripped;
+
+bool nb_sigview_segv_stripped(int sig)
+{
+	return sig >= 1 && sig <= 64 && (atomic_load(&segv_stripped) & (1ull << (sig - 1)));
+}
+
+void nb_sigview_set_segv_stripped(int sig, bool on)
+{
+	if (sig >= 1 && sig <= 64)
+		set_bit(&segv_stripped, sig, on);
+}
+
+bool nb_sigview_any_segv_stripped(void)
+{
+	return atomic_load(&segv_stripped) != 0;
 }
 
 bool nb_sigview_pipe_ignored(void)

@@ -79,6 +79,28 @@ test_handler_run_under_a_ppoll_mask_that_blocks_segv_sees_the_bytes() {
 	assert_eq "$(deferral)" "allowed"
 }
 
+# -- handlers that run with SIGSEGV blocked
+
+test_handler_with_sigsegv_in_its_mask_reads_a_phantom_and_its_mask_reads_back_as_set() {
+	same_as_plain full-mask-handler
+	assert_grep '^probe full-mask-handler guarded=1' shim.err
+	assert_grep '^its mask as queried: SIGSEGV in$' shim.out
+	# SIGSEGV is left out of the kernel's copy of the mask: still served.
+	assert_eq "$(deferral)" "allowed"
+}
+
+test_handler_with_sigsegv_in_its_mask_next_to_an_own_segv_handler_ends_deferral() {
+	same_as_plain full-mask-handler-own-segv
+	assert_grep '^its mask as queried: SIGSEGV in$' shim.out
+	assert_eq "$(deferral)" "a signal mask blocks SIGSEGV"
+}
+
+test_own_segv_handler_that_looks_at_a_phantom_sees_the_bytes() {
+	same_as_plain own-segv-handler-looks
+	assert_grep '^probe own-fault guarded=1' shim.err
+	assert_eq "$(deferral)" "a signal handler runs with SIGSEGV blocked"
+}
+
 # -- dispositions changed behind the library
 
 test_sigset_segv_to_default_keeps_the_library_in_charge_of_faults() {

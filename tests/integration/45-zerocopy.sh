@@ -887,6 +887,13 @@ test_pwrite_through_another_descriptor_before_the_write_sends_the_bytes_as_read(
 	engaged
 }
 
+test_pwrite_into_the_buffers_partial_first_page_of_the_source_sends_the_bytes_as_read() {
+	zc_both pwrite-source-edge
+	same_as_plain
+	cmp -s plain/src.bin plain/dst.bin && fail "plain run: the source was not changed"
+	met_phantom
+}
+
 test_ftruncate_of_the_source_before_the_write_sends_the_bytes_as_read() {
 	zc_both ftruncate-source
 	same_as_plain

@@ -400,6 +400,89 @@ static int sc_blocked_ppoll(void)
 	return 0;
 }
 
+static void on_segv_ignore(int sig)
+{
+	(void)sig; /* never runs: the scenario makes no real fault */
+}
+
+/* A handler of another signal installed with every signal in its mask
+ * (sigfillset: SIGSEGV blocked while it runs) reads the buffer. */
+static void on_usr2_sum(int sig)
+{
+	(void)sig;
+	unsigned char *b = shared_buf;
+	if (b != NULL)
+		handler_sum = sum(b + 8192, 4096);
+}
+
+static void look_from_full_mask_handler(int i, unsigned char *buf, size_t n)
+{
+	if (i != 12)
+		return;
+	probe("full-mask-handler", buf, n);
+	raise(SIGUSR2);
+	printf("handler with a full mask saw %016llx\n", (unsigned long long)handler_sum);
+	struct sigaction q;
+	sigaction(SIGUSR2, NULL, &q);
+	printf("its mask as queried: SIGSEGV %s\n",
+	       sigismember(&q.sa_mask, SIGSEGV) ? "in" : "out");
+}
+
+static int sc_full_mask_handler(bool own_segv_handler)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	if (own_segv_handler) {
+		sa.sa_handler = on_segv_ignore;
+		sa.sa_flags = SA_NODEFER;
+		sigaction(SIGSEGV, &sa, NULL);
+	}
+	sa.sa_handler = on_usr2_sum;
+	sa.sa_flags = SA_RESTART;
+	sigfillset(&sa.sa_mask);
+	sigaction(SIGUSR2, &sa, NULL);
+	copy_loop("dst.bin", look_from_full_mask_handler);
+	report();
+	return 0;
+}
+
+/* The program's own SIGSEGV handler (no SA_NODEFER: SIGSEGV blocked
+ * while it runs) looks at the buffer after a genuine fault, then jumps
+ * out. */
+static sigjmp_buf segv_jump;
+
+static void on_segv_look(int sig)
+{
+	(void)sig;
+	unsigned char *b = shared_buf;
+	if (b != NULL)
+		handler_sum = sum(b + 8192, 4096);
+	siglongjmp(segv_jump, 1);
+}
+
+static void look_after_own_fault(int i, unsigned char *buf, size_t n)
+{
+	if (i != 12 && i != 20)
+		return;
+	probe("own-fault", buf, n);
+	if (sigsetjmp(segv_jump, 1) == 0) {
+		volatile int *volatile nowhere = NULL;
+		*nowhere = 1;
+	}
+	printf("own SIGSEGV handler at %d saw %016llx\n", i, (unsigned long long)handler_sum);
+}
+
+static int sc_own_segv_handler_looks(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_segv_look;
+	sigaction(SIGSEGV, &sa, NULL);
+	copy_loop("dst.bin", look_after_own_fault);
+	report();
+	return 0;
+}
+
 /* ---- 2. the disposition changed behind the library ---- */
 
 static int sc_sigset_default(void)
@@ -723,6 +806,12 @@ int main(int argc, char **argv)
 		return sc_raw_sigaction_default(false);
 	if (!strcmp(s, "syscall-sigaction-default"))
 		return sc_raw_sigaction_default(true);
+	if (!strcmp(s, "full-mask-handler"))
+		return sc_full_mask_handler(false);
+	if (!strcmp(s, "full-mask-handler-own-segv"))
+		return sc_full_mask_handler(true);
+	if (!strcmp(s, "own-segv-handler-looks"))
+		return sc_own_segv_handler_looks();
 	if (!strcmp(s, "siginterrupt"))
 		return sc_siginterrupt();
 	if (!strcmp(s, "handler-reads"))

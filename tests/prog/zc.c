@@ -34,7 +34,7 @@
  *   realloc-keeps-bytes realloc-mapped-buffer free-then-fresh-buffer
  *   memcpy-out madvise-dontneed munmap-mmap-fixed munmap-mmap-anywhere
  *   mmap-fixed-over close-and-dup2-source pwrite-source
- *   pwrite-source-other-fd ftruncate-source fwrite-phantom
+ *   pwrite-source-other-fd pwrite-source-edge ftruncate-source fwrite-phantom
  *   fread-into-phantom writev-header recv-into-phantom readv-into-phantom
  *   own-segv-handler null-deref epipe-ignored epipe-default
  *   alarm-stall-restart alarm-stall-norestart nginx-writev-nonblocking
@@ -1091,22 +1091,32 @@ static int sc_close_dup2(void)
 }
 
 static int other_fd = -1;
+static bool edge_only; /* change only 100 bytes inside the first page */
 
 static bool do_pwrite_source(struct ctx *c, int i, ssize_t *r)
 {
 	char s[64];
 	off_t at = lseek(c->src, 0, SEEK_CUR) - *r;
-	char *junk = malloc((size_t)*r);
-	memset(junk, 0xee, (size_t)*r);
+	size_t len = (size_t)*r;
+	if (edge_only) {
+		/* Bytes of the buffer's partial first page: the read filled them
+		 * for real, and a write may send them from the file while they
+		 * still hold what the read put there. */
+		at += 10;
+		len = 100;
+	}
+	char *junk = malloc(len);
+	memset(junk, 0xee, len);
 	int fd = other_fd >= 0 ? other_fd : c->src;
-	ssize_t w = pwrite(fd, junk, (size_t)*r, at);
+	ssize_t w = pwrite(fd, junk, len, at);
 	printf("  pwrite source it %d at %lld: %s\n", i, (long long)at, ret(w, errno, s, sizeof s));
 	free(junk);
 	return false;
 }
 
-static int sc_pwrite_source(bool other)
+static int sc_pwrite_source(bool other, bool edge)
 {
+	edge_only = edge;
 	struct ctx c;
 	init(&c, R_READ, W_WRITE, CHUNK);
 	open_src(&c, 4 * MiB, other ? O_RDONLY : O_RDWR);
@@ -3102,8 +3112,9 @@ static int dispatch(const char *s)
 	if (!strcmp(s, "mmap-fixed-over")) return sc_remap(false, false);
 	if (!strcmp(s, "realloc-mapped-buffer")) return sc_realloc_mapped();
 	if (!strcmp(s, "close-and-dup2-source")) return sc_close_dup2();
-	if (!strcmp(s, "pwrite-source")) return sc_pwrite_source(false);
-	if (!strcmp(s, "pwrite-source-other-fd")) return sc_pwrite_source(true);
+	if (!strcmp(s, "pwrite-source")) return sc_pwrite_source(false, false);
+	if (!strcmp(s, "pwrite-source-other-fd")) return sc_pwrite_source(true, false);
+	if (!strcmp(s, "pwrite-source-edge")) return sc_pwrite_source(true, true);
 	if (!strcmp(s, "ftruncate-source")) return sc_ftruncate();
 	if (!strcmp(s, "fwrite-phantom")) return sc_stdio(false);
 	if (!strcmp(s, "fread-into-phantom")) return sc_stdio(true);
