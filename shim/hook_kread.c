@@ -90,14 +90,21 @@ static void ADDR(const void *addr, const socklen_t *lenp)
 		M(addr, len);
 }
 
+/* Set while this thread runs a slow path: the library's own calls made
+ * from there (clock_gettime while a phantom is filled, fstat) reach these
+ * hooks too, and go straight to the real function. */
+static __thread int kx_busy __attribute__((tls_model("initial-exec")));
+
 /* Runs the statements only when some phantom is alive; errno is kept.
  * Every slow path first honours a fill request (nobounce fill, live.c). */
 #define KX(...)                                                  \
 	do {                                                     \
-		if (NB_UNLIKELY(nb_phantom_any())) {             \
+		if (NB_UNLIKELY(nb_phantom_any()) && !kx_busy) { \
 			int kx_errno_ = errno;                   \
+			kx_busy = 1;                             \
 			nb_live_poll();                          \
 			__VA_ARGS__;                             \
+			kx_busy = 0;                             \
 			errno = kx_errno_;                       \
 		}                                                \
 	} while (0)

@@ -166,19 +166,26 @@ static void live_open(void)
 			      memory_order_release);
 }
 
+/* Set while this thread fills on request: the fill itself makes calls
+ * the hooks see (clock_gettime, for one), which must not fill again -
+ * the entry being filled is held by this very thread. */
+static __thread bool polling __attribute__((tls_model("initial-exec")));
+
 bool nb_live_poll(void)
 {
 	_Atomic uint32_t *c = atomic_load_explicit(&ctl, memory_order_acquire);
 	if (c == NULL)
 		return false;
 	uint32_t req = atomic_load_explicit(&c[1], memory_order_acquire);
-	if (NB_UNLIKELY(req != atomic_load_explicit(&c[2], memory_order_relaxed))) {
+	if (NB_UNLIKELY(req != atomic_load_explicit(&c[2], memory_order_relaxed)) && !polling) {
+		polling = true;
 		/* Every phantom, wherever it is; not the pairs' touch. A
 		 * request that races with a read being deferred right now is
 		 * answered with that phantom filled too: hold is set first
 		 * by the tool, and the fill runs after this load saw it. */
 		nb_defer_expose_all();
 		atomic_store_explicit(&c[2], req, memory_order_release);
+		polling = false;
 	}
 	return atomic_load_explicit(&c[0], memory_order_relaxed) != 0;
 }

@@ -4,7 +4,10 @@
  *
  *   haz_kread SCENARIO     one call on the buffer of an armed copy loop
  *   haz_kread hold         a phantom left in place while the process
- *                          sleeps in short nanosleeps (nobounce fill test)
+ *                          sleeps in short nanosleeps (nobounce fill test),
+ *                          then a wait for stdin, then one more read
+ *   haz_kread block        the same, waiting in a raw read of stdin that
+ *                          no library sees, then one nanosleep
  *
  * Every scenario copies src.bin (made here, a position-dependent pattern)
  * to dst.bin with a read/write loop of 64 KiB chunks through one
@@ -720,6 +723,10 @@ static int hold(void)
 	}
 	printf("guarded after waiting %d\n", g);
 	fflush(stdout);
+	/* Stay until told (a raw read of stdin: EOF or a byte), so that the
+	 * test can look at the memory from outside. */
+	char c;
+	(void)syscall(SYS_read, 0, &c, 1);
 	/* The next read must not defer while the hold is on. */
 	if (write(dst, buf, (size_t)r) != r)
 		die("write");
@@ -728,15 +735,41 @@ static int hold(void)
 	return 0;
 }
 
+/* block: the same phantom, then a wait in a raw read of stdin (a call
+ * the library never sees), then one nanosleep (a call it sees). */
+static int block(void)
+{
+	for (int i = 0; i < ACT; i++)
+		copy_round(i, NULL);
+	ssize_t r = read(src, buf, CHUNK);
+	if (r != CHUNK)
+		die("read");
+	printf("buffer %p offset %lld guarded %d\n", (void *)buf, (long long)ACT * CHUNK,
+	       guarded(buf, CHUNK));
+	fflush(stdout);
+	char c;
+	long k = syscall(SYS_read, 0, &c, 1);
+	printf("woken %ld, guarded %d\n", k, guarded(buf, CHUNK));
+	struct timespec t = { 0, 1000 * 1000 };
+	nanosleep(&t, NULL);
+	printf("after one call, guarded %d\n", guarded(buf, CHUNK));
+	fflush(stdout);
+	if (write(dst, buf, (size_t)r) != r)
+		die("write");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
-		fprintf(stderr, "usage: haz_kread SCENARIO|hold\n");
+		fprintf(stderr, "usage: haz_kread SCENARIO|hold|block\n");
 		return 2;
 	}
 	setup();
 	if (!strcmp(argv[1], "hold"))
 		return hold();
+	if (!strcmp(argv[1], "block"))
+		return block();
 	act_fn fn = NULL;
 	for (size_t k = 0; k < sizeof acts / sizeof acts[0]; k++)
 		if (!strcmp(argv[1], acts[k].name))
