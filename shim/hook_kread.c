@@ -1471,3 +1471,172 @@ NB_EXPORT int __pipe(int p[2])
 	}
 	return r;
 }
+
+/* ---- more of the same: aliases, stdio's fortify and legacy libio
+ * names, and library functions that pass the caller's memory on to
+ * the kernel through glibc-internal calls ---- */
+
+int __sched_getparam(pid_t pid, struct sched_param *p) NB_ALIAS(sched_getparam);
+int __sched_setscheduler(pid_t pid, int pol, const struct sched_param *p)
+	NB_ALIAS(sched_setscheduler);
+int __sigsuspend(const sigset_t *set) NB_ALIAS(sigsuspend);
+int __adjtimex(struct timex *t) NB_ALIAS(adjtimex);
+
+/* time, timespec_get(res) run in the vDSO on x86-64, where the store is
+ * user code; a fallback system call would have the kernel store. */
+NB_EXPORT time_t time(time_t *t)
+{
+	KX(M(t, t ? sizeof *t : 0));
+	return NB_CALL(time, (time_t)SYS(SYS_time, t), t);
+}
+
+NB_EXPORT int timespec_get(struct timespec *ts, int base)
+{
+	KX(M(ts, sizeof *ts));
+	return NB_CALL(timespec_get, 0, ts, base);
+}
+
+NB_EXPORT int timespec_getres(struct timespec *ts, int base)
+{
+	KX(M(ts, ts ? sizeof *ts : 0));
+	return NB_CALL(timespec_getres, 0, ts, base);
+}
+
+NB_EXPORT int thrd_sleep(const struct timespec *req, struct timespec *rem)
+{
+	KX(M(req, sizeof *req); M(rem, rem ? sizeof *rem : 0));
+	return NB_CALL(thrd_sleep, -2, req, rem);
+}
+
+NB_EXPORT int pthread_setschedparam(pthread_t th, int pol, const struct sched_param *p)
+{
+	KX(M(p, sizeof *p));
+	return NB_CALL(pthread_setschedparam, ENOSYS, th, pol, p);
+}
+
+NB_EXPORT int __xmknod(int ver, const char *p, mode_t m, dev_t *dev)
+{
+	KX(S(p));
+	return NB_CALL(__xmknod, NB_NOSYS, ver, p, m, dev);
+}
+
+NB_EXPORT int __xmknodat(int ver, int d, const char *p, mode_t m, dev_t *dev)
+{
+	KX(S(p));
+	return NB_CALL(__xmknodat, NB_NOSYS, ver, d, p, m, dev);
+}
+
+/* The fortify fread reads large requests straight into the buffer with
+ * glibc-internal read calls (fread itself is hook_stdio.c's). */
+NB_EXPORT size_t __fread_chk(void *p, size_t plen, size_t size, size_t n, FILE *f)
+{
+	KX(if (size != 0 && n <= SIZE_MAX / size) M(p, size * n < plen ? size * n : plen));
+	return NB_CALL(__fread_chk, 0, p, plen, size, n, f);
+}
+
+NB_EXPORT size_t __fread_unlocked_chk(void *p, size_t plen, size_t size, size_t n, FILE *f)
+{
+	KX(if (size != 0 && n <= SIZE_MAX / size) M(p, size * n < plen ? size * n : plen));
+	return NB_CALL(__fread_unlocked_chk, 0, p, plen, size, n, f);
+}
+
+/* libio's old exported names: the same direct reads and writes. */
+NB_EXPORT size_t _IO_fread(void *p, size_t size, size_t n, FILE *f)
+{
+	KX(if (size != 0 && n <= SIZE_MAX / size) M(p, size * n));
+	return NB_CALL(_IO_fread, 0, p, size, n, f);
+}
+
+NB_EXPORT size_t _IO_fwrite(const void *p, size_t size, size_t n, FILE *f)
+{
+	KX(if (size != 0 && n <= SIZE_MAX / size) M(p, size * n));
+	return NB_CALL(_IO_fwrite, 0, p, size, n, f);
+}
+
+NB_EXPORT size_t _IO_sgetn(FILE *f, void *p, size_t n)
+{
+	KX(M(p, n));
+	return NB_CALL(_IO_sgetn, 0, f, p, n);
+}
+
+NB_EXPORT ssize_t _IO_file_read(FILE *f, void *p, ssize_t n)
+{
+	KX(M(p, n > 0 ? (size_t)n : 0));
+	return NB_CALL(_IO_file_read, NB_NOSYS, f, p, n);
+}
+
+NB_EXPORT ssize_t _IO_file_write(FILE *f, const void *p, ssize_t n)
+{
+	KX(M(p, n > 0 ? (size_t)n : 0));
+	return NB_CALL(_IO_file_write, NB_NOSYS, f, p, n);
+}
+
+NB_EXPORT size_t _IO_file_xsputn(FILE *f, const void *p, size_t n)
+{
+	KX(M(p, n));
+	return NB_CALL(_IO_file_xsputn, 0, f, p, n);
+}
+
+NB_EXPORT int _IO_do_write(FILE *f, const char *p, size_t n)
+{
+	KX(M(p, n));
+	return NB_CALL(_IO_do_write, EOF, f, p, n);
+}
+
+/* Paths glibc hands to the kernel with internal calls. */
+PATH0(remove, NB_NOSYS)
+
+NB_EXPORT long pathconf(const char *p, int name)
+{
+	KX(S(p));
+	return NB_CALL(pathconf, -1, p, name);
+}
+
+NB_EXPORT key_t ftok(const char *p, int id)
+{
+	KX(S(p));
+	return NB_CALL(ftok, -1, p, id);
+}
+
+NB_EXPORT FILE *setmntent(const char *p, const char *mode)
+{
+	KX(S(p));
+	return NB_CALL(setmntent, NULL, p, mode);
+}
+FILE *__setmntent(const char *p, const char *mode) NB_ALIAS(setmntent);
+
+typedef int (*nb_dirsel)(const struct dirent *);
+typedef int (*nb_dircmp)(const struct dirent **, const struct dirent **);
+
+NB_EXPORT int scandir(const char *p, struct dirent ***list, nb_dirsel sel, nb_dircmp cmp)
+{
+	KX(S(p));
+	return NB_CALL(scandir, NB_NOSYS, p, list, sel, cmp);
+}
+
+NB_EXPORT int scandirat(int d, const char *p, struct dirent ***list, nb_dirsel sel, nb_dircmp cmp)
+{
+	KX(S(p));
+	return NB_CALL(scandirat, NB_NOSYS, d, p, list, sel, cmp);
+}
+
+NB_EXPORT int pivot_root(const char *p, const char *q)
+{
+	KX(S(p); S(q));
+	return NB_CALL(pivot_root, NB_NOSYS, p, q);
+}
+
+/* bind(2) with the caller's address, inside glibc. */
+NB_EXPORT int bindresvport(int fd, struct sockaddr_in *sin)
+{
+	KX(M(sin, sin ? sizeof *sin : 0));
+	return NB_CALL(bindresvport, NB_NOSYS, fd, sin);
+}
+
+/* openpty sets the window size with ioctl(TIOCSWINSZ, winp). */
+NB_EXPORT int openpty(int *m, int *s, char *name, const struct termios *t,
+		      const struct winsize *w)
+{
+	KX(M(m, sizeof *m); M(s, sizeof *s); M(w, w ? sizeof *w : 0));
+	return NB_CALL(openpty, NB_NOSYS, m, s, name, t, w);
+}

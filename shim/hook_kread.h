@@ -13,6 +13,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <mntent.h>
+#include <netinet/in.h>
+#include <pty.h>
+#include <threads.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <sys/eventfd.h>
@@ -81,5 +85,18 @@ char *__getcwd_chk(char *buf, size_t n, size_t buflen);
 char *__getwd_chk(char *buf, size_t buflen);
 int init_module(void *image, unsigned long len, const char *params);
 int delete_module(const char *name, unsigned int flags);
+int __xmknod(int ver, const char *p, mode_t m, dev_t *dev);
+int __xmknodat(int ver, int d, const char *p, mode_t m, dev_t *dev);
+size_t __fread_chk(void *p, size_t plen, size_t size, size_t n, FILE *f);
+size_t __fread_unlocked_chk(void *p, size_t plen, size_t size, size_t n, FILE *f);
+size_t _IO_fread(void *p, size_t size, size_t n, FILE *f);
+size_t _IO_fwrite(const void *p, size_t size, size_t n, FILE *f);
+size_t _IO_sgetn(FILE *f, void *p, size_t n);
+ssize_t _IO_file_read(FILE *f, void *p, ssize_t n);
+ssize_t _IO_file_write(FILE *f, const void *p, ssize_t n);
+size_t _IO_file_xsputn(FILE *f, const void *p, size_t n);
+int _IO_do_write(FILE *f, const char *p, size_t n);
+int pivot_root(const char *p, const char *q);
+int bindresvport(int fd, struct sockaddr_in *sin);
 
 #endif
