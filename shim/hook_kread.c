@@ -96,18 +96,24 @@ static void ADDR(const void *addr, const socklen_t *lenp)
 static __thread int kx_busy __attribute__((tls_model("initial-exec")));
 
 /* Runs the statements only when some phantom is alive; errno is kept.
- * Every slow path first honours a fill request (nobounce fill, live.c). */
-#define KX(...)                                                  \
+ * Every slow path first honours a fill request (nobounce fill, live.c)... */
+#define KX_(poll, ...)                                           \
 	do {                                                     \
 		if (NB_UNLIKELY(nb_phantom_any()) && !kx_busy) { \
 			int kx_errno_ = errno;                   \
 			kx_busy = 1;                             \
-			nb_live_poll();                          \
+			if (poll)                                \
+				nb_live_poll();                  \
 			__VA_ARGS__;                             \
 			kx_busy = 0;                             \
 			errno = kx_errno_;                       \
 		}                                                \
 	} while (0)
+#define KX(...) KX_(1, __VA_ARGS__)
+/* ...except the calls signal handlers make, the library's own handler
+ * chain included (masks, clocks): filling every phantom from a handler
+ * could wait for a phantom the interrupted code holds half-filled. */
+#define KXS(...) KX_(0, __VA_ARGS__)
 
 #define SYS(...) syscall(__VA_ARGS__)
 
@@ -670,14 +676,14 @@ NB_EXPORT int delete_module(const char *name, unsigned int flags)
  * then the kernel stores, and would answer EFAULT. */
 NB_EXPORT int clock_gettime(clockid_t c, struct timespec *ts)
 {
-	KX(M(ts, sizeof *ts));
+	KXS(M(ts, sizeof *ts));
 	return NB_CALL(clock_gettime, (int)SYS(SYS_clock_gettime, c, ts), c, ts);
 }
 int __clock_gettime(clockid_t c, struct timespec *ts) NB_ALIAS(clock_gettime);
 
 NB_EXPORT int clock_getres(clockid_t c, struct timespec *ts)
 {
-	KX(M(ts, ts ? sizeof *ts : 0));
+	KXS(M(ts, ts ? sizeof *ts : 0));
 	return NB_CALL(clock_getres, (int)SYS(SYS_clock_getres, c, ts), c, ts);
 }
 
@@ -689,7 +695,7 @@ NB_EXPORT int clock_settime(clockid_t c, const struct timespec *ts)
 
 NB_EXPORT int gettimeofday(struct timeval *tv, void *tz)
 {
-	KX(M(tv, tv ? sizeof *tv : 0); M(tz, tz ? sizeof(struct timezone) : 0));
+	KXS(M(tv, tv ? sizeof *tv : 0); M(tz, tz ? sizeof(struct timezone) : 0));
 	return NB_CALL(gettimeofday, (int)SYS(SYS_gettimeofday, tv, tz), tv, tz);
 }
 int __gettimeofday(struct timeval *tv, void *tz) NB_ALIAS(gettimeofday);
@@ -922,49 +928,49 @@ NB_EXPORT int epoll_ctl(int ep, int op, int fd, struct epoll_event *ev)
 
 NB_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
 {
-	KX(M(set, set ? KSIG : 0); M(old, old ? KSIG : 0));
+	KXS(M(set, set ? KSIG : 0); M(old, old ? KSIG : 0));
 	return NB_CALL(sigprocmask, NB_NOSYS, how, set, old);
 }
 
 NB_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
 {
-	KX(M(set, set ? KSIG : 0); M(old, old ? KSIG : 0));
+	KXS(M(set, set ? KSIG : 0); M(old, old ? KSIG : 0));
 	return NB_CALL(pthread_sigmask, ENOSYS, how, set, old);
 }
 
 NB_EXPORT int sigpending(sigset_t *set)
 {
-	KX(M(set, KSIG));
+	KXS(M(set, KSIG));
 	return NB_CALL(sigpending, NB_NOSYS, set);
 }
 
 NB_EXPORT int sigsuspend(const sigset_t *set)
 {
-	KX(M(set, KSIG));
+	KXS(M(set, KSIG));
 	return NB_CALL(sigsuspend, NB_NOSYS, set);
 }
 
 NB_EXPORT int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *t)
 {
-	KX(M(set, KSIG); M(info, info ? sizeof *info : 0); M(t, t ? sizeof *t : 0));
+	KXS(M(set, KSIG); M(info, info ? sizeof *info : 0); M(t, t ? sizeof *t : 0));
 	return NB_CALL(sigtimedwait, NB_NOSYS, set, info, t);
 }
 
 NB_EXPORT int sigwaitinfo(const sigset_t *set, siginfo_t *info)
 {
-	KX(M(set, KSIG); M(info, info ? sizeof *info : 0));
+	KXS(M(set, KSIG); M(info, info ? sizeof *info : 0));
 	return NB_CALL(sigwaitinfo, NB_NOSYS, set, info);
 }
 
 NB_EXPORT int sigwait(const sigset_t *set, int *sig)
 {
-	KX(M(set, KSIG); M(sig, sizeof *sig));
+	KXS(M(set, KSIG); M(sig, sizeof *sig));
 	return NB_CALL(sigwait, ENOSYS, set, sig);
 }
 
 NB_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
 {
-	KX(M(ss, ss ? sizeof *ss : 0); M(old, old ? sizeof *old : 0));
+	KXS(M(ss, ss ? sizeof *ss : 0); M(old, old ? sizeof *old : 0));
 	return NB_CALL(sigaltstack, (int)SYS(SYS_sigaltstack, ss, old), ss, old);
 }
 
@@ -1486,19 +1492,19 @@ int __adjtimex(struct timex *t) NB_ALIAS(adjtimex);
  * user code; a fallback system call would have the kernel store. */
 NB_EXPORT time_t time(time_t *t)
 {
-	KX(M(t, t ? sizeof *t : 0));
+	KXS(M(t, t ? sizeof *t : 0));
 	return NB_CALL(time, (time_t)SYS(SYS_time, t), t);
 }
 
 NB_EXPORT int timespec_get(struct timespec *ts, int base)
 {
-	KX(M(ts, sizeof *ts));
+	KXS(M(ts, sizeof *ts));
 	return NB_CALL(timespec_get, 0, ts, base);
 }
 
 NB_EXPORT int timespec_getres(struct timespec *ts, int base)
 {
-	KX(M(ts, ts ? sizeof *ts : 0));
+	KXS(M(ts, ts ? sizeof *ts : 0));
 	return NB_CALL(timespec_getres, 0, ts, base);
 }
 
