@@ -62,20 +62,23 @@
 static void S(const char *s)
 {
 	const size_t max = PATH_MAX + 1; /* strncpy_from_user's limit for paths */
-	uintptr_t a = (uintptr_t)s;
-	size_t seen = 0;
+	uintptr_t a = (uintptr_t)s, end = a + max;
 	if (s == NULL)
 		return;
-	while (seen < max) {
-		size_t n = 4096 - (a & 4095);
-		if (n > max - seen)
-			n = max - seen;
-		nb_defer_expose((const void *)a, n);
-		char page[4096];
-		if (!nb_copy_in(page, (const void *)a, n) || memchr(page, '\0', n) != NULL)
-			return;
-		a += n;
-		seen += n;
+	while (a < end) {
+		uintptr_t page_end = (a | 4095) + 1;
+		if (page_end > end)
+			page_end = end;
+		nb_defer_expose((const void *)a, page_end - a);
+		/* Small pieces: hooks may run on a signal handler's small
+		 * alternate stack. Most paths end in the first piece. */
+		while (a < page_end) {
+			char b[128];
+			size_t n = page_end - a < sizeof b ? page_end - a : sizeof b;
+			if (!nb_copy_in(b, (const void *)a, n) || memchr(b, '\0', n) != NULL)
+				return;
+			a += n;
+		}
 	}
 }
 
