@@ -48,7 +48,7 @@ lib: $(LIB)
 # Symbol resolution and the free/realloc hooks run inside a sanitizer's
 # own start-up, before its runtime accepts instrumented calls: those two
 # files are never instrumented (they hold no shared state worth checking).
-NOSAN_SRC := shim/real.c shim/hook_mem.c shim/hook_limits.c
+NOSAN_SRC := shim/real.c shim/hook_mem.c shim/hook_limits.c shim/hook_kread.c
 
 $(B)/shim/%.o: shim/%.c $(HDRS) | deps
 	@mkdir -p $(@D)

@@ -471,7 +471,7 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 	if (e == NULL || e->pair.state != NB_PAIR_ARMED ||
 	    (e->kind != NB_KIND_FILE && !(nb_is_stream_source(e->kind) && !positional)) ||
 	    (e->flags & (NB_FL_PSEUDO | NB_FL_DIRECT)) || atomic_load(&e->no_zc) ||
-	    !nb_fault_owns(SIGSEGV))
+	    !nb_fault_owns(SIGSEGV) || nb_live_poll())
 		return NB_NOT_DEFERRED;
 	/* Only where a touch of the pages is sure to reach the trampoline
 	 * (sigguard.c), and never in a child the library was not told of:
@@ -626,8 +626,11 @@ out_keep:
  * crash, so a bad pointer stays the kernel's to report to the program. */
 bool nb_copy_in(void *dst, const void *src, size_t n)
 {
+	/* Raw: process_vm_readv is itself interposed (hook_kread.c), and
+	 * its hook reads iovecs with this function. */
 	struct iovec l = { dst, n }, r = { (void *)src, n };
-	return process_vm_readv(getpid(), &l, 1, &r, 1, 0) == (ssize_t)n;
+	return syscall(SYS_process_vm_readv, (pid_t)syscall(SYS_getpid), &l, 1UL, &r, 1UL, 0UL) ==
+	       (long)n;
 }
 
 void nb_defer_expose_iov(const struct iovec *iov, int cnt)

@@ -195,9 +195,32 @@ NB_EXPORT int socket(int domain, int type, int proto)
 	return fresh(r);
 }
 
+/* ---- hazard class 5 (hook_kread.c): memory these calls have the
+ * kernel write is exposed first - a phantom there would make the call
+ * fail with EFAULT after it made the descriptors (pipe, socketpair) or
+ * took the connection off the queue (accept). ---- */
+static inline void kernel_writes(const void *p, size_t n)
+{
+	if (NB_UNLIKELY(nb_phantom_any()))
+		NB_KEEP_ERRNO(nb_defer_expose(p, n));
+}
+
+static inline void kernel_writes_addr(const void *addr, const socklen_t *alen)
+{
+	socklen_t n;
+	if (NB_UNLIKELY(nb_phantom_any()) && alen != NULL) {
+		int saved = errno;
+		nb_defer_expose(alen, sizeof *alen);
+		if (addr != NULL && nb_copy_in(&n, alen, sizeof n))
+			nb_defer_expose(addr, n);
+		errno = saved;
+	}
+}
+
 NB_EXPORT int socketpair(int domain, int type, int proto, int sv[2])
 {
 	int r;
+	kernel_writes(sv, 2 * sizeof(int));
 	NB_EMFILE_RETRY(r, NB_CALL(socketpair, NB_NOSYS, domain, type, proto, sv));
 	if (r == 0) {
 		fresh(sv[0]);
@@ -210,6 +233,7 @@ NB_EXPORT int accept(int fd, struct sockaddr *addr, socklen_t *alen)
 {
 	NB_OWN_BADF(fd, -1);
 	int r;
+	kernel_writes_addr(addr, alen);
 	NB_EMFILE_RETRY(r, NB_CALL(accept, NB_NOSYS, fd, addr, alen));
 	return fresh(r);
 }
@@ -218,6 +242,7 @@ NB_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 {
 	NB_OWN_BADF(fd, -1);
 	int r;
+	kernel_writes_addr(addr, alen);
 	NB_EMFILE_RETRY(r, NB_CALL(accept4, NB_NOSYS, fd, addr, alen, flags));
 	return fresh(r);
 }
@@ -225,6 +250,7 @@ NB_EXPORT int accept4(int fd, struct sockaddr *addr, socklen_t *alen, int flags)
 NB_EXPORT int pipe(int p[2])
 {
 	int r;
+	kernel_writes(p, 2 * sizeof(int));
 	NB_EMFILE_RETRY(r, NB_CALL(pipe, (int)syscall(SYS_pipe2, p, 0), p));
 	if (r == 0) {
 		fresh(p[0]);
@@ -236,6 +262,7 @@ NB_EXPORT int pipe(int p[2])
 NB_EXPORT int pipe2(int p[2], int flags)
 {
 	int r;
+	kernel_writes(p, 2 * sizeof(int));
 	NB_EMFILE_RETRY(r, NB_CALL(pipe2, (int)syscall(SYS_pipe2, p, flags), p, flags));
 	if (r == 0) {
 		fresh(p[0]);

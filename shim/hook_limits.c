@@ -16,6 +16,8 @@
 
 NB_EXPORT int setrlimit(__rlimit_resource_t res, const struct rlimit *rl)
 {
+	if (NB_UNLIKELY(nb_phantom_any())) /* hazard class 5: hook_kread.c */
+		NB_KEEP_ERRNO(nb_defer_expose(rl, sizeof *rl));
 	int r = NB_CALL(setrlimit, (int)syscall(SYS_setrlimit, res, rl), res, rl);
 	if (nb_on()) /* before start-up nothing is kept yet */
 		nb_xfer_limits_changed();
@@ -26,6 +28,10 @@ int setrlimit64(__rlimit_resource_t res, const struct rlimit64 *rl) NB_ALIAS(set
 NB_EXPORT int prlimit(pid_t pid, __rlimit_resource_t res, const struct rlimit *nl,
 		      struct rlimit *ol)
 {
+	if (NB_UNLIKELY(nb_phantom_any())) { /* hazard class 5: hook_kread.c */
+		NB_KEEP_ERRNO(nb_defer_expose(nl, nl ? sizeof *nl : 0));
+		NB_KEEP_ERRNO(nb_defer_expose(ol, ol ? sizeof *ol : 0));
+	}
 	int r = NB_CALL(prlimit, (int)syscall(SYS_prlimit64, pid, res, nl, ol), pid, res, nl, ol);
 	if (nl != NULL && nb_on())
 		nb_xfer_limits_changed();

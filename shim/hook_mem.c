@@ -240,6 +240,7 @@ void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off) N
  * where the kernel pushes signal frames (defer.c reads it again). */
 NB_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
 {
+	nb_kread_sigaltstack(ss, old);
 	if (ss != NULL)
 		nb_defer_maps_changed();
 	return NB_CALL(sigaltstack, (int)syscall(SYS_sigaltstack, ss, old), ss, old);

@@ -55,6 +55,7 @@ NB_EXPORT int prctl(int option, ...)
 	va_end(ap);
 	if (NB_UNLIKELY(option == PR_SET_SECCOMP) && installs_prctl(a2, a3))
 		nb_sandbox_enter();
+	nb_kread_prctl(option, a2);
 	return NB_CALL(prctl, (int)syscall(SYS_prctl, option, a2, a3, a4, a5), option, a2, a3,
 		       a4, a5);
 }

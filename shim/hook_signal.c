@@ -164,18 +164,6 @@ NB_EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t h)
  * by name. Calls that wait under a temporary mask count while they wait
  * (a handler run during the call runs under that mask). */
 
-NB_EXPORT int sigprocmask(int how, const sigset_t *set, sigset_t *old)
-{
-	nb_sigguard_mask(how, set);
-	return NB_CALL(sigprocmask, NB_NOSYS, how, set, old);
-}
-
-NB_EXPORT int pthread_sigmask(int how, const sigset_t *set, sigset_t *old)
-{
-	nb_sigguard_mask(how, set);
-	return NB_CALL(pthread_sigmask, ENOSYS, how, set, old);
-}
-
 NB_EXPORT int sigsetmask(int mask)
 {
 	nb_sigguard_mask_bits((uint64_t)(unsigned)mask);
@@ -274,49 +262,6 @@ NB_EXPORT int siginterrupt(int sig, int interrupt)
 		if (NB_REAL(sigaction)(sig, NULL, &a) == 0)
 			nb_sigview_installed(sig, &a);
 	}
-	return r;
-}
-
-NB_EXPORT int sigsuspend(const sigset_t *mask)
-{
-	bool b = nb_sigguard_call_begin(mask);
-	int r = NB_CALL(sigsuspend, NB_NOSYS, mask);
-	NB_KEEP_ERRNO(nb_sigguard_call_end(b));
-	return r;
-}
-
-NB_EXPORT int ppoll(struct pollfd *fds, nfds_t n, const struct timespec *ts, const sigset_t *mask)
-{
-	bool b = nb_sigguard_call_begin(mask);
-	int r = NB_CALL(ppoll, NB_NOSYS, fds, n, ts, mask);
-	NB_KEEP_ERRNO(nb_sigguard_call_end(b));
-	return r;
-}
-
-NB_EXPORT int pselect(int n, fd_set *r, fd_set *w, fd_set *x, const struct timespec *ts,
-		      const sigset_t *mask)
-{
-	bool b = nb_sigguard_call_begin(mask);
-	int k = NB_CALL(pselect, NB_NOSYS, n, r, w, x, ts, mask);
-	NB_KEEP_ERRNO(nb_sigguard_call_end(b));
-	return k;
-}
-
-NB_EXPORT int epoll_pwait(int ep, struct epoll_event *ev, int max, int timeout,
-			  const sigset_t *mask)
-{
-	bool b = nb_sigguard_call_begin(mask);
-	int r = NB_CALL(epoll_pwait, NB_NOSYS, ep, ev, max, timeout, mask);
-	NB_KEEP_ERRNO(nb_sigguard_call_end(b));
-	return r;
-}
-
-NB_EXPORT int epoll_pwait2(int ep, struct epoll_event *ev, int max, const struct timespec *ts,
-			   const sigset_t *mask)
-{
-	bool b = nb_sigguard_call_begin(mask);
-	int r = NB_CALL(epoll_pwait2, NB_NOSYS, ep, ev, max, ts, mask);
-	NB_KEEP_ERRNO(nb_sigguard_call_end(b));
 	return r;
 }
 

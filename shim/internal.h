@@ -554,6 +554,12 @@ void nb_live_atfork_child(void);
 void nb_live_stop(void); /* exit: the file goes, the counting goes on */
 void nb_live_before_exec(void);
 void nb_live_after_failed_exec(void);
+/* `nobounce fill PID` (scripts/nobounce): an operator asks, through the
+ * live file's control words, that every phantom be filled and that no
+ * read be deferred until released. Called on the slow path of the hooks
+ * (some phantom alive) and before every deferral; fills and acknowledges
+ * a pending request. Returns true while deferral is held off. */
+bool nb_live_poll(void);
 
 /* ------------------------------------------------------------------ */
 /* SIGSEGV/SIGBUS ownership and chaining (fault.c)                     */
@@ -695,6 +701,57 @@ pid_t _Fork(void);
 #include <sys/select.h>
 #include <ucontext.h>
 
+/* Every other call that hands memory to the kernel (hook_kread.c). The
+ * memory of prctl and sigaltstack, whose hooks live with their other
+ * concerns (hook_sandbox.c, hook_mem.c). */
+void nb_kread_prctl(int op, unsigned long a2);
+void nb_kread_sigaltstack(const stack_t *ss, const stack_t *old);
+/* Every other call that hands memory to the kernel (hook_kread.c). */
+#include "hook_kread.h"
+#define NB_REAL_FUNCS_KREAD(X) \
+	X(stat) X(lstat) X(fstat) X(fstatat) X(__xstat) X(__lxstat) X(__fxstat) \
+	X(__fxstatat) X(statx) X(statfs) X(fstatfs) X(statvfs) X(fstatvfs) X(getdents64) \
+	X(getdirentries) X(readlink) X(readlinkat) X(__readlink_chk) X(__readlinkat_chk) \
+	X(getcwd) X(__getcwd_chk) X(__getwd_chk) X(ttyname_r) X(__ttyname_r_chk) \
+	X(opendir) X(open_tree) X(fsopen) X(mknod) X(mknodat) X(chown) X(lchown) \
+	X(fchownat) X(linkat) X(symlinkat) X(renameat) X(renameat2) X(move_mount) \
+	X(mount_setattr) X(fsconfig) X(mount) X(utime) X(utimes) X(lutimes) X(futimes) \
+	X(futimesat) X(utimensat) X(futimens) X(inotify_add_watch) X(fanotify_mark) \
+	X(name_to_handle_at) X(open_by_handle_at) X(uname) X(sysinfo) X(times) \
+	X(getrusage) X(getrlimit) X(getgroups) X(__getgroups_chk) X(setgroups) \
+	X(getresuid) X(getresgid) X(sethostname) X(setdomainname) X(klogctl) X(capget) \
+	X(capset) X(init_module) X(delete_module) X(clock_gettime) X(clock_getres) \
+	X(clock_settime) X(gettimeofday) X(settimeofday) X(adjtimex) X(ntp_adjtime) \
+	X(clock_adjtime) X(getitimer) X(setitimer) X(timer_settime) X(timer_gettime) \
+	X(timerfd_settime) X(timerfd_gettime) X(nanosleep) X(clock_nanosleep) X(getcpu) \
+	X(sched_getaffinity) X(sched_setaffinity) X(pthread_getaffinity_np) \
+	X(pthread_setaffinity_np) X(pthread_setname_np) X(pthread_getname_np) \
+	X(sched_getparam) X(sched_setparam) X(sched_setscheduler) X(sched_rr_get_interval) \
+	X(select) X(pselect) X(poll) X(ppoll) X(__poll_chk) X(__ppoll_chk) X(epoll_wait) \
+	X(epoll_pwait) X(epoll_pwait2) X(epoll_ctl) X(sigprocmask) X(pthread_sigmask) \
+	X(sigpending) X(sigsuspend) X(sigtimedwait) X(sigwaitinfo) X(sigwait) \
+	X(sigaltstack) X(signalfd) X(pidfd_send_signal) X(wait) X(waitpid) X(wait3) \
+	X(wait4) X(waitid) X(bind) X(connect) X(getsockname) X(getpeername) X(getsockopt) \
+	X(setsockopt) X(sendmmsg) X(recvmmsg) X(mincore) X(process_vm_readv) \
+	X(process_vm_writev) X(process_madvise) X(vmsplice) X(splice) X(sendfile) \
+	X(copy_file_range) X(eventfd_read) X(aio_read) X(aio_write) X(lio_listio) \
+	X(getrandom) X(getentropy) X(arc4random_buf) X(msgsnd) X(msgrcv) X(msgctl) \
+	X(shmctl) X(semop) X(semtimedop) X(semctl) X(mq_open) X(__mq_open_2) X(mq_send) \
+	X(mq_timedsend) X(mq_receive) X(mq_timedreceive) X(mq_getattr) X(mq_setattr) \
+	X(mq_notify) X(ioctl) X(prctl) X(arch_prctl) X(__read) X(__write) X(__pread64) \
+	X(__pwrite64) X(__recv) X(__send) X(__pipe) X(access) X(euidaccess) X(eaccess) \
+	X(faccessat) X(chdir) X(chroot) X(chmod) X(lchmod) X(fchmodat) X(mkdir) X(mkdirat) \
+	X(mkfifo) X(mkfifoat) X(rmdir) X(unlink) X(unlinkat) X(link) X(symlink) X(rename) \
+	X(swapoff) X(swapon) X(acct) X(umount) X(umount2) X(memfd_create) X(mq_unlink) \
+	X(fspick) X(setxattr) X(getxattr) X(listxattr) X(removexattr) X(lsetxattr) \
+	X(fsetxattr) X(lgetxattr) X(fgetxattr) X(llistxattr) X(flistxattr) X(lremovexattr) \
+	X(fremovexattr) \
+	X(time) X(timespec_get) X(timespec_getres) X(thrd_sleep) X(pthread_setschedparam) \
+	X(__xmknod) X(__xmknodat) X(__fread_chk) X(__fread_unlocked_chk) X(_IO_fread) \
+	X(_IO_fwrite) X(_IO_sgetn) X(_IO_file_read) X(_IO_file_write) X(_IO_file_xsputn) \
+	X(_IO_do_write) X(remove) X(pathconf) X(ftok) X(setmntent) X(scandir) X(scandirat) \
+	X(pivot_root) X(bindresvport) X(openpty)
+
 #define NB_REAL_FUNCS(X)                                                           \
 	X(read) X(write) X(pread) X(pwrite) X(readv) X(writev) X(preadv) X(pwritev) \
 	X(preadv2) X(pwritev2) X(recv) X(recvfrom) X(recvmsg) X(send) X(sendto)     \
@@ -707,10 +764,9 @@ pid_t _Fork(void);
 	X(mmap) X(fread) X(fwrite) X(fread_unlocked) X(fwrite_unlocked) X(ftruncate)      \
 	X(truncate) X(execve) X(execv) X(execvp) X(execvpe) X(fexecve) X(execveat)      \
 	X(posix_spawn) X(posix_spawnp) X(system) X(popen) X(setrlimit) X(prlimit)      \
-	X(sigprocmask) X(pthread_sigmask) X(sigsetmask) X(sigblock) X(sighold) X(sigset) \
-	X(sigignore) X(siginterrupt) X(sigsuspend) X(ppoll) X(pselect) X(epoll_pwait)  \
-	X(epoll_pwait2) X(setcontext) X(swapcontext) X(_Fork) X(prctl) X(sigaltstack)   \
-	X(pthread_attr_setsigmask_np)
+	X(sigsetmask) X(sigblock) X(sighold) X(sigset) X(sigignore) X(siginterrupt)     \
+	X(setcontext) X(swapcontext) X(_Fork) X(pthread_attr_setsigmask_np)            \
+	NB_REAL_FUNCS_KREAD(X)
 
 /* Some hooked names are deprecated in glibc's headers (sighold, sigset,
  * sigblock, ...); legacy programs still call them, so they are hooked. */

@@ -18,7 +18,16 @@
  * "key value" (pid, starttime - field 22 of /proc/PID/stat, to tell a
  * reused pid -, program, mode, fields NAME NAME ...); from byte 1024 the
  * counters, one native 64-bit unsigned integer per name in `fields`.
- * Must not: allocate, or run anywhere but at start-up, fork and exit.
+ * Bytes 1008-1019 are control words an operator writes (header line
+ * "control 1008"): three native 32-bit unsigned integers, hold, request
+ * and ack. `nobounce fill PID` sets hold to 1 and request to ack + 1; the
+ * library, at its next hooked call with a phantom alive or its next read
+ * that could be deferred (nb_live_poll), fills every phantom and stores
+ * request into ack. While hold is 1 no read is deferred, so nothing new
+ * is guarded; `nobounce fill --release PID` sets it back to 0. A process
+ * blocked in a system call answers when that call returns.
+ * Must not: allocate, or run anywhere but at start-up, fork and exit
+ * (nb_live_poll excepted: two loads when nothing is asked).
  */
 #include "internal.h"
 
@@ -36,6 +45,7 @@
 #define NB_LIVE_MAGIC "nobounce-live 1\n"
 #define NB_LIVE_TEXT 16
 #define NB_LIVE_DATA 1024
+#define NB_LIVE_CTL 1008 /* control words: hold, request, ack (u32 each) */
 #define NB_LIVE_SIZE (NB_LIVE_DATA + sizeof(struct nb_counters))
 
 /* The names of struct nb_counters's members, in order (one u64 each). */
@@ -52,6 +62,7 @@ _Static_assert(sizeof names / sizeof names[0] * 8 == sizeof(struct nb_counters),
 static char *map;      /* the mapping, NULL when live stats are off */
 static char path[NB_STATS_PATH_MAX + 64];
 static pid_t owner;    /* the process the file is for */
+static _Atomic(_Atomic uint32_t *) ctl; /* control words in the mapping */
 
 /* A vfork child (dash and posix_spawn use one) shares this memory and
  * runs the exec hooks: the file and this state are not its to change. */
@@ -139,17 +150,44 @@ static void live_open(void)
 	map = m;
 	owner = nb_g.pid;
 	memcpy(map, NB_LIVE_MAGIC, NB_LIVE_TEXT);
-	size_t n = (size_t)snprintf(map + NB_LIVE_TEXT, NB_LIVE_DATA - NB_LIVE_TEXT,
-				    "pid %d\nstarttime %llu\nprogram %s\nmode %s\nversion %s\nfields",
+	size_t n = (size_t)snprintf(map + NB_LIVE_TEXT, NB_LIVE_CTL - NB_LIVE_TEXT,
+				    "pid %d\nstarttime %llu\nprogram %s\nmode %s\nversion %s\n"
+				    "control %d\nfields",
 				    (int)nb_g.pid, starttime(), nb_g.prog,
-				    nb_mode_name(nb_g.cfg.mode), NB_VERSION);
+				    nb_mode_name(nb_g.cfg.mode), NB_VERSION, NB_LIVE_CTL);
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
-		n += (size_t)snprintf(map + NB_LIVE_TEXT + n, NB_LIVE_DATA - NB_LIVE_TEXT - n, " %s",
+		n += (size_t)snprintf(map + NB_LIVE_TEXT + n, NB_LIVE_CTL - NB_LIVE_TEXT - n, " %s",
 				      names[i]);
-	snprintf(map + NB_LIVE_TEXT + n, NB_LIVE_DATA - NB_LIVE_TEXT - n, "\n");
+	snprintf(map + NB_LIVE_TEXT + n, NB_LIVE_CTL - NB_LIVE_TEXT - n, "\n");
 	struct nb_counters *live = (struct nb_counters *)(void *)(map + NB_LIVE_DATA);
 	memcpy(live, nb_statsp, sizeof *live);
 	nb_statsp = live;
+	atomic_store_explicit(&ctl, (_Atomic uint32_t *)(void *)(map + NB_LIVE_CTL),
+			      memory_order_release);
+}
+
+/* Set while this thread fills on request: the fill itself makes calls
+ * the hooks see (clock_gettime, for one), which must not fill again -
+ * the entry being filled is held by this very thread. */
+static __thread bool polling __attribute__((tls_model("initial-exec")));
+
+bool nb_live_poll(void)
+{
+	_Atomic uint32_t *c = atomic_load_explicit(&ctl, memory_order_acquire);
+	if (c == NULL)
+		return false;
+	uint32_t req = atomic_load_explicit(&c[1], memory_order_acquire);
+	if (NB_UNLIKELY(req != atomic_load_explicit(&c[2], memory_order_relaxed)) && !polling) {
+		polling = true;
+		/* Every phantom, wherever it is; not the pairs' touch. A
+		 * request that races with a read being deferred right now is
+		 * answered with that phantom filled too: hold is set first
+		 * by the tool, and the fill runs after this load saw it. */
+		nb_defer_expose_all();
+		atomic_store_explicit(&c[2], req, memory_order_release);
+		polling = false;
+	}
+	return atomic_load_explicit(&c[0], memory_order_relaxed) != 0;
 }
 
 /* Files of processes that ended without their exit handlers (killed, or
@@ -196,6 +234,7 @@ void nb_live_atfork_child(void)
 	if (map == NULL)
 		return;
 	nb_stats_use_local();
+	atomic_store(&ctl, NULL);
 	nb_sys_munmap(map, NB_LIVE_SIZE);
 	map = NULL;
 	path[0] = '\0';
