@@ -151,8 +151,8 @@ static void *map_source(int fd, dev_t dev, ino_t ino, off_t need, size_t *len)
 {
 	struct rlimit rl;
 	struct stat st;
-	if (getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur != RLIM_INFINITY ||
-	    fstat(fd, &st) != 0 || st.st_dev != dev || st.st_ino != ino ||
+	if (nb_sys_getrlimit(RLIMIT_AS, &rl) != 0 || rl.rlim_cur != RLIM_INFINITY ||
+	    nb_sys_fstat(fd, &st) != 0 || st.st_dev != dev || st.st_ino != ino ||
 	    st.st_size <= 0 || need > st.st_size)
 		return NULL;
 	void *m = (void *)syscall(SYS_mmap, NULL, (size_t)st.st_size, PROT_READ, MAP_SHARED, fd, 0);
@@ -196,7 +196,7 @@ int nb_backing_get_reader(int dst, dev_t dev, ino_t ino)
 	int hidden = -1;
 	if (r >= 0) {
 		/* The number may name another file by now (another thread). */
-		if (fstat(r, &st) == 0 && st.st_dev == dev && st.st_ino == ino)
+		if (nb_sys_fstat(r, &st) == 0 && st.st_dev == dev && st.st_ino == ino)
 			hidden = nb_hide_fd(r);
 		nb_sys_close(r);
 	}
@@ -219,7 +219,7 @@ static void release_fd(struct backing *b, int fd)
 {
 	struct stat st;
 	if (!atomic_load(&b->lost) &&
-	    (fstat(fd, &st) != 0 || st.st_dev != b->dev || st.st_ino != b->ino))
+	    (nb_sys_fstat(fd, &st) != 0 || st.st_dev != b->dev || st.st_ino != b->ino))
 		nb_own_lost(fd);
 	nb_own_release(fd); /* a lost number is only forgotten, not closed */
 }
@@ -389,7 +389,7 @@ static __attribute__((noinline)) ssize_t lost_read(struct backing *b, void *dst,
 		if (fd >= 0) {
 			struct stat st;
 			ssize_t r = -1;
-			if (fstat(fd, &st) == 0 && st.st_dev == b->dev && st.st_ino == b->ino)
+			if (nb_sys_fstat(fd, &st) == 0 && st.st_dev == b->dev && st.st_ino == b->ino)
 				r = (ssize_t)syscall(SYS_pread64, fd, dst, n, off);
 			else
 				errno = EBADF;
@@ -410,7 +410,7 @@ ssize_t nb_backing_pread(int fd, void *dst, size_t n, off_t off)
 		return (ssize_t)syscall(SYS_pread64, fd, dst, n, off);
 	if (!atomic_load(&b->lost)) {
 		struct stat st;
-		if (fstat(fd, &st) == 0 && st.st_dev == b->dev && st.st_ino == b->ino) {
+		if (nb_sys_fstat(fd, &st) == 0 && st.st_dev == b->dev && st.st_ino == b->ino) {
 			ssize_t r = (ssize_t)syscall(SYS_pread64, fd, dst, n, off);
 			/* EBADF: the program's own descriptor of the same file,
 			 * not open for reading, sits at the number now. */
@@ -430,7 +430,7 @@ bool nb_backing_intact(int fd)
 	if (atomic_load(&b->lost))
 		return false;
 	struct stat st;
-	if (fstat(fd, &st) == 0 && st.st_dev == b->dev && st.st_ino == b->ino)
+	if (nb_sys_fstat(fd, &st) == 0 && st.st_dev == b->dev && st.st_ino == b->ino)
 		return true;
 	mark_lost(b, fd);
 	return false;

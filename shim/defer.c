@@ -449,7 +449,7 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 static bool size_read(int fd, const struct nb_fd *e, off_t pos, size_t *k, bool *sized)
 {
 	struct stat st;
-	if (fstat(fd, &st) != 0 || st.st_dev != e->dev || st.st_ino != e->ino ||
+	if (nb_sys_fstat(fd, &st) != 0 || st.st_dev != e->dev || st.st_ino != e->ino ||
 	    pos >= st.st_size)
 		return false;
 	if ((size_t)(st.st_size - pos) < *k)
@@ -687,7 +687,7 @@ static bool file_identity(int fd, dev_t *dev, ino_t *ino, unsigned *flags)
 		return true;
 	}
 	struct stat st;
-	if ((e == NULL || e->kind == NB_KIND_UNKNOWN) && fstat(fd, &st) == 0 &&
+	if ((e == NULL || e->kind == NB_KIND_UNKNOWN) && nb_sys_fstat(fd, &st) == 0 &&
 	    S_ISREG(st.st_mode)) {
 		*dev = st.st_dev;
 		*ino = st.st_ino;
@@ -739,7 +739,7 @@ void nb_defer_before_truncate_path(const char *path, off_t len)
 		return;
 	int saved = errno;
 	struct stat st;
-	if (path != NULL && stat(path, &st) == 0 && S_ISREG(st.st_mode))
+	if (path != NULL && nb_sys_stat(path, &st) == 0 && S_ISREG(st.st_mode))
 		before_change(st.st_dev, st.st_ino, len < 0 ? 0 : len, INT64_MAX);
 	errno = saved;
 }

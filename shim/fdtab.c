@@ -205,7 +205,7 @@ enum nb_kind nb_fd_classify(int fd, struct nb_fd *e)
 	catch_up(fd, s);
 	struct stat st;
 	enum nb_kind k = NB_KIND_OTHER;
-	if (fstat(fd, &st) != 0) {
+	if (nb_sys_fstat(fd, &st) != 0) {
 		errno = saved;
 		return NB_KIND_UNKNOWN; /* not open: nothing to cache */
 	}
@@ -244,7 +244,7 @@ bool nb_fd_revalidate(int fd, struct nb_fd *e)
 		return false;
 	}
 	struct stat st;
-	bool same = fstat(fd, &st) == 0 && st.st_dev == e->dev && st.st_ino == e->ino;
+	bool same = nb_sys_fstat(fd, &st) == 0 && st.st_dev == e->dev && st.st_ino == e->ino;
 	if (same) {
 		int fl = nb_sys_fcntl(fd, F_GETFL, 0);
 		nb_fd_set_flags(e, fl < 0 ? 0 : fl);

@@ -178,7 +178,7 @@ static enum nb_path path_to(int dst, struct nb_fd *d)
 	enum nb_kind k = (enum nb_kind)d->kind;
 	if (k == NB_KIND_FILE) {
 		struct stat st;
-		if (fstat(dst, &st) != 0 || st.st_dev != d->dev || st.st_ino != d->ino)
+		if (nb_sys_fstat(dst, &st) != 0 || st.st_dev != d->dev || st.st_ino != d->ino)
 			return NB_PATH_NONE;
 	}
 	return nb_path_for(NB_KIND_FILE, k, d->flags, 0, nb_g.cfg.paths);

@@ -805,6 +805,10 @@ int nb_sys_mprotect(void *addr, size_t len, int prot);
 void *nb_sys_mmap_anon(size_t len); /* MAP_FAILED on error */
 void *nb_sys_mmap_shared(int fd, size_t len);
 int nb_sys_munmap(void *addr, size_t len);
+struct stat;
+int nb_sys_fstat(int fd, struct stat *st);
+int nb_sys_stat(const char *path, struct stat *st);
+int nb_sys_getrlimit(int resource, struct rlimit *rl);
 
 /* ------------------------------------------------------------------ */
 /* seccomp (sandbox.c)                                                 */

@@ -131,7 +131,7 @@ static void live_open(void)
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, path,
 			      O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+	if (fd < 0 || nb_sys_fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
 	    st.st_nlink != 1 || ftruncate(fd, 0) != 0 || ftruncate(fd, (off_t)NB_LIVE_SIZE) != 0) {
 		nb_log(NB_LOG_WARN, "live stats off: cannot use %s: %s", path,
 		       fd < 0 ? strerror(errno) : "not a private regular file");

@@ -120,7 +120,7 @@ void nb_own_lost(int fd)
 int nb_hide_fd(int fd)
 {
 	struct rlimit rl;
-	if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 64)
+	if (nb_sys_getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur < 64)
 		return -1;
 	int top = rl.rlim_cur < NB_OWN_CEILING ? (int)rl.rlim_cur : NB_OWN_CEILING;
 	int floor = top > NB_OWN_SPAN + 3 ? top - NB_OWN_SPAN : 3;

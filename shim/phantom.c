@@ -44,10 +44,11 @@
  *    (edges next to a guard) fills that one, a different entry.
  *  - Other threads: they wait (yield) for BUSY to end; a fault on pages of
  *    a DONE entry within NB_GRACE_NS just re-runs the access.
- *  - fork(): the gate below. The forking thread closes it, waits until no
- *    entry is BUSY, and forks; nobody else takes an entry meanwhile. The
- *    child therefore sees FREE, LIVE and DONE only (pipe phantoms are
- *    filled before, their pipes being shared).
+ *  - fork(): the gate below. The forking thread (one at a time: forks
+ *    from several threads queue) closes it, waits until no entry is BUSY,
+ *    and forks; nobody else takes an entry meanwhile. The child therefore
+ *    sees FREE, LIVE and DONE only (pipe phantoms are filled before,
+ *    their pipes being shared).
  *  - A child the library was not told of (_Fork without the hook, a raw
  *    fork or clone, vfork): no entry is added there, fills write through
  *    a /proc/self/mem of its own, and a pipe phantom is read through a
@@ -69,7 +70,8 @@
 static uint64_t now_ns(void)
 {
 	struct timespec t;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &t); /* vDSO: async-signal-safe */
+	/* The vDSO, not the hook (hook_kread.c): async-signal-safe. */
+	NB_REAL(clock_gettime)(CLOCK_MONOTONIC_COARSE, &t);
 	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
 }
 
@@ -139,8 +141,14 @@ static bool any_busy(void)
 	return false;
 }
 
+/* Forks are prepared one at a time: two threads forking at once would
+ * otherwise open the gate for each other's children. */
+static atomic_int fork_lock;
+
 void nb_phantom_fork_prepare(void)
 {
+	while (atomic_exchange(&fork_lock, 1))
+		sched_yield();
 	forking = true;
 	atomic_store(&fork_gate, 1);
 	/* Holders finish in microseconds (nothing blocks inside an entry);
@@ -155,6 +163,7 @@ void nb_phantom_fork_parent(void)
 {
 	atomic_store(&fork_gate, 0);
 	forking = false;
+	atomic_store(&fork_lock, 0);
 }
 
 /* The child: one thread, no fork in progress. An entry still BUSY (the
@@ -164,6 +173,7 @@ void nb_phantom_fork_parent(void)
 static void fork_child_entries(void)
 {
 	atomic_store(&fork_gate, 0);
+	atomic_store(&fork_lock, 0);
 	forking = false;
 	held_here = 0;
 	nb_crit_reset_thread();
@@ -270,7 +280,7 @@ static int mem_fd(bool *temp)
 	int fd = atomic_load(&memfd);
 	struct stat st;
 	if (fd >= 0) {
-		if (fstat(fd, &st) == 0 && st.st_dev == mem_dev && st.st_ino == mem_ino)
+		if (nb_sys_fstat(fd, &st) == 0 && st.st_dev == mem_dev && st.st_ino == mem_ino)
 			return fd;
 		/* Lost: the number is not ours to use or close any more. */
 		if (atomic_compare_exchange_strong(&memfd, &fd, -1)) {
@@ -281,7 +291,7 @@ static int mem_fd(bool *temp)
 	fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/mem", O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -1;
-	if (fstat(fd, &st) != 0) {
+	if (nb_sys_fstat(fd, &st) != 0) {
 		nb_sys_close(fd);
 		return -1;
 	}

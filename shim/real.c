@@ -20,6 +20,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -99,4 +101,22 @@ int nb_sys_munmap(void *addr, size_t len)
 int nb_sys_fcntl(int fd, int cmd, long arg)
 {
 	return (int)syscall(SYS_fcntl, fd, cmd, arg);
+}
+
+/* The library's own looks at files and limits: fstat, stat and getrlimit
+ * are hooked too (their memory may be a phantom, hook_kread.c), and the
+ * library's calls must neither pay for that nor re-enter it. */
+int nb_sys_fstat(int fd, struct stat *st)
+{
+	return (int)syscall(SYS_fstat, fd, st);
+}
+
+int nb_sys_stat(const char *path, struct stat *st)
+{
+	return (int)syscall(SYS_newfstatat, AT_FDCWD, path, st, 0);
+}
+
+int nb_sys_getrlimit(int resource, struct rlimit *rl)
+{
+	return (int)syscall(SYS_prlimit64, 0, resource, NULL, rl);
 }
