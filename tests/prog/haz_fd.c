@@ -38,6 +38,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -216,6 +217,10 @@ static int pipe_range(bool through_libc)
 	int p[2];
 	if (pipe(p) != 0)
 		die("pipe");
+	/* A pipe large enough to hold the first chunks whole, filled before
+	 * the loop starts: every read up to the fourth then finds 64K queued
+	 * (a short read would be too small to be served as a phantom). */
+	fcntl(p[1], F_SETPIPE_SZ, 1 << 20);
 	pid_t c = fork();
 	if (c < 0)
 		die("fork");
@@ -230,6 +235,11 @@ static int pipe_range(bool through_libc)
 		_exit(0);
 	}
 	close(p[1]);
+	for (int waited = 0, q = 0; waited < 5000; waited++) {
+		if (ioctl(p[0], FIONREAD, &q) == 0 && q >= 5 * 65536)
+			break;
+		usleep(1000);
+	}
 	int dst = open("out.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	char *buf = malloc(65536);
 	if (dst < 0 || buf == NULL)
