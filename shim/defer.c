@@ -295,7 +295,10 @@ bool nb_defer_phantom_still_ours(const struct nb_phantom_view *v)
 	/* Only a successful read says "replaced": a call refused outright
 	 * (a seccomp filter: ENOSYS, EPERM) must not cost a live phantom. */
 	int saved = errno;
-	long got = syscall(SYS_process_vm_readv, getpid(), &l, 1, &r, 1, 0);
+	/* Callers run in the process the library knows (nb_defer_read and
+	 * forward_vec checked nb_same_process): its pid needs no call. */
+	pid_t me = nb_g.pid != 0 ? nb_g.pid : getpid();
+	long got = syscall(SYS_process_vm_readv, me, &l, 1, &r, 1, 0);
 	errno = saved;
 	if (got != 1)
 		return true;

@@ -408,6 +408,12 @@ static ssize_t forward_vec(int dst, const struct iovec *v, int cnt, int kind, in
 	}
 	if (!any)
 		return NB_NOT_FORWARDED;
+	/* A child the library was not told of (the fork instruction itself)
+	 * shares the pool and backings with its parent: from memory. */
+	if (!nb_same_process()) {
+		expose_all(v, cnt);
+		return NB_NOT_FORWARDED;
+	}
 	struct fwd f;
 	/* A pipe write of at most PIPE_BUF bytes is atomic (pipe(7)): one
 	 * call, from memory. */

@@ -146,11 +146,16 @@ __attribute__((used)) long nb_syscall_seen(long nr, long a1, long a2, long a3, l
 		if (a4 == (long)sizeof(uint64_t))
 			nb_sigguard_mask((int)a1, (const sigset_t *)a2);
 		break;
-	case SYS_rt_sigaction:
+	case SYS_rt_sigaction: {
+		struct k_sigaction k;
+		if (a2 != 0 && nb_copy_in(&k, (const void *)a2, sizeof k) &&
+		    k.handler != SIG_DFL && k.handler != SIG_IGN)
+			nb_sigguard_handler_coming(); /* as for the libc setters */
 		if ((a1 == SIGSEGV || a1 == SIGBUS) && nb_fault_owns((int)a1))
 			return owned_rt_sigaction((int)a1, (const struct k_sigaction *)a2,
 						  (struct k_sigaction *)a3, a4);
 		break;
+	}
 	case SYS_fork:
 		return nb_fork_around(raw_fork);
 	case SYS_close_range:

@@ -74,9 +74,20 @@ static void unstrip_all(void)
 	}
 }
 
+/* A handler is about to be installed: from now on no section of the
+ * library runs with signals open (sigguard.c). */
+static inline void coming(__sighandler_t h, int flags)
+{
+	if ((flags & SA_SIGINFO) || (h != SIG_DFL && h != SIG_IGN && h != SIG_ERR && h != SIG_HOLD))
+		nb_sigguard_handler_coming();
+}
+
 NB_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	int r;
+	struct sigaction peek;
+	if (act != NULL && nb_copy_in(&peek, act, sizeof peek))
+		coming(peek.sa_handler, peek.sa_flags);
 	if (owned(sig)) {
 		r = nb_fault_sigaction(sig, act, old);
 		if (r == 0 && sig == SIGSEGV && act != NULL && program_handles_segv() &&
@@ -128,6 +139,7 @@ static __sighandler_t noted(int sig, __sighandler_t h, int flags, __sighandler_t
 
 NB_EXPORT __sighandler_t signal(int sig, __sighandler_t h)
 {
+	coming(h, 0);
 	if (owned(sig))
 		return noted(sig, h, NB_BSD_FLAGS, nb_fault_signal(sig, h, NB_BSD_FLAGS));
 	return noted(sig, h, NB_BSD_FLAGS, NB_CALL(signal, (errno = ENOSYS, SIG_ERR), sig, h));
@@ -135,6 +147,7 @@ NB_EXPORT __sighandler_t signal(int sig, __sighandler_t h)
 
 NB_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h)
 {
+	coming(h, 0);
 	if (owned(sig))
 		return noted(sig, h, NB_BSD_FLAGS, nb_fault_signal(sig, h, NB_BSD_FLAGS));
 	return noted(sig, h, NB_BSD_FLAGS, NB_CALL(bsd_signal, (errno = ENOSYS, SIG_ERR), sig, h));
@@ -142,6 +155,7 @@ NB_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h)
 
 NB_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
 {
+	coming(h, 0);
 	if (owned(sig))
 		return noted(sig, h, NB_SYSV_FLAGS, nb_fault_signal(sig, h, NB_SYSV_FLAGS));
 	return noted(sig, h, NB_SYSV_FLAGS, NB_CALL(sysv_signal, (errno = ENOSYS, SIG_ERR), sig, h));
@@ -149,6 +163,7 @@ NB_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
 
 NB_EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t h)
 {
+	coming(h, 0);
 	if (owned(sig))
 		return noted(sig, h, NB_SYSV_FLAGS, nb_fault_signal(sig, h, NB_SYSV_FLAGS));
 	return noted(sig, h, NB_SYSV_FLAGS, NB_CALL(__sysv_signal, (errno = ENOSYS, SIG_ERR), sig, h));
@@ -220,6 +235,7 @@ static __sighandler_t owned_sigset(int sig, __sighandler_t disp)
 
 NB_EXPORT __sighandler_t sigset(int sig, __sighandler_t disp)
 {
+	coming(disp, 0);
 	if (disp == SIG_HOLD && sig == SIGSEGV)
 		nb_sigguard_mask_bits(1ull << (SIGSEGV - 1));
 	if (owned(sig) && disp != SIG_ERR)

@@ -111,6 +111,7 @@ void nb_fork_child(void)
 		return;
 	forked = true;
 	nb_g.pid = getpid();
+	nb_process_mark(); /* zeroed by the fork: this child is known */
 	nb_live_atfork_child(); /* before the reset: it zeroes what is counted */
 	nb_stats_reset();
 	nb_loops_reset();
@@ -173,6 +174,7 @@ void nb_init(void)
 	}
 	complain_now();
 	nb_g.pid = getpid();
+	nb_process_mark();
 
 	/* A private duplicate of stderr costs the program one descriptor
 	 * number, so it is taken only when something will be written late:
@@ -191,7 +193,8 @@ void nb_init(void)
 	nb_sigview_init();
 	/* A mask inherited across exec may block SIGSEGV already, and a
 	 * handler installed before the library may run with it blocked. */
-	nb_sigguard_init(nb_sigview_segv_masked_at_init());
+	nb_sigguard_init(nb_sigview_segv_masked_at_init(),
+			 nb_sigview_plain_handlers() || nb_sigview_restart_handlers());
 	nb_xfer_set_send_chunk(nb_g.cfg.send_chunk);
 	nb_xfer_keep_limits(true);
 	/* Phantom buffers materialise on a fault: the kernel's SIGSEGV and

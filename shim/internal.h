@@ -462,8 +462,10 @@ void nb_phantom_fork_prepare(void);
 void nb_phantom_fork_parent(void);
 /* Is this the process the library started in (or was told of by fork)?
  * False in a child made by _Fork without the hook, a raw fork or clone,
- * or vfork: nothing is deferred there. One getpid(2). */
+ * or vfork: nothing is deferred there. A memory load (a page marked
+ * MADV_WIPEONFORK), or getpid(2) where that advice is refused. */
 bool nb_same_process(void);
+void nb_process_mark(void); /* at start-up and in a child the fork handlers know */
 /* Before fork: a pipe-backed phantom's pipe would be shared with the
  * child, so its bytes go into memory first (both then have them). */
 void nb_phantom_materialize_pipes(void);
@@ -598,7 +600,9 @@ void nb_fault_uninstall(void); /* the program's actions back, for good */
 enum { NB_GUARD_NONE = 0, NB_GUARD_MASK, NB_GUARD_DISPOSITION, NB_GUARD_HANDLER };
 /* At start-up: the mask in force; a handler found with SIGSEGV in its
  * mask (sigview.c) counts as such a mask. */
-void nb_sigguard_init(bool handler_masks_segv);
+void nb_sigguard_init(bool handler_masks_segv, bool any_handler);
+/* Before the program installs a signal handler (any signal). */
+void nb_sigguard_handler_coming(void);
 /* Before a mask call (how, set) takes effect; set may be bad or NULL. */
 void nb_sigguard_mask(int how, const sigset_t *set);
 /* Before a call that leaves these signals blocked (BSD masks). */

@@ -252,9 +252,39 @@ static int scratch_take(char **buf, size_t *cap)
 	return -1;
 }
 
+/* Is this the process the library knows? A child made by the fork or
+ * clone instruction itself runs no handler of ours, and getpid(2) on
+ * every read and write costs what a copy loop cannot spare. So one page
+ * of ours is marked MADV_WIPEONFORK (madvise(2), Linux 4.14): every child
+ * finds it zeroed, while the process itself and a vfork child (which
+ * shares its memory, and whose descriptors name the same files) find
+ * the mark. The fork handlers set the mark again in a child they know.
+ * Without the page (the advice refused): getpid. */
+#define NB_PROCESS_MARK 0x6e6f626f756e6365ull /* "nobounce" */
+static volatile uint64_t *process_mark;
+
+void nb_process_mark(void)
+{
+	if (process_mark == NULL) {
+		void *m = nb_sys_mmap_anon(4096);
+		if (m == MAP_FAILED)
+			return;
+		if (syscall(SYS_madvise, m, 4096, MADV_WIPEONFORK) != 0) {
+			nb_sys_munmap(m, 4096);
+			return;
+		}
+		process_mark = m;
+	}
+	*process_mark = NB_PROCESS_MARK;
+}
+
 bool nb_same_process(void)
 {
-	return nb_g.pid == 0 || (pid_t)syscall(SYS_getpid) == nb_g.pid;
+	if (nb_g.pid == 0)
+		return true; /* unit tests: no start-up */
+	if (NB_LIKELY(process_mark != NULL))
+		return *process_mark == NB_PROCESS_MARK;
+	return (pid_t)syscall(SYS_getpid) == nb_g.pid;
 }
 
 /* What the descriptor was opened as: a raw close_range(2) can close it
