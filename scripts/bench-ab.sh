@@ -14,7 +14,9 @@
 #
 # Environment: AB_ROUNDS (default 5), AB_SIZE_MB (default 512),
 # AB_DIRS (default "file-pipe file-tcp file-file tcp-file"),
-# AB_CHUNKS (default "64K 128K 1M"), AB_AFFINITY (default "split same").
+# AB_CHUNKS (default "64K 128K 1M"), AB_AFFINITY (default "split same"),
+# AB_KCOPY_ARGS (extra kcopy options, e.g. -H: the program has a signal
+# handler installed, as servers do).
 # Writes nothing but the table on stdout; never fails on a ratio.
 set -u
 cd "$(dirname "$0")/.." || exit 2
@@ -38,6 +40,7 @@ size = f'{int(env("AB_SIZE_MB", "512"))}M'
 dirs = env("AB_DIRS", "file-pipe file-tcp file-file tcp-file").split()
 chunks = env("AB_CHUNKS", "64K 128K 1M").split()
 affs = env("AB_AFFINITY", "split same").split()
+kargs = env("AB_KCOPY_ARGS", "").split()
 kcopy = "build/prog/kcopy"
 src = "/dev/shm/nb-kcopy.src"
 subprocess.run([kcopy, "-p", "-s", size, "-f", src], check=True, capture_output=True)
@@ -45,7 +48,7 @@ subprocess.run([kcopy, "-p", "-s", size, "-f", src], check=True, capture_output=
 def run(lib, d, a, chunk):
     e = {k: v for k, v in os.environ.items() if not k.startswith("NOBOUNCE_")}
     e["LD_PRELOAD"] = lib
-    p = subprocess.run([kcopy, "-s", size, "-f", src, "-A", a, d, "plain", chunk],
+    p = subprocess.run([kcopy, "-s", size, "-f", src, *kargs, "-A", a, d, "plain", chunk],
                        env=e, capture_output=True, text=True, timeout=300)
     kv = dict(w.split("=", 1) for w in p.stdout.split() if "=" in w)
     if kv.get("status") != "ok":
@@ -55,7 +58,7 @@ def run(lib, d, a, chunk):
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo")
             if l.startswith("model name")), "")
 print(f"bench-ab: {rev} (old) vs the working tree (new), {rounds} rounds, {size} per run, "
-      f"medians; kernel {os.uname().release}, {cpu}, nproc {os.cpu_count()}")
+      f"kcopy {' '.join(kargs) or '(no options)'}, medians; kernel {os.uname().release}, {cpu}, nproc {os.cpu_count()}")
 print(f"{'direction':10} {'place':5} {'chunk':>5} | {'old MB/s':>8} {'new MB/s':>8} "
       f"{'new/old':>7} | {'old s/GB':>8} {'new s/GB':>8} {'new/old':>7}")
 for d in dirs:

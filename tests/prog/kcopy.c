@@ -139,6 +139,7 @@ static struct {
 	const char *src, *dst;
 	size_t pipe_size, ipipe, peer_chunk;
 	bool verify;
+	bool handler;   /* -H: a signal handler installed, as servers have */
 	unsigned timeout;
 	int affinity; /* AFF_* */
 	bool peer_read; /* -R read: the receiving peer reads instead of splicing */
@@ -181,13 +182,18 @@ static void die(const char *fmt, ...)
 	exit(1);
 }
 
+static void on_usr2(int sig)
+{
+	(void)sig;
+}
+
 static void usage(const char *why) __attribute__((noreturn));
 static void usage(const char *why)
 {
 	fprintf(stderr,
 		"kcopy: %s\n"
 		"usage: kcopy [-s SIZE] [-f SRC] [-o DST] [-P SIZE] [-I SIZE] [-C SIZE]\n"
-		"             [-A none|split|same] [-R splice|read] [-N] [-V] [-T SEC]\n"
+		"             [-A none|split|same] [-R splice|read] [-N] [-V] [-T SEC] [-H]\n"
 		"             DIRECTION METHOD CHUNK\n"
 		"       kcopy -p [-s SIZE] [-f SRC]    create and warm the source file\n"
 		"       kcopy -l                       list directions and methods\n",
@@ -595,7 +601,7 @@ int main(int argc, char **argv)
 {
 	bool prep = false;
 	int o;
-	while ((o = getopt(argc, argv, "s:f:o:P:I:C:A:R:NaVT:plh")) != -1) {
+	while ((o = getopt(argc, argv, "s:f:o:P:I:C:A:R:NaVT:Hplh")) != -1) {
 		switch (o) {
 		case 's': opt.size = parse_size(optarg, "bad -s"); break;
 		case 'f': opt.src = optarg; break;
@@ -613,6 +619,7 @@ int main(int argc, char **argv)
 		case 'a': opt.aligned = true; break;
 		case 'V': opt.verify = true; break;
 		case 'T': opt.timeout = (unsigned)parse_size(optarg, "bad -T"); break;
+		case 'H': opt.handler = true; break;
 		case 'p': prep = true; break;
 		case 'l':
 			for (int d = 0; d < ND; d++) {
@@ -641,6 +648,8 @@ int main(int argc, char **argv)
 	    opt.pipe_size > (1u << 30) || opt.ipipe > (1u << 30))
 		usage("sizes out of range");
 	signal(SIGPIPE, SIG_IGN);
+	if (opt.handler) /* as servers have (SIGHUP, SIGUSR1, ...): never raised */
+		signal(SIGUSR2, on_usr2);
 	alarm(opt.timeout);
 	prepare_source(false);
 	pick_cpus();
