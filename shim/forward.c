@@ -263,20 +263,14 @@ static bool forward_region(struct fwd *f, uintptr_t a, uintptr_t end)
 		uintptr_t cur = a + (f->done - from);
 		struct nb_phantom_view v = { .start = end, .end = end, .xstart = end, .xend = end };
 		int idx = nb_phantom_next(cur, end);
-		/* The look at the entry (get, edges) is one critical section:
-		 * two signal-mask calls per piece, not two per look. The kernel
-		 * transfer, which may wait, comes after it. */
-		nb_crit_enter();
-		if (idx >= 0 && !nb_phantom_get(idx, &v)) {
-			nb_crit_leave();
+		/* The looks at the entry (get, edges) take no hold of it
+		 * (phantom.c read_begin): no critical section here. */
+		if (idx >= 0 && !nb_phantom_get(idx, &v))
 			continue; /* resolved meanwhile: look again */
-		}
 		/* Pages replaced behind the hooks (a custom allocator's raw
 		 * munmap + mmap) hold the program's bytes, not the backing's. */
-		if (idx >= 0 && !nb_defer_phantom_still_ours(&v)) {
-			nb_crit_leave();
+		if (idx >= 0 && !nb_defer_phantom_still_ours(&v))
 			continue;
-		}
 		/* The kernel piece is the phantom's pages, widened over the
 		 * edges around them while they still hold what the read put
 		 * there (the file's bytes); a memory piece runs up to it.
@@ -292,7 +286,6 @@ static bool forward_region(struct fwd *f, uintptr_t a, uintptr_t end)
 			if (nb_phantom_edges_intact(idx, v.end, te))
 				pe = te;
 		}
-		nb_crit_leave();
 		/* A pipe phantom's bytes may end inside its last page; the rest
 		 * of that page is memory the read did not reach, guarded with
 		 * it: the write of it goes out from memory, after a fill. */

@@ -86,6 +86,7 @@ enum { PH_FREE = 0, PH_BUSY, PH_LIVE, PH_DONE };
 
 struct phantom {
 	atomic_int state;
+	atomic_uint ver;      /* bumped whenever BUSY ends: readers' check */
 	uintptr_t start, end; /* page aligned */
 	uint8_t kind;         /* NB_PH_FILE or NB_PH_PIPE */
 	size_t len;           /* bytes from start the backing holds (pipe:
@@ -105,6 +106,14 @@ struct phantom {
 };
 
 static struct phantom table[NB_MAX_PHANTOMS];
+
+/* The end of a BUSY period: the record may have changed, so readers
+ * that looked meanwhile (read_begin/read_end) look again. */
+static void publish(struct phantom *p, int st)
+{
+	atomic_fetch_add_explicit(&p->ver, 1, memory_order_release);
+	atomic_store_explicit(&p->state, st, memory_order_release);
+}
 static atomic_uint high;  /* slots ever used: scans stop here */
 static atomic_uint live;  /* LIVE, BUSY or DONE entries in the table */
 static atomic_int memfd = -1;
@@ -183,7 +192,7 @@ static void fork_child_entries(void)
 		if (atomic_load(&p->state) != PH_BUSY)
 			continue;
 		nb_log(NB_LOG_WARN, "fork: buffer entry %u was held by another thread", i);
-		atomic_store(&p->state, PH_LIVE);
+		publish(p, PH_LIVE);
 	}
 }
 
@@ -385,7 +394,7 @@ static int add_entry(uintptr_t start, uintptr_t end, int src, off_t off, const s
 			/* A fork began: this entry must not be caught half made. */
 			if (expect == PH_FREE)
 				atomic_fetch_sub(&live, 1);
-			atomic_store(&p->state, expect);
+			publish(p, expect);
 			gate_wait();
 			i--;
 			continue;
@@ -406,12 +415,12 @@ static int add_entry(uintptr_t start, uintptr_t end, int src, off_t off, const s
 		if (guard && nb_sys_mprotect((void *)start, end - start, PROT_NONE) != 0) {
 			int err = errno;
 			atomic_fetch_sub(&live, 1);
-			atomic_store_explicit(&p->state, PH_FREE, memory_order_release);
+			publish(p, PH_FREE);
 			nb_crit_leave();
 			errno = err;
 			return -1; /* the caller keeps its backing */
 		}
-		atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+		publish(p, PH_LIVE);
 		nb_crit_leave();
 		return (int)i;
 	}
@@ -468,7 +477,7 @@ static bool claim(struct phantom *p)
 				held_here++;
 				return true;
 			}
-			atomic_store(&p->state, PH_LIVE); /* a fork began: after it */
+			publish(p, PH_LIVE); /* a fork began: after it */
 			continue;
 		}
 		if (expect == PH_FREE || expect == PH_DONE) {
@@ -487,10 +496,39 @@ static bool claim(struct phantom *p)
 	}
 }
 
+/* Looking at a live entry's record without taking it (a seqlock on the
+ * state word and ver): no BUSY period, so no critical section and no
+ * signal-mask calls for the write path's looks. A BUSY entry is waited
+ * for; its holder is another thread (a holder on this thread has the
+ * asynchronous signals blocked, or the program has no handler at all -
+ * sigguard.c), or, in a child of the fork instruction, nobody. */
+static bool read_begin(struct phantom *p, unsigned *ver)
+{
+	for (unsigned spins = 0;; spins++) {
+		unsigned v = atomic_load_explicit(&p->ver, memory_order_acquire);
+		int st = atomic_load_explicit(&p->state, memory_order_acquire);
+		if (st == PH_LIVE || (st == PH_BUSY && spins > 4096 && !nb_same_process())) {
+			*ver = v;
+			return true;
+		}
+		if (st == PH_FREE || st == PH_DONE)
+			return false;
+		sched_yield();
+	}
+}
+
+static bool read_end(struct phantom *p, unsigned ver)
+{
+	atomic_thread_fence(memory_order_acquire);
+	int st = atomic_load_explicit(&p->state, memory_order_relaxed);
+	return (st == PH_LIVE || !nb_same_process()) &&
+	       atomic_load_explicit(&p->ver, memory_order_relaxed) == ver;
+}
+
 /* A claimed entry goes back to LIVE, and the section ends. */
 static void unclaim(struct phantom *p)
 {
-	atomic_store_explicit(&p->state, PH_LIVE, memory_order_release);
+	publish(p, PH_LIVE);
 	held_here--;
 	nb_crit_leave();
 }
@@ -512,7 +550,7 @@ static void release_free(struct phantom *p)
 {
 	put_backing(p);
 	atomic_fetch_sub(&live, 1);
-	atomic_store_explicit(&p->state, PH_FREE, memory_order_release);
+	publish(p, PH_FREE);
 	held_here--;
 	nb_crit_leave();
 }
@@ -521,7 +559,7 @@ static void release_done(struct phantom *p)
 {
 	put_backing(p);
 	p->done_ns = now_ns();
-	atomic_store_explicit(&p->state, PH_DONE, memory_order_release);
+	publish(p, PH_DONE);
 	held_here--;
 	nb_crit_leave();
 }
@@ -972,17 +1010,22 @@ bool nb_phantom_edges_intact(int idx, uintptr_t from, uintptr_t to)
 {
 	struct phantom *p = &table[idx];
 	char *slot = atomic_load_explicit(&edges, memory_order_acquire);
-	if (slot == NULL || from >= to || !claim(p))
+	if (slot == NULL || from >= to)
 		return false;
-	bool ok = false;
 	slot += (size_t)idx * 2 * NB_EDGE_MAX;
-	if (from >= p->xstart && to <= p->start)
-		ok = memcmp(slot + NB_EDGE_MAX - (p->start - from), (const void *)from,
-			    to - from) == 0;
-	else if (from >= p->end && to <= p->xend)
-		ok = memcmp(slot + NB_EDGE_MAX + (from - p->end), (const void *)from,
-			    to - from) == 0;
-	unclaim(p);
+	bool ok;
+	unsigned ver;
+	do {
+		if (!read_begin(p, &ver))
+			return false;
+		ok = false;
+		if (from >= p->xstart && to <= p->start)
+			ok = memcmp(slot + NB_EDGE_MAX - (p->start - from), (const void *)from,
+				    to - from) == 0;
+		else if (from >= p->end && to <= p->xend)
+			ok = memcmp(slot + NB_EDGE_MAX + (from - p->end), (const void *)from,
+				    to - from) == 0;
+	} while (!read_end(p, ver));
 	return ok;
 }
 
@@ -1010,17 +1053,19 @@ bool nb_phantom_owner(int idx, int *fd, unsigned *gen)
 bool nb_phantom_get(int idx, struct nb_phantom_view *v)
 {
 	struct phantom *p = &table[idx];
-	if (!claim(p))
-		return false;
-	v->start = p->start;
-	v->end = p->end;
-	v->xstart = p->xstart;
-	v->xend = p->xend;
-	v->src = p->src;
-	v->off = p->off;
-	v->kind = p->kind;
-	v->len = p->len;
-	unclaim(p);
+	unsigned ver;
+	do {
+		if (!read_begin(p, &ver))
+			return false;
+		v->start = p->start;
+		v->end = p->end;
+		v->xstart = p->xstart;
+		v->xend = p->xend;
+		v->src = p->src;
+		v->off = p->off;
+		v->kind = p->kind;
+		v->len = p->len;
+	} while (!read_end(p, ver));
 	return true;
 }
 
