@@ -245,3 +245,19 @@ NB_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
 		nb_defer_maps_changed();
 	return NB_CALL(sigaltstack, (int)syscall(SYS_sigaltstack, ss, old), ss, old);
 }
+
+/* mlock(2) faults the range in: on a guarded page that fails (ENOMEM)
+ * where the plain call succeeds. The bytes go into memory first. */
+NB_EXPORT int mlock(const void *addr, size_t len)
+{
+	if (phantoms())
+		NB_KEEP_ERRNO(nb_phantom_overwrite_range((uintptr_t)addr, (uintptr_t)addr + len));
+	return NB_CALL(mlock, (int)syscall(SYS_mlock, addr, len), addr, len);
+}
+
+NB_EXPORT int mlock2(const void *addr, size_t len, unsigned int flags)
+{
+	if (phantoms())
+		NB_KEEP_ERRNO(nb_phantom_overwrite_range((uintptr_t)addr, (uintptr_t)addr + len));
+	return NB_CALL(mlock2, (int)syscall(SYS_mlock2, addr, len, flags), addr, len, flags);
+}

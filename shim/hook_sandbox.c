@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/uio.h>
 
 /* Does this call install strict mode or a filter (if it succeeds)? A
  * NULL program is EFAULT with nothing installed: libseccomp probes for
@@ -115,7 +116,13 @@ static long owned_rt_sigaction(int sig, const struct k_sigaction *kact, struct k
 		k.handler = old.sa_handler;
 		k.flags = (unsigned long)old.sa_flags;
 		memcpy(&k.mask, &old.sa_mask, sizeof k.mask);
-		memcpy(kold, &k, sizeof k);
+		/* The kernel's EFAULT for a bad pointer, never a crash. */
+		struct iovec l = { &k, sizeof k }, r = { kold, sizeof k };
+		if (nb_raw_syscall(SYS_process_vm_writev, (long)nb_g.pid, (long)&l, 1L, (long)&r, 1L,
+				   0L) != (long)sizeof k) {
+			errno = EFAULT;
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -148,9 +155,11 @@ __attribute__((used)) long nb_syscall_seen(long nr, long a1, long a2, long a3, l
 		break;
 	case SYS_rt_sigaction: {
 		struct k_sigaction k;
-		if (a2 != 0 && nb_copy_in(&k, (const void *)a2, sizeof k) &&
-		    k.handler != SIG_DFL && k.handler != SIG_IGN)
-			nb_sigguard_handler_coming(); /* as for the libc setters */
+		/* Another signal's handler with SIGSEGV in its mask: as the
+		 * sigaction hook does. */
+		if (a1 != SIGSEGV && a2 != 0 && nb_copy_in(&k, (const void *)a2, sizeof k) &&
+		    k.handler != SIG_DFL && k.handler != SIG_IGN && (k.mask & (1ull << (SIGSEGV - 1))))
+			nb_sigguard_mask_bits(1ull << (SIGSEGV - 1));
 		if ((a1 == SIGSEGV || a1 == SIGBUS) && nb_fault_owns((int)a1))
 			return owned_rt_sigaction((int)a1, (const struct k_sigaction *)a2,
 						  (struct k_sigaction *)a3, a4);

@@ -35,15 +35,10 @@ static inline bool owned(int sig)
 /*
  * A handler of another signal installed with SIGSEGV in its sa_mask (the
  * sigfillset idiom) runs with SIGSEGV blocked: a phantom it touched would
- * kill the process. While the program has no SIGSEGV handler of its own,
- * SIGSEGV is simply left out of the mask given to the kernel: a fault in
- * that handler then ends the process with SIGSEGV exactly as the blocked
- * one would (the kernel forces the default action on a blocked
- * synchronous fault), and the library can fill phantoms there. The
- * program's queries still show the mask it set. Once the program has a
- * SIGSEGV handler the two differ (its handler would now run), so then
- * such a mask is given to the kernel as set, and deferral ends for good
- * (sigguard.c); handlers stripped earlier get SIGSEGV back.
+ * kill the process. Leaving SIGSEGV out of the kernel's copy would show
+ * (a handler that longjmps out keeps the mask, exec and fork children
+ * inherit it, sigpending sees it), so such a handler ends deferral for
+ * the process instead, every phantom filled first (sigguard.c).
  */
 static bool masks_segv(int sig, const struct sigaction *act)
 {
@@ -53,74 +48,28 @@ static bool masks_segv(int sig, const struct sigaction *act)
 	       sigismember(&act->sa_mask, SIGSEGV) == 1;
 }
 
-/* The program's own SIGSEGV action is a handler (fault.c's store). */
-static bool program_handles_segv(void)
-{
-	struct sigaction a;
-	nb_fault_sigaction(SIGSEGV, NULL, &a);
-	return (a.sa_flags & SA_SIGINFO) || (a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN);
-}
-
-/* SIGSEGV back into the kernel masks of the handlers it was left out of. */
-static void unstrip_all(void)
-{
-	for (int sig = 1; sig < 65; sig++) {
-		struct sigaction cur;
-		if (!nb_sigview_segv_stripped(sig) || NB_REAL(sigaction)(sig, NULL, &cur) != 0)
-			continue;
-		sigaddset(&cur.sa_mask, SIGSEGV);
-		NB_REAL(sigaction)(sig, &cur, NULL);
-		nb_sigview_set_segv_stripped(sig, false);
-	}
-}
-
-/* A handler is about to be installed: from now on no section of the
- * library runs with signals open (sigguard.c). */
-static inline void coming(__sighandler_t h, int flags)
-{
-	if ((flags & SA_SIGINFO) || (h != SIG_DFL && h != SIG_IGN && h != SIG_ERR && h != SIG_HOLD))
-		nb_sigguard_handler_coming();
-}
-
 NB_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
 	int r;
 	struct sigaction peek;
-	if (act != NULL && nb_copy_in(&peek, act, sizeof peek))
-		coming(peek.sa_handler, peek.sa_flags);
-	if (owned(sig)) {
-		r = nb_fault_sigaction(sig, act, old);
-		if (r == 0 && sig == SIGSEGV && act != NULL && program_handles_segv() &&
-		    nb_sigview_any_segv_stripped()) {
+	if (act != NULL && nb_copy_in(&peek, act, sizeof peek)) {
+		if (masks_segv(sig, &peek))
 			NB_KEEP_ERRNO(nb_sigguard_mask_bits(1ull << (SIGSEGV - 1)));
-			unstrip_all();
-		}
-	} else {
-		struct sigaction copy;
-		const struct sigaction *use = act;
-		bool strip = false;
-		if (act != NULL && nb_fault_owns(SIGSEGV) && nb_copy_in(&copy, act, sizeof copy) &&
-		    masks_segv(sig, &copy)) {
-			if (program_handles_segv()) {
-				NB_KEEP_ERRNO(nb_sigguard_mask_bits(1ull << (SIGSEGV - 1)));
-			} else {
-				sigdelset(&copy.sa_mask, SIGSEGV);
-				use = &copy;
-				strip = true;
-			}
-		}
-		bool was = nb_sigview_segv_stripped(sig);
-		r = NB_CALL(sigaction, NB_NOSYS, sig, use, old);
-		if (r == 0 && old != NULL && was &&
-		    ((old->sa_flags & SA_SIGINFO) ||
-		     (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN)))
-			sigaddset(&old->sa_mask, SIGSEGV); /* as the program set it */
-		if (r == 0 && act != NULL)
-			nb_sigview_set_segv_stripped(sig, strip);
 	}
+	if (owned(sig))
+		r = nb_fault_sigaction(sig, act, old);
+	else
+		r = NB_CALL(sigaction, NB_NOSYS, sig, act, old);
 	if (r == 0)
 		nb_sigview_installed(sig, act);
 	return r;
+}
+/* glibc exports its internal name too (GLIBC_2.2.5), and programs that
+ * want the "real" sigaction call it: the same hook. */
+int __sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+NB_EXPORT int __sigaction(int sig, const struct sigaction *act, struct sigaction *old)
+{
+	return sigaction(sig, act, old);
 }
 
 /* The glibc wrappers below all install with these flags; sigview.c keeps
@@ -139,15 +88,19 @@ static __sighandler_t noted(int sig, __sighandler_t h, int flags, __sighandler_t
 
 NB_EXPORT __sighandler_t signal(int sig, __sighandler_t h)
 {
-	coming(h, 0);
 	if (owned(sig))
 		return noted(sig, h, NB_BSD_FLAGS, nb_fault_signal(sig, h, NB_BSD_FLAGS));
 	return noted(sig, h, NB_BSD_FLAGS, NB_CALL(signal, (errno = ENOSYS, SIG_ERR), sig, h));
 }
+/* ssignal(3) is glibc's signal() under another name (BSD semantics). */
+__sighandler_t ssignal(int sig, __sighandler_t h);
+NB_EXPORT __sighandler_t ssignal(int sig, __sighandler_t h)
+{
+	return signal(sig, h);
+}
 
 NB_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h)
 {
-	coming(h, 0);
 	if (owned(sig))
 		return noted(sig, h, NB_BSD_FLAGS, nb_fault_signal(sig, h, NB_BSD_FLAGS));
 	return noted(sig, h, NB_BSD_FLAGS, NB_CALL(bsd_signal, (errno = ENOSYS, SIG_ERR), sig, h));
@@ -155,7 +108,6 @@ NB_EXPORT __sighandler_t bsd_signal(int sig, __sighandler_t h)
 
 NB_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
 {
-	coming(h, 0);
 	if (owned(sig))
 		return noted(sig, h, NB_SYSV_FLAGS, nb_fault_signal(sig, h, NB_SYSV_FLAGS));
 	return noted(sig, h, NB_SYSV_FLAGS, NB_CALL(sysv_signal, (errno = ENOSYS, SIG_ERR), sig, h));
@@ -163,7 +115,6 @@ NB_EXPORT __sighandler_t sysv_signal(int sig, __sighandler_t h)
 
 NB_EXPORT __sighandler_t __sysv_signal(int sig, __sighandler_t h)
 {
-	coming(h, 0);
 	if (owned(sig))
 		return noted(sig, h, NB_SYSV_FLAGS, nb_fault_signal(sig, h, NB_SYSV_FLAGS));
 	return noted(sig, h, NB_SYSV_FLAGS, NB_CALL(__sysv_signal, (errno = ENOSYS, SIG_ERR), sig, h));
@@ -235,7 +186,6 @@ static __sighandler_t owned_sigset(int sig, __sighandler_t disp)
 
 NB_EXPORT __sighandler_t sigset(int sig, __sighandler_t disp)
 {
-	coming(disp, 0);
 	if (disp == SIG_HOLD && sig == SIGSEGV)
 		nb_sigguard_mask_bits(1ull << (SIGSEGV - 1));
 	if (owned(sig) && disp != SIG_ERR)

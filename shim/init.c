@@ -193,8 +193,7 @@ void nb_init(void)
 	nb_sigview_init();
 	/* A mask inherited across exec may block SIGSEGV already, and a
 	 * handler installed before the library may run with it blocked. */
-	nb_sigguard_init(nb_sigview_segv_masked_at_init(),
-			 nb_sigview_plain_handlers() || nb_sigview_restart_handlers());
+	nb_sigguard_init(nb_sigview_segv_masked_at_init());
 	nb_xfer_set_send_chunk(nb_g.cfg.send_chunk);
 	nb_xfer_keep_limits(true);
 	/* Phantom buffers materialise on a fault: the kernel's SIGSEGV and

@@ -582,10 +582,6 @@ void nb_sigview_installed_handler(int sig, void (*handler)(int), int flags);
 bool nb_sigview_restart_handlers(void); /* some handler has SA_RESTART */
 bool nb_sigview_plain_handlers(void);   /* some handler lacks SA_RESTART */
 bool nb_sigview_pipe_ignored(void);     /* SIGPIPE is SIG_IGN */
-/* Handlers whose kernel mask has SIGSEGV left out (hook_signal.c). */
-bool nb_sigview_segv_stripped(int sig);
-void nb_sigview_set_segv_stripped(int sig, bool on);
-bool nb_sigview_any_segv_stripped(void);
 /* A handler found at start-up has SIGSEGV in its mask. */
 bool nb_sigview_segv_masked_at_init(void);
 
@@ -600,9 +596,7 @@ void nb_fault_uninstall(void); /* the program's actions back, for good */
 enum { NB_GUARD_NONE = 0, NB_GUARD_MASK, NB_GUARD_DISPOSITION, NB_GUARD_HANDLER };
 /* At start-up: the mask in force; a handler found with SIGSEGV in its
  * mask (sigview.c) counts as such a mask. */
-void nb_sigguard_init(bool handler_masks_segv, bool any_handler);
-/* Before the program installs a signal handler (any signal). */
-void nb_sigguard_handler_coming(void);
+void nb_sigguard_init(bool handler_masks_segv);
 /* Before a mask call (how, set) takes effect; set may be bad or NULL. */
 void nb_sigguard_mask(int how, const sigset_t *set);
 /* Before a call that leaves these signals blocked (BSD masks). */
@@ -769,7 +763,7 @@ void nb_kread_sigaltstack(const stack_t *ss, const stack_t *old);
 	X(truncate) X(execve) X(execv) X(execvp) X(execvpe) X(fexecve) X(execveat)      \
 	X(posix_spawn) X(posix_spawnp) X(system) X(popen) X(setrlimit) X(prlimit)      \
 	X(sigsetmask) X(sigblock) X(sighold) X(sigset) X(sigignore) X(siginterrupt)     \
-	X(setcontext) X(swapcontext) X(_Fork) X(pthread_attr_setsigmask_np)            \
+	X(setcontext) X(swapcontext) X(_Fork) X(pthread_attr_setsigmask_np) X(mlock) X(mlock2)            \
 	NB_REAL_FUNCS_KREAD(X)
 
 /* Some hooked names are deprecated in glibc's headers (sighold, sigset,

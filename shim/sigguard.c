@@ -65,62 +65,27 @@ static atomic_int blocked_calls;    /* threads inside a call with such a mask */
 static __thread unsigned crit_depth __attribute__((tls_model("initial-exec")));
 static __thread uint64_t crit_old __attribute__((tls_model("initial-exec")));
 
-/*
- * A program that has never installed a signal handler has nothing that
- * could interrupt a section and come back into the library: there the
- * two mask calls are skipped ("bare" sections, counted). The first
- * handler the program installs (any signal; the hooks call
- * nb_sigguard_handler_coming before the real call) makes every later
- * section a masked one, for good, and waits until the bare sections
- * running in other threads have ended: a section that began bare sees
- * the flag after counting itself, or the installer sees the count
- * (both sequentially consistent), so no handler can ever land inside a
- * bare section.
- */
-static atomic_int handlers_seen = 1; /* until init says otherwise */
-static atomic_int bare_sections;
-static __thread bool crit_bare __attribute__((tls_model("initial-exec")));
-
 void nb_crit_enter(void)
 {
 	/* A handler that runs before the block below runs a whole section
 	 * of its own and leaves the depth as it found it; once the mask is
-	 * in, nothing asynchronous runs on this thread until the end. */
+	 * in, nothing asynchronous runs on this thread until the end. Done
+	 * whether or not the program has a handler the hooks saw: one
+	 * installed with the syscall instruction itself, or through a name
+	 * not hooked, would otherwise interrupt a hold and wait for it. */
 	if (crit_depth == 0) {
-		crit_bare = false;
-		if (!atomic_load(&handlers_seen)) {
-			atomic_fetch_add(&bare_sections, 1);
-			if (!atomic_load(&handlers_seen))
-				crit_bare = true;
-			else
-				atomic_fetch_sub(&bare_sections, 1);
-		}
-		if (!crit_bare) {
-			uint64_t all = ~SYNC_SIGS;
-			syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, &crit_old, KSIGSET_SIZE);
-		}
+		uint64_t all = ~SYNC_SIGS;
+		syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, &crit_old, KSIGSET_SIZE);
 	}
 	crit_depth++;
 }
 
 void nb_crit_leave(void)
 {
-	if (--crit_depth != 0)
-		return;
-	if (crit_bare)
-		atomic_fetch_sub(&bare_sections, 1);
-	else
+	if (--crit_depth == 0)
 		syscall(SYS_rt_sigprocmask, SIG_SETMASK, &crit_old, NULL, KSIGSET_SIZE);
 }
 
-void nb_sigguard_handler_coming(void)
-{
-	if (atomic_load(&handlers_seen))
-		return;
-	atomic_store(&handlers_seen, 1);
-	while (atomic_load(&bare_sections) != 0)
-		sched_yield();
-}
 
 unsigned nb_crit_depth(void)
 {
@@ -156,9 +121,8 @@ static void stop_for_good(int why)
 	nb_defer_expose_all();
 }
 
-void nb_sigguard_init(bool handler_masks_segv, bool any_handler)
+void nb_sigguard_init(bool handler_masks_segv)
 {
-	atomic_store(&handlers_seen, any_handler);
 	uint64_t cur = 0;
 	if (handler_masks_segv ||
 	    syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &cur, KSIGSET_SIZE) != 0 ||

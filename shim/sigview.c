@@ -116,26 +116,6 @@ bool nb_sigview_plain_handlers(void)
 	return atomic_load_explicit(&without_restart, memory_order_relaxed) != 0;
 }
 
-/* Handlers whose kernel mask has SIGSEGV left out (hook_signal.c): the
- * program's queries are answered with it put back. Bit sig-1. */
-static atomic_ullong segv_stripped;
-
-bool nb_sigview_segv_stripped(int sig)
-{
-	return sig >= 1 && sig <= 64 && (atomic_load(&segv_stripped) & (1ull << (sig - 1)));
-}
-
-void nb_sigview_set_segv_stripped(int sig, bool on)
-{
-	if (sig >= 1 && sig <= 64)
-		set_bit(&segv_stripped, sig, on);
-}
-
-bool nb_sigview_any_segv_stripped(void)
-{
-	return atomic_load(&segv_stripped) != 0;
-}
-
 bool nb_sigview_pipe_ignored(void)
 {
 	return atomic_load_explicit(&pipe_ignored, memory_order_relaxed) != 0;
