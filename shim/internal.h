@@ -604,7 +604,6 @@ void nb_sigguard_mask_bits(uint64_t blocked_after);
 /* Around a call that waits under a temporary mask (ppoll, sigsuspend). */
 bool nb_sigguard_call_begin(const sigset_t *tmp);
 void nb_sigguard_call_end(bool began);
-void nb_sigguard_disposition_lost(void);
 /* A handler is about to run with SIGSEGV blocked (async-signal-safe). */
 void nb_sigguard_handler_masks_segv(void);
 /* Before a deferred read: may a phantom be made? (two system calls) */
@@ -616,7 +615,6 @@ const char *nb_sigguard_reason(void); /* NULL while deferral is allowed */
  * signals blocked, so no handler on this thread waits for it. Nests. */
 void nb_crit_enter(void);
 void nb_crit_leave(void);
-unsigned nb_crit_depth(void);
 void nb_crit_reset_thread(void);
 
 /* ------------------------------------------------------------------ */

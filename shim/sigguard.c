@@ -87,11 +87,6 @@ void nb_crit_leave(void)
 }
 
 
-unsigned nb_crit_depth(void)
-{
-	return crit_depth;
-}
-
 void nb_crit_reset_thread(void)
 {
 	crit_depth = 0;
@@ -197,13 +192,6 @@ void nb_sigguard_handler_masks_segv(void)
 	atomic_compare_exchange_strong(&blocked_for_good, &none, NB_GUARD_HANDLER);
 	if (nb_phantom_any())
 		nb_phantom_overwrite_range(0, UINTPTR_MAX);
-}
-
-void nb_sigguard_disposition_lost(void)
-{
-	int saved = errno;
-	stop_for_good(NB_GUARD_DISPOSITION);
-	errno = saved;
 }
 
 static __thread unsigned reads_checked __attribute__((tls_model("initial-exec")));

@@ -5,6 +5,12 @@
 #define NB_TEST_COMMON_H
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 /* A system call made with the instruction itself, not through libc: no
  * preloaded library can see it (x86_64; the library is LP64). Returns
@@ -29,6 +35,36 @@ static inline long asm_syscall6(long nr, long a1, long a2, long a3, long a4, lon
 static inline long asm_syscall4(long nr, long a1, long a2, long a3, long a4)
 {
 	return asm_syscall6(nr, a1, a2, a3, a4, 0, 0);
+}
+
+/* Is any part of [p, p+n) a PROT_NONE mapping (a guarded buffer, when
+ * preloaded)? Read from /proc/self/maps with raw system calls, which no
+ * preloaded library turns into anything else; -1 if it cannot be read.
+ * The probes the tests print ("probe ... guarded=1") come from here. */
+static inline int guarded(const void *p, size_t n)
+{
+	uintptr_t a = (uintptr_t)p, b = a + n;
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	static char m[1 << 20];
+	size_t have = 0;
+	ssize_t r;
+	if (fd < 0)
+		return -1;
+	while ((r = syscall(SYS_read, fd, m + have, sizeof m - 1 - have)) > 0)
+		have += (size_t)r;
+	syscall(SYS_close, fd);
+	m[have] = '\0';
+	int g = 0;
+	for (char *line = m; line && *line;) {
+		char *nl = strchr(line, '\n');
+		unsigned long lo, hi;
+		char perms[8];
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && lo < b && a < hi &&
+		    strncmp(perms, "---", 3) == 0)
+			g = 1;
+		line = nl ? nl + 1 : NULL;
+	}
+	return g;
 }
 
 #endif

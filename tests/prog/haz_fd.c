@@ -101,33 +101,6 @@ static void write_all(int fd, const char *p, size_t n)
 	}
 }
 
-/* Is any page of [p, p+n) PROT_NONE? Raw calls: no hooked read. */
-static int guarded(const void *p, size_t n)
-{
-	static char m[1 << 16];
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	size_t len = 0;
-	for (;;) {
-		long k = syscall(SYS_read, fd, m + len, sizeof m - 1 - len);
-		if (k <= 0)
-			break;
-		len += (size_t)k;
-	}
-	syscall(SYS_close, fd);
-	m[len] = '\0';
-	uintptr_t a = (uintptr_t)p, b = a + n;
-	for (char *l = m; *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : l + strlen(l)) {
-		unsigned long lo, hi;
-		char perm[5];
-		if (sscanf(l, "%lx-%lx %4s", &lo, &hi, perm) == 3 && lo < b && hi > a &&
-		    strncmp(perm, "---", 3) == 0)
-			return 1;
-	}
-	return 0;
-}
-
 /* Descriptors naming a file that was deleted (readlink " (deleted)"). */
 static int deleted_open(void)
 {

@@ -61,6 +61,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define CHUNK (64 * 1024)
 #define ROUNDS 8
 #define ACT 5
@@ -102,33 +104,6 @@ static void pattern(unsigned char *p, off_t at, size_t n)
 		uint64_t pos = (uint64_t)at + i, w = pos * 0x9e3779b97f4a7c15ull;
 		p[i] = (unsigned char)(w >> (8 * (pos & 7) + 3));
 	}
-}
-
-/* Is any page of [p, p+n) PROT_NONE now? Raw calls only. */
-static int guarded(const void *p, size_t n)
-{
-	uintptr_t a = (uintptr_t)p, b = a + n;
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	static char m[1 << 20];
-	size_t have = 0;
-	ssize_t r;
-	if (fd < 0)
-		return -1;
-	while ((r = syscall(SYS_read, fd, m + have, sizeof m - 1 - have)) > 0)
-		have += (size_t)r;
-	syscall(SYS_close, fd);
-	m[have] = '\0';
-	int g = 0;
-	for (char *line = m; line && *line;) {
-		char *nl = strchr(line, '\n');
-		unsigned long lo, hi;
-		char perms[8];
-		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && lo < b && a < hi &&
-		    strncmp(perms, "---", 3) == 0)
-			g = 1;
-		line = nl ? nl + 1 : NULL;
-	}
-	return g;
 }
 
 /* The bytes of src.bin at off, read with a raw call (no hook sees it). */

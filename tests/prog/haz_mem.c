@@ -118,32 +118,6 @@ static void make_src(void)
 	syscall(SYS_close, fd);
 }
 
-/* Is any page of [p, p+n) PROT_NONE? /proc/self/maps, raw calls. */
-static int guarded(const void *p, size_t n)
-{
-	uintptr_t a = (uintptr_t)p, b = a + n;
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY);
-	if (fd < 0)
-		return -1;
-	static char buf[1 << 20];
-	size_t have = 0;
-	for (ssize_t r; (r = syscall(SYS_read, fd, buf + have, sizeof buf - 1 - have)) > 0;)
-		have += (size_t)r;
-	syscall(SYS_close, fd);
-	buf[have] = '\0';
-	int g = 0;
-	for (char *line = buf; line && *line;) {
-		char *nl = strchr(line, '\n');
-		unsigned long lo, hi;
-		char perms[8];
-		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && lo < b && a < hi &&
-		    strncmp(perms, "---", 3) == 0)
-			g = 1;
-		line = nl ? nl + 1 : NULL;
-	}
-	return g;
-}
-
 static void probe(const char *what, const void *p, size_t n)
 {
 	fprintf(stderr, "probe %s guarded=%d\n", what, guarded(p, n));

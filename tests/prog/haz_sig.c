@@ -99,33 +99,6 @@ static uint64_t file_sum(const char *path)
 	return h;
 }
 
-static int guarded(const void *p, size_t n)
-{
-	/* A PROT_NONE mapping inside [p, p+n): read with raw calls. */
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY);
-	if (fd < 0)
-		return -1;
-	static char buf[1 << 16];
-	ssize_t k = 0, r;
-	while ((r = (ssize_t)syscall(SYS_read, fd, buf + k, sizeof buf - 1 - (size_t)k)) > 0)
-		k += r;
-	syscall(SYS_close, fd);
-	buf[k] = 0;
-	uintptr_t a = (uintptr_t)p, b = a + n;
-	for (char *line = buf; *line;) {
-		unsigned long lo, hi;
-		char perms[8];
-		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && lo < b && hi > a &&
-		    strncmp(perms, "---p", 4) == 0)
-			return 1;
-		char *nl = strchr(line, '\n');
-		if (nl == NULL)
-			break;
-		line = nl + 1;
-	}
-	return 0;
-}
-
 static void probe(const char *what, const void *p, size_t n)
 {
 	char line[96];
