@@ -411,7 +411,12 @@ void nb_phantom_drop_range(uintptr_t start, uintptr_t end, bool unprotect);
 void nb_phantom_materialize_range(uintptr_t start, uintptr_t end);
 /* The same before a read into [start, end): not a touch of the pair. */
 void nb_phantom_overwrite_range(uintptr_t start, uintptr_t end);
-int nb_phantom_rebind(int idx, int src, off_t off);
+/* The steady state of an armed file loop: the live phantom at idx now
+ * stands for src at off, read by descriptor owner (generation gen), with
+ * the read's edges [xstart, start) and [end, xend) kept - one hold for
+ * all of it. -1 if it is live no more. */
+int nb_phantom_rebind(int idx, int src, off_t off, int owner, unsigned gen, uintptr_t xstart,
+		      uintptr_t xend);
 /* Which source descriptor (and its generation) the phantom was read from:
  * materialising it counts against that source's pair. */
 void nb_phantom_set_owner(int idx, int fd, unsigned gen);

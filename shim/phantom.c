@@ -221,6 +221,22 @@ static char *edge_slot(int idx)
 	}
 	return m + (size_t)idx * 2 * NB_EDGE_MAX;
 }
+/* Keeps the bytes read around a held entry's pages, [xstart, start) and
+ * [end, xend), in its edge slot. */
+static int keep_edges(struct phantom *p, char *slot, uintptr_t xstart, uintptr_t xend)
+{
+	if (xstart > p->start || xend < p->end || p->start - xstart > NB_EDGE_MAX ||
+	    xend - p->end > NB_EDGE_MAX)
+		return -1;
+	/* The edges are the caller's freshly read, accessible memory
+	 * (defer.c checked the whole buffer is private anonymous). */
+	memcpy(slot + NB_EDGE_MAX - (p->start - xstart), (const void *)xstart, p->start - xstart);
+	memcpy(slot + NB_EDGE_MAX, (const void *)p->end, xend - p->end);
+	p->xstart = xstart;
+	p->xend = xend;
+	return 0;
+}
+
 static __thread bool quiet_fill __attribute__((tls_model("initial-exec")));
 
 static bool in_grace(const struct phantom *p, uint64_t now)
@@ -843,9 +859,11 @@ void nb_phantom_materialize_range(uintptr_t start, uintptr_t end)
 	}
 }
 
-int nb_phantom_rebind(int idx, int src, off_t off)
+int nb_phantom_rebind(int idx, int src, off_t off, int owner, unsigned gen, uintptr_t xstart,
+		      uintptr_t xend)
 {
 	struct phantom *p = &table[idx];
+	char *slot = xstart < p->start || xend > p->end ? edge_slot(idx) : NULL;
 	if (!claim(p))
 		return -1;
 	/* The caller took a reference to src for this read; the one the
@@ -857,8 +875,14 @@ int nb_phantom_rebind(int idx, int src, off_t off)
 	p->len = p->end - p->start;
 	p->src = src;
 	p->off = off;
+	p->owner = owner;
+	p->owner_gen = gen;
 	p->xstart = p->start;
 	p->xend = p->end;
+	/* One hold for the whole record, edges included: the steady state
+	 * of an armed loop pays for one, not three. */
+	if (slot != NULL)
+		(void)keep_edges(p, slot, xstart, xend);
 	unclaim(p);
 	return 0;
 }
@@ -988,18 +1012,7 @@ int nb_phantom_set_edges(int idx, uintptr_t xstart, uintptr_t xend)
 	char *slot = edge_slot(idx);
 	if (slot == NULL || !claim(p))
 		return -1;
-	int rc = -1;
-	if (xstart <= p->start && xend >= p->end && p->start - xstart <= NB_EDGE_MAX &&
-	    xend - p->end <= NB_EDGE_MAX) {
-		/* The edges are the caller's freshly read, accessible memory
-		 * (defer.c checked the whole buffer is private anonymous). */
-		memcpy(slot + NB_EDGE_MAX - (p->start - xstart), (const void *)xstart,
-		       p->start - xstart);
-		memcpy(slot + NB_EDGE_MAX, (const void *)p->end, xend - p->end);
-		p->xstart = xstart;
-		p->xend = xend;
-		rc = 0;
-	}
+	int rc = keep_edges(p, slot, xstart, xend);
 	unclaim(p);
 	return rc;
 }
