@@ -61,6 +61,8 @@ struct backing {
 	atomic_int refs; /* phantoms using it; -1 while being set up or closed */
 	atomic_int keep; /* the program's descriptor it is kept for, -1 */
 	atomic_int lost; /* fd was closed behind our back: not ours any more */
+	atomic_int lease; /* our descriptor holding a read lease on it, -1
+			     (lease.c: whoever exchanges it out closes it) */
 	dev_t dev;
 	ino_t ino;
 	void *map;       /* source: read-only shared mapping of [0, maplen) */
@@ -82,6 +84,7 @@ static void init_once(void)
 	for (int i = 0; i < NB_BACKINGS; i++) {
 		atomic_store(&backings[i].fd, -1);
 		atomic_store(&backings[i].keep, -1);
+		atomic_store(&backings[i].lease, -1);
 	}
 	atomic_store(&inited, 2);
 }
@@ -120,7 +123,7 @@ static int share(dev_t dev, ino_t ino, int keep_for, off_t need)
 }
 
 /* Files a new internal descriptor (one reference), or releases it. */
-static int install(int fd, dev_t dev, ino_t ino, int keep_for, void *map, size_t maplen)
+static int install(int fd, dev_t dev, ino_t ino, int keep_for, void *map, size_t maplen, int lease)
 {
 	for (int i = 0; i < NB_BACKINGS; i++) {
 		struct backing *b = &backings[i];
@@ -132,6 +135,7 @@ static int install(int fd, dev_t dev, ino_t ino, int keep_for, void *map, size_t
 		b->map = map;
 		b->maplen = maplen;
 		atomic_store(&b->lost, 0);
+		atomic_store(&b->lease, lease);
 		atomic_store(&b->keep, keep_for);
 		if (keep_for >= 0)
 			atomic_fetch_add(&kept, 1);
@@ -141,6 +145,7 @@ static int install(int fd, dev_t dev, ino_t ino, int keep_for, void *map, size_t
 	}
 	if (map != NULL)
 		nb_sys_munmap(map, maplen);
+	nb_lease_drop(lease);
 	nb_own_release(fd);
 	return -1;
 }
@@ -179,7 +184,11 @@ int nb_backing_get(int src, dev_t dev, ino_t ino, off_t need)
 		nb_own_release(dup);
 		return -1;
 	}
-	return dup < 0 ? -1 : install(dup, dev, ino, -1, map, len);
+	if (dup < 0)
+		return -1;
+	/* Taken per file, when its first phantom is made: an armed loop
+	 * keeps its backing, so this is not paid per read. */
+	return install(dup, dev, ino, -1, map, len, nb_lease_take(src, dev, ino));
 }
 
 int nb_backing_get_reader(int dst, dev_t dev, ino_t ino)
@@ -201,11 +210,13 @@ int nb_backing_get_reader(int dst, dev_t dev, ino_t ino)
 		nb_sys_close(r);
 	}
 	errno = saved;
-	return hidden < 0 ? -1 : install(hidden, dev, ino, dst, NULL, 0);
+	return hidden < 0 ? -1 : install(hidden, dev, ino, dst, NULL, 0, -1);
 }
 
+/* The slot closes: its mapping and its lease go with it. */
 static void unmap(struct backing *b)
 {
+	nb_lease_drop(atomic_exchange(&b->lease, -1));
 	if (b->map != NULL)
 		nb_sys_munmap(b->map, b->maplen);
 	b->map = NULL;
@@ -434,4 +445,66 @@ bool nb_backing_intact(int fd)
 		return true;
 	mark_lost(b, fd);
 	return false;
+}
+
+bool nb_backing_leased(int fd)
+{
+	struct backing *b = slot_of(fd);
+	return b != NULL && atomic_load(&b->lease) >= 0;
+}
+
+bool nb_backing_lease_taken_out(int fd, dev_t *dev, ino_t *ino)
+{
+	if (atomic_load(&inited) != 2 || fd < 0)
+		return false;
+	for (int i = 0; i < NB_BACKINGS; i++) {
+		struct backing *b = &backings[i];
+		int expect = fd;
+		if (atomic_compare_exchange_strong(&b->lease, &expect, -1)) {
+			*dev = b->dev;
+			*ino = b->ino;
+			return true;
+		}
+	}
+	return false;
+}
+
+static void drop_leases(bool all, dev_t dev, ino_t ino, bool fill)
+{
+	if (atomic_load(&inited) != 2)
+		return;
+	for (int i = 0; i < NB_BACKINGS; i++) {
+		struct backing *b = &backings[i];
+		if (atomic_load(&b->lease) < 0 || (!all && (b->dev != dev || b->ino != ino)))
+			continue;
+		int l = atomic_exchange(&b->lease, -1);
+		if (l < 0)
+			continue;
+		if (fill)
+			nb_phantom_materialize_file_range(b->dev, b->ino, 0, INT64_MAX);
+		nb_lease_drop(l);
+	}
+}
+
+void nb_backing_drop_leases(bool fill)
+{
+	drop_leases(true, 0, 0, fill);
+}
+
+void nb_backing_drop_lease_of(dev_t dev, ino_t ino, bool fill)
+{
+	drop_leases(false, dev, ino, fill);
+}
+
+void nb_backing_leases_atfork_child(void)
+{
+	if (atomic_load(&inited) != 2)
+		return;
+	/* The leases sit on descriptions the parent shares: F_UNLCK here
+	 * would take the parent's away. Only our numbers go. */
+	for (int i = 0; i < NB_BACKINGS; i++) {
+		int l = atomic_exchange(&backings[i].lease, -1);
+		if (l >= 0)
+			nb_own_release(l);
+	}
 }

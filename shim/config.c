@@ -22,6 +22,13 @@
 #define DEF_MAX_PIPES 64u
 #define DEF_PIPE_SIZE ((size_t)1024 * 1024)
 #define DEF_SEND_CHUNK ((size_t)32 * 1024)
+/* The lease break signal: a real-time one (queued, never merged; default
+ * action terminate, so a stray one is not silently lost), near the top
+ * where few programs look - SIGRTMIN's first numbers are the usual picks
+ * of programs and libraries. Kernel numbering (glibc's SIGRTMAX is 64). */
+#define DEF_LEASE_SIGNAL 62
+#define LEASE_SIGNAL_LO 34
+#define LEASE_SIGNAL_HI 64
 
 #define MIN_CHUNK_LO ((size_t)512)
 #define MIN_CHUNK_HI ((size_t)1 << 30)
@@ -37,6 +44,7 @@ static const char *const known_vars[] = {
 	"NOBOUNCE_MAX_PIPES", "NOBOUNCE_PIPE_SIZE", "NOBOUNCE_STATS",     "NOBOUNCE_LOG",
 	"NOBOUNCE_ONLY",      "NOBOUNCE_SKIP",      "NOBOUNCE_SEND_CHUNK", "NOBOUNCE_MIN_CHUNK_FILE",
 	"NOBOUNCE_MIN_CHUNK_STREAM", "NOBOUNCE_MIN_CHUNK_PIPE", "NOBOUNCE_LIVE", "NOBOUNCE_LIVE_DIR",
+	"NOBOUNCE_EXACT", "NOBOUNCE_LEASE_SIGNAL",
 };
 
 void nb_config_defaults(struct nb_config *c)
@@ -54,6 +62,18 @@ void nb_config_defaults(struct nb_config *c)
 	c->send_chunk = DEF_SEND_CHUNK;
 	c->log = NB_LOG_WARN;
 	c->live = true;
+	c->exact = NB_EXACT_AUTO;
+	c->lease_signal = DEF_LEASE_SIGNAL;
+}
+
+const char *nb_exact_name(enum nb_exact e)
+{
+	switch (e) {
+	case NB_EXACT_AUTO: return "auto";
+	case NB_EXACT_STRICT: return "strict";
+	case NB_EXACT_OFF: return "off";
+	}
+	return "?";
 }
 
 const char *nb_mode_name(enum nb_mode m)
@@ -307,6 +327,21 @@ int nb_config_parse(struct nb_config *c, nb_getenv_fn get, nb_complain_fn compla
 		else
 			bad(&x, "NOBOUNCE_LIVE_DIR", v, "an absolute directory path",
 			    "$XDG_RUNTIME_DIR/nobounce or /tmp/nobounce-UID");
+	}
+	if ((v = get("NOBOUNCE_EXACT", cookie)) != NULL) {
+		if (strcmp(v, "auto") == 0)
+			c->exact = NB_EXACT_AUTO;
+		else if (strcmp(v, "strict") == 0)
+			c->exact = NB_EXACT_STRICT;
+		else if (strcmp(v, "off") == 0)
+			c->exact = NB_EXACT_OFF;
+		else
+			bad(&x, "NOBOUNCE_EXACT", v, "auto, strict or off", "auto");
+	}
+	if ((v = get("NOBOUNCE_LEASE_SIGNAL", cookie)) != NULL) {
+		unsigned sig = (unsigned)c->lease_signal;
+		parse_uint_var(&x, "NOBOUNCE_LEASE_SIGNAL", v, LEASE_SIGNAL_LO, LEASE_SIGNAL_HI, &sig);
+		c->lease_signal = (int)sig;
 	}
 	if ((v = get("NOBOUNCE_ONLY", cookie)) != NULL)
 		parse_names(&x, "NOBOUNCE_ONLY", v, c->only, sizeof c->only, "all programs");

@@ -602,6 +602,12 @@ again:
 	dup = nb_backing_get(fd, e->dev, e->ino, ioff + (off_t)(hi - lo));
 	if (dup < 0)
 		goto out;
+	/* NOBOUNCE_EXACT=strict: only what a lease protects (lease.c). */
+	bool leased = nb_backing_leased(dup);
+	if (!leased && nb_lease_strict()) {
+		nb_backing_put(dup);
+		goto out;
+	}
 	int idx = same;
 	if (reuse) {
 		/* Steady state: the pages stay guarded, only the record moves. */
@@ -629,7 +635,12 @@ again:
 	if (moved && k < n)
 		lseek(fd, pos + (off_t)k, SEEK_SET);
 	moved = false;
-	if (!nb_sigguard_recheck())
+	/* Published, then the lease looked at again: a break that took it
+	 * out meanwhile may have filled the file's phantoms before this one
+	 * existed (lease.c). Filled here, inside the read, the bytes are
+	 * still the read's. */
+	atomic_thread_fence(memory_order_seq_cst);
+	if (!nb_sigguard_recheck() || (leased && !nb_backing_leased(dup)))
 		nb_phantom_overwrite_range(lo, hi); /* as in stream_read */
 	else
 		NB_COUNT(deferred, 1);

@@ -54,8 +54,9 @@ struct store {
 	struct sigaction slot[2];
 };
 
-static struct store stores[2]; /* [0] SIGSEGV, [1] SIGBUS */
+static struct store stores[3]; /* [0] SIGSEGV, [1] SIGBUS, [2] the lease signal */
 static atomic_int installed;
+static int lease_sig; /* 0: not held (NOBOUNCE_EXACT=off, lease.c) */
 
 static struct store *store_of(int sig)
 {
@@ -63,12 +64,26 @@ static struct store *store_of(int sig)
 		return &stores[0];
 	if (sig == SIGBUS)
 		return &stores[1];
+	if (sig == lease_sig && sig != 0)
+		return &stores[2];
 	return NULL;
 }
 
 bool nb_fault_owns(int sig)
 {
-	return (sig == SIGSEGV || sig == SIGBUS) && atomic_load(&installed);
+	return (sig == SIGSEGV || sig == SIGBUS || (sig == lease_sig && sig != 0)) &&
+	       atomic_load(&installed);
+}
+
+/* The signals whose kernel slots are ours, in sigs[]; how many. */
+static int owned_sigs(int sigs[3])
+{
+	sigs[0] = SIGSEGV;
+	sigs[1] = SIGBUS;
+	if (lease_sig == 0)
+		return 2;
+	sigs[2] = lease_sig;
+	return 3;
 }
 
 static void store_read(struct store *s, struct sigaction *out)
@@ -132,13 +147,22 @@ static __attribute__((noinline)) nb_sa_fn chain_target(int sig, const siginfo_t 
 			break;
 	}
 	bool sent = info == NULL || info->si_code <= 0; /* kill, raise, sigqueue */
+	bool async = sig != SIGSEGV && sig != SIGBUS;  /* the lease signal */
 	__sighandler_t h = (__sighandler_t)(void (*)(void))fn;
 	if (!(flags & SA_SIGINFO) && (h == SIG_DFL || h == SIG_IGN)) {
-		if (sent && h == SIG_IGN)
+		if ((sent || async) && h == SIG_IGN)
 			return NULL;
 		kernel_default(sig);
-		if (sent) /* nothing re-faults: deliver it again, now fatal */
+		if (async && info != NULL) {
+			/* The same signal again, with its own siginfo, now to
+			 * the default action (a real-time signal: the end of
+			 * the process, as without us). Blocked until this
+			 * handler returns. To itself, any si_code may be sent
+			 * (rt_tgsigqueueinfo(2)). */
+			syscall(SYS_rt_tgsigqueueinfo, getpid(), syscall(SYS_gettid), sig, info);
+		} else if (sent) { /* nothing re-faults: deliver it again, now fatal */
 			syscall(SYS_tgkill, getpid(), syscall(SYS_gettid), sig);
+		}
 		return NULL;
 	}
 	if (flags & SA_RESETHAND) {
@@ -178,6 +202,13 @@ static void trampoline(int sig, siginfo_t *info, void *uc)
 	 * real faults (si_code > 0) qualify: a kill() carries no address. */
 	if (sig == SIGSEGV && info != NULL && info->si_code > 0 && nb_phantom_any() &&
 	    nb_phantom_fault((uintptr_t)info->si_addr)) {
+		errno = saved;
+		return;
+	}
+	/* A lease of ours broken: another process wants to change a source
+	 * file (lease.c). Its phantoms are filled before this returns. */
+	if (sig == lease_sig && sig != 0 && info != NULL && info->si_code == POLL_MSG &&
+	    nb_lease_break(info->si_fd)) {
 		errno = saved;
 		return;
 	}
@@ -224,6 +255,30 @@ bool nb_fault_still_ours(void)
 	return k.handler == (void *)trampoline;
 }
 
+/* Is the kernel's slot for the lease signal still the trampoline? */
+bool nb_fault_lease_slot_ours(void)
+{
+	struct {
+		void *handler;
+		unsigned long flags;
+		void *restorer;
+		uint64_t mask;
+	} k;
+	int sig = lease_sig;
+	if (sig == 0)
+		return true;
+	if (syscall(SYS_rt_sigaction, sig, NULL, &k, sizeof k.mask) != 0)
+		return false;
+	return k.handler == (void *)trampoline;
+}
+
+/* That slot was taken behind the library: it is the program's from now
+ * on (lease.c has let go of every lease). */
+void nb_fault_lease_give_up(void)
+{
+	lease_sig = 0;
+}
+
 /* The slots were taken behind the library (sigguard.c noticed): what the
  * kernel holds now is the program's, and its later calls go straight
  * there. No phantom exists any more (sigguard.c filled them). */
@@ -238,8 +293,8 @@ void nb_fault_uninstall(void)
 {
 	if (!atomic_exchange(&installed, 0))
 		return;
-	static const int sigs[] = { SIGSEGV, SIGBUS };
-	for (unsigned i = 0; i < 2; i++) {
+	int sigs[3];
+	for (int i = 0, n = owned_sigs(sigs); i < n; i++) {
 		struct sigaction a;
 		store_read(store_of(sigs[i]), &a);
 		NB_REAL(sigaction)(sigs[i], &a, NULL);
@@ -252,9 +307,10 @@ void nb_fault_uninstall(void)
  * program's action. */
 int nb_fault_install(void)
 {
+	lease_sig = nb_lease_signal();
 	atomic_store(&installed, 1);
-	static const int sigs[] = { SIGSEGV, SIGBUS };
-	for (unsigned i = 0; i < 2; i++) {
+	int sigs[3];
+	for (int i = 0, n = owned_sigs(sigs); i < n; i++) {
 		struct sigaction prev;
 		if (NB_REAL(sigaction)(sigs[i], NULL, &prev) != 0)
 			return -1;

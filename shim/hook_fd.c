@@ -170,6 +170,10 @@ NB_EXPORT int fcntl(int fd, int cmd, ...)
 	va_end(ap);
 
 	NB_OWN_BADF(fd, -1);
+	/* A write lease needs the file open nowhere else: our read lease's
+	 * descriptor on it goes first (lease.c). */
+	if (cmd == F_SETLEASE && arg == F_WRLCK)
+		NB_KEEP_ERRNO(nb_lease_yield(fd));
 	int r;
 	NB_EMFILE_RETRY(r, NB_CALL(fcntl, (int)syscall(SYS_fcntl, fd, cmd, arg), fd, cmd, arg));
 	if (r < 0)

@@ -119,6 +119,7 @@ void nb_fork_child(void)
 	nb_detect_reset_thread();
 	nb_phantom_atfork_child();
 	nb_pipe_atfork_child();
+	nb_backing_leases_atfork_child();
 }
 
 /* A fork the atfork handlers do not run for (_Fork, syscall(SYS_fork)):
@@ -194,6 +195,8 @@ void nb_init(void)
 	/* A mask inherited across exec may block SIGSEGV already, and a
 	 * handler installed before the library may run with it blocked. */
 	nb_sigguard_init(nb_sigview_segv_masked_at_init());
+	/* Before fault.c takes its slots: the lease signal is one of them. */
+	nb_lease_init();
 	nb_xfer_set_send_chunk(nb_g.cfg.send_chunk);
 	nb_xfer_keep_limits(true);
 	/* Phantom buffers materialise on a fault: the kernel's SIGSEGV and

@@ -51,6 +51,15 @@
 
 enum nb_mode { NB_MODE_OFF = 0, NB_MODE_OBSERVE = 1, NB_MODE_ON = 2 };
 
+/* NOBOUNCE_EXACT: what a phantom of a file promises when another process
+ * may change the file (lease.c). */
+enum nb_exact {
+	NB_EXACT_AUTO = 0, /* a read lease where one can be had; elsewhere the
+			      bytes as they are when the write goes out */
+	NB_EXACT_STRICT,   /* only files held by a read lease are deferred */
+	NB_EXACT_OFF,      /* no leases, no signal used */
+};
+
 /* Kernel paths, as bits of nb_config.paths. */
 enum nb_path {
 	NB_PATH_NONE = 0,
@@ -76,6 +85,8 @@ struct nb_config {
 	unsigned max_pipes;      /* pipe pool bound (socket/pipe sources) */
 	size_t pipe_size;        /* F_SETPIPE_SZ for pooled pipes */
 	size_t send_chunk;       /* largest single sendfile into a socket */
+	enum nb_exact exact;     /* NOBOUNCE_EXACT */
+	int lease_signal;        /* NOBOUNCE_LEASE_SIGNAL: a real-time signal */
 	bool live;               /* live stats file (live.c) */
 	char live_dir[NB_STATS_PATH_MAX]; /* "" = the default place */
 	enum nb_loglevel log;    /* verbosity of the private log */
@@ -100,6 +111,7 @@ int nb_config_unknown(char *const *envp, nb_complain_fn complain, void *ctx);
 bool nb_config_selects(const struct nb_config *c, const char *prog);
 int nb_parse_size(const char *s, size_t *out);
 const char *nb_mode_name(enum nb_mode m);
+const char *nb_exact_name(enum nb_exact e);
 
 /* ------------------------------------------------------------------ */
 /* Per-descriptor state (fdtab.c)                                      */
@@ -338,6 +350,9 @@ struct nb_counters {
 	 * report adds up the pairs exactly. */
 	atomic_ullong bounces;
 	atomic_ullong bounce_bytes;
+	atomic_ullong leases_taken;   /* read leases on source files (lease.c) */
+	atomic_ullong leases_refused; /* asked for and not had: writers, owner */
+	atomic_ullong leases_broken;  /* another process came to change a file */
 };
 /* Where the counters are: a private struct, or the live stats file's
  * shared mapping (live.c). Changed only while one thread runs. */
@@ -512,6 +527,39 @@ void nb_backing_fd_lost(int fd); /* the number is not ours any more */
  * reads it for a forward; a lost one is marked so) */
 bool nb_backing_intact(int fd);
 
+/* Read leases (backing.c keeps them with the source's slot, lease.c
+ * takes and breaks them). Is the backing fd's file held by a lease? */
+bool nb_backing_leased(int fd);
+/* The lease descriptor fd out of its slot (the breaker then owns it):
+ * false if it is no lease of ours. Async-signal-safe. */
+bool nb_backing_lease_taken_out(int fd, dev_t *dev, ino_t *ino);
+/* Every lease out and dropped; with fill, the phantoms of each file
+ * are filled first. */
+void nb_backing_drop_leases(bool fill);
+void nb_backing_drop_lease_of(dev_t dev, ino_t ino, bool fill); /* one file's */
+/* The fork child: the leases are the parent's (it gets their breaks). */
+void nb_backing_leases_atfork_child(void);
+
+/* lease.c: NOBOUNCE_EXACT. */
+enum nb_lease_stop { NB_LEASE_STOP_MASK = 1, NB_LEASE_STOP_DISPOSITION };
+void nb_lease_init(void);
+int nb_lease_signal(void);     /* the signal fault.c holds for breaks; 0 none */
+bool nb_lease_on(void);        /* leases are being taken */
+bool nb_lease_strict(void);    /* NOBOUNCE_EXACT=strict */
+const char *nb_lease_state(void);
+/* A mask with these bits blocked is about to be in effect somewhere. */
+void nb_lease_masked(uint64_t blocked);
+/* A read lease on the file src names (dev/ino): our hidden descriptor
+ * holding it, or -1 (none to be had; counted). */
+int nb_lease_take(int src, dev_t dev, ino_t ino);
+void nb_lease_drop(int fd);
+/* The program asks for a write lease on fd's file: ours on it goes. */
+void nb_lease_yield(int fd);
+/* The trampoline, on the lease signal with si_code POLL_MSG: true if fd
+ * was a lease of ours (its phantoms filled, the lease released). */
+bool nb_lease_break(int fd);
+void nb_lease_stop(int why);
+
 /* The read that does not copy (defer.c). */
 #define NB_NOT_DEFERRED (-2)
 /* Serves read/pread of an armed file source as a phantom; returns the
@@ -593,6 +641,8 @@ bool nb_sigview_segv_masked_at_init(void);
 /* Was the kernel's SIGSEGV slot taken behind the library? (fault.c) */
 bool nb_fault_still_ours(void);
 void nb_fault_give_up(void);
+bool nb_fault_lease_slot_ours(void); /* the same for the lease signal */
+void nb_fault_lease_give_up(void);
 void nb_fault_uninstall(void); /* the program's actions back, for good */
 
 /* Can a touch of a guarded page still reach the trampoline (sigguard.c)?

@@ -54,7 +54,8 @@ static const char *const names[] = {
 	"classified", "revalidations", "stale", "fd_chunks", "lock_skips", "deferred_reads",
 	"forwarded_writes", "forwarded_bytes", "edge_bytes", "moved_to_file", "kernel_calls",
 	"bytes_sendfile", "bytes_splice", "bytes_copy_file_range", "materialized",
-	"pipes_in_use", "bounces", "bounce_bytes",
+	"pipes_in_use", "bounces", "bounce_bytes", "leases_taken", "leases_refused",
+	"leases_broken",
 };
 _Static_assert(sizeof names / sizeof names[0] * 8 == sizeof(struct nb_counters),
 	       "live.c names[] must list every member of struct nb_counters");
@@ -151,10 +152,11 @@ static void live_open(void)
 	owner = nb_g.pid;
 	memcpy(map, NB_LIVE_MAGIC, NB_LIVE_TEXT);
 	size_t n = (size_t)snprintf(map + NB_LIVE_TEXT, NB_LIVE_CTL - NB_LIVE_TEXT,
-				    "pid %d\nstarttime %llu\nprogram %s\nmode %s\nversion %s\n"
+				    "pid %d\nstarttime %llu\nprogram %s\nmode %s\nexact %s\nversion %s\n"
 				    "control %d\nfields",
 				    (int)nb_g.pid, starttime(), nb_g.prog,
-				    nb_mode_name(nb_g.cfg.mode), NB_VERSION, NB_LIVE_CTL);
+				    nb_mode_name(nb_g.cfg.mode), nb_exact_name(nb_g.cfg.exact),
+				    NB_VERSION, NB_LIVE_CTL);
 	for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
 		n += (size_t)snprintf(map + NB_LIVE_TEXT + n, NB_LIVE_CTL - NB_LIVE_TEXT - n, " %s",
 				      names[i]);

@@ -141,7 +141,11 @@ void nb_sigguard_mask(int how, const sigset_t *set)
 		return;
 	uint64_t m; /* the kernel's sigset: the first 64 bits */
 	/* The caller's pointer may be bad: the real call reports that. */
-	if (!nb_copy_in(&m, set, sizeof m) || !would_block(how, m))
+	if (!nb_copy_in(&m, set, sizeof m))
+		return;
+	if (how != SIG_UNBLOCK)
+		nb_lease_masked(m);
+	if (!would_block(how, m))
 		return;
 	int saved = errno;
 	stop_for_good(NB_GUARD_MASK);
@@ -152,6 +156,7 @@ void nb_sigguard_mask_bits(uint64_t blocked_after)
 {
 	if (!atomic_load_explicit(&nb_g.active, memory_order_relaxed))
 		return; /* off, or pass-through under seccomp: no call of ours */
+	nb_lease_masked(blocked_after);
 	if (!(blocked_after & BIT(SIGSEGV)))
 		return;
 	int saved = errno;
@@ -164,7 +169,11 @@ bool nb_sigguard_call_begin(const sigset_t *tmp)
 	if (!atomic_load_explicit(&nb_g.active, memory_order_relaxed))
 		return false;
 	uint64_t m;
-	if (tmp == NULL || !nb_copy_in(&m, tmp, sizeof m) || !(m & BIT(SIGSEGV)))
+	if (tmp == NULL || !nb_copy_in(&m, tmp, sizeof m))
+		return false;
+	/* A break could wait for the whole call: leases end for good. */
+	nb_lease_masked(m);
+	if (!(m & BIT(SIGSEGV)))
 		return false;
 	int saved = errno;
 	atomic_fetch_add(&blocked_calls, 1);
@@ -214,6 +223,13 @@ bool nb_sigguard_allows(void)
 	    (cur & BIT(SIGSEGV))) {
 		stop_for_good(NB_GUARD_MASK);
 		return false;
+	}
+	nb_lease_masked(cur);
+	if (nb_lease_on() && !nb_fault_lease_slot_ours()) {
+		/* The lease signal's slot went the same way: breaks would
+		 * reach the program's handler, or nothing. */
+		nb_lease_stop(NB_LEASE_STOP_DISPOSITION);
+		nb_fault_lease_give_up();
 	}
 	if (!nb_fault_still_ours()) {
 		/* What the kernel holds now is the program's: its later

@@ -76,22 +76,26 @@ size_t nb_stats_json(char *buf, size_t cap, const char *prog, pid_t pid)
 	size_t len = (size_t)snprintf(
 		buf, cap,
 		"{\n  \"nobounce\": \"%s\",\n  \"program\": \"%s\",\n  \"pid\": %d,\n"
-		"  \"mode\": \"%s\",\n  \"deferral\": \"%s\",\n  \"config\": {\"min_chunk\": %zu, \"arm_after\": %u, "
+		"  \"mode\": \"%s\",\n  \"deferral\": \"%s\",\n  \"exact\": \"%s\",\n  \"leases\": \"%s\",\n"
+		"  \"config\": {\"min_chunk\": %zu, \"arm_after\": %u, "
 		"\"paths\": [%s]},\n"
 		"  \"counters\": {\"bounces\": %llu, \"bounce_bytes\": %llu, \"arms\": %llu, "
 		"\"disarms\": %llu, \"misses_unforwarded\": %llu, \"misses_two_destinations\": %llu, "
 		"\"misses_modified\": %llu, \"classified\": %llu, \"revalidations\": %llu, "
 		"\"stale\": %llu, \"fd_chunks\": %llu, \"lock_skips\": %llu, "
 		"\"untracked_iterations\": %llu, \"deferred_reads\": %llu, \"forwarded_writes\": %llu, "
-		"\"forwarded_bytes\": %llu, \"edge_bytes\": %llu, \"moved_to_file\": %llu, \"kernel_calls\": %llu},\n"
+		"\"forwarded_bytes\": %llu, \"edge_bytes\": %llu, \"moved_to_file\": %llu, \"kernel_calls\": %llu, "
+		"\"leases_taken\": %llu, \"leases_refused\": %llu, \"leases_broken\": %llu},\n"
 		"  \"loops\": ",
 		NB_VERSION, prog, (int)pid, nb_mode_name(c->mode),
-		nb_sigguard_reason() ? nb_sigguard_reason() : "allowed", c->min_chunk, c->arm_after,
+		nb_sigguard_reason() ? nb_sigguard_reason() : "allowed", nb_exact_name(c->exact),
+		nb_lease_state(), c->min_chunk, c->arm_after,
 		paths, (unsigned long long)bounces, (unsigned long long)bounce_bytes,
 		C(arms), C(disarms), C(misses[NB_MISS_UNFORWARDED]), C(misses[NB_MISS_TWO_DESTS]),
 		C(misses[NB_MISS_MODIFIED]), C(classified), C(revalidations), C(stale),
 		C(fd_slots), C(lock_skips), (unsigned long long)nb_loops_overflow(), C(deferred),
-		C(forwarded), C(forwarded_bytes), C(edge_bytes), C(moved_to_file), C(kernel_calls));
+		C(forwarded), C(forwarded_bytes), C(edge_bytes), C(moved_to_file), C(kernel_calls),
+		C(leases_taken), C(leases_refused), C(leases_broken));
 	if (len >= cap)
 		return cap - 1;
 	len = nb_loops_json(buf, len, cap);

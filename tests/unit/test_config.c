@@ -228,6 +228,65 @@ static void mode_refuses_other_words_and_keeps_on(void **state)
 	}
 }
 
+/* ---- NOBOUNCE_EXACT, NOBOUNCE_LEASE_SIGNAL ---- */
+
+static void exact_defaults_to_auto_with_signal_62(void **state)
+{
+	(void)state;
+	struct nb_config c;
+	nb_config_defaults(&c);
+	assert_int_equal(c.exact, NB_EXACT_AUTO);
+	assert_int_equal(c.lease_signal, 62);
+	assert_string_equal(nb_exact_name(c.exact), "auto");
+}
+
+static void exact_accepts_auto_strict_off(void **state)
+{
+	(void)state;
+	static const struct { const char *v; enum nb_exact x; } t[] = {
+		{ "auto", NB_EXACT_AUTO }, { "strict", NB_EXACT_STRICT }, { "off", NB_EXACT_OFF },
+	};
+	for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+		struct env e;
+		struct nb_config c;
+		assert_int_equal(parse1(&c, &e, "NOBOUNCE_EXACT", t[i].v), 0);
+		assert_int_equal(e.nlines, 0);
+		assert_int_equal(c.exact, t[i].x);
+		assert_string_equal(nb_exact_name(c.exact), t[i].v);
+	}
+}
+
+static void exact_refuses_other_words_and_keeps_auto(void **state)
+{
+	(void)state;
+	static const char *const bad[] = { "", "on", "Strict", "1", "exact", "off ", NULL };
+	static const char *const needles[] = { "auto", "strict", "off", NULL };
+	for (const char *const *v = bad; *v; v++) {
+		struct nb_config c;
+		assert_refused("NOBOUNCE_EXACT", *v, needles, &c);
+		assert_int_equal(c.exact, NB_EXACT_AUTO);
+	}
+}
+
+static void lease_signal_accepts_the_real_time_signals_only(void **state)
+{
+	(void)state;
+	static const char *const good[] = { "34", "50", "64", NULL };
+	for (const char *const *v = good; *v; v++) {
+		struct env e;
+		struct nb_config c;
+		assert_int_equal(parse1(&c, &e, "NOBOUNCE_LEASE_SIGNAL", *v), 0);
+		assert_int_equal(c.lease_signal, atoi(*v));
+	}
+	static const char *const bad[] = { "0", "9", "11", "33", "65", "SIGRTMIN", "", "62x", NULL };
+	static const char *const needles[] = { "34", "64", NULL };
+	for (const char *const *v = bad; *v; v++) {
+		struct nb_config c;
+		assert_refused("NOBOUNCE_LEASE_SIGNAL", *v, needles, &c);
+		assert_int_equal(c.lease_signal, 62);
+	}
+}
+
 /* ---- NOBOUNCE_MIN_CHUNK ---- */
 
 static size_t min_chunk_of(const char *v)
@@ -859,6 +918,10 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(defaults_when_nothing_is_set),
+		cmocka_unit_test(exact_defaults_to_auto_with_signal_62),
+		cmocka_unit_test(exact_accepts_auto_strict_off),
+		cmocka_unit_test(exact_refuses_other_words_and_keeps_auto),
+		cmocka_unit_test(lease_signal_accepts_the_real_time_signals_only),
 		cmocka_unit_test(every_valid_value_at_once_gives_no_complaint),
 		cmocka_unit_test(every_bad_value_at_once_gives_one_complaint_each),
 		cmocka_unit_test(parse_starts_from_the_defaults),

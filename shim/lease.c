@@ -1,0 +1,241 @@
+/*
+ * lease.c - read leases on source files: another process's change of a
+ * file is seen before it happens.
+ *
+ * Owns: the choice of the lease signal, taking a read lease for a source
+ * file when backing.c makes its reference, what happens when the kernel
+ * breaks one (nb_lease_break, called from the trampoline), and ending
+ * leases for good when their breaks could no longer be answered.
+ * Must not: allocate, lock or log in nb_lease_break and what it calls - it
+ * runs in a signal handler, on any thread, at any time.
+ *
+ * Why. A phantom stands for bytes of a file as they were at read time.
+ * The process's own changes of the file are hooked (defer.c), another
+ * process's are not. A read lease (fcntl(2) F_SETLEASE, F_RDLCK) makes the
+ * kernel tell us first: another process that opens the file for writing
+ * or truncates it waits in open(2)/truncate(2) until the holder lets go
+ * (or /proc/sys/fs/lease-break-time passes, 45 s by default), and the
+ * holder gets a signal (the F_SETSIG one; si_code POLL_MSG, si_fd the
+ * descriptor the lease was taken through). On that signal every phantom
+ * of the file is filled with the bytes as read, then the lease is
+ * released and the writer goes on. A writer that already has the file
+ * open when the lease is asked for makes F_SETLEASE fail (EAGAIN), as does
+ * a file the process neither owns nor may lease (EACCES, no CAP_LEASE):
+ * NOBOUNCE_EXACT decides what then (auto: defer anyway, the bytes as they
+ * are when the write goes out, as sendfile(2) gives them; strict: no
+ * phantom of that file).
+ *
+ * The lease is taken through a descriptor of our own, a read-only reopen
+ * through /proc/self/fd: a lease belongs to an open file description, and
+ * the program's own F_GETLEASE/F_SETLEASE on its descriptor must not see
+ * or remove ours. O_NONBLOCK on the reopen: an open that would break
+ * someone else's write lease fails instead of waiting.
+ *
+ * The signal. A real-time signal (NOBOUNCE_LEASE_SIGNAL, 62 by default)
+ * whose kernel slot fault.c holds like SIGSEGV's: the program's own
+ * sigaction calls on it read and write a store, and a delivery that is not
+ * a lease break of ours goes to the program's action. The break reaches
+ * any thread that does not block the signal; the library's critical
+ * sections block it for microseconds. If the program blocks it anywhere
+ * (a mask call the hooks see, a mask inherited at start), a break might
+ * wait until the timeout while the file changes under phantoms - so every
+ * lease is given up then, for good (in strict mode every phantom of a
+ * leased file is filled first and nothing is deferred after).
+ *
+ * State of one lease (the descriptor in backing.c's slot, an atomic):
+ *
+ *   none --take (reader, in a critical section)--> held
+ *   held --break (signal handler: exchange to -1, fill, F_UNLCK, close)--> none
+ *   held --slot closes (last phantom gone: exchange to -1, close)--> none
+ *   held --stop for good (exchange to -1, close)--> none
+ *
+ * Whoever exchanges the descriptor out of the slot closes it: never two.
+ * A reader that made a phantom of the file publishes it, then looks at
+ * the lease again (nb_backing_leased); the breaker takes the lease out,
+ * then fills the file's phantoms: one of the two sees the other.
+ */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifndef F_SETSIG
+#define F_SETSIG 10
+#endif
+
+static int lease_sig;           /* 0: no leases in this process */
+static atomic_int stopped;      /* enum nb_lease_stop; 0 = leases allowed */
+
+/* A break the kernel queued just before we let go of that lease (the
+ * last phantom went, say) arrives after: its si_fd names no lease of
+ * ours any more, yet the signal is ours - handed to the program's action
+ * (SIG_DFL: terminate) it would end the process. The numbers of the last
+ * leases dropped are kept to recognise it. */
+#define RECENT 64
+static atomic_int recent[RECENT];
+static atomic_uint recent_next;
+
+static void remember(int fd)
+{
+	unsigned i = atomic_fetch_add(&recent_next, 1) % RECENT;
+	atomic_store(&recent[i], fd + 1); /* 0 = empty */
+}
+
+static bool dropped_lately(int fd)
+{
+	for (int i = 0; i < RECENT; i++)
+		if (atomic_load(&recent[i]) == fd + 1)
+			return true;
+	return false;
+}
+
+void nb_lease_init(void)
+{
+	const struct nb_config *c = &nb_g.cfg;
+	if (c->exact == NB_EXACT_OFF || c->mode != NB_MODE_ON)
+		return;
+	lease_sig = c->lease_signal;
+	/* A mask inherited across exec may block it already. */
+	uint64_t cur = 0;
+	if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &cur, 8UL) == 0)
+		nb_lease_masked(cur);
+}
+
+int nb_lease_signal(void)
+{
+	return lease_sig;
+}
+
+void nb_lease_masked(uint64_t blocked)
+{
+	if (lease_sig != 0 && (blocked & (1ull << (lease_sig - 1))))
+		nb_lease_stop(NB_LEASE_STOP_MASK);
+}
+
+bool nb_lease_on(void)
+{
+	return lease_sig != 0 && atomic_load_explicit(&stopped, memory_order_relaxed) == 0;
+}
+
+bool nb_lease_strict(void)
+{
+	return nb_g.cfg.exact == NB_EXACT_STRICT;
+}
+
+const char *nb_lease_state(void)
+{
+	if (nb_g.cfg.exact == NB_EXACT_OFF)
+		return "off";
+	switch (atomic_load(&stopped)) {
+	case NB_LEASE_STOP_MASK:
+		return "given up: a signal mask blocks the lease signal";
+	case NB_LEASE_STOP_DISPOSITION:
+		return "given up: the lease signal's disposition was changed behind the library";
+	default:
+		return lease_sig != 0 ? "on" : "off";
+	}
+}
+
+int nb_lease_take(int src, dev_t dev, ino_t ino)
+{
+	if (!nb_lease_on())
+		return -1;
+	int saved = errno;
+	/* The program's own write lease on the file (only possible through
+	 * the description src shares with it): our open would break it -
+	 * the break is sent even to a non-blocking open. */
+	if (nb_sys_fcntl(src, F_GETLEASE, 0) == F_WRLCK) {
+		errno = saved;
+		return -1;
+	}
+	char path[32] = "/proc/self/fd/";
+	char num[12];
+	int k = 0, at = 14;
+	for (unsigned v = (unsigned)src; k == 0 || v > 0; v /= 10)
+		num[k++] = (char)('0' + v % 10);
+	while (k > 0)
+		path[at++] = num[--k];
+	path[at] = '\0';
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path,
+			      O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	int hidden = -1;
+	if (fd >= 0) {
+		struct stat st;
+		/* The number may name another file by now (another thread). */
+		if (nb_sys_fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino)
+			hidden = nb_hide_fd(fd);
+		nb_sys_close(fd);
+	}
+	if (hidden < 0) {
+		errno = saved;
+		return -1;
+	}
+	/* The signal first: a break that came with the default (SIGIO)
+	 * would end the process. The lease is taken through the number the
+	 * descriptor keeps, which the break names in si_fd. */
+	if (nb_sys_fcntl(hidden, F_SETSIG, (long)lease_sig) != 0 ||
+	    nb_sys_fcntl(hidden, F_SETLEASE, F_RDLCK) != 0) {
+		NB_COUNT(leases_refused, 1);
+		nb_own_release(hidden);
+		errno = saved;
+		return -1;
+	}
+	NB_COUNT(leases_taken, 1);
+	errno = saved;
+	return hidden;
+}
+
+void nb_lease_drop(int fd)
+{
+	if (fd < 0)
+		return;
+	int saved = errno;
+	/* Closing our only reference to the description removes the lease;
+	 * F_UNLCK first all the same: a child forked meanwhile shares it. */
+	nb_sys_fcntl(fd, F_SETLEASE, F_UNLCK);
+	remember(fd);
+	nb_own_release(fd);
+	errno = saved;
+}
+
+bool nb_lease_break(int fd)
+{
+	dev_t dev;
+	ino_t ino;
+	/* Out of the slot first (from here on the file reads as unleased to
+	 * a reader about to make a phantom of it), then every phantom of
+	 * the file gets the bytes as read, then the writer may go on. */
+	if (!nb_backing_lease_taken_out(fd, &dev, &ino))
+		return dropped_lately(fd); /* late: already let go of */
+	int saved = errno;
+	NB_COUNT(leases_broken, 1);
+	nb_phantom_materialize_file_range(dev, ino, 0, INT64_MAX);
+	nb_lease_drop(fd);
+	errno = saved;
+	return true;
+}
+
+void nb_lease_stop(int why)
+{
+	int none = 0;
+	if (!atomic_compare_exchange_strong(&stopped, &none, why))
+		return;
+	int saved = errno;
+	/* strict promised that every phantom of a file is leased: those of
+	 * leased files are filled before their leases go. auto keeps them,
+	 * with the bytes as they are when the write goes out. */
+	nb_backing_drop_leases(nb_lease_strict());
+	errno = saved;
+}
+
+void nb_lease_yield(int fd)
+{
+	struct stat st;
+	if (lease_sig == 0 || nb_sys_fstat(fd, &st) != 0)
+		return;
+	nb_backing_drop_lease_of(st.st_dev, st.st_ino, nb_lease_strict());
+}

@@ -1,0 +1,316 @@
+/*
+ * haz_lease.c - another process changes the source file while the copy
+ * loop holds chunks it has read but not yet written (hazard class 6).
+ *
+ *   haz_lease SCENARIO
+ *
+ * Every scenario copies src.bin (4 MiB made here, a pattern) into dst.bin
+ * with read(256K) into a malloc'd buffer and write(); after read number
+ * CHANGE_AT and before its write, another process changes src.bin, and
+ * the loop goes on. Plain, the chunk already read keeps the bytes it had
+ * when read() returned; dst.bin is what the reads returned, nothing else.
+ * The buffer is never looked at (a copy loop's phantoms stay alive).
+ * Printed: what the other process did (its calls' results) and a checksum
+ * of every chunk of dst.bin; the caller compares plain and preloaded.
+ *
+ * Scenarios (the "other process" is a forked child that runs the change
+ * and exits; the parent waits for it before its write):
+ *   overwrite        open(O_WRONLY) + pwrite 'X' over the whole file
+ *   truncate         truncate(path, 0) - the reads after it get 0: the
+ *                    loop ends there
+ *   open-trunc       open(O_WRONLY | O_TRUNC), then write 1 MiB of 'Y'
+ *   threads          overwrite, while a second thread runs the same loop
+ *                    on a second copy of the file (its own phantoms)
+ *   own-signal       overwrite; the program has its own SA_SIGINFO handler
+ *                    for the lease signal (NOBOUNCE_LEASE_SIGNAL, 62 by
+ *                    default) and sends it to itself with sigqueue before
+ *                    every write: each one must reach it, with its value
+ *   writer-open      a child holds src.bin open for writing (idle) for the
+ *                    whole copy, and overwrites it through that descriptor
+ *                    at CHANGE_AT - no lease can be had
+ *   mask-blocks      overwrite; the program blocked the lease signal first
+ *                    (sigprocmask) - leases cannot be answered any more
+ *   own-lease-break  overwrite; the program holds a read lease of its own
+ *                    on its descriptor, with F_SETSIG = the lease signal
+ *                    and a handler that lets go of it: the break must
+ *                    reach that handler, with its si_fd
+ *   own-write-lease  no other process; after read CHANGE_AT the program
+ *                    takes a write lease on its source descriptor (it is
+ *                    the file's only opener), then lets go of it
+ */
+#include "common.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#define FILE_SIZE (4u << 20)
+#define CHUNK (256u << 10)
+#define CHANGE_AT 3
+#define LEASE_SIG 62
+
+static void die(const char *what)
+{
+	printf("FAIL %s: %s\n", what, strerror(errno));
+	exit(2);
+}
+
+static uint64_t sum(const unsigned char *p, size_t n)
+{
+	uint64_t h = 1469598103934665603ull;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ p[i]) * 1099511628211ull;
+	return h;
+}
+
+static void make_file(const char *path)
+{
+	unsigned char *b = malloc(FILE_SIZE);
+	if (b == NULL)
+		die("malloc");
+	for (size_t i = 0; i < FILE_SIZE; i++)
+		b[i] = (unsigned char)((i * 131u + i / 4099u) & 0xff);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0 || write(fd, b, FILE_SIZE) != (ssize_t)FILE_SIZE || close(fd) != 0)
+		die("make src");
+	free(b);
+}
+
+/* The other process's change, by kind. */
+static void change(const char *path, const char *kind)
+{
+	pid_t c = fork();
+	if (c < 0)
+		die("fork");
+	if (c == 0) {
+		char *x = malloc(FILE_SIZE);
+		if (x == NULL)
+			_exit(3);
+		if (strcmp(kind, "truncate") == 0) {
+			int r = truncate(path, 0);
+			printf("other: truncate %d\n", r);
+		} else if (strcmp(kind, "open-trunc") == 0) {
+			int fd = open(path, O_WRONLY | O_TRUNC);
+			memset(x, 'Y', 1u << 20);
+			ssize_t w = fd < 0 ? -1 : write(fd, x, 1u << 20);
+			printf("other: open-trunc %s, write %zd\n", fd < 0 ? "failed" : "ok", w);
+		} else {
+			int fd = open(path, O_WRONLY);
+			memset(x, 'X', FILE_SIZE);
+			ssize_t w = fd < 0 ? -1 : pwrite(fd, x, FILE_SIZE, 0);
+			printf("other: overwrite %s, pwrite %zd\n", fd < 0 ? "failed" : "ok", w);
+		}
+		fflush(stdout);
+		_exit(0);
+	}
+	int st;
+	while (waitpid(c, &st, 0) < 0)
+		if (errno != EINTR)
+			die("waitpid");
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		die("the other process failed");
+}
+
+static volatile sig_atomic_t own_got, own_bad, own_breaks, own_break_fd = -1;
+
+static void own_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)uc;
+	if (sig == LEASE_SIG && si->si_code == SI_QUEUE && si->si_value.sival_int == 4242) {
+		own_got++;
+	} else if (sig == LEASE_SIG && si->si_code == POLL_MSG) {
+		own_breaks++;
+		own_break_fd = si->si_fd;
+		fcntl(si->si_fd, F_SETLEASE, F_UNLCK);
+	} else {
+		own_bad++;
+	}
+}
+
+static void own_handler_install(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = own_handler;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	if (sigaction(LEASE_SIG, &sa, NULL) != 0)
+		die("sigaction");
+}
+
+struct job {
+	const char *src, *dst, *kind;
+	bool changes;     /* this loop makes the change */
+	bool own_signal;
+	bool own_lease, own_write_lease;
+	int writer_fd;    /* writer-open: the other process's descriptor */
+	pid_t writer;
+	uint64_t sums[FILE_SIZE / CHUNK + 1];
+	int chunks;
+};
+
+static void *copy(void *arg)
+{
+	struct job *j = arg;
+	int in = open(j->src, O_RDONLY), out = open(j->dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	char *buf = malloc(CHUNK);
+	if (in < 0 || out < 0 || buf == NULL)
+		die("open");
+	if (j->own_lease) {
+		if (fcntl(in, F_SETSIG, LEASE_SIG) != 0 || fcntl(in, F_SETLEASE, F_RDLCK) != 0)
+			die("own read lease");
+		printf("own read lease on fd %d\n", in);
+	}
+	for (int it = 0;; it++) {
+		ssize_t n = read(in, buf, CHUNK);
+		if (n < 0)
+			die("read");
+		if (n == 0)
+			break;
+		if (j->own_write_lease && it == CHANGE_AT) {
+			int r = fcntl(in, F_SETLEASE, F_WRLCK);
+			printf("own write lease: %d %s, F_GETLEASE %d\n", r, r ? strerror(errno) : "",
+			       fcntl(in, F_GETLEASE));
+			r = fcntl(in, F_SETLEASE, F_UNLCK);
+			printf("own write lease let go: %d\n", r);
+		}
+		if (j->changes && it == CHANGE_AT) {
+			if (j->writer > 0) {
+				/* The idle writer acts now, through its open descriptor. */
+				char go = 'g';
+				if (write(j->writer_fd, &go, 1) != 1)
+					die("signal the writer");
+				int st;
+				while (waitpid(j->writer, &st, 0) < 0)
+					if (errno != EINTR)
+						die("waitpid writer");
+			} else {
+				change(j->src, j->kind);
+			}
+		}
+		if (j->own_signal) {
+			union sigval v = { .sival_int = 4242 };
+			if (sigqueue(getpid(), LEASE_SIG, v) != 0)
+				die("sigqueue");
+		}
+		for (ssize_t w = 0; w < n;) {
+			ssize_t k = write(out, buf + w, (size_t)(n - w));
+			if (k <= 0)
+				die("write");
+			w += k;
+		}
+		j->chunks++;
+	}
+	free(buf);
+	close(in);
+	close(out);
+	/* The chunks as written, read back from the file: the buffer itself
+	 * is not looked at, so its phantoms live on as a copy loop's do. */
+	int back = open(j->dst, O_RDONLY);
+	unsigned char *c = malloc(CHUNK);
+	if (back < 0 || c == NULL)
+		die("read back");
+	for (int i = 0; i < j->chunks; i++) {
+		ssize_t n = pread(back, c, CHUNK, (off_t)i * CHUNK);
+		j->sums[i] = sum(c, n > 0 ? (size_t)n : 0);
+	}
+	free(c);
+	close(back);
+	return NULL;
+}
+
+/* A child that opens path for writing now and waits (on a pipe) for the
+ * word to overwrite the file through that same descriptor. */
+static pid_t idle_writer(const char *path, int *go_fd)
+{
+	int p[2];
+	if (pipe(p) != 0)
+		die("pipe");
+	int ready[2];
+	if (pipe(ready) != 0)
+		die("pipe");
+	pid_t c = fork();
+	if (c < 0)
+		die("fork");
+	if (c == 0) {
+		close(p[1]);
+		close(ready[0]);
+		int fd = open(path, O_WRONLY);
+		if (write(ready[1], "r", 1) != 1)
+			_exit(3);
+		char go;
+		if (fd < 0 || read(p[0], &go, 1) != 1)
+			_exit(3);
+		char *x = malloc(FILE_SIZE);
+		memset(x, 'W', FILE_SIZE);
+		ssize_t w = pwrite(fd, x, FILE_SIZE, 0);
+		printf("other: idle writer pwrite %zd\n", w);
+		fflush(stdout);
+		_exit(0);
+	}
+	close(p[0]);
+	close(ready[1]);
+	char r;
+	if (read(ready[0], &r, 1) != 1)
+		die("writer ready");
+	close(ready[0]);
+	*go_fd = p[1];
+	return c;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc != 2) {
+		fprintf(stderr, "usage: haz_lease SCENARIO\n");
+		return 2;
+	}
+	const char *sc = argv[1];
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	make_file("src.bin");
+	static struct job a, b;
+	a = (struct job){ .src = "src.bin", .dst = "dst.bin", .kind = "overwrite", .changes = true };
+	if (strcmp(sc, "truncate") == 0 || strcmp(sc, "open-trunc") == 0) {
+		a.kind = sc;
+	} else if (strcmp(sc, "own-signal") == 0) {
+		own_handler_install();
+		a.own_signal = true;
+	} else if (strcmp(sc, "own-lease-break") == 0) {
+		own_handler_install();
+		a.own_lease = true;
+	} else if (strcmp(sc, "own-write-lease") == 0) {
+		a.own_write_lease = true;
+		a.changes = false;
+	} else if (strcmp(sc, "writer-open") == 0) {
+		a.writer = idle_writer("src.bin", &a.writer_fd);
+	} else if (strcmp(sc, "mask-blocks") == 0) {
+		sigset_t s;
+		sigemptyset(&s);
+		sigaddset(&s, LEASE_SIG);
+		if (sigprocmask(SIG_BLOCK, &s, NULL) != 0)
+			die("sigprocmask");
+	} else if (strcmp(sc, "threads") != 0 && strcmp(sc, "overwrite") != 0) {
+		fprintf(stderr, "haz_lease: unknown scenario '%s'\n", sc);
+		return 2;
+	}
+	if (strcmp(sc, "threads") == 0) {
+		make_file("src2.bin");
+		b = (struct job){ .src = "src2.bin", .dst = "dst2.bin", .kind = "overwrite", .changes = true };
+		pthread_t t;
+		if (pthread_create(&t, NULL, copy, &b) != 0)
+			die("pthread_create");
+		copy(&a);
+		pthread_join(t, NULL);
+	} else {
+		copy(&a);
+	}
+	for (int i = 0; i < a.chunks; i++)
+		printf("chunk %d sum %016llx\n", i, (unsigned long long)a.sums[i]);
+	for (int i = 0; i < b.chunks; i++)
+		printf("second chunk %d sum %016llx\n", i, (unsigned long long)b.sums[i]);
+	if (a.own_signal || a.own_lease)
+		printf("own handler: %d deliveries, %d breaks (last si_fd %d), %d unexpected\n",
+		       (int)own_got, (int)own_breaks, (int)own_break_fd, (int)own_bad);
+	return 0;
+}
