@@ -72,6 +72,16 @@ static void count_path(unsigned path, ssize_t moved)
  * would have had (xfer.c); *unusable when nothing moved and the piece
  * must go out from memory instead (*permanent: never again for this
  * source). */
+/* Does the source now end at or before soff? */
+static bool vanished(int src, off_t soff)
+{
+	struct stat st;
+	int saved = errno;
+	bool gone = nb_sys_fstat(src, &st) == 0 && st.st_size <= soff;
+	errno = saved;
+	return gone;
+}
+
 static ssize_t kernel_piece(int dst, struct nb_fd *d, enum nb_path path, int src, off_t soff,
 			    size_t n, const struct how *h, size_t done, bool *unusable,
 			    bool *permanent)
@@ -85,6 +95,20 @@ static ssize_t kernel_piece(int dst, struct nb_fd *d, enum nb_path path, int src
 	count_path(res.path, r);
 	*unusable = r == NB_XFER_FALLBACK;
 	*permanent = *unusable && res.why == NB_XFER_UNSUPPORTED;
+	if (*unusable && res.why == NB_XFER_NO_BYTES && vanished(src, soff)) {
+		/* Another process cut the file below the bytes this phantom
+		 * stands for, and no lease told us first (NOBOUNCE_EXACT=auto
+		 * on a file we may not lease; lease.c). The bytes are gone:
+		 * filled, the memory would read as zeros, and sending those
+		 * would be a byte stream no plain read could have produced.
+		 * The write fails instead, as a sendfile(2) loop that meets
+		 * the early end of its file stops: EIO, after whatever went
+		 * out before (a short count). The phantom stays: a retry
+		 * fails the same way, a new read over the buffer replaces it. */
+		*unusable = false;
+		errno = EIO;
+		return -1;
+	}
 	return r;
 }
 

@@ -50,6 +50,25 @@ test_another_process_opening_the_source_with_o_trunc_leaves_the_chunk_read() {
 	assert_grep '^other: open-trunc ok, write 1048576$' shim.out
 }
 
+test_a_cut_inside_the_chunk_just_read_leaves_it_whole_under_a_lease() {
+	same_as_plain cut-inside
+	broke_a_lease
+	assert_grep '^dst bytes 1048576, differing from the original 0$' shim.out
+}
+
+test_without_a_lease_a_source_cut_under_a_phantom_fails_the_write_and_sends_no_zeros() {
+	# NOBOUNCE_EXACT=off stands for a file the process may not lease.
+	# The write returns what the kernel moved, then EIO; every byte that
+	# went out is the file's.
+	mkdir shim
+	( cd shim && env LD_PRELOAD="$PRELOAD" NOBOUNCE_STATS="$T/stats.json" NOBOUNCE_EXACT=off \
+		"$HAZ" cut-inside > ../shim.out 2> ../shim.err ) || fail "exit status"
+	[ "$(counter deferred_reads)" -gt 0 ] || fail "nothing was deferred"
+	assert_grep '^short write 32768 of 262144 at chunk 3$' shim.out
+	assert_grep '^write -1 Input/output error at 32768 of chunk 3$' shim.out
+	assert_grep '^dst bytes 819200, differing from the original 0$' shim.out
+}
+
 test_breaks_reach_the_phantoms_of_two_copying_threads() {
 	same_as_plain threads
 	broke_a_lease 2

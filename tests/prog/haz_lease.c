@@ -34,6 +34,12 @@
  *                    on its descriptor, with F_SETSIG = the lease signal
  *                    and a handler that lets go of it: the break must
  *                    reach that handler, with its si_fd
+ *   cut-inside       truncate(path, 800K): inside the chunk just read.
+ *                    Plain, that chunk goes out whole. Without a lease
+ *                    (NOBOUNCE_EXACT=off, or a file that cannot be leased)
+ *                    the bytes past the cut are gone: the library's write
+ *                    returns what moved, then fails with EIO - it never
+ *                    sends bytes the file did not hold (zeros)
  *   own-write-lease  no other process; after read CHANGE_AT the program
  *                    takes a write lease on its source descriptor (it is
  *                    the file's only opener), then lets go of it
@@ -92,6 +98,9 @@ static void change(const char *path, const char *kind)
 		if (strcmp(kind, "truncate") == 0) {
 			int r = truncate(path, 0);
 			printf("other: truncate %d\n", r);
+		} else if (strcmp(kind, "cut-inside") == 0) {
+			int r = truncate(path, 800 << 10);
+			printf("other: truncate to 800K %d\n", r);
 		} else if (strcmp(kind, "open-trunc") == 0) {
 			int fd = open(path, O_WRONLY | O_TRUNC);
 			memset(x, 'Y', 1u << 20);
@@ -195,13 +204,23 @@ static void *copy(void *arg)
 			if (sigqueue(getpid(), LEASE_SIG, v) != 0)
 				die("sigqueue");
 		}
+		bool failed = false;
 		for (ssize_t w = 0; w < n;) {
 			ssize_t k = write(out, buf + w, (size_t)(n - w));
-			if (k <= 0)
-				die("write");
+			if (k < 0) {
+				printf("write -1 %s at %zd of chunk %d\n", strerror(errno), w, it);
+				failed = true;
+				break;
+			}
+			if (k == 0)
+				die("write returned 0");
+			if (k < n - w)
+				printf("short write %zd of %zd at chunk %d\n", k, n - w, it);
 			w += k;
 		}
 		j->chunks++;
+		if (failed)
+			break;
 	}
 	free(buf);
 	close(in);
@@ -271,7 +290,8 @@ int main(int argc, char **argv)
 	make_file("src.bin");
 	static struct job a, b;
 	a = (struct job){ .src = "src.bin", .dst = "dst.bin", .kind = "overwrite", .changes = true };
-	if (strcmp(sc, "truncate") == 0 || strcmp(sc, "open-trunc") == 0) {
+	if (strcmp(sc, "truncate") == 0 || strcmp(sc, "open-trunc") == 0 ||
+	    strcmp(sc, "cut-inside") == 0) {
 		a.kind = sc;
 	} else if (strcmp(sc, "own-signal") == 0) {
 		own_handler_install();
@@ -309,6 +329,18 @@ int main(int argc, char **argv)
 		printf("chunk %d sum %016llx\n", i, (unsigned long long)a.sums[i]);
 	for (int i = 0; i < b.chunks; i++)
 		printf("second chunk %d sum %016llx\n", i, (unsigned long long)b.sums[i]);
+	if (strcmp(sc, "cut-inside") == 0) {
+		/* Every byte written is the original's at its offset. */
+		int d = open("dst.bin", O_RDONLY);
+		unsigned char c[4096];
+		size_t at = 0, differ = 0;
+		ssize_t k;
+		while (d >= 0 && (k = read(d, c, sizeof c)) > 0)
+			for (ssize_t i = 0; i < k; i++, at++)
+				if (c[i] != (unsigned char)((at * 131u + at / 4099u) & 0xff))
+					differ++;
+		printf("dst bytes %zu, differing from the original %zu\n", at, differ);
+	}
 	if (a.own_signal || a.own_lease)
 		printf("own handler: %d deliveries, %d breaks (last si_fd %d), %d unexpected\n",
 		       (int)own_got, (int)own_breaks, (int)own_break_fd, (int)own_bad);
