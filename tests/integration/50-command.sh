@@ -180,6 +180,13 @@ test_stat_shows_a_running_process_counters_as_text_json_and_in_the_list() {
 # The directory is created 0700, the file 0600; another mode on the
 # directory, or a symlink planted at the file's name, turns live stats off
 # with one warning and nothing is followed or written.
+test_exact_option_sets_the_mode_and_a_bad_one_is_named() {
+	"$NB" --exact strict -s "$T/st.json" -- cat /etc/hostname > /dev/null || fail "exit status"
+	assert_eq "$(jget "$T/st.json" "j['exact']")" strict
+	if "$NB" --exact sometimes -- true 2> err.txt; then fail "a bad --exact was taken"; fi
+	assert_grep "^nobounce: --exact must be auto, strict or off \(got 'sometimes'\)$" err.txt
+}
+
 test_live_file_is_private_and_never_follows_a_planted_symlink() {
 	NOBOUNCE_LIVE_DIR="$T/live" "$NB" -- sh -c 'stat -c "%a %U" "$NOBOUNCE_LIVE_DIR" "$NOBOUNCE_LIVE_DIR/$$.live"' > modes.txt
 	assert_eq "$(tr '\n' ' ' < modes.txt)" "700 $(id -un) 600 $(id -un) " "modes of the live directory and file"
