@@ -2342,6 +2342,13 @@ static int sc_stolen(bool steal_src)
 	off_t cut = steal_src ? g - osize : g;
 	bool ok = cut >= 0 && cut <= size && memcmp(got, want, (size_t)cut) == 0 &&
 		  (!steal_src || memcmp(got + cut, other, (size_t)osize) == 0);
+	/* The loop can reach the end of the stream before the stealer wakes
+	 * (it polls every 100 us): then dst.out is the whole stream, and the
+	 * dup2 came after - right too. */
+	if (!ok && steal_src && g == size && memcmp(got, want, (size_t)size) == 0) {
+		ok = true;
+		cut = size;
+	}
 	printf("%s taken over by another thread: dst.out %s, failed writes %lld\n",
 	       steal_src ? "source" : "destination",
 	       ok ? (steal_src ? "is a prefix of the stream, then all of the new source"
