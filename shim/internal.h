@@ -231,6 +231,9 @@ void nb_pair_start(struct nb_pair *p, int dst, uint32_t dst_gen, enum nb_kind sr
 enum nb_event nb_pair_bounce(struct nb_pair *p, size_t chunk, const struct nb_config *c);
 /* The smallest chunk that counts for this pair's direction. */
 size_t nb_pair_min_chunk(const struct nb_pair *p, const struct nb_config *c);
+/* The same by kinds, and the variable that set it (for reports). */
+size_t nb_min_chunk_for(enum nb_kind src, enum nb_kind dst, const struct nb_config *c,
+			 const char **var);
 enum nb_event nb_pair_miss(struct nb_pair *p, enum nb_miss why);
 unsigned nb_hist_bucket(size_t chunk);
 const char *nb_miss_name(enum nb_miss m);

@@ -244,19 +244,26 @@ static void human(char *b, size_t cap, uint64_t v)
 	snprintf(b, cap, i ? "%.1f %s" : "%.0f %s", d, u[i]);
 }
 
-/* Why a loop a kernel path could serve was never armed. */
-static const char *unarmed_reason(const struct nb_loop_view *l)
+/* Why a loop a kernel path could serve was never armed, into buf. The
+ * minimum is the one for the loop's direction (a socket source has its
+ * own, 128K by default): naming the general one would send the operator
+ * to the wrong knob. */
+static const char *unarmed_reason(const struct nb_loop_view *l, char *buf, size_t cap)
 {
-	const struct nb_config *c = &nb_g.cfg;
+	const char *var;
+	size_t min = nb_min_chunk_for(l->src_kind, l->dst_kind, &nb_g.cfg, &var);
 	uint64_t big = 0;
-	for (unsigned j = nb_hist_bucket(c->min_chunk) + 1; j < NB_HIST_BUCKETS; j++)
+	for (unsigned j = nb_hist_bucket(min) + 1; j < NB_HIST_BUCKETS; j++)
 		big += l->hist[j];
-	/* The bucket holding min_chunk mixes sizes on both sides of it. */
-	if (big == 0 && nb_hist_bucket(c->min_chunk) > 0 &&
-	    c->min_chunk == (size_t)2048 << nb_hist_bucket(c->min_chunk))
-		big = l->hist[nb_hist_bucket(c->min_chunk)];
-	if (big == 0)
-		return "its chunks are below NOBOUNCE_MIN_CHUNK";
+	/* The bucket holding the minimum mixes sizes on both sides of it. */
+	if (big == 0 && nb_hist_bucket(min) > 0 && min == (size_t)2048 << nb_hist_bucket(min))
+		big = l->hist[nb_hist_bucket(min)];
+	if (big == 0) {
+		char h[32];
+		human(h, sizeof h, min);
+		snprintf(buf, cap, "its chunks are below %s (%s)", var, h);
+		return buf;
+	}
 	if (l->misses[0] + l->misses[1] + l->misses[2] > 0)
 		return "the program touches or re-sends the bytes (misses)";
 	return "too few iterations (NOBOUNCE_ARM_AFTER)";
@@ -304,8 +311,9 @@ void nb_loops_report_text(int fd, const char *prog, pid_t pid)
 				     (unsigned long long)sk);
 		nb_write_all(fd, line, (size_t)k);
 		if (l->path != NB_PATH_NONE && l->arms == 0) {
+			char why[128];
 			k = snprintf(line, sizeof line, "nobounce:     but it never armed: %s\n",
-				     unarmed_reason(l));
+				     unarmed_reason(l, why, sizeof why));
 			nb_write_all(fd, line, (size_t)k);
 		}
 		uint64_t m = l->misses[0] + l->misses[1] + l->misses[2];

@@ -94,23 +94,38 @@ void nb_pair_start(struct nb_pair *p, int dst, uint32_t dst_gen, enum nb_kind sr
  * between two files is a copy inside the kernel too (copy_file_range
  * shares no pages on tmpfs or ext4), so it gains only a little, from
  * 64 KiB calls on, and loses below. Socket sources: NOBOUNCE_MIN_CHUNK_STREAM. */
-size_t nb_pair_min_chunk(const struct nb_pair *p, const struct nb_config *c)
+size_t nb_min_chunk_for(enum nb_kind src, enum nb_kind dst, const struct nb_config *c,
+			 const char **var)
 {
-	bool file_src = p->src_kind == NB_KIND_FILE || p->src_kind == NB_KIND_BLOCK;
-	bool file_dst = p->dst_kind == NB_KIND_FILE || p->dst_kind == NB_KIND_BLOCK;
+	bool file_src = src == NB_KIND_FILE || src == NB_KIND_BLOCK;
+	bool file_dst = dst == NB_KIND_FILE || dst == NB_KIND_BLOCK;
 	size_t floor = c->min_chunk;
-	if (file_src && file_dst && c->min_chunk_file > floor)
+	const char *name = "NOBOUNCE_MIN_CHUNK";
+	if (file_src && file_dst && c->min_chunk_file > floor) {
 		floor = c->min_chunk_file;
+		name = "NOBOUNCE_MIN_CHUNK_FILE";
+	}
 	/* Socket sources go through a pool pipe and a tee per write: below
 	 * 128 KiB that costs more than the copy it saves (make bench). */
-	if (!file_src && c->min_chunk_stream > floor)
+	if (!file_src && c->min_chunk_stream > floor) {
 		floor = c->min_chunk_stream;
+		name = "NOBOUNCE_MIN_CHUNK_STREAM";
+	}
 	/* Into a pipe read on another CPU, splices of 16-32 KiB lose to
 	 * plain copies (every pipe-full is a cross-CPU wake-up); where the
 	 * reader runs cannot be seen from here. */
-	if (p->dst_kind == NB_KIND_PIPE && c->min_chunk_pipe > floor)
+	if (dst == NB_KIND_PIPE && c->min_chunk_pipe > floor) {
 		floor = c->min_chunk_pipe;
+		name = "NOBOUNCE_MIN_CHUNK_PIPE";
+	}
+	if (var != NULL)
+		*var = name;
 	return floor;
+}
+
+size_t nb_pair_min_chunk(const struct nb_pair *p, const struct nb_config *c)
+{
+	return nb_min_chunk_for((enum nb_kind)p->src_kind, (enum nb_kind)p->dst_kind, c, NULL);
 }
 
 enum nb_event nb_pair_bounce(struct nb_pair *p, size_t chunk, const struct nb_config *c)

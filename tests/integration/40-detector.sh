@@ -25,6 +25,16 @@ expect_loop() {
 
 # ---- how the loop is written ----
 
+test_small_socket_reads_are_reported_below_the_stream_minimum_not_arm_after() {
+	# 16K socket reads: the minimum for a socket source is
+	# NOBOUNCE_MIN_CHUNK_STREAM (128K), however many iterations ran.
+	NOBOUNCE_MODE=observe nb_run "$PROG/kcopy" -s 8M -f "$T/src.bin" -p > /dev/null
+	NOBOUNCE_MODE=observe nb_run "$PROG/kcopy" -s 8M -f "$T/src.bin" tcp-file plain 16K \
+		> /dev/null 2> report.txt || fail "kcopy failed: $(cat report.txt)"
+	assert_grep 'fd [0-9]+ \(tcp\) -> fd [0-9]+ \(file\): 51[0-9] iterations' report.txt
+	assert_grep 'but it never armed: its chunks are below NOBOUNCE_MIN_CHUNK_STREAM \(128.0 KiB\)$' report.txt
+}
+
 test_one_buffer_reused_is_reported_with_exact_iterations_and_bytes() {
 	mkdata in.bin 8M
 	observe in.bin out.bin
