@@ -46,7 +46,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdio.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -198,17 +197,7 @@ int nb_backing_get_reader(int dst, dev_t dev, ino_t ino)
 	if (fd >= 0)
 		return fd;
 	int saved = errno;
-	char path[32];
-	snprintf(path, sizeof path, "/proc/self/fd/%d", dst);
-	int r = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	struct stat st;
-	int hidden = -1;
-	if (r >= 0) {
-		/* The number may name another file by now (another thread). */
-		if (nb_sys_fstat(r, &st) == 0 && st.st_dev == dev && st.st_ino == ino)
-			hidden = nb_hide_fd(r);
-		nb_sys_close(r);
-	}
+	int hidden = nb_reopen_hidden(dst, dev, ino, O_RDONLY);
 	errno = saved;
 	return hidden < 0 ? -1 : install(hidden, dev, ino, dst, NULL, 0, -1);
 }
@@ -387,15 +376,8 @@ static __attribute__((noinline)) ssize_t lost_read(struct backing *b, void *dst,
 	}
 	int keep = atomic_load(&b->keep);
 	if (keep >= 0) {
-		char path[32] = "/proc/self/fd/";
-		char num[12];
-		int k = 0;
-		for (unsigned v = (unsigned)keep; k == 0 || v > 0; v /= 10)
-			num[k++] = (char)('0' + v % 10);
-		size_t at = 14;
-		while (k > 0)
-			path[at++] = num[--k];
-		path[at] = '\0';
+		char path[32];
+		nb_proc_fd_path(path, keep);
 		int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
 		if (fd >= 0) {
 			struct stat st;

@@ -242,7 +242,9 @@ static void kernel_mirror(int sig, const struct sigaction *a)
 	NB_REAL(sigaction)(sig, &mine, NULL);
 }
 
-bool nb_fault_still_ours(void)
+/* Does the kernel's slot for sig still hold the trampoline? Asked with
+ * the system call itself: the program's record is what libc would say. */
+static bool slot_is_ours(int sig)
 {
 	struct {
 		void *handler;
@@ -250,26 +252,21 @@ bool nb_fault_still_ours(void)
 		void *restorer;
 		uint64_t mask;
 	} k;
-	if (syscall(SYS_rt_sigaction, SIGSEGV, NULL, &k, sizeof k.mask) != 0)
+	if (syscall(SYS_rt_sigaction, sig, NULL, &k, sizeof k.mask) != 0)
 		return false;
 	return k.handler == (void *)trampoline;
+}
+
+bool nb_fault_still_ours(void)
+{
+	return slot_is_ours(SIGSEGV);
 }
 
 /* Is the kernel's slot for the lease signal still the trampoline? */
 bool nb_fault_lease_slot_ours(void)
 {
-	struct {
-		void *handler;
-		unsigned long flags;
-		void *restorer;
-		uint64_t mask;
-	} k;
 	int sig = lease_sig;
-	if (sig == 0)
-		return true;
-	if (syscall(SYS_rt_sigaction, sig, NULL, &k, sizeof k.mask) != 0)
-		return false;
-	return k.handler == (void *)trampoline;
+	return sig == 0 || slot_is_ours(sig);
 }
 
 /* That slot was taken behind the library: it is the program's from now

@@ -704,6 +704,12 @@ void nb_write_all(int fd, const char *buf, size_t n);
 /* Internal descriptors (ownfd.c): duplicates fd at the top of the table,
  * O_CLOEXEC, hidden from the program (EBADF when named); -1 if no room. */
 int nb_hide_fd(int fd);
+/* "/proc/self/fd/N" into out (async-signal-safe). */
+void nb_proc_fd_path(char out[32], int fd);
+/* A new open file description of the file fd names, through /proc with
+ * flags (O_RDONLY, ...), hidden like nb_hide_fd; -1 if fd no longer
+ * names dev/ino or it cannot be opened. */
+int nb_reopen_hidden(int fd, dev_t dev, ino_t ino, int flags);
 bool nb_own_is(int fd);
 void nb_own_evict(int fd);      /* the program claims this number */
 void nb_own_release(int fd);

@@ -152,24 +152,9 @@ int nb_lease_take(int src, dev_t dev, ino_t ino)
 		errno = saved;
 		return -1;
 	}
-	char path[32] = "/proc/self/fd/";
-	char num[12];
-	int k = 0, at = 14;
-	for (unsigned v = (unsigned)src; k == 0 || v > 0; v /= 10)
-		num[k++] = (char)('0' + v % 10);
-	while (k > 0)
-		path[at++] = num[--k];
-	path[at] = '\0';
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, path,
-			      O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	int hidden = -1;
-	if (fd >= 0) {
-		struct stat st;
-		/* The number may name another file by now (another thread). */
-		if (nb_sys_fstat(fd, &st) == 0 && st.st_dev == dev && st.st_ino == ino)
-			hidden = nb_hide_fd(fd);
-		nb_sys_close(fd);
-	}
+	/* O_NONBLOCK: an open that would break someone's write lease fails
+	 * instead of waiting. */
+	int hidden = nb_reopen_hidden(src, dev, ino, O_RDONLY | O_NONBLOCK);
 	if (hidden < 0) {
 		errno = saved;
 		return -1;

@@ -1,9 +1,10 @@
 /*
  * ownfd.c - the library's own descriptors, kept out of the program's way.
  *
- * Owns: the list of internal descriptors (today the private log; later the
- * pipe pool), where they are placed, and what happens when the program
- * names one of them or runs out of numbers.
+ * Owns: the list of internal descriptors (the private log, backings of
+ * source files and their leases, /proc/self/mem, pool pipes), where they
+ * are placed, what happens when the program names one of them or runs out
+ * of numbers, and reopening a descriptor's file as one of ours.
  * Must not: allocate or lock; close() reaches here.
  *
  * Without the library those numbers would be free, so the program must see
@@ -33,6 +34,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -204,4 +207,35 @@ int nb_own_close_range(unsigned lo, unsigned hi, int flags,
 			return 0;
 		lo = cut + 1;
 	}
+}
+
+void nb_proc_fd_path(char out[32], int fd)
+{
+	/* No snprintf: this runs in the fault trampoline too. */
+	static const char pre[] = "/proc/self/fd/";
+	char num[12];
+	int k = 0;
+	size_t at = sizeof pre - 1;
+	memcpy(out, pre, at);
+	for (unsigned v = (unsigned)fd; k == 0 || v > 0; v /= 10)
+		num[k++] = (char)('0' + v % 10);
+	while (k > 0)
+		out[at++] = num[--k];
+	out[at] = '\0';
+}
+
+int nb_reopen_hidden(int fd, dev_t dev, ino_t ino, int flags)
+{
+	char path[32];
+	nb_proc_fd_path(path, fd);
+	int r = (int)syscall(SYS_openat, AT_FDCWD, path, flags | O_CLOEXEC | O_NOCTTY);
+	if (r < 0)
+		return -1;
+	struct stat st;
+	int hidden = -1;
+	/* The number may name another file by now (another thread). */
+	if (nb_sys_fstat(r, &st) == 0 && st.st_dev == dev && st.st_ino == ino)
+		hidden = nb_hide_fd(r);
+	nb_sys_close(r);
+	return hidden;
 }
