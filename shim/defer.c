@@ -561,6 +561,8 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 		goto out;
 	uintptr_t lo, hi;
 	int dup;
+	/* The lease thread, once, before the section (it maps memory). */
+	nb_lease_prepare();
 	/* One critical section for every entry this read takes (find, get,
 	 * rebind, owner, edges): two signal-mask calls per read instead of
 	 * two per entry (sigguard.c). Nothing in it waits: regular files. */
@@ -611,7 +613,7 @@ again:
 	int idx = same;
 	if (reuse) {
 		/* Steady state: the pages stay guarded, only the record moves. */
-		if (nb_phantom_rebind(same, dup, ioff, fd, atomic_load(&e->gen), a, a + k) != 0) {
+		if (nb_phantom_rebind(same, lo, hi, dup, ioff, fd, atomic_load(&e->gen), a, a + k) != 0) {
 			nb_backing_put(dup);
 			goto out;
 		}

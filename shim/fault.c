@@ -239,6 +239,11 @@ static void kernel_mirror(int sig, const struct sigaction *a)
 	bool handler = (a->sa_flags & SA_SIGINFO) ||
 		       (a->sa_handler != SIG_DFL && a->sa_handler != SIG_IGN);
 	mine.sa_flags |= handler ? (a->sa_flags & SA_ONSTACK) : SA_ONSTACK;
+	/* The lease signal is asynchronous: whether a call it interrupts is
+	 * restarted is the program's SA_RESTART choice when it has a handler
+	 * (a handler without it interrupts a blocked read, signal(7)). */
+	if (sig == lease_sig && sig != 0 && handler && !(a->sa_flags & SA_RESTART))
+		mine.sa_flags &= ~SA_RESTART;
 	NB_REAL(sigaction)(sig, &mine, NULL);
 }
 

@@ -158,12 +158,8 @@ __attribute__((used)) long nb_syscall_seen(long nr, long a1, long a2, long a3, l
 		/* Another signal's handler with SIGSEGV in its mask: as the
 		 * sigaction hook does. */
 		if (a1 != SIGSEGV && a2 != 0 && nb_copy_in(&k, (const void *)a2, sizeof k) &&
-		    k.handler != SIG_DFL && k.handler != SIG_IGN) {
-			if (k.mask & (1ull << (SIGSEGV - 1)))
-				nb_sigguard_mask_bits(1ull << (SIGSEGV - 1));
-			if (a1 != nb_lease_signal()) /* as the sigaction hook */
-				nb_lease_masked(k.mask);
-		}
+		    k.handler != SIG_DFL && k.handler != SIG_IGN && (k.mask & (1ull << (SIGSEGV - 1))))
+			nb_sigguard_mask_bits(1ull << (SIGSEGV - 1));
 		if (nb_fault_owns((int)a1)) /* SIGSEGV, SIGBUS, the lease signal */
 			return owned_rt_sigaction((int)a1, (const struct k_sigaction *)a2,
 						  (struct k_sigaction *)a3, a4);

@@ -55,13 +55,6 @@ NB_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 	if (act != NULL && nb_copy_in(&peek, act, sizeof peek)) {
 		if (masks_segv(sig, &peek))
 			NB_KEEP_ERRNO(nb_sigguard_mask_bits(1ull << (SIGSEGV - 1)));
-		/* A handler that runs with the lease signal blocked could wait
-		 * for a break that cannot come (lease.c). */
-		uint64_t m;
-		memcpy(&m, &peek.sa_mask, sizeof m);
-		if (sig != nb_lease_signal() && ((peek.sa_flags & SA_SIGINFO) ||
-		    (peek.sa_handler != SIG_DFL && peek.sa_handler != SIG_IGN)))
-			NB_KEEP_ERRNO(nb_lease_masked(m));
 	}
 	if (owned(sig))
 		r = nb_fault_sigaction(sig, act, old);

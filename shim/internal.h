@@ -433,8 +433,8 @@ void nb_phantom_overwrite_range(uintptr_t start, uintptr_t end);
  * stands for src at off, read by descriptor owner (generation gen), with
  * the read's edges [xstart, start) and [end, xend) kept - one hold for
  * all of it. -1 if it is live no more. */
-int nb_phantom_rebind(int idx, int src, off_t off, int owner, unsigned gen, uintptr_t xstart,
-		      uintptr_t xend);
+int nb_phantom_rebind(int idx, uintptr_t start, uintptr_t end, int src, off_t off, int owner,
+		      unsigned gen, uintptr_t xstart, uintptr_t xend);
 /* Which source descriptor (and its generation) the phantom was read from:
  * materialising it counts against that source's pair. */
 void nb_phantom_set_owner(int idx, int fd, unsigned gen);
@@ -544,14 +544,22 @@ void nb_backing_drop_lease_of(dev_t dev, ino_t ino, bool fill); /* one file's */
 void nb_backing_leases_atfork_child(void);
 
 /* lease.c: NOBOUNCE_EXACT. */
-enum nb_lease_stop { NB_LEASE_STOP_MASK = 1, NB_LEASE_STOP_DISPOSITION };
+enum nb_lease_stop {
+	NB_LEASE_STOP_DISPOSITION = 1, /* its slot taken behind the library */
+	NB_LEASE_STOP_NO_THREAD,       /* the lease thread could not start */
+	NB_LEASE_STOP_SIGPENDING,      /* breaks could not be queued */
+};
 void nb_lease_init(void);
 int nb_lease_signal(void);     /* the signal fault.c holds for breaks; 0 none */
 bool nb_lease_on(void);        /* leases are being taken */
 bool nb_lease_strict(void);    /* NOBOUNCE_EXACT=strict */
 const char *nb_lease_state(void);
-/* A mask with these bits blocked is about to be in effect somewhere. */
-void nb_lease_masked(uint64_t blocked);
+/* Before a read that may take a lease, outside any critical section:
+ * starts the lease thread once (lease.c). */
+void nb_lease_prepare(void);
+void nb_lease_atfork_child(void);
+/* A seccomp filter comes: every lease let go of, the thread gone. */
+void nb_lease_thread_stop(void);
 /* A read lease on the file src names (dev/ino): our hidden descriptor
  * holding it, or -1 (none to be had; counted). */
 int nb_lease_take(int src, dev_t dev, ino_t ino);

@@ -34,13 +34,13 @@
  * The signal. A real-time signal (NOBOUNCE_LEASE_SIGNAL, 62 by default)
  * whose kernel slot fault.c holds like SIGSEGV's: the program's own
  * sigaction calls on it read and write a store, and a delivery that is not
- * a lease break of ours goes to the program's action. The break reaches
- * any thread that does not block the signal; the library's critical
- * sections block it for microseconds. If the program blocks it anywhere
- * (a mask call the hooks see, a mask inherited at start), a break might
- * wait until the timeout while the file changes under phantoms - so every
- * lease is given up then, for good (in strict mode every phantom of a
- * leased file is filled first and nothing is deferred after).
+ * a lease break of ours goes to the program's action. Breaks go to a
+ * thread of the library's, never to the program's threads (below), so
+ * the program's masks do not matter to them and its calls never see one.
+ * What a lease cannot do: answer while the whole process is stopped
+ * (SIGSTOP, a debugger) - the writer then waits for the lease-break time,
+ * after which the kernel revokes the lease and the file may change under
+ * a phantom, in strict mode too (README Known limits).
  *
  * State of one lease (the descriptor in backing.c's slot, an atomic):
  *
@@ -58,7 +58,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/futex.h>
+#include <pthread.h>
+#include <sched.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -99,10 +103,6 @@ void nb_lease_init(void)
 	if (c->exact == NB_EXACT_OFF || c->mode != NB_MODE_ON)
 		return;
 	lease_sig = c->lease_signal;
-	/* A mask inherited across exec may block it already. */
-	uint64_t cur = 0;
-	if (syscall(SYS_rt_sigprocmask, SIG_BLOCK, NULL, &cur, 8UL) == 0)
-		nb_lease_masked(cur);
 }
 
 int nb_lease_signal(void)
@@ -110,10 +110,118 @@ int nb_lease_signal(void)
 	return lease_sig;
 }
 
-void nb_lease_masked(uint64_t blocked)
+/* ---- the lease thread ----
+ *
+ * Where the break lands. A lease's owner is set to the whole process when
+ * it is taken (fs/locks.c lease_setup: PIDTYPE_TGID), so the kernel would
+ * hand the signal to any thread of the program that does not block it -
+ * and a handler running on a program's thread makes its nanosleep, poll,
+ * epoll_wait, select or pause fail with EINTR whatever SA_RESTART says
+ * (signal(7)): another process opening a file would change what this
+ * program's calls return. So the owner is moved to a thread of the
+ * library's (F_SETOWN_EX, F_OWNER_TID, after F_SETLEASE, which resets
+ * it): the break is delivered there and nowhere else, and the program's
+ * threads never see it. The thread does nothing but wait in pause(2)
+ * with every asynchronous signal blocked except the lease signal - and
+ * glibc's own two (SIGCANCEL, SIGSETXID, which setuid(2) in a threaded
+ * program needs every thread to answer). It also answers while the thread
+ * that reads is held in vfork(2), and a break that cannot be queued (the
+ * real-time queue full) turns into a SIGIO for this thread, which it
+ * blocks: the writer then waits for the lease-break time, and the
+ * process goes on (README Known limits).
+ *
+ * It is started on the first read that could take a lease (never in a
+ * process that defers nothing), outside every critical section: thread
+ * creation maps memory, which the hooks see. A child made by fork starts
+ * its own when it needs one. */
+static atomic_int thread_tid;     /* 0: none yet; -1: could not be started */
+static atomic_int thread_starting;
+static atomic_int thread_quit;    /* futex word: 1 = leave (a seccomp filter comes) */
+static atomic_int thread_gone;
+
+static void *lease_thread(void *arg)
 {
-	if (lease_sig != 0 && (blocked & (1ull << (lease_sig - 1))))
-		nb_lease_stop(NB_LEASE_STOP_MASK);
+	(void)arg;
+	uint64_t keep_open = (1ull << (lease_sig - 1)) | (1ull << (SIGSEGV - 1)) |
+			     (1ull << (SIGBUS - 1)) | (1ull << (SIGILL - 1)) | (1ull << (SIGFPE - 1)) |
+			     (1ull << (SIGTRAP - 1)) | (1ull << (SIGSYS - 1)) |
+			     (1ull << (32 - 1)) | (1ull << (33 - 1)); /* glibc's SIGCANCEL, SIGSETXID */
+	uint64_t block = ~keep_open;
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &block, NULL, 8UL);
+	atomic_store(&thread_tid, (int)syscall(SYS_gettid));
+	/* A break's handler runs while this waits (the wait then ends with
+	 * EINTR and starts again). */
+	while (!atomic_load(&thread_quit))
+		syscall(SYS_futex, &thread_quit, FUTEX_WAIT_PRIVATE, 0, NULL, NULL, 0);
+	atomic_store(&thread_gone, 1);
+	syscall(SYS_exit, 0); /* the thread only: no unwinding, no TLS destructors */
+	return NULL;
+}
+
+void nb_lease_thread_stop(void)
+{
+	if (atomic_load(&thread_tid) <= 0)
+		return;
+	atomic_store(&thread_quit, 1);
+	syscall(SYS_futex, &thread_quit, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
+	/* Gone, or about to make its last call (exit, which every filter
+	 * allows), before the caller's filter is installed. */
+	while (!atomic_load(&thread_gone))
+		sched_yield();
+}
+
+void nb_lease_prepare(void)
+{
+	if (NB_LIKELY(atomic_load_explicit(&thread_tid, memory_order_relaxed) != 0) ||
+	    !nb_lease_on())
+		return;
+	if (atomic_exchange(&thread_starting, 1)) {
+		/* Another thread is starting it: its file's lease must not be
+		 * skipped for want of a thread that is microseconds away. */
+		while (atomic_load(&thread_tid) == 0)
+			sched_yield();
+		return;
+	}
+	int saved = errno;
+	/* A break that cannot be queued comes as SIGIO instead, which the
+	 * thread keeps blocked: the writer would wait for the lease-break
+	 * time. Where the queue is rationed that tightly, no leases. */
+	struct rlimit rl;
+	if (nb_sys_getrlimit(RLIMIT_SIGPENDING, &rl) == 0 && rl.rlim_cur < 64) {
+		atomic_store(&thread_tid, -1);
+		nb_lease_stop(NB_LEASE_STOP_SIGPENDING);
+		errno = saved;
+		return;
+	}
+	pthread_attr_t at;
+	pthread_t t;
+	bool ok = pthread_attr_init(&at) == 0;
+	if (ok) {
+		pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+		pthread_attr_setstacksize(&at, 64 * 1024);
+		ok = pthread_create(&t, &at, lease_thread, NULL) == 0;
+		pthread_attr_destroy(&at);
+	}
+	if (ok) {
+		pthread_setname_np(t, "nobounce-lease");
+		/* Its tid, before any lease is taken for it to answer. */
+		while (atomic_load(&thread_tid) == 0)
+			sched_yield();
+	} else {
+		atomic_store(&thread_tid, -1);
+		nb_lease_stop(NB_LEASE_STOP_NO_THREAD);
+	}
+	errno = saved;
+}
+
+void nb_lease_atfork_child(void)
+{
+	/* The thread stayed in the parent; leases here are the parent's
+	 * (backing.c closed our numbers of them). */
+	atomic_store(&thread_tid, 0);
+	atomic_store(&thread_starting, 0);
+	atomic_store(&thread_quit, 0);
+	atomic_store(&thread_gone, 0);
 }
 
 bool nb_lease_on(void)
@@ -131,8 +239,10 @@ const char *nb_lease_state(void)
 	if (nb_g.cfg.exact == NB_EXACT_OFF)
 		return "off";
 	switch (atomic_load(&stopped)) {
-	case NB_LEASE_STOP_MASK:
-		return "given up: a signal mask blocks the lease signal";
+	case NB_LEASE_STOP_NO_THREAD:
+		return "given up: the lease thread could not be started";
+	case NB_LEASE_STOP_SIGPENDING:
+		return "given up: RLIMIT_SIGPENDING is below 64";
 	case NB_LEASE_STOP_DISPOSITION:
 		return "given up: the lease signal's disposition was changed behind the library";
 	default:
@@ -142,7 +252,8 @@ const char *nb_lease_state(void)
 
 int nb_lease_take(int src, dev_t dev, ino_t ino)
 {
-	if (!nb_lease_on())
+	int tid = atomic_load(&thread_tid);
+	if (!nb_lease_on() || tid <= 0)
 		return -1;
 	int saved = errno;
 	/* The program's own write lease on the file (only possible through
@@ -166,6 +277,13 @@ int nb_lease_take(int src, dev_t dev, ino_t ino)
 	    nb_sys_fcntl(hidden, F_SETLEASE, F_RDLCK) != 0) {
 		NB_COUNT(leases_refused, 1);
 		nb_own_release(hidden);
+		errno = saved;
+		return -1;
+	}
+	/* Breaks to the lease thread only (see above). */
+	struct f_owner_ex own = { F_OWNER_TID, tid };
+	if (nb_sys_fcntl(hidden, F_SETOWN_EX, (long)&own) != 0) {
+		nb_lease_drop(hidden);
 		errno = saved;
 		return -1;
 	}

@@ -859,13 +859,20 @@ void nb_phantom_materialize_range(uintptr_t start, uintptr_t end)
 	}
 }
 
-int nb_phantom_rebind(int idx, int src, off_t off, int owner, unsigned gen, uintptr_t xstart,
-		      uintptr_t xend)
+int nb_phantom_rebind(int idx, uintptr_t start, uintptr_t end, int src, off_t off, int owner,
+		      unsigned gen, uintptr_t xstart, uintptr_t xend)
 {
 	struct phantom *p = &table[idx];
-	char *slot = xstart < p->start || xend > p->end ? edge_slot(idx) : NULL;
+	char *slot = xstart < start || xend > end ? edge_slot(idx) : NULL;
 	if (!claim(p))
 		return -1;
+	if (p->start != start || p->end != end) {
+		/* Filled (a touch, a lease break on another thread) and its
+		 * slot taken by another buffer since the caller looked: that
+		 * phantom is not the caller's to rebind (as rebind_pipe). */
+		unclaim(p);
+		return -1;
+	}
 	/* The caller took a reference to src for this read; the one the
 	 * entry held goes, also when it is the same backing (else every
 	 * turn of the loop would keep one more, and the file stays open

@@ -160,6 +160,10 @@ void nb_sandbox_enter(void)
 		/* No new phantom from here (hooks test active); the ones
 		 * there are go into memory, their backings are let go. */
 		nb_defer_expose_all();
+		/* No lease left to break, and no thread of ours left to make a
+		 * call the filter may forbid. */
+		nb_backing_drop_leases(false);
+		nb_lease_thread_stop();
 		nb_final_report();
 		nb_g.cfg.live = false; /* a failed exec must not make it again */
 		nb_own_prepare_surrender();

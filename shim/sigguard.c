@@ -143,8 +143,6 @@ void nb_sigguard_mask(int how, const sigset_t *set)
 	/* The caller's pointer may be bad: the real call reports that. */
 	if (!nb_copy_in(&m, set, sizeof m))
 		return;
-	if (how != SIG_UNBLOCK)
-		nb_lease_masked(m);
 	if (!would_block(how, m))
 		return;
 	int saved = errno;
@@ -156,7 +154,6 @@ void nb_sigguard_mask_bits(uint64_t blocked_after)
 {
 	if (!atomic_load_explicit(&nb_g.active, memory_order_relaxed))
 		return; /* off, or pass-through under seccomp: no call of ours */
-	nb_lease_masked(blocked_after);
 	if (!(blocked_after & BIT(SIGSEGV)))
 		return;
 	int saved = errno;
@@ -171,8 +168,6 @@ bool nb_sigguard_call_begin(const sigset_t *tmp)
 	uint64_t m;
 	if (tmp == NULL || !nb_copy_in(&m, tmp, sizeof m))
 		return false;
-	/* A break could wait for the whole call: leases end for good. */
-	nb_lease_masked(m);
 	if (!(m & BIT(SIGSEGV)))
 		return false;
 	int saved = errno;
@@ -224,7 +219,6 @@ bool nb_sigguard_allows(void)
 		stop_for_good(NB_GUARD_MASK);
 		return false;
 	}
-	nb_lease_masked(cur);
 	if (nb_lease_on() && !nb_fault_lease_slot_ours()) {
 		/* The lease signal's slot went the same way: breaks would
 		 * reach the program's handler, or nothing. */

@@ -107,10 +107,31 @@ test_auto_defers_a_file_open_for_writing_elsewhere_and_says_it_is_unleased() {
 	assert_eq "$(jget stats.json "j['exact']")" auto
 }
 
-test_a_mask_that_blocks_the_lease_signal_ends_leases_and_strict_defers_nothing() {
+test_a_program_that_blocks_the_lease_signal_still_gets_exact_bytes_in_strict_mode() {
+	# Breaks go to the library's own thread: the program's mask is no
+	# matter for them.
 	same_as_plain mask-blocks NOBOUNCE_EXACT=strict
-	assert_eq "$(counter deferred_reads)" 0 "deferred reads"
-	assert_eq "$(jget stats.json "j['leases']")" "given up: a signal mask blocks the lease signal"
+	broke_a_lease
+	assert_eq "$(jget stats.json "j['leases']")" on
+}
+
+test_a_break_does_not_cut_the_programs_nanosleep_or_poll_short() {
+	same_as_plain sleep-through
+	broke_a_lease
+	assert_grep '^nanosleep 0 $' shim.out
+	assert_grep '^poll 0$' shim.out
+}
+
+test_a_vfork_child_writing_the_source_is_not_held_up_by_its_waiting_parent() {
+	same_as_plain vfork-writer
+	broke_a_lease
+	assert_grep '^vfork writer: status 0, waited under 1 s$' shim.out
+}
+
+test_the_programs_handler_without_sa_restart_still_interrupts_a_blocked_read() {
+	same_as_plain own-handler-eintr
+	[ "$(counter leases_taken)" -ge 1 ] || fail "no lease was held"
+	assert_grep '^blocked read: -1 Interrupted system call$' shim.out
 }
 
 test_exact_off_takes_no_lease() {

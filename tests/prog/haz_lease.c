@@ -40,6 +40,18 @@
  *                    the bytes past the cut are gone: the library's write
  *                    returns what moved, then fails with EIO - it never
  *                    sends bytes the file did not hold (zeros)
+ *   sleep-through    overwrite, by a child that waits 200 ms first, while
+ *                    the program sleeps 1 s in nanosleep and then polls
+ *                    for 300 ms: neither may end early (the lease break is
+ *                    not the program's signal)
+ *   vfork-writer     after read CHANGE_AT the program vforks a child that
+ *                    opens the source for writing and overwrites it: the
+ *                    parent is held in vfork meanwhile, and the child must
+ *                    not wait for it
+ *   own-handler-eintr  the program's handler for the lease signal has no
+ *                    SA_RESTART; a thread blocked in read() on an empty
+ *                    pipe gets the signal from pthread_kill: read must
+ *                    fail with EINTR, as plain
  *   own-write-lease  no other process; after read CHANGE_AT the program
  *                    takes a write lease on its source descriptor (it is
  *                    the file's only opener), then lets go of it
@@ -50,8 +62,10 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #define FILE_SIZE (4u << 20)
 #define CHUNK (256u << 10)
@@ -85,9 +99,34 @@ static void make_file(const char *path)
 	free(b);
 }
 
+static double now(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
 /* The other process's change, by kind. */
 static void change(const char *path, const char *kind)
 {
+	if (strcmp(kind, "vfork-writer") == 0) {
+		double t0 = now();
+		pid_t v = vfork();
+		if (v == 0) {
+			int fd = open(path, O_WRONLY);
+			char x[4096];
+			memset(x, 'V', sizeof x);
+			_exit(fd >= 0 && pwrite(fd, x, sizeof x, 0) == (ssize_t)sizeof x ? 0 : 3);
+		}
+		int st;
+		while (waitpid(v, &st, 0) < 0)
+			if (errno != EINTR)
+				die("waitpid");
+		printf("vfork writer: status %d, waited %s\n", WEXITSTATUS(st),
+		       now() - t0 < 1.0 ? "under 1 s" : "1 s or more");
+		return;
+	}
+	bool sleep_through = strcmp(kind, "sleep-through") == 0;
 	pid_t c = fork();
 	if (c < 0)
 		die("fork");
@@ -95,6 +134,8 @@ static void change(const char *path, const char *kind)
 		char *x = malloc(FILE_SIZE);
 		if (x == NULL)
 			_exit(3);
+		if (sleep_through)
+			usleep(200 * 1000);
 		if (strcmp(kind, "truncate") == 0) {
 			int r = truncate(path, 0);
 			printf("other: truncate %d\n", r);
@@ -115,12 +156,53 @@ static void change(const char *path, const char *kind)
 		fflush(stdout);
 		_exit(0);
 	}
+	if (sleep_through) {
+		struct timespec ts = { 1, 0 }, rem = { 0, 0 };
+		int r = nanosleep(&ts, &rem);
+		printf("nanosleep %d %s\n", r, r ? strerror(errno) : "");
+		int p = poll(NULL, 0, 300);
+		printf("poll %d\n", p);
+	}
 	int st;
 	while (waitpid(c, &st, 0) < 0)
 		if (errno != EINTR)
 			die("waitpid");
 	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
 		die("the other process failed");
+}
+
+static void on_sig(int sig)
+{
+	(void)sig;
+}
+
+static void *blocked_reader(void *arg)
+{
+	int fd = *(int *)arg;
+	char c;
+	ssize_t r = read(fd, &c, 1);
+	printf("blocked read: %zd %s\n", r, r < 0 ? strerror(errno) : "");
+	return NULL;
+}
+
+/* A thread blocked in read() on an empty pipe, woken by the lease signal
+ * through the program's handler without SA_RESTART. */
+static void own_handler_eintr(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = on_sig;
+	if (sigaction(LEASE_SIG, &sa, NULL) != 0)
+		die("sigaction");
+	int p[2];
+	if (pipe(p) != 0)
+		die("pipe");
+	pthread_t t;
+	if (pthread_create(&t, NULL, blocked_reader, &p[0]) != 0)
+		die("pthread_create");
+	usleep(100 * 1000);
+	pthread_kill(t, LEASE_SIG);
+	pthread_join(t, NULL);
 }
 
 static volatile sig_atomic_t own_got, own_bad, own_breaks, own_break_fd = -1;
@@ -291,7 +373,8 @@ int main(int argc, char **argv)
 	static struct job a, b;
 	a = (struct job){ .src = "src.bin", .dst = "dst.bin", .kind = "overwrite", .changes = true };
 	if (strcmp(sc, "truncate") == 0 || strcmp(sc, "open-trunc") == 0 ||
-	    strcmp(sc, "cut-inside") == 0) {
+	    strcmp(sc, "cut-inside") == 0 || strcmp(sc, "sleep-through") == 0 ||
+	    strcmp(sc, "vfork-writer") == 0) {
 		a.kind = sc;
 	} else if (strcmp(sc, "own-signal") == 0) {
 		own_handler_install();
@@ -310,11 +393,16 @@ int main(int argc, char **argv)
 		sigaddset(&s, LEASE_SIG);
 		if (sigprocmask(SIG_BLOCK, &s, NULL) != 0)
 			die("sigprocmask");
+	} else if (strcmp(sc, "own-handler-eintr") == 0) {
+		a.changes = false;
 	} else if (strcmp(sc, "threads") != 0 && strcmp(sc, "overwrite") != 0) {
 		fprintf(stderr, "haz_lease: unknown scenario '%s'\n", sc);
 		return 2;
 	}
-	if (strcmp(sc, "threads") == 0) {
+	if (strcmp(sc, "own-handler-eintr") == 0) {
+		copy(&a); /* a lease is held: the library's slot is in use */
+		own_handler_eintr();
+	} else if (strcmp(sc, "threads") == 0) {
 		make_file("src2.bin");
 		b = (struct job){ .src = "src2.bin", .dst = "dst2.bin", .kind = "overwrite", .changes = true };
 		pthread_t t;

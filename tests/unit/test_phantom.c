@@ -171,7 +171,7 @@ static void edges_match_only_what_the_read_put_there(void **state)
 	assert_false(nb_phantom_edges_intact(i, s - 100, s));
 	assert_true(nb_phantom_edges_intact(i, s - 49, s));
 	/* a rebind (the next read) forgets the edges until set again */
-	assert_int_equal(nb_phantom_rebind(i, src, 0, -1, 0, s, e), 0);
+	assert_int_equal(nb_phantom_rebind(i, s, e, src, 0, -1, 0, s, e), 0);
 	assert_false(nb_phantom_edges_intact(i, e, e + 20));
 }
 
@@ -182,7 +182,7 @@ static void rebind_keeps_the_new_reads_edges_in_the_same_hold(void **state)
 	uintptr_t s = (uintptr_t)mem + pg, e = (uintptr_t)mem + 3 * pg;
 	memset(mem + pg - 30, 'H', 30);
 	memset(mem + 3 * pg, 'T', 40);
-	assert_int_equal(nb_phantom_rebind(i, src, 2 * pg, 5, 9, s - 30, e + 40), 0);
+	assert_int_equal(nb_phantom_rebind(i, s, e, src, 2 * pg, 5, 9, s - 30, e + 40), 0);
 	assert_true(nb_phantom_edges_intact(i, s - 30, s));
 	assert_true(nb_phantom_edges_intact(i, e, e + 40));
 	assert_false(nb_phantom_edges_intact(i, s - 31, s));
@@ -206,6 +206,20 @@ static void edges_larger_than_a_slot_are_refused(void **state)
 	assert_false(nb_phantom_edges_intact(i, s - 10, s));
 }
 
+static void rebind_of_a_slot_taken_by_another_buffer_is_refused(void **state)
+{
+	(void)state;
+	/* The caller looked at slot i for pages [mem, mem + 2 pg); since
+	 * then it was filled and reused for other pages. */
+	int i = guard(mem + 2 * pg, 2, 0);
+	assert_int_equal(nb_phantom_rebind(i, (uintptr_t)mem, (uintptr_t)mem + 2 * pg, src, 7 * pg,
+					   -1, 0, (uintptr_t)mem, (uintptr_t)mem + 2 * pg), -1);
+	struct nb_phantom_view v;
+	assert_true(nb_phantom_get(i, &v));
+	assert_int_equal(v.start, (uintptr_t)mem + 2 * pg);
+	assert_int_equal(v.off, 0);
+}
+
 static void drop_range_outside_keeps_the_phantom(void **state)
 {
 	(void)state;
@@ -218,7 +232,8 @@ static void rebind_changes_what_the_memory_will_hold(void **state)
 {
 	(void)state;
 	int i = guard(mem, 2, 0);
-	assert_int_equal(nb_phantom_rebind(i, src, 7 * pg, -1, 0, (uintptr_t)mem, (uintptr_t)mem + 2 * pg), 0);
+	assert_int_equal(nb_phantom_rebind(i, (uintptr_t)mem, (uintptr_t)mem + 2 * pg, src, 7 * pg, -1,
+					   0, (uintptr_t)mem, (uintptr_t)mem + 2 * pg), 0);
 	struct nb_phantom_view v;
 	assert_true(nb_phantom_get(i, &v));
 	assert_int_equal(v.off, 7 * pg);
@@ -324,6 +339,7 @@ int main(void)
 		T(edges_match_only_what_the_read_put_there),
 		T(rebind_keeps_the_new_reads_edges_in_the_same_hold),
 		T(edges_larger_than_a_slot_are_refused),
+		T(rebind_of_a_slot_taken_by_another_buffer_is_refused),
 		T(drop_range_outside_keeps_the_phantom),
 		T(rebind_changes_what_the_memory_will_hold),
 		T(two_phantoms_fill_independently),
