@@ -442,31 +442,30 @@ static int pipe_wait(int fd)
 }
 
 /* How many bytes at the front of pipe source fd (at most want) hold no
- * packet: 1..want, or NB_NOT_DEFERRED (packets, the end, no pipe), or -1
- * with errno (EAGAIN on an empty non-blocking pipe). Nothing consumed. */
-static ssize_t pipe_plain_front(int fd, size_t want)
+ * packet: 2..want, or NB_NOT_DEFERRED (packets, the end, too little to
+ * tell), or -1 with errno (EAGAIN on an empty non-blocking pipe). The
+ * copy goes into the caller's empty pool pipe t, which is empty again
+ * after; nothing of the source is consumed. */
+static ssize_t pipe_plain_front(int fd, const struct nb_pipe *t, size_t want)
 {
-	struct nb_pipe t;
 	if (want > NB_SINK * NB_SINK_IOV)
 		want = NB_SINK * NB_SINK_IOV;
-	if (nb_pipe_get(&t) != 0)
-		return NB_NOT_DEFERRED;
 	long k;
 	for (int tries = 0;; tries++) {
-		k = syscall(SYS_tee, fd, t.w, want, SPLICE_F_NONBLOCK);
+		k = syscall(SYS_tee, fd, t->w, want, SPLICE_F_NONBLOCK);
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0 && errno == EAGAIN && tries < 8) {
 			int w = pipe_wait(fd);
 			if (w == 0)
 				continue;
-			nb_pipe_put_holding(&t, 0);
 			return w;
 		}
 		break;
 	}
 	if (k <= 1) { /* the end, an error, or too little to tell */
-		nb_pipe_put_holding(&t, k > 0 ? (size_t)k : 0);
+		if (k > 0 && !nb_pipe_skip(t, (size_t)k))
+			return -3; /* the pipe could not be emptied */
 		return NB_NOT_DEFERRED;
 	}
 	struct iovec v[NB_SINK_IOV];
@@ -479,12 +478,13 @@ static ssize_t pipe_plain_front(int fd, size_t want)
 	}
 	ssize_t r;
 	do
-		r = (ssize_t)syscall(SYS_readv, t.r, v, (int)cnt);
+		r = (ssize_t)syscall(SYS_readv, t->r, v, (int)cnt);
 	while (r < 0 && errno == EINTR);
 	int q = -1;
-	if (ioctl(t.r, FIONREAD, &q) != 0)
+	if (ioctl(t->r, FIONREAD, &q) != 0)
 		q = -1;
-	nb_pipe_put(&t);
+	if (!nb_pipe_drain(t))
+		return -3;
 	/* No packet: all but one byte read, and that one still there. */
 	return r == k - 1 && q == 1 ? (ssize_t)k : NB_NOT_DEFERRED;
 }
@@ -500,10 +500,11 @@ static ssize_t pipe_plain_front(int fd, size_t want)
  * write end is blocking for that reason (pipepool.c), and being empty it
  * never makes the call wait itself. The partial first page (shared with
  * other data) is then read out of the pipe's front into memory. When the
- * source has more queued than the pipe took, the pipe's partial last page
- * is read out too (its pages moved to a second pipe first: a pipe gives
- * its bytes from the front only), and the rest of the buffer is filled
- * with a plain non-blocking read. An error after bytes arrived is left
+ * pipe took all it was asked for, the rest of the buffer is filled with a
+ * plain non-blocking read; when it took less (it ran out of slots) while
+ * the source has more queued, its partial last page would lie under that
+ * rest - a pipe gives its bytes from the front only - so this one read
+ * is copied instead, all of it. An error after bytes arrived is left
  * for the next read, as read(2) leaves it; bytes taken from the source
  * are never followed by an error. Returns the count, -1 with the plain
  * read's errno, or NB_NOT_DEFERRED before anything was consumed.
@@ -526,16 +527,37 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 		nb_pipe_put_holding(&p, 0);
 		return NB_NOT_DEFERRED;
 	}
-	size_t h = lo - a, want = end - a;
+	size_t h = lo - a, want = end - a, queued = 0;
 	if (kind == NB_KIND_PIPE) {
-		ssize_t f = pipe_plain_front(fd, want);
+		/* Only bytes looked at for packets are taken: want shrinks. */
+		ssize_t f = pipe_plain_front(fd, &p, want);
 		if (f < 0) {
 			int err = errno;
+			if (f == -3) { /* not known to be empty: never reused */
+				nb_pipe_put(&p);
+				return NB_NOT_DEFERRED;
+			}
 			nb_pipe_put_holding(&p, 0);
 			errno = err;
 			return f;
 		}
-		want = (size_t)f;
+		queued = (size_t)f;
+		want = queued;
+	} else {
+		int q = 0;
+		if (ioctl(fd, FIONREAD, &q) == 0 && q > 0)
+			queued = (size_t)q;
+	}
+	/* Less queued than the pages hold: the pipe takes whole pages of it
+	 * and the rest is read plain after them, so that the pipe's bytes
+	 * end on a page boundary (a pipe gives its bytes from the front
+	 * only: a partial last page would be out of reach). */
+	if (queued > 0 && queued < end - a) {
+		uintptr_t e2 = (a + queued) & ~(pg - 1);
+		if (e2 > lo && (e2 - lo) / pg >= NB_MIN_PAGES) {
+			end = e2;
+			want = end - a;
+		}
 	}
 	int same = nb_phantom_find(lo);
 	struct nb_phantom_view v;
@@ -572,17 +594,19 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 	}
 	/* Does the read go on past what the pipe took? Up to the phantom's
 	 * last page it did take everything asked; short of it, only if the
-	 * source has more queued (the pipe ran out of slots). */
+	 * source has more queued (the pipe ran out of slots: its partial
+	 * last page would sit under the rest of the read, so then all of it
+	 * goes into memory, a copy, and the read goes on from there). */
 	uintptr_t stop = a + (size_t)m; /* the pipe's bytes end here */
 	bool cont = stop == end ? end < a + n : more_queued(fd, kind);
-	uintptr_t pend = cont ? (stop & ~(pg - 1)) : end; /* the phantom's pages */
-	if (pend < lo || (pend - lo) / pg < NB_MIN_PAGES || (size_t)m <= h + NB_MIN_PAGES * pg) {
-		/* Too little for a phantom: all of it into memory. */
+	if ((cont && stop != end) || (size_t)m <= h + NB_MIN_PAGES * pg) {
+		/* Too little for a phantom, or more to come: all of it into
+		 * memory (the old phantom's pages opened first). */
 		if (reuse)
 			nb_phantom_overwrite_range(lo, end);
 		size_t got = pipe_to_memory(&p, a, (size_t)m);
 		nb_pipe_put(&p);
-		if (got < (size_t)m)
+		if (got < (size_t)m) /* not reached: ordinary memory */
 			return got > 0 ? (ssize_t)got : (errno = EFAULT, -1);
 		if (cont)
 			got += read_more(fd, kind, stop, a + n - stop);
@@ -593,48 +617,13 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 		errno = EFAULT;
 		return -1; /* not reached: the head is ordinary memory */
 	}
-	size_t k = pend - lo < (size_t)m - h ? pend - lo : (size_t)m - h;
-	if (stop > pend) {
-		/* The pipe's partial last page: its pages go to a second pipe
-		 * (a move of page references), what stays is that page. */
-		struct nb_pipe q;
-		ssize_t mv = -1;
-		if (nb_pipe_get(&q) == 0) {
-			do
-				mv = (ssize_t)syscall(SYS_splice, p.r, NULL, q.w, NULL, k,
-						      SPLICE_F_NONBLOCK);
-			while (mv < 0 && errno == EINTR);
-			if (mv != (ssize_t)k) {
-				/* Back to memory in order: what moved, then
-				 * what stayed. */
-				size_t got = h + pipe_to_memory(&q, lo, mv > 0 ? (size_t)mv : 0);
-				got += pipe_to_memory(&p, a + got, (size_t)m - got);
-				nb_pipe_put(&q);
-				nb_pipe_put(&p);
-				if (reuse)
-					nb_phantom_overwrite_range(lo, end); /* not reached */
-				return (ssize_t)got;
-			}
-		} else {
-			size_t got = h + pipe_to_memory(&p, lo, (size_t)m - h);
-			nb_pipe_put(&p);
-			if (got == (size_t)m)
-				got += read_more(fd, kind, stop, a + n - stop);
-			return (ssize_t)got;
-		}
-		size_t t = pipe_to_memory(&p, pend, stop - pend);
-		nb_pipe_put(&p);
-		p = q;
-		if (t < stop - pend) {
-			/* Not reached (ordinary memory): keep what is known. */
-			size_t got = h + pipe_to_memory(&p, lo, k);
-			nb_pipe_put(&p);
-			return (ssize_t)got;
-		}
-	}
-	size_t tail = cont ? read_more(fd, kind, stop, a + n - stop) : 0;
+	uintptr_t pend = end; /* the phantom's pages */
+	size_t k = (size_t)m - h;
+	/* The rest of the buffer, past the pages the pipe filled: ordinary
+	 * memory (overwritten above). */
+	size_t tail = cont ? read_more(fd, kind, end, a + n - end) : 0;
 	size_t count = (size_t)m + tail;
-	if (reuse && (v.len > k || pend != end)) {
+	if (reuse && v.len > k) {
 		/* The old phantom's bytes past this read are still the
 		 * program's: they must be in memory before the pages change
 		 * hands. */
