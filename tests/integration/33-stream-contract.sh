@@ -64,4 +64,59 @@ test_reads_into_overlapping_places_of_one_buffer_lose_nothing() {
 	assert_grep '^received 33554432 bytes$' shim.out
 }
 
+# haproxy 2.6 in TCP mode (raw_sock_to_buf: a short read with HUP seen is
+# the end of the stream) in front of a local server, both on 127.0.0.1,
+# preloaded with the stream minimum at 8K so its 16K reads are served:
+# eight concurrent downloads of 32 MiB arrive whole.
+test_haproxy_tcp_mode_relays_eight_32m_downloads_whole() {
+	command -v haproxy > /dev/null || fail "haproxy is not installed (scripts/deps.sh)"
+	local p1 p2 i
+	p1=$(port); p2=$(port)
+	mkdata in.bin $((32 * 1024 * 1024))
+	# (the file opened per connection, after the fork: one offset each)
+	serve origin socat -U "TCP-LISTEN:$p1,bind=127.0.0.1,reuseaddr,fork" OPEN:in.bin,rdonly
+	wait_listen "$p1"
+	cat > haproxy.cfg <<CFG
+global
+	maxconn 64
+	nbthread 1
+defaults
+	mode tcp
+	timeout connect 5s
+	timeout client 30s
+	timeout server 30s
+frontend f
+	bind 127.0.0.1:$p2
+	default_backend b
+backend b
+	server origin 127.0.0.1:$p1
+CFG
+	serve hap env LD_PRELOAD="$LIB" NOBOUNCE_STATS="$T/hap-%p.json" NOBOUNCE_MIN_CHUNK=8K \
+		NOBOUNCE_MIN_CHUNK_STREAM=8K haproxy -q -db -f haproxy.cfg
+	wait_listen "$p2"
+	for i in 1 2 3 4 5 6 7 8; do
+		timeout 60 socat -u "TCP:127.0.0.1:$p2" "CREATE:out$i.bin" &
+		echo $! > "$T/dl$i.pid"
+	done
+	for i in 1 2 3 4 5 6 7 8; do
+		finish "dl$i" || fail "download $i failed"
+	done
+	# A soft stop (SIGUSR1) lets haproxy exit normally, which writes the
+	# report; it is the child of the timeout whose PID serve recorded.
+	local hp
+	hp=$(pgrep -P "$(cat "$T/hap.pid")")
+	[ -n "$hp" ] && kill -USR1 "$hp"
+	finish hap
+	stop origin
+	for i in 1 2 3 4 5 6 7 8; do
+		assert_eq "$(stat -c %s "out$i.bin")" $((32 * 1024 * 1024)) "size of download $i"
+		assert_same in.bin "out$i.bin"
+	done
+	local st d
+	st=$(grep -l '"program": "haproxy"' "$T"/hap-*.json | head -1)
+	[ -n "$st" ] || fail "no stats report from haproxy"
+	d=$(jget "$st" 'j["counters"]["deferred_reads"]')
+	[ "$d" -gt 0 ] || fail "haproxy had no read served as a phantom"
+}
+
 run_tests
