@@ -543,15 +543,14 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 		}
 		queued = (size_t)f;
 		want = queued;
-	} else {
-		int q = 0;
-		if (ioctl(fd, FIONREAD, &q) == 0 && q > 0)
-			queued = (size_t)q;
 	}
-	/* Less queued than the pages hold: the pipe takes whole pages of it
-	 * and the rest is read plain after them, so that the pipe's bytes
-	 * end on a page boundary (a pipe gives its bytes from the front
-	 * only: a partial last page would be out of reach). */
+	/* A pipe source holds less than the pages (the examined count): the
+	 * pool pipe takes whole pages of it and the rest is read plain after
+	 * them, so that the pool pipe's bytes end on a page boundary (a pipe
+	 * gives its bytes from the front only: a partial last page would be
+	 * out of reach). A socket's splice takes what is queued, and more
+	 * is rarely there after it: its pages stay the buffer's (the steady
+	 * state keeps reusing one phantom). */
 	if (queued > 0 && queued < end - a) {
 		uintptr_t e2 = (a + queued) & ~(pg - 1);
 		if (e2 > lo && (e2 - lo) / pg >= NB_MIN_PAGES) {
