@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -351,35 +352,186 @@ static ssize_t pread_all(int fd, uintptr_t dst, size_t n, off_t off)
 }
 
 /* Moves a pipe's n bytes into memory (the read that is too small for a
- * phantom, or a phantom that could not be guarded): a plain copy. */
-static bool pipe_to_memory(const struct nb_pipe *p, uintptr_t dst, size_t n)
+ * phantom, or a phantom that could not be guarded): a plain copy. Returns
+ * how many arrived (n, unless the memory refused them). */
+static size_t pipe_to_memory(const struct nb_pipe *p, uintptr_t dst, size_t n)
 {
-	while (n > 0) {
-		ssize_t r = (ssize_t)syscall(SYS_read, p->r, (void *)dst, n);
+	size_t done = 0;
+	while (done < n) {
+		ssize_t r = (ssize_t)syscall(SYS_read, p->r, (void *)(dst + done), n - done);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
-			return false;
-		dst += (size_t)r;
-		n -= (size_t)r;
+			break;
+		done += (size_t)r;
 	}
-	return true;
+	return done;
+}
+
+/* ---- stream sources: read(2)'s contract, not only POSIX's ----
+ *
+ * A served stream read returns exactly what read(2) could at that moment:
+ * everything queued, up to the count asked for. Event loops depend on
+ * it: an EPOLLET reader (nginx ngx_unix_recv) takes n < size as "wait
+ * for the next edge", haproxy (raw_sock_to_buf) takes a short read with
+ * EPOLLRDHUP seen as the end of the stream. So the read does not stop at
+ * the buffer's last whole page or at the pool pipe's capacity: the pages
+ * the pipe holds become the phantom, and the rest of the buffer is filled
+ * by a plain non-blocking read of the source (RWF_NOWAIT: per call, the
+ * descriptor's own flags untouched).
+ *
+ * TCP urgent data: a splice from the socket stops at the urgent mark and
+ * returns 0 there (tcp_read_sock), which is no end of stream. A 0 from the
+ * splice is never trusted: the plain read is made instead (it skips the
+ * urgent byte, or reads it with SO_OOBINLINE, or reports the real end).
+ * A plain read that started before the mark stops at it, so the served
+ * read stops there too (SIOCATMARK) and does not continue past it.
+ *
+ * Packet-mode pipes: a writer that sets O_DIRECT on its own end (pipe(7))
+ * makes every write a packet; the flag sits on the pipe's buffers, and a
+ * splice carries it into the pool pipe, whose reads would then throw
+ * bytes away. Nothing on the reader's end tells, so every read from a
+ * pipe source first looks at a tee(2) of what is queued: read(2) of that
+ * copy (into a sink, bytes thrown away) stops after the first packet, and
+ * with one byte left unread, the copy's remaining count tells whether its
+ * last buffer is a packet too. Any packet in sight: the plain read, which
+ * returns one packet as pipe_read does. Only the bytes examined are taken.
+ */
+
+/* Bytes [dst, dst+n) from the source without waiting: what is queued now
+ * (RWF_NOWAIT makes the one call non-blocking: sock_read_iter turns it
+ * into MSG_DONTWAIT, pipe_read into -EAGAIN). A TCP source stops at the
+ * urgent mark, as a plain read that began before it does. Never fails:
+ * an error or the end is the next read's to report. */
+static size_t read_more(int fd, int kind, uintptr_t dst, size_t n)
+{
+	size_t got = 0;
+	int saved = errno;
+	while (got < n) {
+		if (kind == NB_KIND_TCP) {
+			int at = 0;
+			if (ioctl(fd, SIOCATMARK, &at) != 0 || at)
+				break;
+		}
+		struct iovec v = { (void *)(dst + got), n - got };
+		ssize_t r = (ssize_t)syscall(SYS_preadv2, fd, &v, 1, -1L, 0L, RWF_NOWAIT);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	errno = saved;
+	return got;
+}
+
+/* Is more queued at the source right now, short of the urgent mark? */
+static bool more_queued(int fd, int kind)
+{
+	int q = 0, at = 0;
+	int saved = errno;
+	bool more = ioctl(fd, FIONREAD, &q) == 0 && q > 0 &&
+		    !(kind == NB_KIND_TCP && (ioctl(fd, SIOCATMARK, &at) != 0 || at));
+	errno = saved;
+	return more;
+}
+
+/* The sink the packet probe reads into: the bytes are never looked at. */
+#define NB_SINK (64u * 1024u)
+#define NB_SINK_IOV 64u
+static char probe_sink[NB_SINK];
+
+/* Waits for a blocking pipe source to have bytes, as read(2) would: no
+ * timeout exists for pipes, and a signal whose handler has SA_RESTART
+ * restarts a pipe read, so poll's EINTR is retried - only while every
+ * handler has SA_RESTART (else the plain read is made). 0 when ready,
+ * -1 with errno, NB_NOT_DEFERRED. */
+static int pipe_wait(int fd)
+{
+	int fl = nb_sys_fcntl(fd, F_GETFL, 0);
+	if (fl < 0)
+		return NB_NOT_DEFERRED;
+	if (fl & O_NONBLOCK) {
+		errno = EAGAIN;
+		return -1;
+	}
+	if (nb_sigview_plain_handlers())
+		return NB_NOT_DEFERRED;
+	struct pollfd pf = { .fd = fd, .events = POLLIN };
+	for (;;) {
+		long r = syscall(SYS_ppoll, &pf, 1UL, NULL, NULL, 8UL);
+		if (r < 0 && errno == EINTR)
+			continue;
+		return r > 0 ? 0 : NB_NOT_DEFERRED;
+	}
+}
+
+/* How many bytes at the front of pipe source fd (at most want) hold no
+ * packet: 2..want, or NB_NOT_DEFERRED (packets, the end, too little to
+ * tell), or -1 with errno (EAGAIN on an empty non-blocking pipe). The
+ * copy goes into the caller's empty pool pipe t, which is empty again
+ * after; nothing of the source is consumed. */
+static ssize_t pipe_plain_front(int fd, const struct nb_pipe *t, size_t want)
+{
+	if (want > NB_SINK * NB_SINK_IOV)
+		want = NB_SINK * NB_SINK_IOV;
+	long k;
+	for (int tries = 0;; tries++) {
+		k = syscall(SYS_tee, fd, t->w, want, SPLICE_F_NONBLOCK);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k < 0 && errno == EAGAIN && tries < 8) {
+			int w = pipe_wait(fd);
+			if (w == 0)
+				continue;
+			return w;
+		}
+		break;
+	}
+	if (k <= 1) { /* the end, an error, or too little to tell */
+		if (k > 0 && !nb_pipe_skip(t, (size_t)k))
+			return -3; /* the pipe could not be emptied */
+		return NB_NOT_DEFERRED;
+	}
+	struct iovec v[NB_SINK_IOV];
+	size_t left = (size_t)k - 1, cnt = 0;
+	while (left > 0) {
+		v[cnt].iov_base = probe_sink;
+		v[cnt].iov_len = left < NB_SINK ? left : NB_SINK;
+		left -= v[cnt].iov_len;
+		cnt++;
+	}
+	ssize_t r;
+	do
+		r = (ssize_t)syscall(SYS_readv, t->r, v, (int)cnt);
+	while (r < 0 && errno == EINTR);
+	int q = -1;
+	if (ioctl(t->r, FIONREAD, &q) != 0)
+		q = -1;
+	if (!nb_pipe_drain(t))
+		return -3;
+	/* No packet: all but one byte read, and that one still there. */
+	return r == k - 1 && q == 1 ? (ssize_t)k : NB_NOT_DEFERRED;
 }
 
 /*
  * read(2) of an armed stream source: a TCP or UNIX stream socket, or a
  * pipe. The bytes go from the source into a pool pipe (splice, no copy)
- * and the buffer's whole pages become a phantom backed by that pipe. A
- * stream read returns what is there, up to n, so the count may be chosen:
- * it ends at the buffer's last whole page. One splice moves the read into
- * the pipe and waits for the first byte as read does: tcp_splice_read and
- * unix_stream_splice_read wait like recv (timeouts, -ERESTARTSYS on a
- * signal) and return what is queued, a pipe source waits like pipe_read;
- * the pool pipe's write end is blocking for that reason (pipepool.c), and
- * being empty it never makes the call wait itself. The partial first page
- * (shared with other data) is then read out of the pipe's front into
- * memory. An error after bytes arrived is left for the next read, as
- * read(2) leaves it. Returns the count, -1 with the plain
+ * and the buffer's whole pages become a phantom backed by that pipe. One
+ * splice moves the read into the pipe and waits for the first byte as
+ * read does: tcp_splice_read and unix_stream_splice_read wait like recv
+ * (timeouts, -ERESTARTSYS on a signal) and return what is queued, a pipe
+ * source has been waited for already (pipe_plain_front); the pool pipe's
+ * write end is blocking for that reason (pipepool.c), and being empty it
+ * never makes the call wait itself. The partial first page (shared with
+ * other data) is then read out of the pipe's front into memory. When the
+ * pipe took all it was asked for, the rest of the buffer is filled with a
+ * plain non-blocking read; when it took less (it ran out of slots) while
+ * the source has more queued, its partial last page would lie under that
+ * rest - a pipe gives its bytes from the front only - so this one read
+ * is copied instead, all of it. An error after bytes arrived is left
+ * for the next read, as read(2) leaves it; bytes taken from the source
+ * are never followed by an error. Returns the count, -1 with the plain
  * read's errno, or NB_NOT_DEFERRED before anything was consumed.
  */
 static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
@@ -388,75 +540,137 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 	uintptr_t lo = (a + pg - 1) & ~(pg - 1), hi = (a + n) & ~(pg - 1);
 	if (hi <= lo || (hi - lo) / pg < NB_MIN_PAGES || !guardable(a, a + n))
 		return NB_NOT_DEFERRED;
-	int same = nb_phantom_find(lo);
-	struct nb_phantom_view v;
-	bool reuse = same >= 0 && nb_phantom_get(same, &v) && v.start == lo && v.end == hi;
-	if (reuse && !nb_defer_phantom_still_ours(&v)) {
-		reuse = false;
-		if (!guardable(a, a + n))
-			return NB_NOT_DEFERRED;
-	}
-	if (!reuse)
-		nb_phantom_overwrite_range(a, a + n);
+	int kind = e->kind;
 	struct nb_pipe p;
 	if (nb_pipe_get(&p) != 0)
 		return NB_NOT_DEFERRED;
-	/* The whole read goes into the pipe, the partial first page too:
-	 * one splice that waits for the first byte as read does and takes
-	 * what is queued, up to the buffer's last whole page. The head is
-	 * then read out of the pipe's front into memory - what stays in the
-	 * pipe is exactly the pages' bytes. */
-	size_t h = lo - a, want = hi - a < p.cap ? hi - a : p.cap;
-	ssize_t m = (ssize_t)syscall(SYS_splice, fd, NULL, p.w, NULL, want, 0);
-	if (m <= 0) {
+	/* The phantom's pages: those the pool pipe can hold. */
+	uintptr_t end = hi;
+	if (end - a > p.cap)
+		end = (a + p.cap) & ~(pg - 1);
+	if (end <= lo || (end - lo) / pg < NB_MIN_PAGES) {
+		nb_pipe_put_holding(&p, 0);
+		return NB_NOT_DEFERRED;
+	}
+	size_t h = lo - a, want = end - a, queued = 0;
+	if (kind == NB_KIND_PIPE) {
+		/* Only bytes looked at for packets are taken: want shrinks. */
+		ssize_t f = pipe_plain_front(fd, &p, want);
+		if (f < 0) {
+			int err = errno;
+			if (f == -3) { /* not known to be empty: never reused */
+				nb_pipe_put(&p);
+				return NB_NOT_DEFERRED;
+			}
+			nb_pipe_put_holding(&p, 0);
+			errno = err;
+			return f;
+		}
+		queued = (size_t)f;
+		want = queued;
+	}
+	/* A pipe source holds less than the pages (the examined count): the
+	 * pool pipe takes whole pages of it and the rest is read plain after
+	 * them, so that the pool pipe's bytes end on a page boundary (a pipe
+	 * gives its bytes from the front only: a partial last page would be
+	 * out of reach). A socket's splice takes what is queued, and more
+	 * is rarely there after it: its pages stay the buffer's (the steady
+	 * state keeps reusing one phantom). */
+	if (queued > 0 && queued < end - a) {
+		uintptr_t e2 = (a + queued) & ~(pg - 1);
+		if (e2 > lo && (e2 - lo) / pg >= NB_MIN_PAGES) {
+			end = e2;
+			want = end - a;
+		}
+	}
+	int same = nb_phantom_find(lo);
+	struct nb_phantom_view v;
+	bool reuse = same >= 0 && nb_phantom_get(same, &v) && v.start == lo && v.end == end;
+	if (reuse && !nb_defer_phantom_still_ours(&v)) {
+		reuse = false;
+		if (!guardable(a, a + n)) {
+			nb_pipe_put_holding(&p, 0);
+			return NB_NOT_DEFERRED;
+		}
+	}
+	/* Whatever else lies under the buffer is overwritten by this read:
+	 * the head and the rest must be ordinary memory before the pipe and
+	 * the plain read write there (a ring reader's earlier phantom). */
+	if (!reuse) {
+		nb_phantom_overwrite_range(a, a + n);
+	} else {
+		nb_phantom_overwrite_range(a, lo);
+		nb_phantom_overwrite_range(end, a + n);
+	}
+	/* A pipe source's bytes were looked at already: never wait here. */
+	ssize_t m = (ssize_t)syscall(SYS_splice, fd, NULL, p.w, NULL, want,
+				     kind == NB_KIND_PIPE ? SPLICE_F_NONBLOCK : 0);
+	if (m == 0 || (m < 0 && (errno == EINVAL || (kind == NB_KIND_PIPE && errno == EAGAIN)))) {
+		/* 0: the end, or a TCP urgent mark; the plain read tells. */
+		nb_pipe_put_holding(&p, 0);
+		return NB_NOT_DEFERRED;
+	}
+	if (m < 0) {
 		int err = errno;
 		nb_pipe_put_holding(&p, 0);
 		errno = err;
-		return m; /* 0 at end of stream, -1 with the plain read's errno */
+		return -1; /* the plain read's errno, nothing consumed */
 	}
-	if ((size_t)m <= h + NB_MIN_PAGES * pg) {
-		/* Too little for a phantom: all of it into memory. */
+	/* Does the read go on past what the pipe took? Up to the phantom's
+	 * last page it did take everything asked; short of it, only if the
+	 * source has more queued (the pipe ran out of slots: its partial
+	 * last page would sit under the rest of the read, so then all of it
+	 * goes into memory, a copy, and the read goes on from there). */
+	uintptr_t stop = a + (size_t)m; /* the pipe's bytes end here */
+	bool cont = stop == end ? end < a + n : more_queued(fd, kind);
+	if ((cont && stop != end) || (size_t)m <= h + NB_MIN_PAGES * pg) {
+		/* Too little for a phantom, or more to come: all of it into
+		 * memory (the old phantom's pages opened first). */
 		if (reuse)
-			nb_phantom_overwrite_range(lo, hi);
-		bool ok = pipe_to_memory(&p, a, (size_t)m);
+			nb_phantom_overwrite_range(lo, end);
+		size_t got = pipe_to_memory(&p, a, (size_t)m);
 		nb_pipe_put(&p);
-		if (!ok) {
-			errno = EIO;
-			return -1;
-		}
-		return m;
+		if (got < (size_t)m) /* not reached: ordinary memory */
+			return got > 0 ? (ssize_t)got : (errno = EFAULT, -1);
+		if (cont)
+			got += read_more(fd, kind, stop, a + n - stop);
+		return (ssize_t)got;
 	}
-	if (h > 0 && !pipe_to_memory(&p, a, h)) {
+	if (h > 0 && pipe_to_memory(&p, a, h) < h) {
 		nb_pipe_put(&p);
-		errno = EIO;
-		return -1;
+		errno = EFAULT;
+		return -1; /* not reached: the head is ordinary memory */
 	}
-	m -= (ssize_t)h;
-	size_t k = (size_t)m;
+	uintptr_t pend = end; /* the phantom's pages */
+	size_t k = (size_t)m - h;
+	/* The rest of the buffer, past the pages the pipe filled: ordinary
+	 * memory (overwritten above). */
+	size_t tail = cont ? read_more(fd, kind, end, a + n - end) : 0;
+	size_t count = (size_t)m + tail;
 	if (reuse && v.len > k) {
 		/* The old phantom's bytes past this read are still the
 		 * program's: they must be in memory before the pages change
 		 * hands. */
-		nb_phantom_overwrite_range(lo, hi);
+		nb_phantom_overwrite_range(lo, end);
 		reuse = false;
 	}
 	int idx = same;
 	nb_crit_enter(); /* rebind and owner: one section (see nb_defer_read) */
 	if (reuse) {
-		if (nb_phantom_rebind_pipe(same, lo, hi, &p, k) != 0) {
-			nb_phantom_overwrite_range(lo, hi); /* it vanished: plain copy */
+		if (nb_phantom_rebind_pipe(same, lo, pend, &p, k) != 0) {
+			nb_phantom_overwrite_range(lo, pend); /* it vanished: plain copy */
 			nb_crit_leave();
-			bool ok = pipe_to_memory(&p, lo, k);
+			size_t got = pipe_to_memory(&p, lo, k);
 			nb_pipe_put(&p);
-			return ok ? (ssize_t)(h + k) : (ssize_t)h;
+			return got == k ? (ssize_t)count : (ssize_t)(h + got);
 		}
 	} else {
-		idx = nb_phantom_add_pipe(lo, hi, &p, k);
+		idx = nb_phantom_add_pipe(lo, pend, &p, k);
 		if (idx < 0) { /* the pages stay open: the bytes go there */
 			nb_crit_leave();
-			bool ok = pipe_to_memory(&p, lo, k);
+			size_t got = pipe_to_memory(&p, lo, k);
 			nb_pipe_put(&p);
-			return ok ? (ssize_t)(h + k) : (ssize_t)h;
+			return got == k ? (ssize_t)count : (ssize_t)(h + got);
 		}
 	}
 	nb_phantom_set_owner(idx, fd, atomic_load(&e->gen));
@@ -464,11 +678,11 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 	if (!nb_sigguard_recheck()) {
 		/* A mask that blocks SIGSEGV appeared meanwhile: its setter may
 		 * have filled every phantom before this one was published. */
-		nb_phantom_overwrite_range(lo, hi);
-		return (ssize_t)(h + k);
+		nb_phantom_overwrite_range(lo, pend);
+		return (ssize_t)count;
 	}
 	NB_COUNT(deferred, 1);
-	return (ssize_t)(h + k);
+	return (ssize_t)count;
 }
 
 /* The count a read of n bytes at pos returns, from the file's size; false

@@ -79,6 +79,10 @@ int nb_sys_close(int fd)
 
 int nb_sys_mprotect(void *addr, size_t len, int prot)
 {
+	/* The per-thread "this range is ordinary memory" answer (defer.c)
+	 * holds for the layout it was read in; the library's own guards
+	 * change that layout too. */
+	nb_defer_maps_changed();
 	return (int)syscall(SYS_mprotect, addr, len, prot);
 }
 
