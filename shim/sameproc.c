@@ -164,6 +164,13 @@ void nb_same_mapped(void *addr, size_t len, int prot, int flags, int fd)
 	    !regular(fd, &st))
 		return;
 	int saved = errno;
+	/* A read-only descriptor's shared mapping can never be made
+	 * writable (mprotect(2): EACCES): nothing to keep. */
+	int fl = nb_sys_fcntl(fd, F_GETFL, 0);
+	if (!(prot & PROT_WRITE) && fl >= 0 && (fl & O_ACCMODE) == O_RDONLY) {
+		errno = saved;
+		return;
+	}
 	add_writer((uintptr_t)addr, len, st.st_dev, st.st_ino, true, (prot & PROT_WRITE) != 0);
 	errno = saved;
 }
@@ -552,9 +559,23 @@ void nb_same_before_close(int fd)
 	unsigned gen = atomic_load(&e->gen);
 	for (int i = 0; i < NB_FLIGHTS; i++) {
 		struct flight *f = &flights[i];
-		if (atomic_load(&f->state) == F_VALID && f->dst == fd && f->gen == gen &&
-		    f->kind != NB_KIND_TCP)
+		if (atomic_load(&f->state) != F_VALID || f->dst != fd || f->gen != gen)
+			continue;
+		if (f->kind != NB_KIND_TCP) {
 			drain(f);
+		} else {
+			/* Still askable by its addresses after the close: kept
+			 * only while the connection holds some of it. */
+			int expect = F_VALID;
+			if (atomic_compare_exchange_strong(&f->state, &expect, F_BUSY)) {
+				if (held(f) == 0) {
+					atomic_fetch_sub(&flights_live, 1);
+					atomic_store(&f->state, F_FREE);
+				} else {
+					atomic_store(&f->state, F_VALID);
+				}
+			}
+		}
 	}
 	errno = saved;
 }
