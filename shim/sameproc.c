@@ -14,6 +14,8 @@
  * made. Entries are keyed by the FILE or the mapping's start address and
  * go when the stream is closed or the whole mapping unmapped; a mapping
  * unmapped in part keeps its entry (plain a little longer is only speed).
+ * stdout and stderr count once they have printed something (a stream
+ * that first prints after the copy started is not seen: README).
  * A full table stops deferral of every file until an entry frees.
  *
  * Bytes in flight. sendfile and splice from a file into a pipe or socket
@@ -264,9 +266,15 @@ bool nb_same_unseen(dev_t dev, ino_t ino)
 		if (atomic_load(&rewritten[i].used) == 2 && rewritten[i].dev == dev &&
 		    rewritten[i].ino == ino)
 			return true;
-	/* stdout and stderr are streams too, whatever they name; their
-	 * classification is cached by the descriptor table. */
+	/* stdout and stderr are streams too, whatever they name, once they
+	 * have been written to (glibc gives a stream its buffer on its first
+	 * output: _IO_buf_base, public in struct_FILE.h). A program that
+	 * writes its data to fd 1 itself (dd of=) and never prints stays
+	 * deferred. Their classification is cached by the descriptor table. */
 	for (int fd = 1; fd <= 2; fd++) {
+		FILE *sf = fd == 1 ? stdout : stderr;
+		if (sf == NULL || sf->_IO_buf_base == NULL)
+			continue;
 		struct nb_fd *e = nb_fd_get(fd);
 		if (e == NULL)
 			return true;
@@ -389,7 +397,7 @@ static long held(struct flight *f)
 	if (e == NULL || atomic_load(&e->gen) != f->gen)
 		return -1;
 	int q = 0;
-	if (ioctl(f->dst, f->kind == NB_KIND_PIPE ? FIONREAD : SIOCOUTQ, &q) != 0)
+	if (syscall(SYS_ioctl, f->dst, f->kind == NB_KIND_PIPE ? FIONREAD : SIOCOUTQ, &q) != 0)
 		return -1;
 	return q;
 }
