@@ -24,7 +24,9 @@ same_as_plain() {
 	assert_eq "$rc_plain" 0 "plain exit status of '$s'"
 	assert_eq "$rc_shim" "$rc_plain" "exit status of '$s'"
 	diff plain.out shim.out >&2 || fail "output of '$s' differs"
-	assert_same plain/dst.bin shim/dst.bin
+	# (inflight-moved leaves none: how much one socket read returns
+	# depends on timing, so it prints the comparison itself.)
+	[ ! -e plain/dst.bin ] && [ ! -e shim/dst.bin ] || assert_same plain/dst.bin shim/dst.bin
 }
 
 met_phantom() { assert_grep '^probe act guarded=1$' shim.err; }
@@ -118,7 +120,7 @@ test_ftruncate_into_the_last_partial_page_does_not_shorten_write_to_a_socket() {
 test_socket_read_moved_into_a_file_then_o_trunc_of_that_file() {
 	same_as_plain socket-moved-trunc NOBOUNCE_MIN_CHUNK_STREAM=16K
 	met_phantom
-	assert_grep 'after O_TRUNC: .* zeros 0$' shim.out
+	assert_grep "after O_TRUNC: the chunk is the stream's bytes, zeros 0$" shim.out
 }
 
 # ---- after write() returned ----
