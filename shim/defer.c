@@ -815,6 +815,10 @@ again:
 	if (lo > a && pread_all(fd, a, lo - a, pos) != (ssize_t)(lo - a))
 		goto out;
 	off_t ioff = pos + (off_t)(lo - a);
+	/* A file the program may change unseen (a stdio stream or a shared
+	 * mapping that writes it) or keeps rewriting (sameproc.c): plain. */
+	if (nb_same_unseen(e->dev, e->ino))
+		goto out;
 	dup = nb_backing_get(fd, e->dev, e->ino, ioff + (off_t)(hi - lo));
 	if (dup < 0)
 		goto out;
@@ -851,12 +855,13 @@ again:
 	if (moved && k < n)
 		lseek(fd, pos + (off_t)k, SEEK_SET);
 	moved = false;
-	/* Published, then the lease looked at again: a break that took it
-	 * out meanwhile may have filled the file's phantoms before this one
-	 * existed (lease.c). Filled here, inside the read, the bytes are
-	 * still the read's. */
+	/* Published, then looked at again: a lease break that took the
+	 * lease out, or a writer no hook sees that appeared (sameproc.c),
+	 * may have filled the file's phantoms before this one existed.
+	 * Filled here, inside the read, the bytes are still the read's. */
 	atomic_thread_fence(memory_order_seq_cst);
-	if (!nb_sigguard_recheck() || (leased && !nb_backing_leased(dup)))
+	if (!nb_sigguard_recheck() || (leased && !nb_backing_leased(dup)) ||
+	    nb_same_unseen(e->dev, e->ino))
 		nb_phantom_overwrite_range(lo, hi); /* as in stream_read */
 	else
 		NB_COUNT(deferred, 1);
@@ -920,8 +925,16 @@ void nb_defer_expose_msg(const struct msghdr *msg)
  * if any phantom is backed by it at all. */
 static void before_change(dev_t dev, ino_t ino, off_t lo, off_t hi)
 {
-	if (nb_backing_is_source(dev, ino))
+	if (nb_phantom_any() && nb_backing_is_source(dev, ino))
 		nb_phantom_materialize_file_range(dev, ino, lo, hi);
+	/* Pages of that range a pipe or socket still holds (sameproc.c). */
+	nb_same_before_change(dev, ino, lo, hi);
+}
+
+/* Something to do before a change: a phantom, or bytes in flight. */
+static inline bool change_watched(void)
+{
+	return NB_UNLIKELY(nb_phantom_any() || nb_same_inflight_any());
 }
 
 /* Only regular files back phantoms; a known pipe or socket is not one.
@@ -955,13 +968,13 @@ static bool file_identity(int fd, dev_t *dev, ino_t *ino, unsigned *flags)
 
 void nb_defer_before_write(int fd, off_t off, size_t n)
 {
-	if (NB_LIKELY(!nb_phantom_any()) || n == 0)
+	if (!change_watched() || n == 0)
 		return;
 	int saved = errno;
 	dev_t dev;
 	ino_t ino;
 	unsigned flags;
-	if (file_identity(fd, &dev, &ino, &flags) && nb_backing_is_source(dev, ino)) {
+	if (file_identity(fd, &dev, &ino, &flags)) {
 		/* An O_APPEND write only adds bytes past the end (pwrite too,
 		 * on Linux - pwrite(2) BUGS): none a phantom stands for. */
 		if (!(flags & NB_FL_APPEND)) {
@@ -977,7 +990,7 @@ void nb_defer_before_write(int fd, off_t off, size_t n)
 
 void nb_defer_before_truncate(int fd, off_t len)
 {
-	if (NB_LIKELY(!nb_phantom_any()))
+	if (!change_watched())
 		return;
 	int saved = errno;
 	dev_t dev;
@@ -990,12 +1003,63 @@ void nb_defer_before_truncate(int fd, off_t len)
 
 void nb_defer_before_truncate_path(const char *path, off_t len)
 {
-	if (NB_LIKELY(!nb_phantom_any()))
+	if (!change_watched())
 		return;
 	int saved = errno;
 	struct stat st;
 	if (path != NULL && nb_sys_stat(path, &st) == 0 && S_ISREG(st.st_mode))
 		before_change(st.st_dev, st.st_ino, len < 0 ? 0 : len, INT64_MAX);
+	errno = saved;
+}
+
+/* open(2) with O_TRUNC truncates inside the call: the file the path
+ * names now is looked up first (following the last link unless
+ * O_NOFOLLOW, as open does). A path another thread swaps between this
+ * look and the open is the one case not covered (README Known limits). */
+void nb_defer_before_open(int dirfd, const char *path, int flags)
+{
+	/* An open for writing of a file we hold a read lease on would break
+	 * our own lease: a signal round trip, and with O_NONBLOCK a failure
+	 * (EWOULDBLOCK) the plain open never has. The lease goes first. */
+	bool writes = (flags & O_ACCMODE) != O_RDONLY || (flags & O_TRUNC);
+	bool trunc = (flags & O_TRUNC) && change_watched();
+	if (path == NULL || (!trunc && !(writes && nb_lease_any())))
+		return;
+	int saved = errno;
+	struct stat st;
+	if (syscall(SYS_newfstatat, dirfd, path, &st,
+		    (flags & O_NOFOLLOW) ? AT_SYMLINK_NOFOLLOW : 0) == 0 &&
+	    S_ISREG(st.st_mode)) {
+		if (trunc)
+			before_change(st.st_dev, st.st_ino, 0, INT64_MAX);
+		if (writes)
+			nb_backing_drop_lease_of(st.st_dev, st.st_ino, nb_lease_strict());
+	}
+	errno = saved;
+}
+
+#ifndef FALLOC_FL_KEEP_SIZE
+#define FALLOC_FL_KEEP_SIZE 0x01
+#endif
+
+/* fallocate(2): mode 0 and KEEP_SIZE only allocate (the bytes read the
+ * same), UNSHARE_RANGE (0x40) only unshares; PUNCH_HOLE and ZERO_RANGE
+ * zero [off, off+len), COLLAPSE_RANGE and INSERT_RANGE move everything
+ * from off on. An unknown mode is taken as a change of it all. */
+void nb_defer_before_fallocate(int fd, int mode, off_t off, off_t len)
+{
+	if (!change_watched() || (mode & ~(FALLOC_FL_KEEP_SIZE | 0x40)) == 0)
+		return;
+	int saved = errno;
+	dev_t dev;
+	ino_t ino;
+	unsigned flags;
+	off_t lo = off < 0 ? 0 : off, hi = INT64_MAX;
+	if ((mode & ~(FALLOC_FL_KEEP_SIZE | 0x02 /* PUNCH_HOLE */ | 0x10 /* ZERO_RANGE */)) == 0 &&
+	    len >= 0 && lo <= INT64_MAX - len)
+		hi = lo + len;
+	if (file_identity(fd, &dev, &ino, &flags))
+		before_change(dev, ino, lo, hi);
 	errno = saved;
 }
 

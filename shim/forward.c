@@ -88,9 +88,25 @@ static ssize_t kernel_piece(int dst, struct nb_fd *d, enum nb_path path, int src
 {
 	struct nb_xfer_res res;
 	off_t doff = h->off + (off_t)done;
+	/* Into a pipe or socket the pages go by reference: what moved is
+	 * recorded, so that a later change of the file by the program waits
+	 * for the reader (sameproc.c). No room to record it: from memory. */
+	int flight = -1;
+	if (d->kind == NB_KIND_PIPE || d->kind == NB_KIND_TCP || d->kind == NB_KIND_UNIX) {
+		flight = nb_same_flight_reserve();
+		if (flight < 0) {
+			*unusable = true;
+			*permanent = false;
+			return NB_XFER_FALLBACK;
+		}
+	}
 	ssize_t r = nb_xfer(dst, (enum nb_kind)d->kind, d->flags, src, soff, n, path,
 			    h->kind == NB_FWD_SEND ? h->flags : 0,
 			    h->kind == NB_FWD_PWRITE ? &doff : NULL, &res);
+	if (r > 0)
+		nb_same_flight_commit(flight, src, soff, (size_t)r, dst, d->kind);
+	else
+		nb_same_flight_cancel(flight);
 	NB_COUNT(kernel_calls, res.calls);
 	count_path(res.path, r);
 	*unusable = r == NB_XFER_FALLBACK;

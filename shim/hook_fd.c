@@ -4,7 +4,8 @@
  *
  * Owns: close, close_range, closefrom, dup, dup2, dup3, fcntl (+64), socket,
  * socketpair, accept, accept4, pipe, pipe2, open/openat (+64, fortify
- * variants), creat (+64), ftruncate/truncate (+64). Each calls the real
+ * variants), creat (+64), ftruncate/truncate/fallocate (+64); opens that
+ * truncate and closes of a destination ask defer.c/sameproc.c first. Each calls the real
  * function and tells fdtab.c which numbers changed meaning; calls naming the library's own
  * descriptors are answered as if those were not open (ownfd.c).
  * Must not: allocate or lock (close and dup2 are async-signal-safe).
@@ -40,6 +41,7 @@ static inline int fresh(int fd)
 NB_EXPORT int close(int fd)
 {
 	NB_OWN_BADF(fd, -1);
+	nb_same_before_close(fd); /* a reader may still hold file pages */
 	int r = NB_CALL(close, (int)syscall(SYS_close, fd), fd);
 	/* Linux frees the number even when close reports EINTR or EIO. */
 	if (r == 0 || errno != EBADF)
@@ -290,6 +292,7 @@ NB_EXPORT int open(const char *path, int flags, ...)
 {
 	mode_t mode = 0;
 	NB_MODE_ARG(flags, mode);
+	nb_defer_before_open(AT_FDCWD, path, flags);
 	int r;
 	NB_EMFILE_RETRY(r, NB_CALL(open, (int)syscall(SYS_openat, AT_FDCWD, path, flags, mode),
 				   path, flags, mode));
@@ -302,6 +305,7 @@ NB_EXPORT int openat(int dirfd, const char *path, int flags, ...)
 	mode_t mode = 0;
 	NB_MODE_ARG(flags, mode);
 	NB_OWN_BADF(dirfd, -1);
+	nb_defer_before_open(dirfd, path, flags);
 	int r;
 	NB_EMFILE_RETRY(r, NB_CALL(openat, (int)syscall(SYS_openat, dirfd, path, flags, mode),
 				   dirfd, path, flags, mode));
@@ -312,6 +316,7 @@ int openat64(int dirfd, const char *path, int flags, ...) NB_ALIAS(openat);
 NB_EXPORT int __open_2(const char *path, int flags)
 {
 	int r;
+	nb_defer_before_open(AT_FDCWD, path, flags);
 	NB_EMFILE_RETRY(r, NB_CALL(__open_2, NB_NOSYS, path, flags));
 	return fresh(r);
 }
@@ -320,6 +325,7 @@ int __open64_2(const char *path, int flags) NB_ALIAS(__open_2);
 NB_EXPORT int __openat_2(int dirfd, const char *path, int flags)
 {
 	NB_OWN_BADF(dirfd, -1);
+	nb_defer_before_open(dirfd, path, flags);
 	int r;
 	NB_EMFILE_RETRY(r, NB_CALL(__openat_2, NB_NOSYS, dirfd, path, flags));
 	return fresh(r);
@@ -329,6 +335,7 @@ int __openat64_2(int dirfd, const char *path, int flags) NB_ALIAS(__openat_2);
 NB_EXPORT int creat(const char *path, mode_t mode)
 {
 	int r;
+	nb_defer_before_open(AT_FDCWD, path, O_CREAT | O_WRONLY | O_TRUNC);
 	NB_EMFILE_RETRY(r, NB_CALL(creat, NB_NOSYS, path, mode));
 	return fresh(r);
 }
@@ -349,3 +356,14 @@ NB_EXPORT int truncate(const char *path, off_t len)
 	return NB_CALL(truncate, (int)syscall(SYS_truncate, path, len), path, len);
 }
 int truncate64(const char *path, off64_t len) NB_ALIAS(truncate);
+
+/* fallocate modes that zero or move bytes change what phantoms of the
+ * range stand for (defer.c). */
+NB_EXPORT int fallocate(int fd, int mode, off_t off, off_t len)
+{
+	NB_OWN_BADF(fd, -1);
+	nb_defer_before_fallocate(fd, mode, off, len);
+	return NB_CALL(fallocate, (int)syscall(SYS_fallocate, fd, mode, off, len), fd, mode, off,
+		       len);
+}
+int fallocate64(int fd, int mode, off64_t off, off64_t len) NB_ALIAS(fallocate);

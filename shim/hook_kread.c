@@ -1157,10 +1157,23 @@ NB_EXPORT ssize_t vmsplice(int fd, const struct iovec *v, size_t n, unsigned int
 	return NB_CALL(vmsplice, SYS(SYS_vmsplice, fd, v, n, flags), fd, v, n, flags);
 }
 
+/* The kernel copies into out, which may be a file phantoms stand for:
+ * the range [*oout or its position, + n) changes (defer.c). */
+static void into_file(int out, const loff_t *oout, size_t n)
+{
+	loff_t o = -1;
+	if (NB_LIKELY(!nb_phantom_any() && !nb_same_inflight_any()))
+		return;
+	if (oout != NULL && !nb_copy_in(&o, oout, sizeof o))
+		return; /* EFAULT is the kernel's to report */
+	nb_defer_before_write(out, o, n);
+}
+
 NB_EXPORT ssize_t splice(int in, loff_t *oin, int out, loff_t *oout, size_t len,
 			 unsigned int flags)
 {
 	KX(M(oin, oin ? sizeof *oin : 0); M(oout, oout ? sizeof *oout : 0));
+	into_file(out, oout, len);
 	return NB_CALL(splice, SYS(SYS_splice, in, oin, out, oout, len, flags), in, oin, out, oout,
 		       len, flags);
 }
@@ -1168,6 +1181,7 @@ NB_EXPORT ssize_t splice(int in, loff_t *oin, int out, loff_t *oout, size_t len,
 NB_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t n)
 {
 	KX(M(off, off ? sizeof *off : 0));
+	into_file(out, NULL, n);
 	return NB_CALL(sendfile, SYS(SYS_sendfile, out, in, off, n), out, in, off, n);
 }
 ssize_t sendfile64(int out, int in, off_t *off, size_t n) NB_ALIAS(sendfile);
@@ -1176,6 +1190,7 @@ NB_EXPORT ssize_t copy_file_range(int in, off_t *oin, int out, off_t *oout, size
 				 unsigned int flags)
 {
 	KX(M(oin, oin ? sizeof *oin : 0); M(oout, oout ? sizeof *oout : 0));
+	into_file(out, oout, n);
 	return NB_CALL(copy_file_range, SYS(SYS_copy_file_range, in, oin, out, oout, n, flags), in,
 		       oin, out, oout, n, flags);
 }
@@ -1207,6 +1222,10 @@ int aio_read64(struct aiocb64 *cb) NB_ALIAS(aio_read);
 NB_EXPORT int aio_write(struct aiocb *cb)
 {
 	KX(aiocb(cb));
+	struct aiocb c;
+	if ((nb_phantom_any() || nb_same_inflight_any()) && cb != NULL &&
+	    nb_copy_in(&c, cb, sizeof c))
+		nb_defer_before_write(c.aio_fildes, c.aio_offset, c.aio_nbytes);
 	return NB_CALL(aio_write, NB_NOSYS, cb);
 }
 int aio_write64(struct aiocb64 *cb) NB_ALIAS(aio_write);

@@ -113,8 +113,10 @@ NB_EXPORT int munmap(void *addr, size_t len)
 	hold(&h, a, b, false);
 	int r = NB_CALL(munmap, (int)syscall(SYS_munmap, addr, len), addr, len);
 	release(&h, r == 0 ? NB_HELD_GONE : NB_HELD_KEEP);
-	if (r == 0)
+	if (r == 0) {
 		NB_KEEP_ERRNO(nb_defer_fork_special(a, b, false));
+		nb_same_unmapped(a, b); /* shared mappings of files (sameproc.c) */
+	}
 	return r;
 }
 
@@ -139,6 +141,7 @@ NB_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 	/* A failing MREMAP_FIXED may have unmapped the target already
 	 * (mremap_to unmaps it before the checks that can still fail). */
 	release(&h, r != MAP_FAILED ? NB_HELD_GONE : NB_HELD_BY_MAPPED);
+	nb_same_remapped((uintptr_t)old, r, newlen);
 	return r;
 }
 
@@ -214,6 +217,9 @@ NB_EXPORT int mprotect(void *addr, size_t len, int prot)
 {
 	if (phantoms())
 		NB_KEEP_ERRNO(nb_phantom_materialize_range((uintptr_t)addr, (uintptr_t)addr + len));
+	/* Write access to a shared mapping of a file: stores into it change
+	 * the file unseen (sameproc.c), before the call lets them. */
+	nb_same_protect((uintptr_t)addr, page_end((uintptr_t)addr, len), prot);
 	return NB_CALL(mprotect, (int)syscall(SYS_mprotect, addr, len, prot), addr, len, prot);
 }
 
@@ -229,6 +235,13 @@ NB_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 	void *r = NB_CALL(mmap, (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off), addr,
 			  len, prot, flags, fd, off);
 	release(&h, r != MAP_FAILED ? NB_HELD_GONE : NB_HELD_BY_MAPPED);
+	if ((flags & MAP_FIXED) && r != MAP_FAILED)
+		nb_same_unmapped((uintptr_t)addr, page_end((uintptr_t)addr, len));
+	/* A shared mapping of a file: recorded (and, writable, the file's
+	 * phantoms filled) before the program has its address. */
+	if (r != MAP_FAILED && !(flags & MAP_ANONYMOUS) && nb_on())
+		NB_KEEP_ERRNO(nb_same_mapped(r, page_end((uintptr_t)r, len) - (uintptr_t)r, prot,
+					     flags, fd));
 	if ((flags & MAP_FIXED) && r != MAP_FAILED)
 		NB_KEEP_ERRNO(nb_defer_fork_special((uintptr_t)addr, page_end((uintptr_t)addr, len),
 						    false));

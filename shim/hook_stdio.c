@@ -1,7 +1,9 @@
 /*
  * hook_stdio.c - stdio calls that open or close descriptors internally.
  *
- * Owns: fopen, freopen (+64) and fclose (fdopen makes no descriptor). glibc opens and closes
+ * Owns: fopen, freopen (+64), fdopen and fclose. A stream that writes a
+ * regular file is a way to change it no hook sees (sameproc.c); one
+ * opened "w" truncates, so the file's phantoms are filled first. glibc opens and closes
  * the descriptors behind a FILE with internal calls (__open_nocancel,
  * __close_nocancel) that no open() or close() hook sees, so these hooks
  * tell fdtab.c which numbers changed meaning.
@@ -22,6 +24,7 @@
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <fcntl.h>
 #include <stdio_ext.h>
 
 static void forget_file(FILE *f)
@@ -30,21 +33,68 @@ static void forget_file(FILE *f)
 		NB_KEEP_ERRNO(nb_fd_forget(fileno(f)));
 }
 
+/* fopen(3) modes: "w..." truncates; 'w', 'a' and '+' write. */
+static bool mode_truncates(const char *mode)
+{
+	return mode != NULL && mode[0] == 'w';
+}
+
+static bool mode_writes(const char *mode)
+{
+	if (mode == NULL)
+		return false;
+	for (const char *m = mode; *m != '\0' && *m != ','; m++)
+		if (*m == 'w' || *m == 'a' || *m == '+')
+			return true;
+	return false;
+}
+
+/* A stream that writes: glibc flushes it with internal calls no hook
+ * sees, so the file it names is not deferred while it is open (and its
+ * phantoms are filled now: sameproc.c). */
+static void stream_opened(FILE *f, const char *mode)
+{
+	if (f != NULL && nb_on() && mode_writes(mode))
+		NB_KEEP_ERRNO(nb_same_stream_opened(f, fileno(f), true));
+}
+
 NB_EXPORT FILE *fopen(const char *path, const char *mode)
 {
+	if (mode_truncates(mode))
+		nb_defer_before_open(AT_FDCWD, path, O_TRUNC);
 	FILE *f = NB_CALL(fopen, (errno = ENOSYS, NULL), path, mode);
 	forget_file(f);
+	stream_opened(f, mode);
 	return f;
 }
 FILE *fopen64(const char *path, const char *mode) NB_ALIAS(fopen);
 
+NB_EXPORT FILE *fdopen(int fd, const char *mode)
+{
+	NB_OWN_BADF(fd, NULL);
+	FILE *f = NB_CALL(fdopen, (errno = ENOSYS, NULL), fd, mode);
+	stream_opened(f, mode);
+	return f;
+}
+
 NB_EXPORT FILE *freopen(const char *path, const char *mode, FILE *f)
 {
 	int old = f ? fileno(f) : -1;
+	if (mode_truncates(mode)) {
+		/* No path: the same file again, with the new mode. */
+		if (path != NULL)
+			nb_defer_before_open(AT_FDCWD, path, O_TRUNC);
+		else if (old >= 0)
+			nb_defer_before_truncate(old, 0);
+	}
 	FILE *r = NB_CALL(freopen, (errno = ENOSYS, NULL), path, mode, f);
+	/* The old stream was flushed and closed inside: forgotten after. */
+	if (f != NULL)
+		NB_KEEP_ERRNO(nb_same_stream_closed(f));
 	if (old >= 0)
 		NB_KEEP_ERRNO(nb_fd_forget(old));
 	forget_file(r);
+	stream_opened(r, mode);
 	return r;
 }
 FILE *freopen64(const char *path, const char *mode, FILE *f) NB_ALIAS(freopen);
@@ -53,6 +103,8 @@ NB_EXPORT int fclose(FILE *f)
 {
 	int fd = fileno(f);
 	int r = NB_CALL(fclose, (errno = ENOSYS, EOF), f);
+	/* After: fclose flushes what the stream still buffers. */
+	NB_KEEP_ERRNO(nb_same_stream_closed(f));
 	if (fd >= 0)
 		NB_KEEP_ERRNO(nb_fd_forget(fd));
 	return r;

@@ -553,6 +553,7 @@ void nb_lease_init(void);
 int nb_lease_signal(void);     /* the signal fault.c holds for breaks; 0 none */
 bool nb_lease_on(void);        /* leases are being taken */
 bool nb_lease_strict(void);    /* NOBOUNCE_EXACT=strict */
+bool nb_lease_any(void);       /* some lease is held now */
 const char *nb_lease_state(void);
 /* Before a read that may take a lease, outside any critical section:
  * starts the lease thread once (lease.c). */
@@ -611,6 +612,42 @@ ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_
 /* The same for writev/pwritev/sendmsg: the iovecs in order, one count. */
 ssize_t nb_forward_iov(int dst, const struct iovec *iov, int cnt, int kind, int flags,
 		       off_t off);
+
+
+/* ------------------------------------------------------------------ */
+/* The program changing a source itself (sameproc.c)                   */
+
+/* Ways into a file no hook sees (stdio streams that write, shared
+ * mappings): while one may write, the file is not deferred, and its
+ * phantoms are filled when it is made. */
+void nb_same_stream_opened(FILE *f, int fd, bool writes);
+void nb_same_stream_closed(FILE *f);
+void nb_same_mapped(void *addr, size_t len, int prot, int flags, int fd);
+void nb_same_unmapped(uintptr_t a, uintptr_t b);
+void nb_same_protect(uintptr_t a, uintptr_t b, int prot);
+void nb_same_remapped(uintptr_t old, void *naddr, size_t newlen);
+/* May the program change (dev, ino) unseen, or does it keep rewriting
+ * it? Then reads of it are not deferred. */
+bool nb_same_unseen(dev_t dev, ino_t ino);
+/* Bytes of a file handed to a pipe or stream socket by reference: a slot
+ * reserved before the kernel call (-1: do not use the kernel path),
+ * committed with what moved, or cancelled. */
+int nb_same_flight_reserve(void);
+void nb_same_flight_commit(int slot, int src, off_t off, size_t n, int dst, int kind);
+void nb_same_flight_cancel(int slot);
+bool nb_same_inflight_any(void);
+/* Before the program changes [lo, hi) of (dev, ino): readers still
+ * holding those pages are waited for (bounded). */
+void nb_same_before_change(dev_t dev, ino_t ino, off_t lo, off_t hi);
+/* Before the program closes fd: a pipe or UNIX socket cannot be asked
+ * afterwards. */
+void nb_same_before_close(int fd);
+/* Before an open of path: one that truncates (O_TRUNC, creat, fopen "w")
+ * fills the file's phantoms first; one for writing lets go of our read
+ * lease on it (lease.c). */
+void nb_defer_before_open(int dirfd, const char *path, int flags);
+/* fallocate(2) of [off, off+len) with mode. */
+void nb_defer_before_fallocate(int fd, int mode, off_t off, off_t len);
 
 /* ------------------------------------------------------------------ */
 /* Live stats file (live.c)                                            */
@@ -833,7 +870,8 @@ void nb_kread_sigaltstack(const stack_t *ss, const stack_t *old);
 	X(truncate) X(execve) X(execv) X(execvp) X(execvpe) X(fexecve) X(execveat)      \
 	X(posix_spawn) X(posix_spawnp) X(system) X(popen) X(setrlimit) X(prlimit)      \
 	X(sigsetmask) X(sigblock) X(sighold) X(sigset) X(sigignore) X(siginterrupt)     \
-	X(setcontext) X(swapcontext) X(_Fork) X(pthread_attr_setsigmask_np) X(mlock) X(mlock2)            \
+	X(setcontext) X(swapcontext) X(_Fork) X(pthread_attr_setsigmask_np) X(mlock) X(mlock2) \
+	X(fallocate) X(fdopen)            \
 	NB_REAL_FUNCS_KREAD(X)
 
 /* Some hooked names are deprecated in glibc's headers (sighold, sigset,

@@ -72,6 +72,7 @@
 #endif
 
 static int lease_sig;           /* 0: no leases in this process */
+static atomic_int held;         /* leases held now */
 static atomic_int stopped;      /* enum nb_lease_stop; 0 = leases allowed */
 
 /* A break the kernel queued just before we let go of that lease (the
@@ -222,6 +223,12 @@ void nb_lease_atfork_child(void)
 	atomic_store(&thread_starting, 0);
 	atomic_store(&thread_quit, 0);
 	atomic_store(&thread_gone, 0);
+	atomic_store(&held, 0);
+}
+
+bool nb_lease_any(void)
+{
+	return atomic_load_explicit(&held, memory_order_relaxed) > 0;
 }
 
 bool nb_lease_on(void)
@@ -280,6 +287,7 @@ int nb_lease_take(int src, dev_t dev, ino_t ino)
 		errno = saved;
 		return -1;
 	}
+	atomic_fetch_add(&held, 1);
 	/* Breaks to the lease thread only (see above). */
 	struct f_owner_ex own = { F_OWNER_TID, tid };
 	if (nb_sys_fcntl(hidden, F_SETOWN_EX, (long)&own) != 0) {
@@ -300,6 +308,7 @@ void nb_lease_drop(int fd)
 	/* Closing our only reference to the description removes the lease;
 	 * F_UNLCK first all the same: a child forked meanwhile shares it. */
 	nb_sys_fcntl(fd, F_SETLEASE, F_UNLCK);
+	atomic_fetch_sub(&held, 1);
 	remember(fd);
 	nb_own_release(fd);
 	errno = saved;

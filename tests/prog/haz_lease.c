@@ -52,6 +52,9 @@
  *                    SA_RESTART; a thread blocked in read() on an empty
  *                    pipe gets the signal from pthread_kill: read must
  *                    fail with EINTR, as plain
+ *   self-open-nonblock  after read CHANGE_AT the program itself opens the
+ *                    source O_WRONLY | O_NONBLOCK and overwrites it: the
+ *                    open must succeed (our lease would make it fail)
  *   own-write-lease  no other process; after read CHANGE_AT the program
  *                    takes a write lease on its source descriptor (it is
  *                    the file's only opener), then lets go of it
@@ -109,14 +112,29 @@ static double now(void)
 /* The other process's change, by kind. */
 static void change(const char *path, const char *kind)
 {
+	if (strcmp(kind, "self-open-nonblock") == 0) {
+		int fd = open(path, O_WRONLY | O_NONBLOCK);
+		char x[4096];
+		memset(x, 'N', sizeof x);
+		ssize_t w = fd < 0 ? -1 : pwrite(fd, x, sizeof x, 0);
+		printf("self open nonblock: %s, pwrite %zd\n", fd < 0 ? strerror(errno) : "ok", w);
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
 	if (strcmp(kind, "vfork-writer") == 0) {
 		double t0 = now();
 		pid_t v = vfork();
 		if (v == 0) {
+			/* No stdio, no allocation: a vfork child shares the
+			 * parent's memory. The whole file is overwritten. */
 			int fd = open(path, O_WRONLY);
-			char x[4096];
+			static char x[64 * 1024];
 			memset(x, 'V', sizeof x);
-			_exit(fd >= 0 && pwrite(fd, x, sizeof x, 0) == (ssize_t)sizeof x ? 0 : 3);
+			for (off_t o = 0; fd >= 0 && o < (off_t)FILE_SIZE; o += (off_t)sizeof x)
+				if (pwrite(fd, x, sizeof x, o) != (ssize_t)sizeof x)
+					_exit(3);
+			_exit(fd >= 0 ? 0 : 3);
 		}
 		int st;
 		while (waitpid(v, &st, 0) < 0)
@@ -374,7 +392,7 @@ int main(int argc, char **argv)
 	a = (struct job){ .src = "src.bin", .dst = "dst.bin", .kind = "overwrite", .changes = true };
 	if (strcmp(sc, "truncate") == 0 || strcmp(sc, "open-trunc") == 0 ||
 	    strcmp(sc, "cut-inside") == 0 || strcmp(sc, "sleep-through") == 0 ||
-	    strcmp(sc, "vfork-writer") == 0) {
+	    strcmp(sc, "vfork-writer") == 0 || strcmp(sc, "self-open-nonblock") == 0) {
 		a.kind = sc;
 	} else if (strcmp(sc, "own-signal") == 0) {
 		own_handler_install();
