@@ -118,6 +118,7 @@ void nb_fork_child(void)
 	nb_fdtab_forget_pairs();
 	nb_detect_reset_thread();
 	nb_phantom_atfork_child();
+	nb_mapping_atfork_child();
 	nb_pipe_atfork_child();
 	nb_backing_leases_atfork_child();
 }
