@@ -294,17 +294,35 @@ static enum nb_path prepare(struct fwd *f, int dst, int kind, int flags, off_t o
 	return f->path;
 }
 
+#define PAGE_SIZE_NB 4096
+
 /* A piece [cur, cur+n) of a read-only file mapping, by the kernel from
  * its file (see the header); the plain call's result for the piece. */
 static ssize_t mapped_piece(struct fwd *f, const struct nb_mapping_view *m, uintptr_t cur,
 			    size_t n)
 {
 	off_t soff = m->off + (off_t)(cur - m->start);
-	if (!nb_backing_intact(m->backing))
+	struct stat st;
+	if (!nb_backing_intact(m->backing) || nb_sys_fstat(m->backing, &st) != 0) {
+		errno = f->saved;
 		return plain_piece(f->dst, &f->h, (const void *)cur, n, f->done);
+	}
+	/* Past the file's end the pages are the last page's zeros, then
+	 * nothing: the kernel takes the whole pages the file fills, and the
+	 * plain call the rest from its page boundary on - as the plain call
+	 * of the whole piece copies them (pipes and files page by page). */
+	size_t k = n;
+	if (soff + (off_t)n > st.st_size) {
+		off_t whole = st.st_size & ~(off_t)(PAGE_SIZE_NB - 1);
+		k = whole > soff ? (size_t)(whole - soff) : 0;
+	}
+	if (k == 0) {
+		errno = f->saved;
+		return plain_piece(f->dst, &f->h, (const void *)cur, n, f->done);
+	}
 	struct nb_xfer_res res;
 	off_t doff = f->h.off + (off_t)f->done;
-	ssize_t r = nb_xfer(f->dst, (enum nb_kind)f->d->kind, f->d->flags, m->backing, soff, n,
+	ssize_t r = nb_xfer(f->dst, (enum nb_kind)f->d->kind, f->d->flags, m->backing, soff, k,
 			    f->path, f->h.kind == NB_FWD_SEND ? f->h.flags : 0,
 			    f->h.kind == NB_FWD_PWRITE ? &doff : NULL, &res);
 	NB_COUNT(kernel_calls, res.calls);
@@ -323,9 +341,10 @@ static ssize_t mapped_piece(struct fwd *f, const struct nb_mapping_view *m, uint
 		f->map_src = m->src;
 	NB_COUNT(forwarded_bytes, (unsigned long long)r);
 	NB_COUNT(mapped_bytes, (unsigned long long)r);
-	if ((size_t)r < n && vanished(m->backing, soff + r)) {
-		/* The file ends inside the mapping: the rest as the plain call
-		 * meets it. Bytes moved already, so SIGPIPE is the count's. */
+	if ((size_t)r < n && ((size_t)r == k || vanished(m->backing, soff + r))) {
+		/* The file ends inside the mapping (known before, or it was cut
+		 * meanwhile): the rest as the plain call meets it. Bytes moved
+		 * already, so SIGPIPE is the count's. */
 		quiet_begin(&f->q);
 		ssize_t p = plain_piece(f->dst, &f->h, (const void *)(cur + (size_t)r),
 					n - (size_t)r, f->done + (size_t)r);
