@@ -520,7 +520,7 @@ static ssize_t forward_vec(int dst, const struct iovec *v, int cnt, int kind, in
 {
 	/* writev(2): EINVAL when the lengths overflow ssize_t - plain. */
 	size_t total = 0, mapped = 0;
-	bool any = false, maps = nb_mapping_any() && nb_g.cfg.mode != NB_MODE_OFF;
+	bool any = false;
 	for (int i = 0; i < cnt; i++) {
 		uintptr_t a = (uintptr_t)v[i].iov_base;
 		if (v[i].iov_len > (size_t)SSIZE_MAX - total)
@@ -528,9 +528,18 @@ static ssize_t forward_vec(int dst, const struct iovec *v, int cnt, int kind, in
 		total += v[i].iov_len;
 		if (v[i].iov_len > 0 && nb_phantom_any() && nb_phantom_next(a, a + v[i].iov_len) >= 0)
 			any = true;
-		if (v[i].iov_len > 0 && maps)
-			mapped += nb_mapping_bytes(a, a + v[i].iov_len);
 	}
+	/* Mappings are looked up only for a call that could reach the
+	 * smallest minimum (every direction's is at least min_chunk), in
+	 * mode on or observe, never with NOBOUNCE_EXACT=strict (nothing
+	 * holds a mapped file still against other processes). */
+	if (nb_mapping_any() && total >= nb_g.cfg.min_chunk && nb_g.cfg.mode != NB_MODE_OFF &&
+	    atomic_load_explicit(&nb_g.active, memory_order_relaxed) && !nb_lease_strict())
+		for (int i = 0; i < cnt; i++) {
+			uintptr_t a = (uintptr_t)v[i].iov_base;
+			if (v[i].iov_len > 0)
+				mapped += nb_mapping_bytes(a, a + v[i].iov_len);
+		}
 	if (!any && mapped == 0)
 		return NB_NOT_FORWARDED;
 	/* A child the library was not told of (the fork instruction itself)
@@ -581,7 +590,9 @@ static ssize_t forward_vec(int dst, const struct iovec *v, int cnt, int kind, in
 
 ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_t off)
 {
-	if ((NB_LIKELY(!nb_phantom_any()) && NB_LIKELY(!nb_mapping_any())) || n == 0)
+	if (NB_LIKELY(!nb_phantom_any()) && (NB_LIKELY(!nb_mapping_any()) || n < nb_g.cfg.min_chunk))
+		return NB_NOT_FORWARDED;
+	if (n == 0)
 		return NB_NOT_FORWARDED;
 	struct iovec one = { (void *)buf, n };
 	return forward_vec(dst, &one, 1, kind, flags, off);

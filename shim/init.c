@@ -81,6 +81,7 @@ void nb_own_prepare_surrender(void)
 {
 	int saved = errno;
 	nb_defer_expose_all();
+	nb_mapping_forget(0, UINTPTR_MAX); /* their backings go: plain writes */
 	nb_pipe_forget_free();
 	nb_backing_drop_idle();
 	errno = saved;
