@@ -241,20 +241,21 @@ static int look(uintptr_t a, uintptr_t b, struct nb_mapping_view *v)
 	int n = atomic_load(&top), best = -1;
 	struct entry found = { 0, 0, 0, -1, -1 };
 	for (int i = 0; i < n; i++) {
-		uintptr_t s = __atomic_load_n(&table[i].start, __ATOMIC_RELAXED);
-		uintptr_t e = __atomic_load_n(&table[i].end, __ATOMIC_RELAXED);
+		uintptr_t s = __atomic_load_n(&table[i].start, __ATOMIC_ACQUIRE);
+		uintptr_t e = __atomic_load_n(&table[i].end, __ATOMIC_ACQUIRE);
 		if (e == 0 || e <= a || s >= b || (best >= 0 && s >= found.start))
 			continue;
 		best = i;
 		found.start = s;
 		found.end = e;
-		found.off = __atomic_load_n(&table[i].off, __ATOMIC_RELAXED);
-		found.backing = __atomic_load_n(&table[i].backing, __ATOMIC_RELAXED);
-		found.src = __atomic_load_n(&table[i].src, __ATOMIC_RELAXED);
+		found.off = __atomic_load_n(&table[i].off, __ATOMIC_ACQUIRE);
+		found.backing = __atomic_load_n(&table[i].backing, __ATOMIC_ACQUIRE);
+		found.src = __atomic_load_n(&table[i].src, __ATOMIC_ACQUIRE);
 	}
 	if (best < 0)
 		return atomic_load(&seq) == s1 ? 0 : -1;
-	atomic_thread_fence(memory_order_acquire);
+	/* (The entry was read with acquire loads: the second look at the
+	 * sequence cannot pass them.) */
 	if (atomic_load(&seq) != s1)
 		return -1;
 	nb_backing_ref(found.backing);
