@@ -68,6 +68,21 @@ static atomic_int live;   /* entries in the table */
 
 #define PAGE 4096u
 
+/* Entries are read by lookups on other threads while a writer changes
+ * them (the sequence tells the reader to look again): every field is
+ * stored and loaded atomically, so neither side sees a torn value. */
+#define ST(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELEASE)
+
+static void put_entry(struct entry *e, uintptr_t start, uintptr_t end, off_t off, int backing,
+		      int src)
+{
+	ST(e->off, off);
+	ST(e->backing, backing);
+	ST(e->src, src);
+	ST(e->start, start);
+	ST(e->end, end);
+}
+
 bool nb_mapping_any(void)
 {
 	return atomic_load_explicit(&live, memory_order_relaxed) != 0;
@@ -119,21 +134,21 @@ static void cut(uintptr_t a, uintptr_t b, int *put, int *nput, int cap)
 			int j = free_slot();
 			if (j >= 0) {
 				nb_backing_ref(e->backing);
-				table[j] = (struct entry){ b, e->end, e->off + (off_t)(b - e->start),
-							   e->backing, e->src };
+				put_entry(&table[j], b, e->end, e->off + (off_t)(b - e->start),
+					  e->backing, e->src);
 				atomic_fetch_add(&live, 1);
 			}
-			e->end = a;
+			ST(e->end, a);
 		} else if (left) {
-			e->end = a;
+			ST(e->end, a);
 		} else if (right) {
-			e->off += (off_t)(b - e->start);
-			e->start = b;
+			ST(e->off, e->off + (off_t)(b - e->start));
+			ST(e->start, b);
 		} else {
 			if (*nput < cap)
 				put[(*nput)++] = e->backing;
-			e->end = 0;
-			e->start = 0;
+			ST(e->end, 0);
+			ST(e->start, 0);
 			atomic_fetch_sub(&live, 1);
 		}
 	}
@@ -220,7 +235,7 @@ void nb_mapping_added(void *addr, size_t len, int prot, int flags, int fd, off_t
 	wlock();
 	int i = free_slot();
 	if (i >= 0) {
-		table[i] = (struct entry){ a, b, off, bk, fd };
+		put_entry(&table[i], a, b, off, bk, fd);
 		atomic_fetch_add(&live, 1);
 	}
 	wunlock();
@@ -305,7 +320,7 @@ void nb_mapping_atfork_child(void)
 	 * entry goes. */
 	if (atomic_load(&seq) & 1) {
 		for (int i = 0; i < NB_MAPPINGS; i++)
-			table[i].end = table[i].start = 0;
+			put_entry(&table[i], 0, 0, 0, -1, -1);
 		atomic_store(&live, 0);
 		atomic_fetch_add(&seq, 1);
 	}
@@ -315,7 +330,7 @@ void nb_mapping_atfork_child(void)
 void nb_mapping_reset(void)
 {
 	for (int i = 0; i < NB_MAPPINGS; i++)
-		table[i].end = table[i].start = 0;
+		put_entry(&table[i], 0, 0, 0, -1, -1);
 	atomic_store(&live, 0);
 	atomic_store(&top, 0);
 }
