@@ -8,7 +8,7 @@ set -eu
 
 PKGS="build-essential libcmocka-dev uthash-dev pkg-config
       socat curl netcat-openbsd python3 strace busybox
-      coreutils gzip valgrind iproute2 wget nginx tar haproxy"
+      coreutils gzip valgrind iproute2 wget nginx tar haproxy apache2"
 
 missing=""
 for p in $PKGS; do
@@ -27,7 +27,7 @@ if [ "$(id -u)" -ne 0 ]; then
 	SUDO="sudo"
 fi
 export DEBIAN_FRONTEND=noninteractive
-# Packages with a service (nginx) must not start it: the tests start their
+# Packages with a service (nginx, apache2) must not start it: the tests start their
 # own, on 127.0.0.1, and stop it. policy-rc.d(8) answering 101 is Debian's
 # way of saying so to the maintainer scripts, for this install only.
 POLICY=/usr/sbin/policy-rc.d

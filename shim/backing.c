@@ -108,7 +108,10 @@ static int share(dev_t dev, ino_t ino, int keep_for, off_t need)
 				break;
 			}
 			if (b->dev != dev || b->ino != ino || atomic_load(&b->lost) ||
-			    (b->map != NULL && (need < 0 || (size_t)need > b->maplen))) {
+			    (b->map != NULL && (need < 0 || (size_t)need > b->maplen)) ||
+			    /* a mapping's duplicate (no second way) is no
+			     * phantom's backing */
+			    (need > 0 && b->map == NULL && atomic_load(&b->keep) < 0)) {
 				nb_backing_put(fd);
 				break;
 			}
@@ -188,6 +191,22 @@ int nb_backing_get(int src, dev_t dev, ino_t ino, off_t need)
 	/* Taken per file, when its first phantom is made: an armed loop
 	 * keeps its backing, so this is not paid per read. */
 	return install(dup, dev, ino, -1, map, len, nb_lease_take(src, dev, ino));
+}
+
+/* A file the program mapped read-only (mapping.c): the same per-inode
+ * duplicate, without the second way to the bytes and without a lease -
+ * the mapping's bytes are the file's at the time of each write, which is
+ * all a write of it promises; nothing is guarded, nothing to fill. */
+int nb_backing_get_mapped(int src, dev_t dev, ino_t ino)
+{
+	init_once();
+	int fd = share(dev, ino, -1, 0);
+	if (fd >= 0)
+		return fd;
+	int saved = errno;
+	int dup = nb_hide_fd(src);
+	errno = saved;
+	return dup < 0 ? -1 : install(dup, dev, ino, -1, NULL, 0, -1);
 }
 
 int nb_backing_get_reader(int dst, dev_t dev, ino_t ino)

@@ -24,6 +24,19 @@
  * a refused piece is materialised and goes out from memory. Never into a
  * file that is itself a source (its phantoms were filled by the write hook
  * first).
+ * File mappings. Memory of a read-only file mapping (mapping.c) is the
+ * other kind of memory whose bytes live in a file: never guarded, its
+ * bytes are the file's page cache whenever the kernel reads them. The
+ * write path asks one question of every range - is it backed by a file,
+ * by which (descriptor, offset) - and the phantom table or the mapping
+ * table answers; a mapped piece goes by the same kernel_piece machinery
+ * (mapped_piece). Where the mapping reaches past the file's end (the file
+ * shrank after mmap) the kernel moves less: the rest of the piece goes
+ * out by the plain call on those pages, which copies the zeros of the
+ * last page and fails with EFAULT beyond it, and the counts combine as
+ * one plain call would have returned them. A mapping is served only when
+ * its bytes in the call reach the direction's minimum chunk.
+ *
  * SIGPIPE: only the first piece may raise it, as the single plain call
  * would; once bytes moved, later pieces run with SIGPIPE blocked (one
  * mask change for the rest of the call) and a SIGPIPE they caused is
@@ -275,6 +288,9 @@ struct fwd {
 	size_t done;   /* bytes moved so far */
 	ssize_t last;  /* result of the last piece */
 	bool kernel;   /* some bytes went by a kernel path */
+	bool maps;     /* file mappings are served in this call */
+	int map_src;   /* the first served mapping's descriptor (report) */
+	size_t map_moved; /* mapping bytes the kernel moved */
 	struct quiet q;
 };
 
@@ -292,6 +308,81 @@ static enum nb_path prepare(struct fwd *f, int dst, int kind, int flags, off_t o
 		nb_fd_unlock(f->d);
 	}
 	return f->path;
+}
+
+#define PAGE_SIZE_NB 4096
+
+/* A piece [cur, cur+n) of a read-only file mapping, by the kernel from
+ * its file (see the header); the plain call's result for the piece. */
+static ssize_t mapped_piece(struct fwd *f, const struct nb_mapping_view *m, uintptr_t cur,
+			    size_t n)
+{
+	off_t soff = m->off + (off_t)(cur - m->start);
+	struct stat st;
+	if (!nb_backing_intact(m->backing) || nb_sys_fstat(m->backing, &st) != 0) {
+		errno = f->saved;
+		return plain_piece(f->dst, &f->h, (const void *)cur, n, f->done);
+	}
+	/* Past the file's end the pages are the last page's zeros, then
+	 * nothing: the kernel takes the whole pages the file fills, and the
+	 * plain call the rest from its page boundary on - as the plain call
+	 * of the whole piece copies them (pipes and files page by page). */
+	size_t k = n;
+	if (soff + (off_t)n > st.st_size) {
+		off_t whole = st.st_size & ~(off_t)(PAGE_SIZE_NB - 1);
+		k = whole > soff ? (size_t)(whole - soff) : 0;
+	}
+	/* A writer of the file no hook sees (a writable shared mapping of it,
+	 * a stdio stream on it: sameproc.c) could change pages the kernel
+	 * hands on by reference after the call returned: plain. Into a pipe
+	 * or socket what moves is recorded, as for phantoms (kernel_piece),
+	 * so that the program's own later change of the file waits for the
+	 * reader; no room to record it: plain. */
+	int flight = -1;
+	bool by_ref = f->d->kind == NB_KIND_PIPE || f->d->kind == NB_KIND_TCP ||
+		      f->d->kind == NB_KIND_UNIX;
+	if (k == 0 || nb_same_unseen(st.st_dev, st.st_ino) ||
+	    (by_ref && (flight = nb_same_flight_reserve()) < 0)) {
+		errno = f->saved;
+		return plain_piece(f->dst, &f->h, (const void *)cur, n, f->done);
+	}
+	struct nb_xfer_res res;
+	off_t doff = f->h.off + (off_t)f->done;
+	ssize_t r = nb_xfer(f->dst, (enum nb_kind)f->d->kind, f->d->flags, m->backing, soff, k,
+			    f->path, f->h.kind == NB_FWD_SEND ? f->h.flags : 0,
+			    f->h.kind == NB_FWD_PWRITE ? &doff : NULL, &res);
+	if (r > 0)
+		nb_same_flight_commit(flight, m->backing, soff, (size_t)r, f->dst, f->d->kind);
+	else
+		nb_same_flight_cancel(flight);
+	NB_COUNT(kernel_calls, res.calls);
+	count_path(res.path, r);
+	if (r == NB_XFER_FALLBACK) {
+		/* Refused, unsupported, or no byte of the file there any more:
+		 * nothing moved, and the pages answer the plain call. */
+		errno = f->saved;
+		return plain_piece(f->dst, &f->h, (const void *)cur, n, f->done);
+	}
+	if (r <= 0)
+		return r;
+	f->kernel = true;
+	f->map_moved += (size_t)r;
+	if (f->map_src < 0)
+		f->map_src = m->src;
+	NB_COUNT(forwarded_bytes, (unsigned long long)r);
+	NB_COUNT(mapped_bytes, (unsigned long long)r);
+	if ((size_t)r < n && ((size_t)r == k || vanished(m->backing, soff + r))) {
+		/* The file ends inside the mapping (known before, or it was cut
+		 * meanwhile): the rest as the plain call meets it. Bytes moved
+		 * already, so SIGPIPE is the count's. */
+		quiet_begin(&f->q);
+		ssize_t p = plain_piece(f->dst, &f->h, (const void *)(cur + (size_t)r),
+					n - (size_t)r, f->done + (size_t)r);
+		if (p > 0)
+			r += p;
+		errno = f->saved;
+	}
+	return r;
 }
 
 /* Moves [a, end) piece by piece; false once a piece came out short (the
@@ -320,6 +411,30 @@ static bool forward_region(struct fwd *f, uintptr_t a, uintptr_t end)
 		    nb_phantom_edges_intact(idx, cur, v.start))
 			ks = cur;
 		bool phantom = idx >= 0 && ks <= cur;
+		/* Not a phantom here: a file mapping, up to the next phantom?
+		 * (Phantoms live in anonymous memory only: the two never
+		 * overlap.) */
+		struct nb_mapping_view m;
+		if (!phantom && f->maps && nb_mapping_next(cur, ks < end ? ks : end, &m)) {
+			if (m.start > cur) {
+				ks = m.start; /* memory up to the mapping */
+			} else {
+				uintptr_t me = m.end < end ? m.end : end;
+				if (me > ks)
+					me = ks;
+				size_t piece = me - cur;
+				if (f->done > 0)
+					quiet_begin(&f->q);
+				f->last = mapped_piece(f, &m, cur, piece);
+				nb_backing_put(m.backing);
+				if (f->last > 0)
+					f->done += (size_t)f->last;
+				if (f->last <= 0 || (size_t)f->last < piece)
+					return false;
+				continue;
+			}
+			nb_backing_put(m.backing);
+		}
 		uintptr_t pe = v.end < end ? v.end : end;
 		if (phantom && pe == v.end && v.xend > v.end) {
 			uintptr_t te = v.xend < end ? v.xend : end;
@@ -410,6 +525,11 @@ static ssize_t finish(struct fwd *f)
 	quiet_end(&f->q);
 	if (f->kernel)
 		NB_COUNT(forwarded, 1);
+	if (f->map_moved > 0) {
+		NB_COUNT(mapped_writes, 1);
+		nb_loops_mapped(f->map_src, f->dst, (enum nb_kind)f->d->kind, f->path,
+				f->map_moved);
+	}
 	if (f->done > 0) {
 		errno = f->saved;
 		return (ssize_t)f->done;
@@ -429,17 +549,28 @@ static ssize_t forward_vec(int dst, const struct iovec *v, int cnt, int kind, in
 			   off_t off)
 {
 	/* writev(2): EINVAL when the lengths overflow ssize_t - plain. */
-	size_t total = 0;
+	size_t total = 0, mapped = 0;
 	bool any = false;
 	for (int i = 0; i < cnt; i++) {
 		uintptr_t a = (uintptr_t)v[i].iov_base;
 		if (v[i].iov_len > (size_t)SSIZE_MAX - total)
 			return NB_NOT_FORWARDED;
 		total += v[i].iov_len;
-		if (v[i].iov_len > 0 && nb_phantom_next(a, a + v[i].iov_len) >= 0)
+		if (v[i].iov_len > 0 && nb_phantom_any() && nb_phantom_next(a, a + v[i].iov_len) >= 0)
 			any = true;
 	}
-	if (!any)
+	/* Mappings are looked up only for a call that could reach the
+	 * smallest minimum (every direction's is at least min_chunk), in
+	 * mode on or observe, never with NOBOUNCE_EXACT=strict (nothing
+	 * holds a mapped file still against other processes). */
+	if (nb_mapping_any() && total >= nb_g.cfg.min_chunk && nb_g.cfg.mode != NB_MODE_OFF &&
+	    atomic_load_explicit(&nb_g.active, memory_order_relaxed) && !nb_lease_strict())
+		for (int i = 0; i < cnt; i++) {
+			uintptr_t a = (uintptr_t)v[i].iov_base;
+			if (v[i].iov_len > 0)
+				mapped += nb_mapping_bytes(a, a + v[i].iov_len);
+		}
+	if (!any && mapped == 0)
 		return NB_NOT_FORWARDED;
 	/* A child the library was not told of (the fork instruction itself)
 	 * shares the pool and backings with its parent: from memory. */
@@ -452,9 +583,33 @@ static ssize_t forward_vec(int dst, const struct iovec *v, int cnt, int kind, in
 	 * call, from memory. */
 	if (prepare(&f, dst, kind, flags, off) == NB_PATH_NONE ||
 	    (f.d->kind == NB_KIND_PIPE && total <= PIPE_BUF)) {
-		expose_all(v, cnt);
+		if (any)
+			expose_all(v, cnt);
 		return NB_NOT_FORWARDED;
 	}
+	/* Mappings: served when their bytes reach the direction's minimum
+	 * (a smaller kernel call loses to the copy), and only in mode on;
+	 * observing, the loop is reported as one the kernel would serve. */
+	f.map_src = -1;
+	if (mapped > 0 &&
+	    mapped >= nb_min_chunk_for(NB_KIND_FILE, (enum nb_kind)f.d->kind, &nb_g.cfg, NULL)) {
+		if (nb_g.cfg.mode == NB_MODE_ON) {
+			f.maps = true;
+		} else if (!any) {
+			struct nb_mapping_view m;
+			for (int i = 0; i < cnt; i++) {
+				uintptr_t a = (uintptr_t)v[i].iov_base;
+				if (nb_mapping_next(a, a + v[i].iov_len, &m)) {
+					nb_backing_put(m.backing);
+					nb_loops_mapped(m.src, dst, (enum nb_kind)f.d->kind, f.path,
+							mapped);
+					break;
+				}
+			}
+		}
+	}
+	if (!any && !f.maps)
+		return NB_NOT_FORWARDED;
 	for (int i = 0; i < cnt; i++) {
 		uintptr_t a = (uintptr_t)v[i].iov_base;
 		if (v[i].iov_len > 0 && !forward_region(&f, a, a + v[i].iov_len))
@@ -465,7 +620,9 @@ static ssize_t forward_vec(int dst, const struct iovec *v, int cnt, int kind, in
 
 ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_t off)
 {
-	if (NB_LIKELY(!nb_phantom_any()) || n == 0)
+	if (NB_LIKELY(!nb_phantom_any()) && (NB_LIKELY(!nb_mapping_any()) || n < nb_g.cfg.min_chunk))
+		return NB_NOT_FORWARDED;
+	if (n == 0)
 		return NB_NOT_FORWARDED;
 	struct iovec one = { (void *)buf, n };
 	return forward_vec(dst, &one, 1, kind, flags, off);
@@ -478,11 +635,12 @@ ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_
 ssize_t nb_forward_iov(int dst, const struct iovec *iov, int cnt, int kind, int flags,
 		       off_t off)
 {
-	if (NB_LIKELY(!nb_phantom_any()))
+	if (NB_LIKELY(!nb_phantom_any()) && NB_LIKELY(!nb_mapping_any()))
 		return NB_NOT_FORWARDED;
 	struct iovec v[NB_FWD_IOV_MAX];
 	if (cnt <= 0 || cnt > NB_FWD_IOV_MAX || !nb_copy_in(v, iov, sizeof v[0] * (size_t)cnt)) {
-		nb_defer_expose_iov(iov, cnt);
+		if (nb_phantom_any())
+			nb_defer_expose_iov(iov, cnt);
 		return NB_NOT_FORWARDED; /* the plain call reports what is wrong */
 	}
 	return forward_vec(dst, v, cnt, kind, flags, off);

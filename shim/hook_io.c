@@ -7,7 +7,8 @@
  * detector. Two mechanisms may serve a call instead: read/pread (and
  * readv/preadv of one iovec) of an armed file source become phantoms
  * (defer.c), and write/send/sendto/pwrite/writev/pwritev/sendmsg of
- * memory holding phantoms are moved by the kernel (forward.c). Every other call that hands memory to the kernel first
+ * memory holding phantoms or read-only file mappings are moved by the
+ * kernel (forward.c). Every other call that hands memory to the kernel first
  * materialises any phantom there (the kernel would answer EFAULT on a
  * guarded page, and a socket read would lose the bytes it consumed).
  * Must not: touch the caller's memory before the real call succeeded
@@ -338,7 +339,8 @@ NB_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 	ssize_t r = NB_NOT_FORWARDED;
 	struct msghdr m;
 	/* Connected, no ancillary data: a send of the iovecs. */
-	if (NB_UNLIKELY(nb_phantom_any()) && msg != NULL && nb_copy_in(&m, msg, sizeof m) &&
+	if ((NB_UNLIKELY(nb_phantom_any()) || NB_UNLIKELY(nb_mapping_any())) && msg != NULL &&
+	    nb_copy_in(&m, msg, sizeof m) &&
 	    m.msg_name == NULL && m.msg_controllen == 0 && m.msg_iovlen <= INT_MAX)
 		r = nb_forward_iov(fd, m.msg_iov, (int)m.msg_iovlen, NB_FWD_SEND, flags, 0);
 	else

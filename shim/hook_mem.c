@@ -1,8 +1,10 @@
 /*
  * hook_mem.c - memory that goes away or changes under a phantom.
  *
- * Owns: free, realloc, munmap, mremap, madvise, mprotect, mmap (+64) and
- * sigaltstack.
+ * Owns: free, realloc, munmap, mremap, madvise, mprotect, pkey_mprotect,
+ * mmap (+64) and sigaltstack. They also keep the table of read-only file
+ * mappings (mapping.c) up to date: recorded by mmap, forgotten by
+ * whatever unmaps, moves, replaces or un-read-onlies them.
  * A phantom must never outlive its memory: memory that is freed is
  * forgotten first (without filling: its next owner must see what it would
  * see without the library, and a later write of that address must never
@@ -117,6 +119,7 @@ NB_EXPORT int munmap(void *addr, size_t len)
 		NB_KEEP_ERRNO(nb_defer_fork_special(a, b, false));
 		nb_same_unmapped(a, b); /* shared mappings of files (sameproc.c) */
 	}
+	nb_mapping_forget(a, b - a); /* failed too: forgetting is safe */
 	return r;
 }
 
@@ -142,6 +145,13 @@ NB_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 	 * (mremap_to unmaps it before the checks that can still fail). */
 	release(&h, r != MAP_FAILED ? NB_HELD_GONE : NB_HELD_BY_MAPPED);
 	nb_same_remapped((uintptr_t)old, r, newlen);
+	/* A mapping moved or resized is forgotten, where it was and where
+	 * it is (a failed MREMAP_FIXED may have unmapped its target). */
+	nb_mapping_forget((uintptr_t)old, oldlen);
+	if (flags & MREMAP_FIXED)
+		nb_mapping_forget((uintptr_t)naddr, newlen);
+	if (r != MAP_FAILED)
+		nb_mapping_forget((uintptr_t)r, newlen);
 	return r;
 }
 
@@ -206,8 +216,11 @@ NB_EXPORT int madvise(void *addr, size_t len, int advice)
 	release(&h, how);
 	/* Marked whatever the result: a call that failed half-way did mark
 	 * a part. Unmarked only on success. */
-	if (advice == MADV_WIPEONFORK || advice == MADV_DONTFORK)
+	if (advice == MADV_WIPEONFORK || advice == MADV_DONTFORK) {
 		NB_KEEP_ERRNO(nb_defer_fork_special(a, b, true));
+		/* A child has no pages there: its plain write fails. */
+		nb_mapping_forget(a, b - a);
+	}
 	else if ((advice == MADV_KEEPONFORK || advice == MADV_DOFORK) && r == 0)
 		NB_KEEP_ERRNO(nb_defer_fork_special(a, b, false));
 	return r;
@@ -220,7 +233,20 @@ NB_EXPORT int mprotect(void *addr, size_t len, int prot)
 	/* Write access to a shared mapping of a file: stores into it change
 	 * the file unseen (sameproc.c), before the call lets them. */
 	nb_same_protect((uintptr_t)addr, page_end((uintptr_t)addr, len), prot);
+	nb_mapping_protect((uintptr_t)addr, len, prot);
 	return NB_CALL(mprotect, (int)syscall(SYS_mprotect, addr, len, prot), addr, len, prot);
+}
+
+/* The same with a protection key: a key's rights can make pages
+ * writable too (pkeys(7)). */
+NB_EXPORT int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
+{
+	if (phantoms())
+		NB_KEEP_ERRNO(nb_phantom_materialize_range((uintptr_t)addr, (uintptr_t)addr + len));
+	nb_mapping_forget((uintptr_t)addr, len); /* a key may grant writes later */
+	nb_same_protect((uintptr_t)addr, page_end((uintptr_t)addr, len), prot);
+	return NB_CALL(pkey_mprotect, (int)syscall(SYS_pkey_mprotect, addr, len, prot, pkey), addr,
+		       len, prot, pkey);
 }
 
 NB_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
@@ -245,6 +271,13 @@ NB_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 	if ((flags & MAP_FIXED) && r != MAP_FAILED)
 		NB_KEEP_ERRNO(nb_defer_fork_special((uintptr_t)addr, page_end((uintptr_t)addr, len),
 						    false));
+	/* A read-only file mapping is recorded (mapping.c); a failed
+	 * MAP_FIXED may have unmapped its target. */
+	if (r != MAP_FAILED && nb_on() &&
+	    ((prot == PROT_READ && !(flags & MAP_ANONYMOUS)) || nb_mapping_any()))
+		nb_mapping_added(r, len, prot, flags, fd, off);
+	else if (r == MAP_FAILED && (flags & MAP_FIXED))
+		nb_mapping_forget((uintptr_t)addr, len);
 	return r;
 }
 void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off) NB_ALIAS(mmap);

@@ -180,6 +180,8 @@ __attribute__((used)) long nb_syscall_seen(long nr, long a1, long a2, long a3, l
 		return madvise((void *)a1, (size_t)a2, (int)a3);
 	case SYS_mprotect:
 		return mprotect((void *)a1, (size_t)a2, (int)a3);
+	case SYS_pkey_mprotect:
+		return pkey_mprotect((void *)a1, (size_t)a2, (int)a3, (int)a4);
 	}
 	return nb_raw_syscall(nr, a1, a2, a3, a4, a5, nb_syscall_sixth);
 }
@@ -200,7 +202,7 @@ __asm__(".text\n"
 	"	je nb_syscall_sandbox\n"
 	NB_SEEN(SYS_rt_sigprocmask) NB_SEEN(SYS_rt_sigaction) NB_SEEN(SYS_fork)
 	NB_SEEN(SYS_close_range) NB_SEEN(SYS_munmap) NB_SEEN(SYS_mmap)
-	NB_SEEN(SYS_mremap) NB_SEEN(SYS_madvise) NB_SEEN(SYS_mprotect)
+	NB_SEEN(SYS_mremap) NB_SEEN(SYS_madvise) NB_SEEN(SYS_mprotect) NB_SEEN(SYS_pkey_mprotect)
 	"	jmp nb_raw_syscall\n"
 	"1:	movq nb_syscall_sixth@gottpoff(%rip), %r11\n"
 	"	movq 8(%rsp), %rax\n"

@@ -12,7 +12,8 @@
  * and which would get EFAULT on a phantom's guarded pages - so phantoms
  * there are materialised first. (fputs, printf and friends scan their
  * strings in user space first, which materialises by fault.)
- * fwrite of a phantom on a write-only stream is served by the kernel path
+ * fwrite of a phantom or of a read-only file mapping on a write-only
+ * stream is served by the kernel path
  * (forward_fwrite), and every fwrite is reported to the detector: curl -o
  * and wget -O write their downloads this way.
  * Must not: look inside the FILE beyond fileno(), the error flag and the
@@ -146,12 +147,17 @@ NB_EXPORT size_t fread_unlocked(void *p, size_t size, size_t n, FILE *f)
  */
 static size_t forward_fwrite(const void *p, size_t size, size_t n, FILE *f)
 {
-	if (NB_LIKELY(!nb_phantom_any()) || size == 0 || n == 0 || n > SIZE_MAX / size ||
+	if ((NB_LIKELY(!nb_phantom_any()) && NB_LIKELY(!nb_mapping_any())) || size == 0 ||
+	    n == 0 || n > SIZE_MAX / size ||
 	    f == NULL || !__fwritable(f) || __freadable(f) || size * n > (size_t)SSIZE_MAX)
 		return SIZE_MAX;
 	size_t bytes = size * n;
 	uintptr_t a = (uintptr_t)p;
-	if (nb_phantom_next(a, a + bytes) < 0 || fflush_unlocked(f) != 0)
+	/* Phantoms, or a read-only file mapping (mapping.c) big enough for
+	 * the kernel path to win. */
+	if ((nb_phantom_next(a, a + bytes) < 0 &&
+	     (!nb_mapping_any() || nb_mapping_bytes(a, a + bytes) < nb_g.cfg.min_chunk)) ||
+	    fflush_unlocked(f) != 0)
 		return SIZE_MAX;
 	ssize_t r = nb_forward(fileno(f), p, bytes, NB_FWD_WRITE, 0, 0);
 	if (r == NB_NOT_FORWARDED)
@@ -180,7 +186,7 @@ static void seen_fwrite(FILE *f, const void *p, size_t size, size_t items)
 NB_EXPORT size_t fwrite(const void *p, size_t size, size_t n, FILE *f)
 {
 	size_t r = SIZE_MAX;
-	if (NB_UNLIKELY(nb_phantom_any())) {
+	if (NB_UNLIKELY(nb_phantom_any()) || NB_UNLIKELY(nb_mapping_any())) {
 		flockfile(f);
 		r = forward_fwrite(p, size, n, f);
 		funlockfile(f);

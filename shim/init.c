@@ -81,6 +81,7 @@ void nb_own_prepare_surrender(void)
 {
 	int saved = errno;
 	nb_defer_expose_all();
+	nb_mapping_forget(0, UINTPTR_MAX); /* their backings go: plain writes */
 	nb_pipe_forget_free();
 	nb_backing_drop_idle();
 	errno = saved;
@@ -118,6 +119,7 @@ void nb_fork_child(void)
 	nb_fdtab_forget_pairs();
 	nb_detect_reset_thread();
 	nb_phantom_atfork_child();
+	nb_mapping_atfork_child();
 	nb_pipe_atfork_child();
 	nb_backing_leases_atfork_child();
 	nb_lease_atfork_child();

@@ -291,6 +291,7 @@ struct nb_loop {
 	atomic_int used; /* 0 free, 1 being filled, 2 valid */
 	int src, dst;
 	uint8_t src_kind, dst_kind, path;
+	uint8_t mapped; /* the source is a file mapping, not a read loop */
 	atomic_ullong iterations, bytes, arms;
 	atomic_ullong misses[NB_MISS_COUNT];
 	atomic_ullong hist[NB_HIST_BUCKETS];
@@ -304,6 +305,7 @@ struct nb_loop_view {
 	int src, dst;
 	enum nb_kind src_kind, dst_kind;
 	enum nb_path path;
+	bool mapped;
 	uint64_t iterations, bytes, arms;
 	uint64_t misses[NB_MISS_COUNT];
 	uint64_t hist[NB_HIST_BUCKETS];
@@ -356,6 +358,8 @@ struct nb_counters {
 	atomic_ullong leases_taken;   /* read leases on source files (lease.c) */
 	atomic_ullong leases_refused; /* asked for and not had: writers, owner */
 	atomic_ullong leases_broken;  /* another process came to change a file */
+	atomic_ullong mapped_writes;  /* writes of file mappings by a kernel path */
+	atomic_ullong mapped_bytes;   /* their bytes moved by the kernel */
 };
 /* Where the counters are: a private struct, or the live stats file's
  * shared mapping (live.c). Changed only while one thread runs. */
@@ -517,6 +521,9 @@ bool nb_backing_is_source(dev_t dev, ino_t ino);
 /* A read-only reopen of destination file dst, kept (idle) after its last
  * phantom goes for as long as the program keeps dst open; -1. */
 int nb_backing_get_reader(int dst, dev_t dev, ino_t ino);
+/* The same for a file the program mapped (mapping.c): no lease, no
+ * mapping of ours; -1. */
+int nb_backing_get_mapped(int src, dev_t dev, ino_t ino);
 void nb_backing_fds_closed(unsigned lo, unsigned hi); /* closed or reused */
 void nb_backing_drop_idle(void);   /* close every idle reopen */
 /* The file a live backing descriptor refers to. */
@@ -648,6 +655,34 @@ void nb_same_before_close(int fd);
 void nb_defer_before_open(int dirfd, const char *path, int flags);
 /* fallocate(2) of [off, off+len) with mode. */
 void nb_defer_before_fallocate(int fd, int mode, off_t off, off_t len);
+
+/* ------------------------------------------------------------------ */
+/* Read-only file mappings: memory whose bytes live in a file (mapping.c) */
+
+/* A qualifying mapping as the write path sees it. */
+struct nb_mapping_view {
+	uintptr_t start, end; /* the whole mapping (page aligned) */
+	off_t off;            /* file offset of start */
+	int backing;          /* a reference the caller puts (nb_backing_put) */
+	int src;              /* the program's descriptor at mmap, for reports */
+};
+bool nb_mapping_any(void);
+/* After a successful mmap (the hook's arguments, the kernel's address). */
+void nb_mapping_added(void *addr, size_t len, int prot, int flags, int fd, off_t off);
+/* [a, a+len) was unmapped, replaced, moved or made unfit: forgotten. */
+void nb_mapping_forget(uintptr_t a, size_t len);
+/* Before mprotect(a, len, prot): anything but PROT_READ forgets. */
+void nb_mapping_protect(uintptr_t a, size_t len, int prot);
+/* The qualifying mapping overlapping [a, b) that starts lowest, with a
+ * reference to its backing; false if none (or unsure: plain). */
+bool nb_mapping_next(uintptr_t a, uintptr_t b, struct nb_mapping_view *v);
+/* How many bytes of [a, b) lie in qualifying mappings. */
+size_t nb_mapping_bytes(uintptr_t a, uintptr_t b);
+void nb_mapping_atfork_child(void);
+void nb_mapping_reset(void); /* unit tests */
+/* A write of a mapping, for the loop report (loops.c): one iteration of
+ * the loop "fd src (file, mapped) -> fd dst". */
+void nb_loops_mapped(int src, int dst, enum nb_kind dst_kind, enum nb_path path, size_t bytes);
 
 /* ------------------------------------------------------------------ */
 /* Live stats file (live.c)                                            */
@@ -871,7 +906,7 @@ void nb_kread_sigaltstack(const stack_t *ss, const stack_t *old);
 	X(posix_spawn) X(posix_spawnp) X(system) X(popen) X(setrlimit) X(prlimit)      \
 	X(sigsetmask) X(sigblock) X(sighold) X(sigset) X(sigignore) X(siginterrupt)     \
 	X(setcontext) X(swapcontext) X(_Fork) X(pthread_attr_setsigmask_np) X(mlock) X(mlock2) \
-	X(fallocate) X(fdopen)            \
+	X(fallocate) X(fdopen) X(pkey_mprotect)            \
 	NB_REAL_FUNCS_KREAD(X)
 
 /* Some hooked names are deprecated in glibc's headers (sighold, sigset,

@@ -23,7 +23,7 @@ static atomic_ullong overflow; /* iterations of loops that found no slot */
 static bool same_key(const struct nb_loop *l, int src, const struct nb_pair *p)
 {
 	return l->src == src && l->dst == p->dst && l->src_kind == p->src_kind &&
-	       l->dst_kind == p->dst_kind;
+	       l->dst_kind == p->dst_kind && !l->mapped;
 }
 
 static void add(struct nb_loop *l, const struct nb_pair *p)
@@ -73,6 +73,41 @@ void nb_loops_retire(int src, const struct nb_pair *p)
 	atomic_fetch_add(&overflow, p->iterations);
 }
 
+/* A write of a file mapping: a loop of its own, "fd 11 (file, mapped)
+ * -> fd 9 (tcp)", one iteration per write. No pair learns it (nothing
+ * to arm), so it counts into its slot directly; arms is 1 from the first
+ * write: the kernel path serves it (or, observing, would). */
+void nb_loops_mapped(int src, int dst, enum nb_kind dst_kind, enum nb_path path, size_t bytes)
+{
+	for (size_t i = 0; i < NB_MAX_LOOPS; i++) {
+		struct nb_loop *l = &table[i];
+		int u = atomic_load(&l->used);
+		if (u == 2 && l->mapped && l->src == src && l->dst == dst &&
+		    l->dst_kind == dst_kind) {
+			atomic_fetch_add(&l->iterations, 1);
+			atomic_fetch_add(&l->bytes, bytes);
+			atomic_fetch_add(&l->hist[nb_hist_bucket(bytes)], 1);
+			return;
+		}
+		int expect = 0;
+		if (u == 0 && atomic_compare_exchange_strong(&l->used, &expect, 1)) {
+			l->src = src;
+			l->dst = dst;
+			l->src_kind = NB_KIND_FILE;
+			l->dst_kind = (uint8_t)dst_kind;
+			l->path = (uint8_t)path;
+			l->mapped = 1;
+			atomic_store(&l->iterations, 1);
+			atomic_store(&l->bytes, bytes);
+			atomic_store(&l->arms, 1);
+			atomic_fetch_add(&l->hist[nb_hist_bucket(bytes)], 1);
+			atomic_store(&l->used, 2);
+			return;
+		}
+	}
+	atomic_fetch_add(&overflow, 1);
+}
+
 void nb_loops_reset(void)
 {
 	memset(table, 0, sizeof table);
@@ -113,7 +148,7 @@ void nb_loops_totals(uint64_t *iterations, uint64_t *bytes)
 
 struct key {
 	int src, dst;
-	uint8_t src_kind, dst_kind;
+	uint8_t src_kind, dst_kind, mapped;
 };
 
 struct entry {
@@ -128,7 +163,7 @@ struct collect {
 };
 
 static struct nb_loop_view *slot_for(struct collect *c, int src, int dst, uint8_t sk, uint8_t dk,
-				     uint8_t path)
+				     uint8_t path, uint8_t mapped)
 {
 	struct key k;
 	memset(&k, 0, sizeof k); /* padding is part of the hashed key */
@@ -136,6 +171,7 @@ static struct nb_loop_view *slot_for(struct collect *c, int src, int dst, uint8_
 	k.dst = dst;
 	k.src_kind = sk;
 	k.dst_kind = dk;
+	k.mapped = mapped;
 	struct entry *e;
 	HASH_FIND(hh, c->map, &k, sizeof k, e);
 	if (e == NULL) {
@@ -150,6 +186,7 @@ static struct nb_loop_view *slot_for(struct collect *c, int src, int dst, uint8_
 		e->v.src_kind = (enum nb_kind)sk;
 		e->v.dst_kind = (enum nb_kind)dk;
 		e->v.path = (enum nb_path)path;
+		e->v.mapped = mapped != 0;
 		HASH_ADD(hh, c->map, key, sizeof k, e);
 	}
 	return &e->v;
@@ -158,7 +195,7 @@ static struct nb_loop_view *slot_for(struct collect *c, int src, int dst, uint8_
 static void add_live(int fd, struct nb_fd *e, void *ctx)
 {
 	const struct nb_pair *p = &e->pair;
-	struct nb_loop_view *v = slot_for(ctx, fd, p->dst, p->src_kind, p->dst_kind, p->path);
+	struct nb_loop_view *v = slot_for(ctx, fd, p->dst, p->src_kind, p->dst_kind, p->path, 0);
 	if (v == NULL)
 		return;
 	v->iterations += p->iterations;
@@ -183,7 +220,7 @@ size_t nb_loops_collect(struct nb_loop_view *out, size_t max)
 		if (atomic_load(&l->used) != 2)
 			continue;
 		struct nb_loop_view *v = slot_for(&c, l->src, l->dst, l->src_kind, l->dst_kind,
-						  l->path);
+						  l->path, l->mapped);
 		if (v == NULL)
 			break;
 		v->iterations += atomic_load(&l->iterations);
@@ -217,6 +254,13 @@ void nb_loop_savings(const struct nb_loop_view *l, uint64_t *copied_bytes,
 	 * no copy through user space; sendfile and copy_file_range take one
 	 * call per iteration, and so does splice when one end is a pipe;
 	 * between two non-pipes splice goes through a pipe: two calls. */
+	if (l->mapped) {
+		/* A write of a mapping copies once (page cache -> destination),
+		 * one call either way. */
+		*copied_bytes = l->path == NB_PATH_NONE ? 0 : l->bytes;
+		*syscalls_plain = *syscalls_kernel = l->iterations;
+		return;
+	}
 	*copied_bytes = l->path == NB_PATH_NONE ? 0 : 2 * l->bytes;
 	*syscalls_plain = 2 * l->iterations;
 	bool via_pipe = l->src_kind != NB_KIND_PIPE && l->dst_kind != NB_KIND_PIPE;
@@ -295,9 +339,10 @@ void nb_loops_report_text(int fd, const char *prog, pid_t pid)
 						      h ? " " : "", bucket_names[j],
 						      (unsigned long long)l->hist[j]);
 		k = snprintf(line, sizeof line,
-			     "nobounce:   fd %d (%s) -> fd %d (%s): %llu iterations, %s, chunks [%s]\n",
-			     l->src, nb_kind_name(l->src_kind), l->dst, nb_kind_name(l->dst_kind),
-			     (unsigned long long)l->iterations, bytes, hist);
+			     "nobounce:   fd %d (%s%s) -> fd %d (%s): %llu %s, %s, chunks [%s]\n",
+			     l->src, nb_kind_name(l->src_kind), l->mapped ? ", mapped" : "", l->dst,
+			     nb_kind_name(l->dst_kind), (unsigned long long)l->iterations,
+			     l->mapped ? "writes" : "iterations", bytes, hist);
 		nb_write_all(fd, line, (size_t)k);
 		if (l->path == NB_PATH_NONE)
 			k = snprintf(line, sizeof line,
@@ -345,11 +390,12 @@ size_t nb_loops_json(char *buf, size_t len, size_t cap)
 		uint64_t cb, sp, sk;
 		nb_loop_savings(l, &cb, &sp, &sk);
 		PUT("%s\n    {\"src_fd\": %d, \"src_kind\": \"%s\", \"dst_fd\": %d, "
-		    "\"dst_kind\": \"%s\", \"iterations\": %llu, \"bytes\": %llu, "
+		    "\"dst_kind\": \"%s\", \"mapped\": %s, \"iterations\": %llu, \"bytes\": %llu, "
 		    "\"kernel_path\": \"%s\", \"arms\": %llu, \"bytes_not_copied\": %llu, "
 		    "\"syscalls_plain\": %llu, \"syscalls_kernel\": %llu, \"misses\": {",
 		    i ? "," : "", l->src, nb_kind_name(l->src_kind), l->dst,
-		    nb_kind_name(l->dst_kind), (unsigned long long)l->iterations,
+		    nb_kind_name(l->dst_kind), l->mapped ? "true" : "false",
+		    (unsigned long long)l->iterations,
 		    (unsigned long long)l->bytes, nb_path_name(l->path),
 		    (unsigned long long)l->arms, (unsigned long long)cb, (unsigned long long)sp,
 		    (unsigned long long)sk);

@@ -85,7 +85,8 @@ size_t nb_stats_json(char *buf, size_t cap, const char *prog, pid_t pid)
 		"\"stale\": %llu, \"fd_chunks\": %llu, \"lock_skips\": %llu, "
 		"\"untracked_iterations\": %llu, \"deferred_reads\": %llu, \"forwarded_writes\": %llu, "
 		"\"forwarded_bytes\": %llu, \"edge_bytes\": %llu, \"moved_to_file\": %llu, \"kernel_calls\": %llu, "
-		"\"leases_taken\": %llu, \"leases_refused\": %llu, \"leases_broken\": %llu},\n"
+		"\"leases_taken\": %llu, \"leases_refused\": %llu, \"leases_broken\": %llu, "
+		"\"mapped_writes\": %llu, \"mapped_bytes\": %llu},\n"
 		"  \"loops\": ",
 		NB_VERSION, prog, (int)pid, nb_mode_name(c->mode),
 		nb_sigguard_reason() ? nb_sigguard_reason() : "allowed", nb_exact_name(c->exact),
@@ -95,7 +96,8 @@ size_t nb_stats_json(char *buf, size_t cap, const char *prog, pid_t pid)
 		C(misses[NB_MISS_MODIFIED]), C(classified), C(revalidations), C(stale),
 		C(fd_slots), C(lock_skips), (unsigned long long)nb_loops_overflow(), C(deferred),
 		C(forwarded), C(forwarded_bytes), C(edge_bytes), C(moved_to_file), C(kernel_calls),
-		C(leases_taken), C(leases_refused), C(leases_broken));
+		C(leases_taken), C(leases_refused), C(leases_broken), C(mapped_writes),
+		C(mapped_bytes));
 	if (len >= cap)
 		return cap - 1;
 	len = nb_loops_json(buf, len, cap);

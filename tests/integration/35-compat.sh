@@ -274,4 +274,104 @@ test_busybox_httpd() {
 	row "busybox httpd" busybox "file → tcp (its own sendfile)" 0
 }
 
+# Apache httpd as Debian ships it: EnableMMAP On, EnableSendfile Off - a
+# static file goes out as writev(header, 4 MiB mapping), mapping after
+# mapping. A private configuration in $T (its own ServerRoot, PidFile,
+# DocumentRoot, Listen on 127.0.0.1), prefork, one worker (-X), bounded
+# by serve's timeout and stopped by its recorded PID. Plain and preloaded
+# must serve the same bytes for a large file, a Range, HEAD, two
+# requests on one kept-alive connection and a file below the minimum;
+# preloaded, the bodies go by the kernel (the report's mapped_bytes).
+apache_conf() { # PORT NAME
+	local user=""
+	[ "$(id -u)" -eq 0 ] && user="User www-data
+Group www-data"
+	mkdir -p "$T/run-$2"
+	cat > "$T/$2.conf" <<-EOF
+		ServerRoot $T
+		ServerName 127.0.0.1
+		PidFile $T/run-$2/httpd.pid
+		DefaultRuntimeDir $T/run-$2
+		Mutex file:$T/run-$2 default
+		LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
+		LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+		LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+		$user
+		Listen 127.0.0.1:$1
+		ErrorLog $T/run-$2/error.log
+		LogLevel warn
+		TypesConfig /dev/null
+		DocumentRoot $T/www
+		<Directory $T/www>
+		    Require all granted
+		</Directory>
+		EnableMMAP On
+		EnableSendfile Off
+		KeepAlive On
+		MaxKeepAliveRequests 100
+	EOF
+}
+
+apache_fetch() { # PORT DIR
+	local u=http://127.0.0.1:$1
+	mkdir -p "$2"
+	curl -s --max-time 60 -o "$2/big.bin" "$u/big.bin" || fail "GET big.bin"
+	curl -s --max-time 60 -r 1000-20000000 -o "$2/range.bin" "$u/big.bin" || fail "Range"
+	curl -s --max-time 60 -r 33554432- -o "$2/tail.bin" "$u/big.bin" || fail "Range to the end"
+	curl -s --max-time 60 -I "$u/big.bin" | grep -v '^Date:' > "$2/head.txt" || fail "HEAD"
+	# two requests on one connection (curl reuses it), then a small file
+	curl -s --max-time 60 -o "$2/ka1.bin" "$u/mid.bin" -o "$2/ka2.bin" "$u/big.bin" \
+		-w '%{num_connects}\n' > "$2/connects.txt" || fail "keep-alive"
+	curl -s --max-time 60 -o "$2/small.bin" "$u/small.bin" || fail "GET small.bin"
+}
+
+test_apache2_default_mmap_path() {
+	command -v apache2 > /dev/null || fail "apache2 is not installed (scripts/deps.sh installs it)"
+	mkdir -p www stats
+	chmod 755 "$T" www
+	chmod 1777 stats
+	mkdata www/big.bin $SIZE
+	mkdata www/mid.bin 300000
+	mkdata www/small.bin 1000
+	chmod 644 www/*
+	local p q
+	p=$(port)
+	apache_conf "$p" plain
+	serve apache-plain apache2 -X -f "$T/plain.conf"
+	wait_port "$p"
+	apache_fetch "$p" plain
+	stop apache-plain
+	q=$(port)
+	apache_conf "$q" shim
+	serve apache-shim env LD_PRELOAD="$LIB" NOBOUNCE_MODE=on NOBOUNCE_STATS="$T/stats/s-%p.json" \
+		apache2 -X -f "$T/shim.conf"
+	wait_port "$q"
+	apache_fetch "$q" shim
+	stop apache-shim
+	for f in big.bin range.bin tail.bin head.txt ka1.bin ka2.bin connects.txt small.bin; do
+		cmp -s "plain/$f" "shim/$f" || fail "$f differs between plain and preloaded"
+	done
+	assert_same www/big.bin shim/big.bin
+	assert_same www/small.bin shim/small.bin
+	assert_same www/mid.bin shim/ka1.bin
+	assert_same www/big.bin shim/ka2.bin
+	cmp -s shim/range.bin <(tail -c +1001 www/big.bin | head -c 19999001) || fail "Range bytes"
+	cmp -s shim/tail.bin <(tail -c +33554433 www/big.bin) || fail "Range to the end bytes"
+	assert_grep '^HTTP/1.1 200 OK' shim/head.txt
+	assert_eq "$(tr '\n' ' ' < shim/connects.txt)" '1 0 ' "one connection for two requests"
+	assert_nogrep 'nobounce.*(error|EFAULT)' "$T/run-shim/error.log"
+	local reports=("$T"/stats/s-*.json) mb=0 f
+	[ -s "${reports[0]}" ] || fail "apache2 wrote no exit report"
+	for f in "${reports[@]}"; do
+		mb=$((mb + $(jget "$f" "j['counters']['mapped_bytes']")))
+	done
+	# the two full bodies of big.bin and mid.bin, by the kernel (the small
+	# file stays plain; Apache reads the file for a Range that starts
+	# inside a page, heap buckets of 8000 bytes: no mapping there)
+	[ "$mb" -ge $((48 * 1024 * 1024 * 2 + 300000)) ] ||
+		fail "mapped_bytes $mb: the bodies did not go by the kernel"
+	row "apache2 (EnableMMAP On, EnableSendfile Off)" apache2 \
+		"mapping → tcp (mmap + writev)" "$(served_by_kernel "${reports[@]}")"
+}
+
 run_tests
