@@ -200,4 +200,15 @@ test_observe_names_the_mapped_loop() {
 		"[(True, 1, $SIZE)]" "served loop"
 }
 
+test_a_range_changed_after_its_mapped_write_reaches_a_slow_pipe_reader_as_written() {
+	both changed-after pipe
+	[ "$(counter mapped_bytes)" -ge 524288 ] || fail "the write did not go by the kernel"
+	# both: the reader got what plain's reader got, the bytes at the write
+}
+
+test_a_range_changed_after_its_mapped_write_reaches_a_slow_tcp_reader_as_written() {
+	both changed-after tcp
+	[ "$(counter mapped_bytes)" -ge 524288 ] || fail "the write did not go by the kernel"
+}
+
 run_tests

@@ -527,6 +527,51 @@ static int sc_small(const char *dst)
 	return 0;
 }
 
+/* The reader of a pipe or socket starts reading only 300 ms from now. */
+static void *resume_later(void *arg)
+{
+	struct drain *d = arg;
+	usleep(300 * 1000);
+	d->limit = -1;
+	return NULL;
+}
+
+/* 512K of the mapping written into a pipe or TCP socket whose reader is
+ * paused (the bytes sit in the pipe or the socket queues), then the
+ * program overwrites that range of the file with pwrite: plain, the
+ * reader gets the bytes as they were at the write. */
+static int sc_changed_after(const char *dst)
+{
+	const size_t n = 512 * 1024;
+	make_src(SRC_SIZE);
+	unsigned char *m = map_src(SRC_SIZE, PROT_READ, MAP_SHARED);
+	struct out o;
+	int sv[2];
+	o.k = strcmp(dst, "tcp") == 0 ? D_TCP : D_PIPE;
+	if (o.k == D_TCP) {
+		tcp_pair(sv, 2 << 20);
+		o.fd = sv[0];
+	} else {
+		if (pipe(sv) != 0 || fcntl(sv[1], F_SETPIPE_SZ, 1 << 20) < 0)
+			die("pipe");
+		o.fd = sv[1];
+			}
+	drain_start(&o.d, o.k == D_TCP ? sv[1] : sv[0], 0);
+	ssize_t r = write(o.fd, m, n);
+	printf("write %zd\n", r);
+	pthread_t t;
+	if (pthread_create(&t, NULL, resume_later, &o.d) != 0)
+		die("pthread_create");
+	int fd = open("src.bin", O_WRONLY);
+	unsigned char *z = malloc(n);
+	memset(z, 'Z', n);
+	printf("pwrite %zd\n", fd < 0 ? -1 : pwrite(fd, z, n, 0));
+	close(fd);
+	pthread_join(t, NULL);
+	out_close(&o);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -546,6 +591,8 @@ int main(int argc, char **argv)
 		return sc_remapped();
 	if (argc >= 3 && strcmp(argv[1], "small") == 0)
 		return sc_small(argv[2]);
+	if (argc >= 3 && strcmp(argv[1], "changed-after") == 0)
+		return sc_changed_after(argv[2]);
 	fprintf(stderr, "usage: mapw copy|eagain|eintr|writable|written-private|truncated|remapped|small ...\n");
 	return 2;
 }
