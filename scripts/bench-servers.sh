@@ -8,6 +8,12 @@
 #   busybox httpd         plain | preloaded            (it sends with sendfile
 #                                                       itself: no loop to serve)
 #   socat relay           plain | preloaded            (curl -> socat -> nginx)
+#   apache2               EnableMMAP On, EnableSendfile Off (Debian's default)
+#                         | the same preloaded | EnableSendfile On
+#   nginx as nobody       sendfile off, run as another user than the file's
+#                         owner (no read lease can be had): plain |
+#                         preloaded (NOBOUNCE_EXACT=auto) | preloaded with
+#                         NOBOUNCE_EXACT=strict (shown as "native")
 #
 # Each run starts the server on 127.0.0.1 (a free port), downloads the file
 # BENCH_GETS times with a plain curl to /dev/null, and stops the server by
@@ -34,8 +40,14 @@ OUT = os.environ.get("BENCH_OUT", "results/bench-servers")
 TICK = os.sysconf("SC_CLK_TCK")
 
 work = tempfile.mkdtemp(prefix="nb-bench-srv.")
+os.chmod(work, 0o755)
 www = os.path.join(work, "www")
 os.mkdir(www)
+# A place another user (nginx as nobody) may write its pid, log and temp
+# files; the served file stays root's, readable by all.
+nobody_dir = os.path.join(work, "nobody")
+os.mkdir(nobody_dir)
+os.chmod(nobody_dir, 0o777)
 with open(os.path.join(www, "big.bin"), "wb") as f:
     f.write(os.urandom(MB << 20))
 SIZE = MB << 20
@@ -102,10 +114,53 @@ http {{ access_log off; sendfile {sendfile};
 """)
     return ["nginx", "-e", f"{work}/nginx.err", "-p", work, "-c", c]
 
-def start(argv, preload, cwd=None, measured=True):
+def nginx_nobody(port):
+    d = nobody_dir
+    c = os.path.join(d, f"nginx-{port}.conf")
+    with open(c, "w") as f:
+        f.write(f"""daemon off; master_process off; worker_processes 1;
+pid {d}/nginx-{port}.pid; error_log {d}/nginx.err;
+events {{ worker_connections 64; }}
+http {{ access_log off; sendfile off;
+  client_body_temp_path {d}/b; proxy_temp_path {d}/p; fastcgi_temp_path {d}/f;
+  uwsgi_temp_path {d}/u; scgi_temp_path {d}/s;
+  server {{ listen 127.0.0.1:{port}; root {www}; }} }}
+""")
+    os.chmod(c, 0o644)
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+            "nginx", "-e", f"{d}/nginx.err", "-p", d, "-c", c]
+
+def apache_conf(port, sendfile):
+    d = os.path.join(work, f"apache-{port}")
+    os.makedirs(d, exist_ok=True)
+    user = "User www-data\nGroup www-data\n" if os.getuid() == 0 else ""
+    c = os.path.join(d, "httpd.conf")
+    with open(c, "w") as f:
+        f.write(f"""ServerRoot {d}
+ServerName 127.0.0.1
+PidFile {d}/httpd.pid
+DefaultRuntimeDir {d}
+Mutex file:{d} default
+LoadModule mpm_prefork_module /usr/lib/apache2/modules/mod_mpm_prefork.so
+LoadModule authz_core_module /usr/lib/apache2/modules/mod_authz_core.so
+LoadModule mime_module /usr/lib/apache2/modules/mod_mime.so
+{user}Listen 127.0.0.1:{port}
+ErrorLog {d}/error.log
+TypesConfig /dev/null
+DocumentRoot {www}
+<Directory {www}>
+    Require all granted
+</Directory>
+EnableMMAP On
+EnableSendfile {sendfile}
+""")
+    return ["apache2", "-X", "-f", c]
+
+def start(argv, preload, cwd=None, measured=True, extra=None):
     env = {k: v for k, v in os.environ.items() if not k.startswith("NOBOUNCE_") and k != "LD_PRELOAD"}
     if preload:
         env["LD_PRELOAD"] = LIB
+    env.update(extra or {})
     return subprocess.Popen(argv, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL,
                             preexec_fn=join_cgroup if CG and measured else None)
@@ -126,6 +181,12 @@ def run(server, method):
         srv = start(["/usr/bin/python3", "-m", "http.server", str(port), "--bind", "127.0.0.1"], pre, www)
     elif server == "nginx":
         srv = start(nginx_conf(port, "on" if method == "native" else "off"), pre)
+    elif server == "apache2":
+        srv = start(apache_conf(port, "On" if method == "native" else "Off"), pre)
+    elif server == "nginx as nobody":
+        # "native" here: preloaded with NOBOUNCE_EXACT=strict
+        strict = method == "native"
+        srv = start(nginx_nobody(port), pre or strict, extra={"NOBOUNCE_EXACT": "strict"} if strict else None)
     elif server == "busybox httpd":
         srv = start(["busybox", "httpd", "-f", "-p", f"127.0.0.1:{port}", "-h", www], pre)
     else:  # socat relay in front of a plain nginx with sendfile on
@@ -154,7 +215,9 @@ def run(server, method):
 PLAN = [("python3 http.server", ["plain", "preloaded"]),
         ("nginx", ["plain", "preloaded", "native"]),
         ("busybox httpd", ["plain", "preloaded"]),
-        ("socat relay", ["plain", "preloaded"])]
+        ("socat relay", ["plain", "preloaded"]),
+        ("apache2", ["plain", "preloaded", "native"]),
+        ("nginx as nobody", ["plain", "preloaded", "native"])]
 runs = []
 for r in range(ROUNDS):
     print(f"round {r + 1}/{ROUNDS}", file=sys.stderr, flush=True)
@@ -180,7 +243,10 @@ lines = ["# nobounce: real servers, plain / preloaded / their own kernel path", 
          f"Each run: the server on 127.0.0.1, {GETS} downloads of a {MB} MiB file by a plain curl; "
          f"medians of {ROUNDS} interleaved rounds. CPU is the serving process's, its forked "
          f"handlers included (measured through {CPU_HOW}), per GB served. native: nginx with "
-         "`sendfile on`.", "",
+         "`sendfile on`, apache2 with `EnableSendfile On` (its default is `EnableMMAP On`, "
+         "`EnableSendfile Off`: the plain and preloaded columns); for nginx as nobody (a user "
+         "that may not lease the root-owned file) the native column is preloaded with "
+         "`NOBOUNCE_EXACT=strict`.", "",
          "| server | plain MB/s | plain CPU s/GB | preloaded MB/s | preloaded CPU s/GB | native MB/s | native CPU s/GB | preloaded/plain speed | preloaded/plain CPU |",
          "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
 summary = {}
