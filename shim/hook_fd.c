@@ -176,6 +176,17 @@ NB_EXPORT int fcntl(int fd, int cmd, ...)
 	 * descriptor on it goes first (lease.c). */
 	if (cmd == F_SETLEASE && arg == F_WRLCK)
 		NB_KEEP_ERRNO(nb_lease_yield(fd));
+	/* O_APPEND taken off a file's description: writes through it (its
+	 * dups, a stdio stream on it) land at positions no hook was told
+	 * of (sameproc.c). One F_GETFL, only for files. */
+	bool was_append = false;
+	if (cmd == F_SETFL && !(arg & O_APPEND) && nb_on()) {
+		struct nb_fd *e = nb_fd_peek(fd);
+		if (e == NULL || e->kind == NB_KIND_UNKNOWN || e->kind == NB_KIND_FILE) {
+			int fl = nb_sys_fcntl(fd, F_GETFL, 0);
+			was_append = fl >= 0 && (fl & O_APPEND);
+		}
+	}
 	int r;
 	NB_EMFILE_RETRY(r, NB_CALL(fcntl, (int)syscall(SYS_fcntl, fd, cmd, arg), fd, cmd, arg));
 	if (r < 0)
@@ -187,6 +198,8 @@ NB_EXPORT int fcntl(int fd, int cmd, ...)
 		break;
 	case F_SETFL:
 		NB_KEEP_ERRNO(setfl(fd, (int)arg));
+		if (was_append)
+			NB_KEEP_ERRNO(nb_same_append_cleared(fd));
 		break;
 	}
 	return r;

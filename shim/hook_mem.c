@@ -127,7 +127,8 @@ NB_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 {
 	va_list ap;
 	va_start(ap, flags);
-	void *naddr = (flags & MREMAP_FIXED) ? va_arg(ap, void *) : NULL;
+	/* MREMAP_DONTUNMAP without MREMAP_FIXED takes it as a hint. */
+	void *naddr = (flags & (MREMAP_FIXED | MREMAP_DONTUNMAP)) ? va_arg(ap, void *) : NULL;
 	va_end(ap);
 	nb_defer_maps_changed();
 	struct held h = { .n = 0 };
@@ -144,7 +145,7 @@ NB_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 	/* A failing MREMAP_FIXED may have unmapped the target already
 	 * (mremap_to unmaps it before the checks that can still fail). */
 	release(&h, r != MAP_FAILED ? NB_HELD_GONE : NB_HELD_BY_MAPPED);
-	nb_same_remapped((uintptr_t)old, r, newlen);
+	nb_same_remapped((uintptr_t)old, oldlen, r, newlen, flags);
 	/* A mapping moved or resized is forgotten, where it was and where
 	 * it is (a failed MREMAP_FIXED may have unmapped its target). */
 	nb_mapping_forget((uintptr_t)old, oldlen);
@@ -237,13 +238,14 @@ NB_EXPORT int mprotect(void *addr, size_t len, int prot)
 	return NB_CALL(mprotect, (int)syscall(SYS_mprotect, addr, len, prot), addr, len, prot);
 }
 
-/* The same with a protection key: a key's rights can make pages
- * writable too (pkeys(7)). */
+/* pkey_mprotect(2) changes protections as mprotect does (pkey -1 is
+ * mprotect itself), and a key's rights can make pages writable later
+ * (pkeys(7)): the same duties, and a read-only file mapping is forgotten. */
 NB_EXPORT int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
 {
 	if (phantoms())
 		NB_KEEP_ERRNO(nb_phantom_materialize_range((uintptr_t)addr, (uintptr_t)addr + len));
-	nb_mapping_forget((uintptr_t)addr, len); /* a key may grant writes later */
+	nb_mapping_forget((uintptr_t)addr, len);
 	nb_same_protect((uintptr_t)addr, page_end((uintptr_t)addr, len), prot);
 	return NB_CALL(pkey_mprotect, (int)syscall(SYS_pkey_mprotect, addr, len, prot, pkey), addr,
 		       len, prot, pkey);

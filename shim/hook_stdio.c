@@ -209,3 +209,43 @@ NB_EXPORT size_t fwrite_unlocked(const void *p, size_t size, size_t n, FILE *f)
 	seen_fwrite(f, p, size, r);
 	return r;
 }
+
+/* dprintf(3) writes to the descriptor through a stream of glibc's own,
+ * with internal calls no write hook sees: to a file, the bytes from its
+ * position on change first (defer.c). */
+static void before_dprintf(int fd)
+{
+	if (NB_UNLIKELY(nb_phantom_any() || nb_same_inflight_any()))
+		nb_defer_before_write(fd, -1, SIZE_MAX);
+}
+
+NB_EXPORT int vdprintf(int fd, const char *fmt, va_list ap)
+{
+	before_dprintf(fd);
+	return NB_CALL(vdprintf, (errno = ENOSYS, -1), fd, fmt, ap);
+}
+
+NB_EXPORT int dprintf(int fd, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vdprintf(fd, fmt, ap);
+	va_end(ap);
+	return r;
+}
+
+NB_EXPORT int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap)
+{
+	before_dprintf(fd);
+	return NB_CALL(__vdprintf_chk, (errno = ENOSYS, -1), fd, flag, fmt, ap);
+}
+
+int __dprintf_chk(int fd, int flag, const char *fmt, ...);
+NB_EXPORT int __dprintf_chk(int fd, int flag, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int r = __vdprintf_chk(fd, flag, fmt, ap);
+	va_end(ap);
+	return r;
+}

@@ -28,11 +28,13 @@
 #define _GNU_SOURCE
 #endif
 #include <signal.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -632,7 +634,8 @@ void nb_same_stream_closed(FILE *f);
 void nb_same_mapped(void *addr, size_t len, int prot, int flags, int fd);
 void nb_same_unmapped(uintptr_t a, uintptr_t b);
 void nb_same_protect(uintptr_t a, uintptr_t b, int prot);
-void nb_same_remapped(uintptr_t old, void *naddr, size_t newlen);
+void nb_same_remapped(uintptr_t old, size_t oldlen, void *naddr, size_t newlen, int flags);
+void nb_same_append_cleared(int fd);
 /* May the program change (dev, ino) unseen, or does it keep rewriting
  * it? Then reads of it are not deferred. */
 bool nb_same_unseen(dev_t dev, ino_t ino);
@@ -892,6 +895,10 @@ void nb_kread_sigaltstack(const stack_t *ss, const stack_t *old);
 	X(_IO_do_write) X(remove) X(pathconf) X(ftok) X(setmntent) X(scandir) X(scandirat) \
 	X(pivot_root) X(bindresvport) X(openpty)
 
+/* glibc's fortified vdprintf (declared by <stdio.h> only under
+ * _FORTIFY_SOURCE). */
+int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap);
+
 #define NB_REAL_FUNCS(X)                                                           \
 	X(read) X(write) X(pread) X(pwrite) X(readv) X(writev) X(preadv) X(pwritev) \
 	X(preadv2) X(pwritev2) X(recv) X(recvfrom) X(recvmsg) X(send) X(sendto)     \
@@ -906,7 +913,7 @@ void nb_kread_sigaltstack(const stack_t *ss, const stack_t *old);
 	X(posix_spawn) X(posix_spawnp) X(system) X(popen) X(setrlimit) X(prlimit)      \
 	X(sigsetmask) X(sigblock) X(sighold) X(sigset) X(sigignore) X(siginterrupt)     \
 	X(setcontext) X(swapcontext) X(_Fork) X(pthread_attr_setsigmask_np) X(mlock) X(mlock2) \
-	X(fallocate) X(fdopen) X(pkey_mprotect)            \
+	X(fallocate) X(fdopen) X(pkey_mprotect) X(vdprintf) X(__vdprintf_chk)            \
 	NB_REAL_FUNCS_KREAD(X)
 
 /* Some hooked names are deprecated in glibc's headers (sighold, sigset,

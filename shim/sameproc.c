@@ -54,6 +54,7 @@
 #include <linux/sockios.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -209,17 +210,30 @@ void nb_same_protect(uintptr_t a, uintptr_t b, int prot)
 	errno = saved;
 }
 
-/* A shared mapping moved: it keeps its entry under the new address. */
-void nb_same_remapped(uintptr_t old, void *naddr, size_t newlen)
+/* A shared mapping moved: it keeps its entry under the new address when
+ * all of it moved. A part moved out of it (the rest stays, and may be
+ * unmapped later), or a move that leaves the old range mapped
+ * (MREMAP_DONTUNMAP), is a second way into the file: an entry of its own. */
+void nb_same_remapped(uintptr_t old, size_t oldlen, void *naddr, size_t newlen, int flags)
 {
 	if (NB_LIKELY(atomic_load_explicit(&writers_live, memory_order_relaxed) == 0) ||
 	    naddr == MAP_FAILED)
 		return;
+	uintptr_t b = old + (oldlen ? oldlen : 1);
 	for (int i = 0; i < NB_WRITERS; i++) {
 		struct writer *w = &writers[i];
-		if (atomic_load(&w->state) == W_VALID && w->map && w->key == old) {
+		/* (An entry added below for naddr is not looked at again.) */
+		if (atomic_load(&w->state) != W_VALID || !overlaps(w, old, b) ||
+		    ((uintptr_t)naddr == w->key && w->key != old))
+			continue;
+		if (w->key == old && oldlen >= w->len && !(flags & MREMAP_DONTUNMAP)) {
 			w->key = (uintptr_t)naddr;
 			w->len = newlen;
+		} else {
+			int saved = errno;
+			add_writer((uintptr_t)naddr, newlen, w->dev, w->ino, true,
+				   atomic_load(&w->writable));
+			errno = saved;
 		}
 	}
 }
@@ -249,6 +263,19 @@ static void mark_rewritten(dev_t dev, ino_t ino)
 		}
 	}
 	/* Full: it stays a waiting source; each change waits (bounded). */
+}
+
+/* fcntl(F_SETFL) took O_APPEND off a description of a regular file: its
+ * descriptors (dups the descriptor table knows as appending) and any
+ * stdio stream on it (never recorded: sameproc.c) now write at their
+ * position, unseen. Its phantoms are filled and it is not deferred again. */
+void nb_same_append_cleared(int fd)
+{
+	struct stat st;
+	if (!regular(fd, &st))
+		return;
+	mark_rewritten(st.st_dev, st.st_ino);
+	fill_file(st.st_dev, st.st_ino);
 }
 
 bool nb_same_unseen(dev_t dev, ino_t ino)
@@ -401,36 +428,82 @@ static long held(struct flight *f)
 	int q = 0;
 	if (syscall(SYS_ioctl, f->dst, f->kind == NB_KIND_PIPE ? FIONREAD : SIOCOUTQ, &q) != 0)
 		return -1;
+	if (q > 0 && f->kind == NB_KIND_PIPE) {
+		/* No reader left (pipe(7): POLLERR on the write end): the
+		 * pages will never be read. */
+		struct pollfd pf = { .fd = f->dst, .events = POLLOUT };
+		if (syscall(SYS_poll, &pf, 1UL, 0) == 1 && (pf.revents & POLLERR))
+			return 0;
+	}
 	return q;
 }
 
-/* Waits until the record's destination holds none of it, or made no
- * progress for the stall limit; then frees the record. */
-static void drain(struct flight *f)
+static void release_flight(struct flight *f)
+{
+	atomic_fetch_sub(&flights_live, 1);
+	atomic_store(&f->state, F_FREE);
+}
+
+/* Claims a record for draining; false if another thread has it. */
+static bool claim(struct flight *f)
 {
 	int expect = F_VALID;
-	if (!atomic_compare_exchange_strong(&f->state, &expect, F_BUSY))
-		return;
-	long last = -2, since = now_ms(), ms = 1;
+	return atomic_compare_exchange_strong(&f->state, &expect, F_BUSY);
+}
+
+/* Waits until the claimed records' destinations hold none of them, or
+ * none of them made progress for the stall limit - one limit for all of
+ * them, not one each (a file sent to many stalled readers would wait
+ * that many times); then frees the records. */
+static void drain_set(int *set, int n)
+{
+	long last[NB_FLIGHTS];
+	int left = n;
+	for (int i = 0; i < n; i++)
+		last[i] = -2;
+	long since = now_ms(), ms = 1;
 	for (;;) {
-		long q = held(f);
-		if (q == 0)
-			break;
-		if (q != last) {
-			last = q;
+		bool progress = false;
+		long kept = 0;
+		for (int i = 0; i < n; i++) {
+			if (set[i] < 0)
+				continue;
+			long q = held(&flights[set[i]]);
+			if (q == 0) {
+				release_flight(&flights[set[i]]);
+				set[i] = -1;
+				left--;
+				progress = true;
+			} else {
+				if (q != last[i])
+					progress = true;
+				last[i] = q;
+				kept += q > 0 ? q : 0;
+			}
+		}
+		if (left == 0)
+			return;
+		if (progress) {
 			since = now_ms();
 		} else if (now_ms() - since > NB_DRAIN_STALL_MS) {
-			nb_log(NB_LOG_WARN, "a reader kept %ld bytes of a file the program is "
-			       "changing for %d ms: going on", q, NB_DRAIN_STALL_MS);
-			break;
+			nb_log(NB_LOG_WARN, "%d reader(s) kept %ld bytes of a file the program is "
+			       "changing or a destination it is closing for %d ms: going on",
+			       left, kept, NB_DRAIN_STALL_MS);
+			for (int i = 0; i < n; i++)
+				if (set[i] >= 0)
+					release_flight(&flights[set[i]]);
+			return;
 		}
 		sleep_ms(ms);
 		if (ms < 16)
 			ms *= 2;
 	}
-	atomic_fetch_sub(&flights_live, 1);
-	atomic_store(&f->state, F_FREE);
 }
+
+/* A full table is looked over again at most this often: each look asks
+ * every record's destination (two netlink round trips for TCP). */
+#define NB_FULL_RESCAN_MS 100
+static atomic_long full_until;
 
 int nb_same_flight_reserve(void)
 {
@@ -440,6 +513,12 @@ int nb_same_flight_reserve(void)
 			if (atomic_compare_exchange_strong(&flights[i].state, &expect, F_BUSY))
 				return i;
 		}
+		if (pass == 1)
+			break;
+		long t = now_ms();
+		if (t < atomic_load_explicit(&full_until, memory_order_relaxed))
+			return -1;
+		atomic_store_explicit(&full_until, t + NB_FULL_RESCAN_MS, memory_order_relaxed);
 		/* Full: free the records whose destinations are drained. */
 		for (int i = 0; i < NB_FLIGHTS; i++) {
 			struct flight *f = &flights[i];
@@ -545,17 +624,17 @@ void nb_same_before_change(dev_t dev, ino_t ino, off_t lo, off_t hi)
 	if (NB_LIKELY(!nb_same_inflight_any()) || nb_sandboxed())
 		return;
 	int saved = errno;
-	bool any = false;
+	int set[NB_FLIGHTS], n = 0;
 	for (int i = 0; i < NB_FLIGHTS; i++) {
 		struct flight *f = &flights[i];
 		if (atomic_load(&f->state) == F_VALID && f->dev == dev && f->ino == ino &&
-		    f->lo < hi && f->hi > lo) {
-			any = true;
-			drain(f);
-		}
+		    f->lo < hi && f->hi > lo && claim(f))
+			set[n++] = i;
 	}
-	if (any)
+	if (n > 0) {
+		drain_set(set, n);
 		mark_rewritten(dev, ino);
+	}
 	errno = saved;
 }
 
@@ -570,22 +649,25 @@ void nb_same_before_close(int fd)
 	unsigned gen = atomic_load(&e->gen);
 	for (int i = 0; i < NB_FLIGHTS; i++) {
 		struct flight *f = &flights[i];
-		if (atomic_load(&f->state) != F_VALID || f->dst != fd || f->gen != gen)
+		if (atomic_load(&f->state) != F_VALID || f->dst != fd || f->gen != gen ||
+		    !claim(f))
 			continue;
 		if (f->kind != NB_KIND_TCP) {
-			drain(f);
-		} else {
+			/* A pipe or UNIX socket cannot be asked once closed, and
+			 * waiting here for its reader stalls the commonest
+			 * pipeline of all: write a child's stdin, close it,
+			 * then read the child's output (the child cannot drain
+			 * its stdin while its own output is not read). So the
+			 * record goes: a later change of the file by the
+			 * program no longer waits for that reader (README
+			 * Known limits). */
+			release_flight(f);
+		} else if (held(f) == 0) {
 			/* Still askable by its addresses after the close: kept
 			 * only while the connection holds some of it. */
-			int expect = F_VALID;
-			if (atomic_compare_exchange_strong(&f->state, &expect, F_BUSY)) {
-				if (held(f) == 0) {
-					atomic_fetch_sub(&flights_live, 1);
-					atomic_store(&f->state, F_FREE);
-				} else {
-					atomic_store(&f->state, F_VALID);
-				}
-			}
+			release_flight(f);
+		} else {
+			atomic_store(&f->state, F_VALID);
 		}
 	}
 	errno = saved;
