@@ -79,10 +79,13 @@ int nb_sys_close(int fd)
 
 int nb_sys_mprotect(void *addr, size_t len, int prot)
 {
-	/* The per-thread "this range is ordinary memory" answer (defer.c)
-	 * holds for the layout it was read in; the library's own guards
-	 * change that layout too. */
-	nb_defer_maps_changed();
+	/* The per-thread "this range is private anonymous memory" answer
+	 * (defer.c guardable) stays true across the library's own guards:
+	 * they change protection, not the kind of memory. What lies guarded
+	 * under a read is filled by the read paths themselves (overwrite of
+	 * the head and tail), so no /proc/self/maps read per new phantom
+	 * (two alternating buffers, as nginx and python have, made one per
+	 * read). */
 	return (int)syscall(SYS_mprotect, addr, len, prot);
 }
 
