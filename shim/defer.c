@@ -825,6 +825,9 @@ again:
 	/* NOBOUNCE_EXACT=strict: only what a lease protects (lease.c). */
 	bool leased = nb_backing_leased(dup);
 	if (!leased && nb_lease_strict()) {
+		/* Plain from now on for this descriptor: trying again on every
+		 * read would cost its calls each time for nothing. */
+		atomic_store(&e->no_zc, 1);
 		nb_backing_put(dup);
 		goto out;
 	}
