@@ -297,12 +297,19 @@ struct drain {
 	sem_t *closed;   /* posted once fd is closed at the limit */
 	pthread_t th;
 	bool on;
+	unsigned delay_us; /* start reading this late (drain_delay_us) */
 };
+
+/* A reader that starts late (a scenario that needs the socket full at
+ * least once, whatever the sender's speed). */
+static unsigned drain_delay_us;
 
 /* Reads fd to EOF (or to its limit) with raw calls and appends to out. */
 static void *drain_main(void *arg)
 {
 	struct drain *d = arg;
+	if (d->delay_us)
+		usleep(d->delay_us);
 	char *b = malloc(256 * KiB);
 	long long got = 0;
 	for (;;) {
@@ -333,6 +340,7 @@ static void drain_start(struct drain *d, int fd, const char *outpath, long long 
 	d->fd = fd;
 	d->limit = limit;
 	d->closed = closed;
+	d->delay_us = drain_delay_us;
 	d->out = (int)syscall(SYS_openat, AT_FDCWD, outpath,
 			      O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (d->out < 0)
@@ -2695,7 +2703,11 @@ static int sc_nginx(void)
 	struct ctx c;
 	init(&c, R_PREAD, W_WRITE, 32 * KiB);
 	open_src(&c, 6 * MiB + 12345, O_RDONLY);
+	/* The receiver starts 200 ms late: the socket fills and writev
+	 * meets EAGAIN in both runs, however fast the sender is. */
+	drain_delay_us = 200 * 1000;
 	open_dst(&c, D_TCP);
+	drain_delay_us = 0;
 	int sb = 16 * KiB;
 	if (setsockopt(c.dst, SOL_SOCKET, SO_SNDBUF, &sb, sizeof sb) != 0)
 		die("SO_SNDBUF");
