@@ -58,7 +58,8 @@ same_as_plain() {
 	assert_eq "$(cat shim/rc)" "$(cat plain/rc)" "exit status (preloaded vs plain)"
 	if ! cmp -s plain/out.txt shim/out.txt; then
 		diff plain/out.txt shim/out.txt | head -20 | sed 's/^/      | /' >&2
-		grep -v '^probe' shim/err.txt | head -5 | sed 's/^/      stderr: /' >&2
+		grep -v '^probe' plain/err.txt | head -5 | sed 's/^/      plain stderr: /' >&2
+		grep -v '^probe' shim/err.txt | head -5 | sed 's/^/      preloaded stderr: /' >&2
 		fail "stdout differs ('<' plain, '>' preloaded)"
 	fi
 	for f in plain/*.bin plain/*.log; do
