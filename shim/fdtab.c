@@ -25,6 +25,8 @@
  */
 #include "internal.h"
 
+#include <sys/time.h>
+
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
@@ -171,7 +173,7 @@ void nb_fd_forget_range(unsigned lo, unsigned hi)
 
 void nb_fd_set_flags(struct nb_fd *e, int oflags)
 {
-	unsigned f = e->flags & NB_FL_PSEUDO;
+	unsigned f = e->flags & (NB_FL_PSEUDO | NB_FL_SNDTIMEO);
 	if (oflags & O_APPEND)
 		f |= NB_FL_APPEND;
 	if (oflags & O_NONBLOCK)
@@ -217,8 +219,21 @@ enum nb_kind nb_fd_classify(int fd, struct nb_fd *e)
 	case S_IFSOCK: k = kind_of_socket(fd); break;
 	default: k = NB_KIND_OTHER; break;
 	}
+	e->flags = 0;
 	int fl = nb_sys_fcntl(fd, F_GETFL, 0);
 	nb_fd_set_flags(e, fl < 0 ? 0 : fl);
+	/* A send timeout is one budget for a whole write(2) (tcp_sendmsg and
+	 * unix_stream_sendmsg count it down across their waits); every
+	 * sendfile/splice call - and every 64 KiB inside one - starts it
+	 * afresh, so a slow reader could hold a cut write far longer than
+	 * the timeout. Such sockets stay plain (setsockopt forgets the slot:
+	 * read again at the next classification). */
+	if (k == NB_KIND_TCP || k == NB_KIND_UNIX) {
+		struct timeval tv = { 0, 0 };
+		socklen_t l = sizeof tv;
+		if (getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &l) != 0 || tv.tv_sec || tv.tv_usec)
+			e->flags |= NB_FL_SNDTIMEO;
+	}
 	/* /proc and /sys files claim size 0 yet return data: no kernel path
 	 * may treat them as ordinary files. */
 	if (k == NB_KIND_FILE && st.st_size == 0)

@@ -34,6 +34,9 @@ static inline int fresh(int fd)
 		if (NB_UNLIKELY(nb_own_is(fd)))
 			NB_KEEP_ERRNO(nb_own_lost_notice(fd));
 		nb_fd_forget(fd);
+		/* stdout or stderr now naming a file (sameproc.c) */
+		if (NB_UNLIKELY(fd <= 2))
+			nb_same_stdio_target(fd);
 	}
 	return fd;
 }
@@ -130,8 +133,10 @@ NB_EXPORT int dup2(int fd, int nfd)
 		nb_own_evict(nfd);
 	}
 	int r = NB_CALL(dup2, (int)syscall(SYS_dup2, fd, nfd), fd, nfd);
-	if (r >= 0 && fd != nfd)
+	if (r >= 0 && fd != nfd) {
 		nb_fd_forget(r);
+		nb_same_stdio_target(r);
+	}
 	return r;
 }
 
@@ -195,6 +200,7 @@ NB_EXPORT int fcntl(int fd, int cmd, ...)
 	case F_DUPFD:
 	case F_DUPFD_CLOEXEC:
 		nb_fd_forget(r);
+		nb_same_stdio_target(r);
 		break;
 	case F_SETFL:
 		NB_KEEP_ERRNO(setfl(fd, (int)arg));

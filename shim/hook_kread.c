@@ -1075,8 +1075,12 @@ NB_EXPORT int getsockopt(int fd, int lvl, int name, void *v, socklen_t *len)
 NB_EXPORT int setsockopt(int fd, int lvl, int name, const void *v, socklen_t len)
 {
 	KX(M(v, len));
-	return NB_CALL(setsockopt, (int)SYS(SYS_setsockopt, fd, lvl, name, v, len), fd, lvl, name,
-		       v, len);
+	int r = NB_CALL(setsockopt, (int)SYS(SYS_setsockopt, fd, lvl, name, v, len), fd, lvl,
+			name, v, len);
+	/* A send timeout decides the kernel path (fdtab.c): classified again. */
+	if (lvl == SOL_SOCKET && (name == SO_SNDTIMEO_OLD || name == SO_SNDTIMEO_NEW))
+		nb_fd_forget(fd);
+	return r;
 }
 
 /* Each header's buffers, names and control data; msg_len is written. */

@@ -29,6 +29,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 
 extern void *__libc_realloc(void *p, size_t n);
 
@@ -283,6 +284,36 @@ NB_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 	return r;
 }
 void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off) NB_ALIAS(mmap);
+
+/* remap_file_pages(2) (MAP_SHARED only) makes the pages at addr show other
+ * offsets of their file: the table's offset for them is wrong from now
+ * on, so the range is forgotten (whatever the outcome: forgetting is
+ * always safe). */
+NB_EXPORT int remap_file_pages(void *addr, size_t size, int prot, size_t pgoff, int flags)
+{
+	nb_mapping_forget((uintptr_t)addr, size);
+	return (int)syscall(SYS_remap_file_pages, addr, size, prot, pgoff, flags);
+}
+
+/* shmat(2) maps a System V segment; with SHM_REMAP over whatever was
+ * there, a read-only file mapping included (and a failing SHM_REMAP may
+ * have unmapped its target already, as mmap(MAP_FIXED)). */
+NB_EXPORT void *shmat(int id, const void *addr, int flg)
+{
+	void *r = (void *)syscall(SYS_shmat, id, addr, flg);
+	if (nb_mapping_any() && (r != (void *)-1 || (addr != NULL && (flg & SHM_REMAP)))) {
+		int saved = errno;
+		struct shmid_ds ds;
+		uintptr_t at = r != (void *)-1 ? (uintptr_t)r : (uintptr_t)addr & ~(uintptr_t)(SHMLBA - 1);
+		/* Size unknown (no IPC_STAT right): the whole address space
+		 * above it could be it - forget everything from there. */
+		size_t len = syscall(SYS_shmctl, id, IPC_STAT, &ds) == 0 ? ds.shm_segsz
+									  : UINTPTR_MAX - at;
+		nb_mapping_forget(at, len);
+		errno = saved;
+	}
+	return r;
+}
 
 /* A new alternate signal stack: memory that was fine to guard may now be
  * where the kernel pushes signal frames (defer.c reads it again). */

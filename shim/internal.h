@@ -136,6 +136,7 @@ enum nb_kind {
 #define NB_FL_DIRECT 0x4u
 #define NB_FL_PSEUDO 0x8u /* regular file reporting size 0 (/proc, /sys) */
 #define NB_FL_NO_REOPEN 0x10u /* destination file we cannot read back */
+#define NB_FL_SNDTIMEO 0x20u /* stream socket with SO_SNDTIMEO: one budget per write(2) */
 
 /* Why a pair was not used even though it bounced. */
 enum nb_miss {
@@ -649,6 +650,7 @@ bool nb_same_inflight_any(void);
 /* Before the program changes [lo, hi) of (dev, ino): readers still
  * holding those pages are waited for (bounded). */
 void nb_same_before_change(dev_t dev, ino_t ino, off_t lo, off_t hi);
+void nb_same_stdio_target(int fd);
 /* Before the program closes fd: a pipe or UNIX socket cannot be asked
  * afterwards. */
 void nb_same_before_close(int fd);

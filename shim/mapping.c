@@ -7,9 +7,12 @@
  * [a, b) is such a mapping, of what file (a reference of our own), at
  * what offset.
  *
- * A mapping qualifies while it is MAP_SHARED or MAP_PRIVATE of a regular
- * file, with protection exactly PROT_READ, and has never been anything
- * else. Its bytes are then the page cache of its file at the moment the
+ * A mapping qualifies while it is MAP_SHARED of a regular file, with
+ * protection exactly PROT_READ, and has never been anything else. Never
+ * MAP_PRIVATE: a forced write (ptrace POKEDATA, /proc/PID/mem - a
+ * debugger, or the program itself) copies a private read-only page on
+ * write without any call the hooks see, and the memory then differs from
+ * the file; the kernel refuses such writes to shared mappings. Its bytes are then the page cache of its file at the moment the
  * kernel reads them - what sendfile/splice/copy_file_range read too - so
  * a write of it may be served by the kernel from the file (forward.c),
  * with no guard, no learning and no fill. A private page written once is
@@ -222,7 +225,7 @@ void nb_mapping_added(void *addr, size_t len, int prot, int flags, int fd, off_t
 	int type = flags & MAP_TYPE;
 	struct stat st;
 	if (prot != PROT_READ || (flags & MAP_ANONYMOUS) || fd < 0 || len == 0 || b <= a ||
-	    (type != MAP_SHARED && type != MAP_PRIVATE && type != MAP_SHARED_VALIDATE) ||
+	    (type != MAP_SHARED && type != MAP_SHARED_VALIDATE) ||
 	    nb_sys_fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
 		goto out;
 	/* O_DIRECT descriptions do not splice the page cache. */

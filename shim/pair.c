@@ -35,7 +35,8 @@ enum nb_path nb_path_for(enum nb_kind src, enum nb_kind dst, unsigned dst_flags,
 	/* O_DIRECT needs aligned user buffers on both sides; O_APPEND
 	 * targets make sendfile/splice/copy_file_range fail with EINVAL
 	 * (splice(2), copy_file_range(2)); both stay on the plain path. */
-	if ((src_flags & NB_FL_DIRECT) || (dst_flags & (NB_FL_DIRECT | NB_FL_APPEND)))
+	if ((src_flags & NB_FL_DIRECT) ||
+	    (dst_flags & (NB_FL_DIRECT | NB_FL_APPEND | NB_FL_SNDTIMEO)))
 		return NB_PATH_NONE;
 	bool dst_file = dst == NB_KIND_FILE || dst == NB_KIND_BLOCK;
 

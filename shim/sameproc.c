@@ -88,6 +88,10 @@ static atomic_int writers_overflow;
 
 static void fill_file(dev_t dev, ino_t ino)
 {
+	/* A new way for the program to change the file unseen (a writable
+	 * shared mapping, a stream): what earlier writes handed a pipe or
+	 * socket by reference must reach its reader first. */
+	nb_same_before_change(dev, ino, 0, INT64_MAX);
 	int saved = errno;
 	if (nb_phantom_any() && nb_backing_is_source(dev, ino))
 		nb_phantom_materialize_file_range(dev, ino, 0, INT64_MAX);
@@ -158,6 +162,25 @@ void nb_same_stream_closed(FILE *f)
 		if (atomic_load(&writers[i].state) == W_VALID && !writers[i].map &&
 		    writers[i].key == (uintptr_t)f)
 			del_writer(&writers[i]);
+}
+
+/* Descriptor 1 or 2 has just come to name a regular file (open, dup,
+ * dup2, dup3, F_DUPFD after a close of 1 or 2): glibc's stdout and
+ * stderr then write it with internal calls no hook sees. Its phantoms
+ * are filled and what earlier writes handed a pipe or socket by
+ * reference reaches its reader first, as for a stream opened on it.
+ * (An O_APPEND description only adds bytes after the end.) */
+void nb_same_stdio_target(int fd)
+{
+	struct stat st;
+	int fl;
+	if ((fd != 1 && fd != 2) || !regular(fd, &st) ||
+	    (fl = nb_sys_fcntl(fd, F_GETFL, 0)) < 0 || (fl & O_ACCMODE) == O_RDONLY ||
+	    (fl & O_APPEND))
+		return;
+	int saved = errno;
+	fill_file(st.st_dev, st.st_ino);
+	errno = saved;
 }
 
 void nb_same_mapped(void *addr, size_t len, int prot, int flags, int fd)

@@ -383,7 +383,7 @@ static void alarm_in(int ms)
 static int sc_eintr(void)
 {
 	make_src(SRC_SIZE);
-	unsigned char *m = map_src(SRC_SIZE, PROT_READ, MAP_PRIVATE);
+	unsigned char *m = map_src(SRC_SIZE, PROT_READ, MAP_SHARED);
 	struct sigaction sa = { .sa_handler = on_alarm }; /* no SA_RESTART */
 	sigaction(SIGALRM, &sa, NULL);
 	int sv[2];
@@ -540,7 +540,7 @@ static void *resume_later(void *arg)
  * paused (the bytes sit in the pipe or the socket queues), then the
  * program overwrites that range of the file with pwrite: plain, the
  * reader gets the bytes as they were at the write. */
-static int sc_changed_after(const char *dst)
+static int sc_changed_after(const char *dst, const char *how)
 {
 	const size_t n = 512 * 1024;
 	make_src(SRC_SIZE);
@@ -562,11 +562,24 @@ static int sc_changed_after(const char *dst)
 	pthread_t t;
 	if (pthread_create(&t, NULL, resume_later, &o.d) != 0)
 		die("pthread_create");
-	int fd = open("src.bin", O_WRONLY);
-	unsigned char *z = malloc(n);
-	memset(z, 'Z', n);
-	printf("pwrite %zd\n", fd < 0 ? -1 : pwrite(fd, z, n, 0));
-	close(fd);
+	if (strcmp(how, "map") == 0) {
+		/* A new writable shared mapping of the file, then stores: no
+		 * call the library could wait in - the mapping itself must. */
+		int fd = open("src.bin", O_RDWR);
+		unsigned char *w = mmap(NULL, n, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+		if (fd < 0 || w == MAP_FAILED)
+			die("writable map");
+		memset(w, 'Z', n);
+		munmap(w, n);
+		close(fd);
+		printf("stored through a new mapping\n");
+	} else {
+		int fd = open("src.bin", O_WRONLY);
+		unsigned char *z = malloc(n);
+		memset(z, 'Z', n);
+		printf("pwrite %zd\n", fd < 0 ? -1 : pwrite(fd, z, n, 0));
+		close(fd);
+	}
 	pthread_join(t, NULL);
 	out_close(&o);
 	return 0;
@@ -592,7 +605,7 @@ int main(int argc, char **argv)
 	if (argc >= 3 && strcmp(argv[1], "small") == 0)
 		return sc_small(argv[2]);
 	if (argc >= 3 && strcmp(argv[1], "changed-after") == 0)
-		return sc_changed_after(argv[2]);
+		return sc_changed_after(argv[2], argc >= 4 ? argv[3] : "pwrite");
 	fprintf(stderr, "usage: mapw copy|eagain|eintr|writable|written-private|truncated|remapped|small ...\n");
 	return 2;
 }
