@@ -16,7 +16,8 @@
  * unmapped in part keeps its entry (plain a little longer is only speed).
  * stdout and stderr count once they have printed something (a stream
  * that first prints after the copy started is not seen: README).
- * A full table stops deferral of every file until an entry frees.
+ * A full table stops deferral of every file for good: a writer that was
+ * not recorded could be anywhere, and nothing says when it is gone.
  *
  * Bytes in flight. sendfile and splice from a file into a pipe or socket
  * give the destination references to page-cache pages, not copies: until
