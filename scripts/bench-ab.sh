@@ -30,7 +30,8 @@ trap 'git worktree remove --force "$OLD/tree" > /dev/null 2>&1; rm -rf "$OLD"' E
 git worktree add -q --detach "$OLD/tree" "$REV" || exit 2
 make -s -C "$OLD/tree" lib > /dev/null || { echo "bench-ab.sh: $REV does not build" >&2; exit 2; }
 
-exec python3 - "$OLD/tree/build/libnobounce.so" "$PWD/build/libnobounce.so" "$REV" <<'PY'
+# Not exec: the EXIT trap above removes the old tree's worktree.
+python3 - "$OLD/tree/build/libnobounce.so" "$PWD/build/libnobounce.so" "$REV" <<'PY'
 import os, statistics, subprocess, sys
 
 old_lib, new_lib, rev = sys.argv[1:4]
