@@ -434,16 +434,19 @@ ssize_t nb_backing_pread(int fd, void *dst, size_t n, off_t off)
 	return lost_read(b, dst, n, off);
 }
 
-bool nb_backing_intact(int fd)
+bool nb_backing_intact(int fd, struct stat *out)
 {
 	struct backing *b = slot_of(fd);
-	if (b == NULL)
-		return true; /* not a backing of ours: nothing to check */
+	if (b == NULL) /* not a backing of ours: nothing to check */
+		return out == NULL || nb_sys_fstat(fd, out) == 0;
 	if (atomic_load(&b->lost))
 		return false;
 	struct stat st;
-	if (nb_sys_fstat(fd, &st) == 0 && st.st_dev == b->dev && st.st_ino == b->ino)
+	if (nb_sys_fstat(fd, &st) == 0 && st.st_dev == b->dev && st.st_ino == b->ino) {
+		if (out != NULL)
+			*out = st; /* the size too, from the same call */
 		return true;
+	}
 	mark_lost(b, fd);
 	return false;
 }

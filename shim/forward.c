@@ -319,7 +319,7 @@ static ssize_t mapped_piece(struct fwd *f, const struct nb_mapping_view *m, uint
 {
 	off_t soff = m->off + (off_t)(cur - m->start);
 	struct stat st;
-	if (!nb_backing_intact(m->backing) || nb_sys_fstat(m->backing, &st) != 0) {
+	if (!nb_backing_intact(m->backing, &st)) {
 		errno = f->saved;
 		return plain_piece(f->dst, &f->h, (const void *)cur, n, f->done);
 	}
@@ -461,7 +461,7 @@ static bool forward_region(struct fwd *f, uintptr_t a, uintptr_t end)
 			if (v.kind == NB_PH_PIPE) {
 				f->last = pipe_piece(f->dst, f->d, idx, &v, cur - v.start, piece,
 						     &f->h, f->done, &unusable);
-			} else if (!nb_backing_intact(v.src)) {
+			} else if (!nb_backing_intact(v.src, NULL)) {
 				/* Its descriptor was closed behind our back (and the
 				 * number may name another file now): the kernel must
 				 * not read it. Filled the other way, the piece goes

@@ -538,7 +538,8 @@ ssize_t nb_backing_pread(int fd, void *dst, size_t n, off_t off);
 void nb_backing_fd_lost(int fd); /* the number is not ours any more */
 /* Does the backing descriptor still name its file? (before the kernel
  * reads it for a forward; a lost one is marked so) */
-bool nb_backing_intact(int fd);
+struct stat;
+bool nb_backing_intact(int fd, struct stat *out); /* out: its fstat, or NULL */
 
 /* Read leases (backing.c keeps them with the source's slot, lease.c
  * takes and breaks them). Is the backing fd's file held by a lease? */

@@ -80,6 +80,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h" /* guarded(): the PROT_NONE probe the test programs share */
+
 #define KiB 1024
 #define MiB (1024 * 1024)
 #define CHUNK (64 * KiB)
@@ -244,36 +246,6 @@ static const char *offs(int fd, char *out, size_t cap)
 	errno = 0;
 	off_t o = lseek(fd, 0, SEEK_CUR);
 	return ret((ssize_t)o, errno, out, cap);
-}
-
-/* Is any page of [p, p+n) PROT_NONE right now? Raw calls only. */
-static int guarded(const void *p, size_t n)
-{
-	uintptr_t a = (uintptr_t)p, b = a + n;
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	static char buf[1 << 20];
-	size_t have = 0;
-	for (;;) {
-		ssize_t r = raw_read(fd, buf + have, sizeof buf - 1 - have);
-		if (r <= 0)
-			break;
-		have += (size_t)r;
-	}
-	syscall(SYS_close, fd);
-	buf[have] = '\0';
-	int g = 0;
-	for (char *line = buf; line && *line;) {
-		char *nl = strchr(line, '\n');
-		unsigned long lo, hi;
-		char perms[8];
-		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) == 3 && lo < b && a < hi &&
-		    strncmp(perms, "---", 3) == 0)
-			g = 1;
-		line = nl ? nl + 1 : NULL;
-	}
-	return g;
 }
 
 static pthread_mutex_t probe_lock = PTHREAD_MUTEX_INITIALIZER;
