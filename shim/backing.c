@@ -60,8 +60,10 @@ struct backing {
 	atomic_int refs; /* phantoms using it; -1 while being set up or closed */
 	atomic_int keep; /* the program's descriptor it is kept for, -1 */
 	atomic_int lost; /* fd was closed behind our back: not ours any more */
-	atomic_int lease; /* our descriptor holding a read lease on it, -1
-			     (lease.c: whoever exchanges it out closes it) */
+	atomic_int lease; /* the lease thread's descriptor holding a read
+			     lease on it, -1 (lease.c: whoever exchanges it
+			     out lets go of it) */
+	atomic_int orphan; /* its last reference went on the lease thread */
 	dev_t dev;
 	ino_t ino;
 	void *map;       /* source: read-only shared mapping of [0, maplen) */
@@ -71,6 +73,7 @@ struct backing {
 static struct backing backings[NB_BACKINGS];
 static atomic_int inited;
 static atomic_int kept; /* slots with keep set: close() looks only then */
+static atomic_int orphans; /* some slot has orphan set */
 
 static void init_once(void)
 {
@@ -124,6 +127,8 @@ static int share(dev_t dev, ino_t ino, int keep_for, off_t need)
 	return -1;
 }
 
+static void sweep(void);
+
 /* Files a new internal descriptor (one reference), or releases it. */
 static int install(int fd, dev_t dev, ino_t ino, int keep_for, void *map, size_t maplen, int lease)
 {
@@ -172,6 +177,7 @@ static void *map_source(int fd, dev_t dev, ino_t ino, off_t need, size_t *len)
 int nb_backing_get(int src, dev_t dev, ino_t ino, off_t need)
 {
 	init_once();
+	sweep();
 	int fd = share(dev, ino, -1, need);
 	if (fd >= 0)
 		return fd;
@@ -189,8 +195,12 @@ int nb_backing_get(int src, dev_t dev, ino_t ino, off_t need)
 	if (dup < 0)
 		return -1;
 	/* Taken per file, when its first phantom is made: an armed loop
-	 * keeps its backing, so this is not paid per read. */
-	return install(dup, dev, ino, -1, map, len, nb_lease_take(src, dev, ino));
+	 * keeps its backing, so this is not paid per read. The lease thread
+	 * answers breaks again once the number is filed (lease.c). */
+	int lease = nb_lease_take(src, dev, ino);
+	fd = install(dup, dev, ino, -1, map, len, lease);
+	nb_lease_settled();
+	return fd;
 }
 
 /* A file the program mapped read-only (mapping.c): the same per-inode
@@ -200,6 +210,7 @@ int nb_backing_get(int src, dev_t dev, ino_t ino, off_t need)
 int nb_backing_get_mapped(int src, dev_t dev, ino_t ino)
 {
 	init_once();
+	sweep();
 	int fd = share(dev, ino, -1, 0);
 	if (fd >= 0)
 		return fd;
@@ -212,6 +223,7 @@ int nb_backing_get_mapped(int src, dev_t dev, ino_t ino)
 int nb_backing_get_reader(int dst, dev_t dev, ino_t ino)
 {
 	init_once();
+	sweep();
 	int fd = share(dev, ino, dst, -1);
 	if (fd >= 0)
 		return fd;
@@ -253,6 +265,22 @@ static void close_idle(struct backing *b)
 	unmap(b);
 	release_fd(b, fd);
 	atomic_store(&b->refs, 0);
+}
+
+/* Slots whose last reference went on the lease thread (a break filled
+ * their phantoms there): closed here, on a thread of the program's, whose
+ * table the numbers are in. Until then such a slot is idle - a new
+ * phantom of the same file may take it up again. */
+static void sweep(void)
+{
+	if (NB_LIKELY(atomic_load_explicit(&orphans, memory_order_relaxed) == 0) ||
+	    nb_lease_on_thread() || !atomic_exchange(&orphans, 0))
+		return;
+	for (int i = 0; i < NB_BACKINGS; i++) {
+		struct backing *b = &backings[i];
+		if (atomic_exchange(&b->orphan, 0) && atomic_load(&b->keep) < 0)
+			close_idle(b);
+	}
 }
 
 /* The program let go of the descriptor a reopen was kept for: phantoms
@@ -315,6 +343,7 @@ void nb_backing_ref(int fd)
 
 void nb_backing_put(int fd)
 {
+	sweep();
 	for (int i = 0; i < NB_BACKINGS; i++) {
 		struct backing *b = &backings[i];
 		if (atomic_load(&b->fd) != fd)
@@ -324,6 +353,13 @@ void nb_backing_put(int fd)
 			 * is kept for a destination still open (idle). */
 			if (atomic_load(&b->keep) >= 0)
 				return;
+			if (nb_lease_on_thread()) {
+				/* The lease thread's table is not the program's:
+				 * the next program thread here closes it (sweep). */
+				atomic_store(&b->orphan, 1);
+				atomic_store(&orphans, 1);
+				return;
+			}
 			int expect = 0;
 			if (atomic_compare_exchange_strong(&b->refs, &expect, -1)) {
 				atomic_store(&b->fd, -1);
@@ -415,9 +451,26 @@ static __attribute__((noinline)) ssize_t lost_read(struct backing *b, void *dst,
 	return -1;
 }
 
+/* On the lease thread, which fills a broken file's phantoms with a table
+ * of its own: the bytes through its lease descriptor of that file (any
+ * open file description of it reads the same), or the mapping. */
+static __attribute__((noinline)) ssize_t lease_thread_read(struct backing *b, void *dst, size_t n,
+							   off_t off)
+{
+	int lfd = b == NULL ? -1 : nb_lease_thread_fd_of(b->dev, b->ino);
+	if (lfd >= 0)
+		return (ssize_t)syscall(SYS_pread64, lfd, dst, n, off);
+	if (b != NULL && b->map != NULL)
+		return lost_read(b, dst, n, off);
+	errno = EBADF;
+	return -1;
+}
+
 ssize_t nb_backing_pread(int fd, void *dst, size_t n, off_t off)
 {
 	struct backing *b = slot_of(fd);
+	if (NB_UNLIKELY(nb_lease_on_thread()))
+		return lease_thread_read(b, dst, n, off);
 	if (b == NULL)
 		return (ssize_t)syscall(SYS_pread64, fd, dst, n, off);
 	if (!atomic_load(&b->lost)) {
@@ -486,7 +539,7 @@ static void drop_leases(bool all, dev_t dev, ino_t ino, bool fill)
 			continue;
 		if (fill)
 			nb_phantom_materialize_file_range(b->dev, b->ino, 0, INT64_MAX);
-		nb_lease_drop(l);
+		nb_lease_drop_wait(l);
 	}
 }
 
@@ -504,11 +557,8 @@ void nb_backing_leases_atfork_child(void)
 {
 	if (atomic_load(&inited) != 2)
 		return;
-	/* The leases sit on descriptions the parent shares: F_UNLCK here
-	 * would take the parent's away. Only our numbers go. */
-	for (int i = 0; i < NB_BACKINGS; i++) {
-		int l = atomic_exchange(&backings[i].lease, -1);
-		if (l >= 0)
-			nb_own_release(l);
-	}
+	/* The leases are in the parent's lease thread's table, which this
+	 * process has no part in: their numbers mean nothing here. */
+	for (int i = 0; i < NB_BACKINGS; i++)
+		atomic_store(&backings[i].lease, -1);
 }

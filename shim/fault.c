@@ -330,6 +330,12 @@ int nb_fault_sigaction(int sig, const struct sigaction *act, struct sigaction *o
 	struct store *s = store_of(sig);
 	struct sigaction cur;
 	store_read(s, &cur);
+	/* A handler of the program's for the lease signal must run on the
+	 * program's threads, never on the lease thread (its descriptor table
+	 * is not the program's): leases stop first (lease.c). */
+	if (act != NULL && sig == lease_sig && sig != 0 &&
+	    ((act->sa_flags & SA_SIGINFO) || (act->sa_handler != SIG_DFL && act->sa_handler != SIG_IGN)))
+		nb_lease_program_takes_signal();
 	if (act != NULL) {
 		struct sigaction copy = *act;
 		/* The kernel ignores these for the stored action too. */
@@ -341,6 +347,17 @@ int nb_fault_sigaction(int sig, const struct sigaction *act, struct sigaction *o
 	if (old != NULL)
 		*old = cur;
 	return 0;
+}
+
+/* Has the program a handler of its own for sig (one of ours)? */
+bool nb_fault_program_handles(int sig)
+{
+	struct store *s = store_of(sig);
+	if (s == NULL || !atomic_load(&installed))
+		return false;
+	struct sigaction a;
+	store_read(s, &a);
+	return (a.sa_flags & SA_SIGINFO) || (a.sa_handler != SIG_DFL && a.sa_handler != SIG_IGN);
 }
 
 /* signal()-style calls: returns the previous handler. */

@@ -559,6 +559,8 @@ enum nb_lease_stop {
 	NB_LEASE_STOP_DISPOSITION = 1, /* its slot taken behind the library */
 	NB_LEASE_STOP_NO_THREAD,       /* the lease thread could not start */
 	NB_LEASE_STOP_SIGPENDING,      /* breaks could not be queued */
+	NB_LEASE_STOP_NO_TABLE,        /* no CLOSE_RANGE_UNSHARE for the thread */
+	NB_LEASE_STOP_PROGRAM_SIGNAL,  /* the program set a handler for it */
 };
 void nb_lease_init(void);
 int nb_lease_signal(void);     /* the signal fault.c holds for breaks; 0 none */
@@ -575,7 +577,21 @@ void nb_lease_thread_stop(void);
 /* A read lease on the file src names (dev/ino): our hidden descriptor
  * holding it, or -1 (none to be had; counted). */
 int nb_lease_take(int src, dev_t dev, ino_t ino);
+/* After every nb_lease_take, once its number is filed with the slot (or
+ * dropped): the lease thread waits for this before it answers breaks. */
+void nb_lease_settled(void);
 void nb_lease_drop(int fd);
+/* The same, returning once the lease is gone (the program is about to
+ * open, truncate or lease the file itself). */
+void nb_lease_drop_wait(int fd);
+/* The lease thread has a descriptor table of its own: code that runs
+ * there (a break fills phantoms) must not use the program's numbers. */
+bool nb_lease_on_thread(void);
+int nb_lease_thread_memfd(void);                 /* its /proc/self/mem */
+int nb_lease_thread_fd_of(dev_t dev, ino_t ino); /* its lease on the file, -1 */
+/* The program sets a handler for the lease signal (fault.c): leases stop,
+ * and the thread blocks the signal before this returns. */
+void nb_lease_program_takes_signal(void);
 /* The program asks for a write lease on fd's file: ours on it goes. */
 void nb_lease_yield(int fd);
 /* The trampoline, on the lease signal with si_code POLL_MSG: true if fd
@@ -713,6 +729,7 @@ bool nb_live_poll(void);
 int nb_fault_install(void);
 bool nb_fault_owns(int sig);
 int nb_fault_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+bool nb_fault_program_handles(int sig); /* a handler of the program's is stored */
 __sighandler_t nb_fault_signal(int sig, __sighandler_t h, int flags);
 
 /* The program's signal dispositions as a multi-call transfer needs them

@@ -32,7 +32,8 @@ void nb_write_all(int fd, const char *buf, size_t n)
 
 void nb_log(enum nb_loglevel lvl, const char *fmt, ...)
 {
-	if (lvl > nb_g.cfg.log || nb_g.log_fd < 0)
+	/* The lease thread's numbers are not the program's (lease.c). */
+	if (lvl > nb_g.cfg.log || nb_g.log_fd < 0 || nb_lease_on_thread())
 		return;
 	int saved = errno;
 	char line[512];

@@ -328,6 +328,9 @@ static ino_t mem_ino;
 static int mem_fd(bool *temp)
 {
 	*temp = false;
+	/* The lease thread fills with its own (its table is not ours). */
+	if (nb_lease_on_thread())
+		return nb_lease_thread_memfd();
 	if (!nb_same_process()) {
 		*temp = true;
 		return (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/mem", O_RDWR | O_CLOEXEC);

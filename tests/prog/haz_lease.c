@@ -55,6 +55,11 @@
  *   self-open-nonblock  after read CHANGE_AT the program itself opens the
  *                    source O_WRONLY | O_NONBLOCK and overwrites it: the
  *                    open must succeed (our lease would make it fail)
+ *   own-signal-late  a plain copy (a lease is taken), then the program sets
+ *                    its own handler for the lease signal and queues it to
+ *                    itself 16 times while its thread blocks it: they must
+ *                    wait for that thread (no thread of the library's may
+ *                    run the program's handler)
  *   own-write-lease  no other process; after read CHANGE_AT the program
  *                    takes a write lease on its source descriptor (it is
  *                    the file's only opener), then lets go of it
@@ -66,6 +71,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <poll.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -228,6 +234,14 @@ static volatile sig_atomic_t own_got, own_bad, own_breaks, own_break_fd = -1;
 static void own_handler(int sig, siginfo_t *si, void *uc)
 {
 	(void)uc;
+	/* It must run on a thread of the program's, never on one the
+	 * library started (whose descriptors may not be the program's). */
+	char name[17] = "";
+	prctl(PR_GET_NAME, name);
+	if (strcmp(name, "nobounce-lease") == 0) {
+		own_bad++;
+		return;
+	}
 	if (sig == LEASE_SIG && si->si_code == SI_QUEUE && si->si_value.sival_int == 4242) {
 		own_got++;
 	} else if (sig == LEASE_SIG && si->si_code == POLL_MSG) {
@@ -400,6 +414,8 @@ int main(int argc, char **argv)
 	} else if (strcmp(sc, "own-lease-break") == 0) {
 		own_handler_install();
 		a.own_lease = true;
+	} else if (strcmp(sc, "own-signal-late") == 0) {
+		a.changes = false;
 	} else if (strcmp(sc, "own-write-lease") == 0) {
 		a.own_write_lease = true;
 		a.changes = false;
@@ -420,6 +436,23 @@ int main(int argc, char **argv)
 	if (strcmp(sc, "own-handler-eintr") == 0) {
 		copy(&a); /* a lease is held: the library's slot is in use */
 		own_handler_eintr();
+	} else if (strcmp(sc, "own-signal-late") == 0) {
+		copy(&a); /* a lease was taken: the library's thread runs */
+		own_handler_install();
+		/* Sent while this thread blocks it: plain, they wait for it;
+		 * no other thread may take them. */
+		sigset_t s, old;
+		sigemptyset(&s);
+		sigaddset(&s, LEASE_SIG);
+		pthread_sigmask(SIG_BLOCK, &s, &old);
+		for (int i = 0; i < 16; i++)
+			if (sigqueue(getpid(), LEASE_SIG, (union sigval){ .sival_int = 4242 }) != 0)
+				die("sigqueue");
+		struct timespec ts = { 0, 50 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+		printf("before unblocking: %d deliveries, %d unexpected\n", (int)own_got, (int)own_bad);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		a.own_signal = true; /* the summary line below */
 	} else if (strcmp(sc, "threads") == 0) {
 		make_file("src2.bin");
 		b = (struct job){ .src = "src2.bin", .dst = "dst2.bin", .kind = "overwrite", .changes = true };
