@@ -185,4 +185,15 @@ test_a_bad_exact_setting_is_named_and_the_default_used() {
 	assert_eq "$(jget stats.json "j['exact']")" auto
 }
 
+# A thread that shares the descriptor table makes every system call of
+# the program's dearer (fdget counts and locks): the lease thread has a
+# table of its own.
+test_the_lease_thread_has_a_descriptor_table_of_its_own() {
+	mkdir shim
+	( cd shim && env LD_PRELOAD="$PRELOAD" NOBOUNCE_STATS="$T/stats.json" \
+		"$HAZ" thread-table > ../shim.out 2> ../shim.err ) || fail "exit status"
+	[ "$(counter leases_taken)" -ge 1 ] || fail "no lease was taken"
+	assert_grep "^library thread's descriptor table: its own$" shim.out
+}
+
 run_tests

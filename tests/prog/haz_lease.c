@@ -60,12 +60,17 @@
  *                    itself 16 times while its thread blocks it: they must
  *                    wait for that thread (no thread of the library's may
  *                    run the program's handler)
+ *   thread-table     a plain copy (a lease is taken); prints whether the
+ *                    library's lease thread shares the program's
+ *                    descriptor table (kcmp)
  *   own-write-lease  no other process; after read CHANGE_AT the program
  *                    takes a write lease on its source descriptor (it is
  *                    the file's only opener), then lets go of it
  */
 #include "common.h"
 
+#include <dirent.h>
+#include <linux/kcmp.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -253,6 +258,35 @@ static void own_handler(int sig, siginfo_t *si, void *uc)
 	}
 }
 
+/* Is there a thread named nobounce-lease, and does it share this
+ * thread's descriptor table (kcmp KCMP_FILES)? */
+static const char *thread_table(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	struct dirent *e;
+	const char *what = "no such thread";
+	while (d != NULL && (e = readdir(d)) != NULL) {
+		if (e->d_name[0] == '.')
+			continue;
+		char path[300], name[32] = "";
+		snprintf(path, sizeof path, "/proc/self/task/%s/comm", e->d_name);
+		FILE *f = fopen(path, "r");
+		if (f == NULL)
+			continue;
+		if (fgets(name, sizeof name, f) == NULL)
+			name[0] = 0;
+		fclose(f);
+		if (strncmp(name, "nobounce-lease", 14) != 0)
+			continue;
+		long r = syscall(SYS_kcmp, (pid_t)syscall(SYS_gettid), (pid_t)atoi(e->d_name), KCMP_FILES,
+				 0L, 0L);
+		what = r == 0 ? "shared with the program" : r > 0 ? "its own" : "unknown";
+	}
+	if (d != NULL)
+		closedir(d);
+	return what;
+}
+
 static void own_handler_install(void)
 {
 	struct sigaction sa;
@@ -414,7 +448,7 @@ int main(int argc, char **argv)
 	} else if (strcmp(sc, "own-lease-break") == 0) {
 		own_handler_install();
 		a.own_lease = true;
-	} else if (strcmp(sc, "own-signal-late") == 0) {
+	} else if (strcmp(sc, "own-signal-late") == 0 || strcmp(sc, "thread-table") == 0) {
 		a.changes = false;
 	} else if (strcmp(sc, "own-write-lease") == 0) {
 		a.own_write_lease = true;
@@ -436,6 +470,9 @@ int main(int argc, char **argv)
 	if (strcmp(sc, "own-handler-eintr") == 0) {
 		copy(&a); /* a lease is held: the library's slot is in use */
 		own_handler_eintr();
+	} else if (strcmp(sc, "thread-table") == 0) {
+		copy(&a); /* a lease was taken: the library's thread runs */
+		printf("library thread's descriptor table: %s\n", thread_table());
 	} else if (strcmp(sc, "own-signal-late") == 0) {
 		copy(&a); /* a lease was taken: the library's thread runs */
 		own_handler_install();
