@@ -136,6 +136,7 @@ bench: $(LIB) $(PROG_BIN)
 	@bash scripts/bench.sh
 	@bash scripts/bench-kernel.sh
 	@bash scripts/bench-zerocopy.sh
+	@bash scripts/bench-leases.sh
 	@bash scripts/bench-servers.sh
 
 # A time-bounded soak (STRESS_SECONDS, default 600): plain vs preloaded,
