@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The lease thread's private descriptor table (shim/lease.c) as a program
+# can see it, and leases around fork and the program's own use of the
+# lease signal: each scenario of tests/prog/lease_table.c runs plain and
+# preloaded; stdout, exit status and dst.bin must be the same. The JSON
+# report tells whether a lease was taken and broken.
+. "$(dirname "$0")/lib.sh"
+
+LT=$PROG/lease_table
+
+# same_as_plain SCENARIO [VAR=VALUE...]
+same_as_plain() {
+	local sc=$1 rc_plain rc_shim
+	shift
+	mkdir -p plain shim
+	( cd plain && "$LT" "$sc" > ../plain.out 2> ../plain.err ) 2> /dev/null; rc_plain=$?
+	( cd shim && env LD_PRELOAD="$PRELOAD" NOBOUNCE_STATS="$T/stats.json" "$@" \
+		"$LT" "$sc" > ../shim.out 2> ../shim.err ) 2> /dev/null; rc_shim=$?
+	assert_eq "$rc_plain" 0 "plain exit status of '$sc'"
+	assert_eq "$rc_shim" "$rc_plain" "exit status of '$sc'"
+	diff plain.out shim.out >&2 || fail "output of '$sc' differs"
+	assert_same plain/dst.bin shim/dst.bin
+}
+
+counter() { jget stats.json "j['counters']['$1']"; }
+
+broke_a_lease() {
+	[ "$(counter deferred_reads)" -gt 0 ] || fail "nothing was deferred"
+	[ "$(counter leases_broken)" -ge "${1:-1}" ] || fail "no lease was broken"
+}
+
+test_a_break_of_the_last_chunk_leaves_no_descriptor_of_the_source_open() {
+	same_as_plain last-chunk-break
+	broke_a_lease
+	assert_grep '^write lease on the source: 0 $' shim.out
+}
+
+test_breaks_of_many_sources_leave_no_descriptor_open_once_they_are_closed() {
+	same_as_plain many-breaks
+	broke_a_lease 100
+}
+
+test_a_child_writes_a_chunk_read_before_fork_as_it_was_read() {
+	same_as_plain fork-child
+	broke_a_lease
+	assert_grep '^child: status 0$' shim.out
+}
+
+test_a_child_writes_a_chunk_read_before_fork_as_it_was_read_strict() {
+	same_as_plain fork-child NOBOUNCE_EXACT=strict
+}
+
+test_the_program_takes_the_lease_signal_with_sigwaitinfo() {
+	same_as_plain sigwait
+	[ "$(counter leases_taken)" -ge 1 ] || fail "no lease was taken"
+}
+
+test_the_program_takes_the_lease_signal_with_a_signalfd() {
+	same_as_plain signalfd
+	[ "$(counter leases_taken)" -ge 1 ] || fail "no lease was taken"
+}
+
+run_tests
