@@ -271,6 +271,13 @@ static void close_idle(struct backing *b)
  * their phantoms there): closed here, on a thread of the program's, whose
  * table the numbers are in. Until then such a slot is idle - a new
  * phantom of the same file may take it up again. */
+void nb_backing_sweep(void)
+{
+	int saved = errno;
+	sweep();
+	errno = saved;
+}
+
 static void sweep(void)
 {
 	if (NB_LIKELY(atomic_load_explicit(&orphans, memory_order_relaxed) == 0) ||
@@ -299,6 +306,13 @@ static void unkeep(struct backing *b)
 
 void nb_backing_fds_closed(unsigned lo, unsigned hi)
 {
+	/* The program closing a descriptor is when a source it read is let
+	 * go of: a slot a break left to close goes with it. */
+	if (NB_UNLIKELY(atomic_load_explicit(&orphans, memory_order_relaxed) != 0)) {
+		int saved = errno;
+		sweep();
+		errno = saved;
+	}
 	if (NB_LIKELY(atomic_load_explicit(&kept, memory_order_relaxed) == 0))
 		return;
 	int saved = errno;

@@ -212,6 +212,15 @@ static void trampoline(int sig, siginfo_t *info, void *uc)
 		errno = saved;
 		return;
 	}
+	/* Any other delivery of it to the lease thread is the program's
+	 * (sent to the whole process while its threads block it): it must
+	 * not be acted on here - the thread's descriptors are not the
+	 * program's. lease.c sends it on and blocks it there for good. */
+	if (sig == lease_sig && sig != 0 && nb_lease_on_thread()) {
+		nb_lease_stray(info, uc);
+		errno = saved;
+		return;
+	}
 	nb_sa_fn fn = chain_target(sig, info, uc);
 	errno = saved;
 	if (fn != NULL)

@@ -96,8 +96,10 @@ void nb_own_lost_notice(int fd)
 void nb_fork_prepare(void)
 {
 	nb_phantom_fork_prepare();
-	if (nb_phantom_any())
+	if (nb_phantom_any()) {
 		nb_phantom_materialize_pipes();
+		nb_phantom_materialize_leased_files();
+	}
 }
 
 void nb_fork_parent(void)

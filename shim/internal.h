@@ -499,6 +499,7 @@ void nb_process_mark(void); /* at start-up and in a child the fork handlers know
 /* Before fork: a pipe-backed phantom's pipe would be shared with the
  * child, so its bytes go into memory first (both then have them). */
 void nb_phantom_materialize_pipes(void);
+void nb_phantom_materialize_leased_files(void); /* before fork (phantom.c) */
 /* Around a memory call that may fail or fail half-way (hook_mem.c):
  * phantoms partly inside [start, end) are filled, those wholly inside
  * are held (at most cap of them; the rest filled), with mark: a byte of
@@ -544,6 +545,9 @@ bool nb_backing_intact(int fd, struct stat *out); /* out: its fstat, or NULL */
 /* Read leases (backing.c keeps them with the source's slot, lease.c
  * takes and breaks them). Is the backing fd's file held by a lease? */
 bool nb_backing_leased(int fd);
+/* Closes the slots whose last reference went on the lease thread (a
+ * break filled their phantoms there): on a program thread only. */
+void nb_backing_sweep(void);
 /* The lease descriptor fd out of its slot (the breaker then owns it):
  * false if it is no lease of ours. Async-signal-safe. */
 bool nb_backing_lease_taken_out(int fd, dev_t *dev, ino_t *ino);
@@ -592,6 +596,10 @@ int nb_lease_thread_fd_of(dev_t dev, ino_t ino); /* its lease on the file, -1 */
 /* The program sets a handler for the lease signal (fault.c): leases stop,
  * and the thread blocks the signal before this returns. */
 void nb_lease_program_takes_signal(void);
+/* On the lease thread, a delivery of the lease signal that is no break
+ * of ours: leases stop, the thread blocks the signal for good (uc), and
+ * the signal goes to the process again. */
+void nb_lease_stray(siginfo_t *info, void *uc);
 /* The program asks for a write lease on fd's file: ours on it goes. */
 void nb_lease_yield(int fd);
 /* The trampoline, on the lease signal with si_code POLL_MSG: true if fd

@@ -66,6 +66,7 @@
 #include <sys/stat.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <ucontext.h>
 #include <unistd.h>
 
 #ifndef CLOSE_RANGE_UNSHARE
@@ -561,7 +562,7 @@ const char *nb_lease_state(void)
 	case NB_LEASE_STOP_NO_TABLE:
 		return "given up: the kernel cannot give the lease thread a descriptor table of its own (close_range CLOSE_RANGE_UNSHARE, Linux 5.9)";
 	case NB_LEASE_STOP_PROGRAM_SIGNAL:
-		return "given up: the program handles the lease signal (choose another NOBOUNCE_LEASE_SIGNAL)";
+		return "given up: the program uses the lease signal (choose another NOBOUNCE_LEASE_SIGNAL)";
 	case NB_LEASE_STOP_DISPOSITION:
 		return "given up: the lease signal's disposition was changed behind the library";
 	default:
@@ -716,6 +717,26 @@ void nb_lease_stop(int why)
 	errno = saved;
 }
 
+void nb_lease_stray(siginfo_t *info, void *uc)
+{
+	int sig = lease_sig;
+	/* Blocked here when the handler returns (sigreturn restores this
+	 * mask), and never opened again (nb_lease_on is false from now). */
+	if (uc != NULL)
+		sigaddset(&((ucontext_t *)uc)->uc_sigmask, sig);
+	atomic_store(&sig_closed, 1);
+	nb_lease_stop(NB_LEASE_STOP_PROGRAM_SIGNAL);
+	/* To the whole process again: a thread of the program's that does
+	 * not block it gets it, or it waits for the program's sigwait or
+	 * signalfd. A sigqueue's (si_code < 0) goes as it came; the kernel
+	 * lets no thread but the leader forge the others (kill's SI_USER,
+	 * the kernel's own codes: rt_sigqueueinfo(2)), which go as kill's. */
+	if (info != NULL && info->si_code < 0 && info->si_code != SI_TKILL)
+		syscall(SYS_rt_sigqueueinfo, getpid(), sig, info);
+	else
+		syscall(SYS_kill, getpid(), sig);
+}
+
 void nb_lease_program_takes_signal(void)
 {
 	if (lease_sig == 0)
@@ -730,6 +751,8 @@ void nb_lease_program_takes_signal(void)
 
 void nb_lease_yield(int fd)
 {
+	/* A slot a break left open would hold the file open too. */
+	nb_backing_sweep();
 	struct stat st;
 	if (lease_sig == 0 || nb_sys_fstat(fd, &st) != 0)
 		return;

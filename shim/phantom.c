@@ -837,6 +837,26 @@ void nb_phantom_materialize_pipes(void)
 	}
 }
 
+/* Before fork: a file phantom that a lease protects. The child gets a
+ * copy of it but no part of the lease (the parent's lease thread fills
+ * the parent's memory only): filled now, the child holds the bytes as
+ * read. Unleased ones keep what they promise in both (the bytes at the
+ * time of the write). */
+void nb_phantom_materialize_leased_files(void)
+{
+	unsigned n = atomic_load_explicit(&high, memory_order_acquire);
+	for (unsigned i = 0; i < n; i++) {
+		struct phantom *p = &table[i];
+		int st = atomic_load(&p->state);
+		if ((st == PH_LIVE || st == PH_BUSY) && p->kind == NB_PH_FILE &&
+		    nb_backing_leased(p->src)) {
+			quiet_fill = true;
+			nb_phantom_materialize((int)i);
+			quiet_fill = false;
+		}
+	}
+}
+
 void nb_phantom_overwrite_range(uintptr_t start, uintptr_t end)
 {
 	quiet_fill = true;

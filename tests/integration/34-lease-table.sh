@@ -40,9 +40,13 @@ test_breaks_of_many_sources_leave_no_descriptor_open_once_they_are_closed() {
 	broke_a_lease 100
 }
 
+# The child has no part in the parent's lease: the library fills the
+# buffers a lease protects before fork, so the child holds the bytes as
+# read when another process changes the file afterwards.
 test_a_child_writes_a_chunk_read_before_fork_as_it_was_read() {
 	same_as_plain fork-child
-	broke_a_lease
+	[ "$(counter deferred_reads)" -gt 0 ] || fail "nothing was deferred"
+	[ "$(counter leases_taken)" -ge 1 ] || fail "no lease was taken"
 	assert_grep '^child: status 0$' shim.out
 }
 

@@ -80,7 +80,7 @@ test_breaks_reach_the_phantoms_of_two_copying_threads() {
 # of a file, so another process's overwrite still cannot reach a chunk
 # read before it.
 leases_given_up_for_the_programs_handler() {
-	assert_grep 'given up: the program handles the lease signal' stats.json
+	assert_grep 'given up: the program uses the lease signal' stats.json
 	assert_eq "$(counter leases_taken)" 0 "leases taken"
 }
 
@@ -99,7 +99,7 @@ test_the_break_of_the_programs_own_lease_reaches_its_handler_with_its_fd() {
 test_a_handler_set_after_leases_were_taken_never_runs_on_the_library_thread() {
 	same_as_plain own-signal-late
 	[ "$(counter leases_taken)" -ge 1 ] || fail "no lease was taken before the handler"
-	assert_grep 'given up: the program handles the lease signal' stats.json
+	assert_grep 'given up: the program uses the lease signal' stats.json
 	assert_grep '^before unblocking: 0 deliveries, 0 unexpected$' shim.out
 	assert_grep '^own handler: 16 deliveries, 0 breaks \(last si_fd -1\), 0 unexpected$' shim.out
 }

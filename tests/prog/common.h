@@ -67,4 +67,82 @@ static inline int guarded(const void *p, size_t n)
 	return g;
 }
 
+/*
+ * "Another process": a child forked before anything is read, which runs
+ * commands on the program's behalf. A fork made later would not do: the
+ * library fills every buffer a read lease protects before a fork (the
+ * child has no part in the lease), so no lease would ever be broken by
+ * such a child. serve() gets each command (a NUL-terminated line) and
+ * runs in the child; its stdout is flushed before the answer.
+ */
+struct other {
+	int cmd, ack;
+};
+
+static inline void other_start(struct other *o, void (*serve)(const char *cmd))
+{
+	int c[2], a[2];
+	if (pipe(c) != 0 || pipe(a) != 0) {
+		perror("other: pipe");
+		_exit(2);
+	}
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0) {
+		perror("other: fork");
+		_exit(2);
+	}
+	if (pid == 0) {
+		close(c[1]);
+		close(a[0]);
+		char line[512];
+		for (;;) {
+			size_t n = 0;
+			char ch;
+			ssize_t k;
+			while ((k = read(c[0], &ch, 1)) == 1 && ch != '\n' && n < sizeof line - 1)
+				line[n++] = ch;
+			if (k != 1)
+				_exit(0); /* the program is done */
+			line[n] = '\0';
+			serve(line);
+			fflush(stdout);
+			if (write(a[1], "k", 1) != 1)
+				_exit(3);
+		}
+	}
+	close(c[0]);
+	close(a[1]);
+	o->cmd = c[1];
+	o->ack = a[0];
+}
+
+/* Sends a command; other_wait() waits until it has run. */
+static inline void other_post(struct other *o, const char *cmd)
+{
+	size_t n = strlen(cmd);
+	if (write(o->cmd, cmd, n) != (ssize_t)n || write(o->cmd, "\n", 1) != 1) {
+		perror("other: post");
+		_exit(2);
+	}
+}
+
+static inline void other_wait(struct other *o)
+{
+	char k;
+	ssize_t r;
+	while ((r = read(o->ack, &k, 1)) < 0 && errno == EINTR)
+		;
+	if (r != 1) {
+		fprintf(stderr, "other: the other process failed\n");
+		_exit(2);
+	}
+}
+
+static inline void other_run(struct other *o, const char *cmd)
+{
+	other_post(o, cmd);
+	other_wait(o);
+}
+
 #endif

@@ -120,6 +120,45 @@ static double now(void)
 	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
 }
 
+/* The other process (common.h), started before anything is read. */
+static struct other oth;
+static pthread_mutex_t other_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* In the other process: "KIND PATH". */
+static void other_change(const char *cmd)
+{
+	char kind[64], path[400];
+	if (sscanf(cmd, "%63s %399s", kind, path) != 2)
+		_exit(3);
+	char *x = malloc(FILE_SIZE);
+	if (x == NULL)
+		_exit(3);
+	if (strcmp(kind, "sleep-through") == 0)
+		usleep(200 * 1000);
+	if (strcmp(kind, "truncate") == 0) {
+		int r = truncate(path, 0);
+		printf("other: truncate %d\n", r);
+	} else if (strcmp(kind, "cut-inside") == 0) {
+		int r = truncate(path, 800 << 10);
+		printf("other: truncate to 800K %d\n", r);
+	} else if (strcmp(kind, "open-trunc") == 0) {
+		int fd = open(path, O_WRONLY | O_TRUNC);
+		memset(x, 'Y', 1u << 20);
+		ssize_t w = fd < 0 ? -1 : write(fd, x, 1u << 20);
+		printf("other: open-trunc %s, write %zd\n", fd < 0 ? "failed" : "ok", w);
+		if (fd >= 0)
+			close(fd);
+	} else {
+		int fd = open(path, O_WRONLY);
+		memset(x, 'X', FILE_SIZE);
+		ssize_t w = fd < 0 ? -1 : pwrite(fd, x, FILE_SIZE, 0);
+		printf("other: overwrite %s, pwrite %zd\n", fd < 0 ? "failed" : "ok", w);
+		if (fd >= 0)
+			close(fd);
+	}
+	free(x);
+}
+
 /* The other process's change, by kind. */
 static void change(const char *path, const char *kind)
 {
@@ -156,35 +195,10 @@ static void change(const char *path, const char *kind)
 		return;
 	}
 	bool sleep_through = strcmp(kind, "sleep-through") == 0;
-	pid_t c = fork();
-	if (c < 0)
-		die("fork");
-	if (c == 0) {
-		char *x = malloc(FILE_SIZE);
-		if (x == NULL)
-			_exit(3);
-		if (sleep_through)
-			usleep(200 * 1000);
-		if (strcmp(kind, "truncate") == 0) {
-			int r = truncate(path, 0);
-			printf("other: truncate %d\n", r);
-		} else if (strcmp(kind, "cut-inside") == 0) {
-			int r = truncate(path, 800 << 10);
-			printf("other: truncate to 800K %d\n", r);
-		} else if (strcmp(kind, "open-trunc") == 0) {
-			int fd = open(path, O_WRONLY | O_TRUNC);
-			memset(x, 'Y', 1u << 20);
-			ssize_t w = fd < 0 ? -1 : write(fd, x, 1u << 20);
-			printf("other: open-trunc %s, write %zd\n", fd < 0 ? "failed" : "ok", w);
-		} else {
-			int fd = open(path, O_WRONLY);
-			memset(x, 'X', FILE_SIZE);
-			ssize_t w = fd < 0 ? -1 : pwrite(fd, x, FILE_SIZE, 0);
-			printf("other: overwrite %s, pwrite %zd\n", fd < 0 ? "failed" : "ok", w);
-		}
-		fflush(stdout);
-		_exit(0);
-	}
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "%s %s", kind, path);
+	pthread_mutex_lock(&other_lock);
+	other_post(&oth, cmd);
 	if (sleep_through) {
 		struct timespec ts = { 1, 0 }, rem = { 0, 0 };
 		int r = nanosleep(&ts, &rem);
@@ -192,12 +206,8 @@ static void change(const char *path, const char *kind)
 		int p = poll(NULL, 0, 300);
 		printf("poll %d\n", p);
 	}
-	int st;
-	while (waitpid(c, &st, 0) < 0)
-		if (errno != EINTR)
-			die("waitpid");
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		die("the other process failed");
+	other_wait(&oth);
+	pthread_mutex_unlock(&other_lock);
 }
 
 static void on_sig(int sig)
@@ -435,6 +445,7 @@ int main(int argc, char **argv)
 	}
 	const char *sc = argv[1];
 	setvbuf(stdout, NULL, _IOLBF, 0);
+	other_start(&oth, other_change);
 	make_file("src.bin");
 	static struct job a, b;
 	a = (struct job){ .src = "src.bin", .dst = "dst.bin", .kind = "overwrite", .changes = true };

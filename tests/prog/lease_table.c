@@ -102,30 +102,50 @@ static int count_fds(void)
 	return n;
 }
 
-/* Another process overwrites [off, off + len) of path with 'X'. */
-static void other_overwrite(const char *path, off_t off, size_t len)
+/* The other process (common.h), started before anything is read. */
+static struct other oth;
+
+/* In the other process: "overwrite PATH OFF LEN" or "many N". */
+static void other_serve(const char *cmd)
 {
-	pid_t c = fork();
-	if (c < 0)
-		die("fork");
-	if (c == 0) {
+	char path[400];
+	long long off;
+	size_t len;
+	int n;
+	if (sscanf(cmd, "overwrite %399s %lld %zu", path, &off, &len) == 3) {
 		char *x = malloc(len);
 		int fd = open(path, O_WRONLY);
 		if (x == NULL || fd < 0)
 			_exit(3);
 		memset(x, 'X', len);
-		_exit(pwrite(fd, x, len, off) == (ssize_t)len ? 0 : 3);
+		if (pwrite(fd, x, len, (off_t)off) != (ssize_t)len)
+			_exit(3);
+		close(fd);
+		free(x);
+	} else if (sscanf(cmd, "many %d", &n) == 1) {
+		static char x[CHUNK];
+		memset(x, 'X', sizeof x);
+		for (int i = 0; i < n; i++) {
+			snprintf(path, sizeof path, "m%d.bin", i);
+			int fd = open(path, O_WRONLY);
+			if (fd < 0 || pwrite(fd, x, CHUNK, 3 * CHUNK) != CHUNK)
+				_exit(3);
+			close(fd);
+		}
+		printf("other process: status 0\n");
+	} else {
+		_exit(3);
 	}
-	int st;
-	while (waitpid(c, &st, 0) < 0)
-		if (errno != EINTR)
-			die("waitpid");
-	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-		die("the other process failed");
 }
 
-/* src -> dst in CHUNK reads; the other process changes src after read
- * number change_at (1-based; 0: never). */
+/* Another process overwrites [off, off + len) of path with 'X'. */
+static void other_overwrite(const char *path, off_t off, size_t len)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof cmd, "overwrite %s %lld %zu", path, (long long)off, len);
+	other_run(&oth, cmd);
+}
+
 static void copy(const char *src, const char *dst, int change_at)
 {
 	int in = open(src, O_RDONLY), out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -198,26 +218,9 @@ static void many_breaks(void)
 		if (read(fds[i], bufs[i], CHUNK) != CHUNK)
 			die("read last");
 	}
-	pid_t c = fork();
-	if (c < 0)
-		die("fork");
-	if (c == 0) {
-		static char x[CHUNK];
-		memset(x, 'X', sizeof x);
-		for (int i = 0; i < N; i++) {
-			snprintf(p, sizeof p, "m%d.bin", i);
-			int fd = open(p, O_WRONLY);
-			if (fd < 0 || pwrite(fd, x, CHUNK, 3 * CHUNK) != CHUNK)
-				_exit(3);
-			close(fd);
-		}
-		_exit(0);
-	}
-	int st;
-	while (waitpid(c, &st, 0) < 0)
-		if (errno != EINTR)
-			die("waitpid");
-	printf("other process: status %d\n", WEXITSTATUS(st));
+	char cmd[32];
+	snprintf(cmd, sizeof cmd, "many %d", N);
+	other_run(&oth, cmd);
 	for (int i = 0; i < N; i++) {
 		if (write(out, bufs[i], CHUNK) != CHUNK)
 			die("write last");
@@ -299,6 +302,7 @@ static void waits_for_signal(bool through_signalfd)
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IONBF, 0);
+	other_start(&oth, other_serve);
 	const char *sc = argc > 1 ? argv[1] : "";
 	if (strcmp(sc, "last-chunk-break") == 0)
 		last_chunk_break();
