@@ -50,6 +50,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -64,6 +65,10 @@ struct backing {
 			     lease on it, -1 (lease.c: whoever exchanges it
 			     out lets go of it) */
 	atomic_int orphan; /* its last reference went on the lease thread */
+	/* Writes reading this file by a kernel call right now, and whether
+	 * its lease is being let go of (nb_backing_call_begin). */
+	atomic_int in_call;
+	atomic_int breaking;
 	dev_t dev;
 	ino_t ino;
 	void *map;       /* source: read-only shared mapping of [0, maplen) */
@@ -142,6 +147,7 @@ static int install(int fd, dev_t dev, ino_t ino, int keep_for, void *map, size_t
 		b->map = map;
 		b->maplen = maplen;
 		atomic_store(&b->lost, 0);
+		atomic_store(&b->breaking, 0);
 		atomic_store(&b->lease, lease);
 		atomic_store(&b->keep, keep_for);
 		if (keep_for >= 0)
@@ -532,12 +538,104 @@ bool nb_backing_lease_taken_out(int fd, dev_t *dev, ino_t *ino)
 		struct backing *b = &backings[i];
 		int expect = fd;
 		if (atomic_compare_exchange_strong(&b->lease, &expect, -1)) {
+			atomic_store(&b->breaking, 1);
 			*dev = b->dev;
 			*ino = b->ino;
 			return true;
 		}
 	}
 	return false;
+}
+
+/*
+ * Writes that read a leased file by a kernel call. A write of a phantom
+ * looks at it without holding it (forward.c), then has the kernel read
+ * the file (sendfile, splice, copy_file_range). A break that came in
+ * between fills the phantom and lets the writer in another process go
+ * on - and the kernel call would then read that writer's bytes. So a
+ * kernel call on a file is counted while it lasts (in_call), and the
+ * one who lets go of a lease first marks the file as breaking, then
+ * waits for the calls counted to end, then fills. A write that counts
+ * itself and then finds the file breaking does not make the call (the
+ * phantom goes out from memory, filled while the file is still as it
+ * was). Both sides write, then read (sequentially consistent): at least
+ * one sees the other.
+ *
+ * The wait is bounded (NB_CALL_WAIT_NS): a call into a socket whose peer
+ * stopped reading may block for as long as the peer likes; the other
+ * process's writer would wait that long. After the bound the lease goes
+ * anyway (README Known limits).
+ */
+#define NB_CALL_WAIT_NS (2 * 1000 * 1000 * 1000LL)
+
+bool nb_backing_call_begin(int fd)
+{
+	/* A reference first, so the descriptor stays ours while the kernel
+	 * reads it even if the phantom is filled meanwhile. None to be had:
+	 * the phantom was filled and its backing let go of already. */
+	struct backing *b = NULL;
+	for (int i = 0; i < NB_BACKINGS && b == NULL; i++) {
+		struct backing *c = &backings[i];
+		int r = atomic_load(&c->refs);
+		while (r > 0 && atomic_load(&c->fd) == fd) {
+			if (atomic_compare_exchange_weak(&c->refs, &r, r + 1)) {
+				b = c;
+				break;
+			}
+		}
+	}
+	if (b == NULL)
+		return false;
+	atomic_fetch_add(&b->in_call, 1);
+	if (atomic_load(&b->breaking)) {
+		atomic_fetch_sub(&b->in_call, 1);
+		nb_backing_put(fd);
+		return false;
+	}
+	return true;
+}
+
+void nb_backing_call_end(int fd)
+{
+	struct backing *b = slot_of(fd);
+	if (b != NULL)
+		atomic_fetch_sub(&b->in_call, 1);
+	nb_backing_put(fd);
+}
+
+static void drain_calls(dev_t dev, ino_t ino)
+{
+	for (long long waited = 0; waited < NB_CALL_WAIT_NS; waited += 100 * 1000) {
+		bool busy = false;
+		for (int i = 0; i < NB_BACKINGS && !busy; i++) {
+			struct backing *b = &backings[i];
+			busy = atomic_load(&b->in_call) > 0 && b->dev == dev && b->ino == ino;
+		}
+		if (!busy)
+			return;
+		struct timespec ts = { 0, 100 * 1000 };
+		syscall(SYS_nanosleep, &ts, NULL);
+	}
+}
+
+static void set_breaking(dev_t dev, ino_t ino, int v)
+{
+	for (int i = 0; i < NB_BACKINGS; i++) {
+		struct backing *b = &backings[i];
+		if (atomic_load(&b->fd) >= 0 && b->dev == dev && b->ino == ino)
+			atomic_store(&b->breaking, v);
+	}
+}
+
+void nb_backing_break_begin(dev_t dev, ino_t ino)
+{
+	set_breaking(dev, ino, 1);
+	drain_calls(dev, ino);
+}
+
+void nb_backing_break_end(dev_t dev, ino_t ino)
+{
+	set_breaking(dev, ino, 0);
 }
 
 static void drop_leases(bool all, dev_t dev, ino_t ino, bool fill)
@@ -551,9 +649,13 @@ static void drop_leases(bool all, dev_t dev, ino_t ino, bool fill)
 		int l = atomic_exchange(&b->lease, -1);
 		if (l < 0)
 			continue;
-		if (fill)
+		if (fill) {
+			nb_backing_break_begin(b->dev, b->ino);
 			nb_phantom_materialize_file_range(b->dev, b->ino, 0, INT64_MAX);
+		}
 		nb_lease_drop_wait(l);
+		if (fill)
+			nb_backing_break_end(b->dev, b->ino);
 	}
 }
 

@@ -474,11 +474,17 @@ static bool forward_region(struct fwd *f, uintptr_t a, uintptr_t end)
 				 * Into the file it came from too: the write hook has
 				 * filled every phantom of the range it overwrites
 				 * (nb_defer_before_write), so the two ranges are apart. */
-				nb_backing_ref(v.src);
+				if (!nb_backing_call_begin(v.src)) {
+					/* Its lease is being let go of: another
+					 * process may change the file any moment.
+					 * From memory, filled while it cannot. */
+					nb_phantom_materialize(idx);
+					continue;
+				}
 				f->last = kernel_piece(f->dst, f->d, f->path, v.src,
 						       v.off + ((off_t)cur - (off_t)v.start), piece,
 						       &f->h, f->done, &unusable, &permanent);
-				nb_backing_put(v.src);
+				nb_backing_call_end(v.src);
 			}
 			if (unusable) {
 				/* The kernel refused this piece before moving any of

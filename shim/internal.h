@@ -548,6 +548,15 @@ bool nb_backing_leased(int fd);
 /* Closes the slots whose last reference went on the lease thread (a
  * break filled their phantoms there): on a program thread only. */
 void nb_backing_sweep(void);
+/* A write about to have the kernel read fd's file (forward.c): counted
+ * until _end, with a reference. False: the file's lease is being let go
+ * of - send the phantom from memory instead (no call, nothing to end). */
+bool nb_backing_call_begin(int fd);
+void nb_backing_call_end(int fd);
+/* Letting go of a file's lease: no kernel call may read it from here
+ * until _end (the ones running are waited for, bounded). */
+void nb_backing_break_begin(dev_t dev, ino_t ino);
+void nb_backing_break_end(dev_t dev, ino_t ino);
 /* The lease descriptor fd out of its slot (the breaker then owns it):
  * false if it is no lease of ours. Async-signal-safe. */
 bool nb_backing_lease_taken_out(int fd, dev_t *dev, ino_t *ino);

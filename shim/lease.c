@@ -679,8 +679,10 @@ static bool break_here(int fd)
 		return true;
 	}
 	NB_COUNT(leases_broken, 1);
+	nb_backing_break_begin(dev, ino); /* kernel calls reading it: done */
 	nb_phantom_materialize_file_range(dev, ino, 0, INT64_MAX);
 	release_here(fd);
+	nb_backing_break_end(dev, ino);
 	return true;
 }
 
