@@ -141,7 +141,8 @@ static void bounce(const struct nb_rec *r, int dst)
 			allowed &= ~(unsigned)NB_PATH_COPY_FILE_RANGE;
 		nb_pair_start(p, dst, dgen, sk, dk, nb_path_for(sk, dk, dflags, s->flags, allowed));
 	}
-	if (nb_pair_bounce(p, r->len, &nb_g.cfg) == NB_EV_ARMED)
+	size_t served = nb_served_bytes((enum nb_kind)p->src_kind, r->addr, r->len);
+	if (nb_pair_bounce_served(p, r->len, served, &nb_g.cfg) == NB_EV_ARMED)
 		on_armed(r->src, s, dst, d);
 	if ((p->iterations & 15) == 0)
 		nb_loops_flush_live(p);

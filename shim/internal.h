@@ -178,6 +178,8 @@ struct nb_pair {
 	uint64_t arms;
 	uint64_t misses[NB_MISS_COUNT];
 	uint64_t hist[NB_HIST_BUCKETS];
+	uint64_t small_served;  /* bounces >= the minimum whose whole pages
+				   (what a deferred read serves) were not */
 };
 
 struct nb_fd {
@@ -232,6 +234,13 @@ const char *nb_path_name(enum nb_path p);
 void nb_pair_start(struct nb_pair *p, int dst, uint32_t dst_gen, enum nb_kind src_kind,
 		   enum nb_kind dst_kind, enum nb_path path);
 enum nb_event nb_pair_bounce(struct nb_pair *p, size_t chunk, const struct nb_config *c);
+/* The same, judged by served: the bytes of the chunk a deferred read of
+ * it would serve (pair.c: nb_served_bytes). */
+enum nb_event nb_pair_bounce_served(struct nb_pair *p, size_t chunk, size_t served,
+				    const struct nb_config *c);
+/* What a deferred read of [addr, addr+len) from a source of this kind
+ * would serve by the kernel path: 0 when it could not be deferred. */
+size_t nb_served_bytes(enum nb_kind src, uintptr_t addr, size_t len);
 /* The smallest chunk that counts for this pair's direction. */
 size_t nb_pair_min_chunk(const struct nb_pair *p, const struct nb_config *c);
 /* The same by kinds, and the variable that set it (for reports). */
@@ -298,6 +307,7 @@ struct nb_loop {
 	atomic_ullong iterations, bytes, arms;
 	atomic_ullong misses[NB_MISS_COUNT];
 	atomic_ullong hist[NB_HIST_BUCKETS];
+	atomic_ullong small_served;
 };
 
 void nb_loops_retire(int src, const struct nb_pair *p);
@@ -312,6 +322,7 @@ struct nb_loop_view {
 	uint64_t iterations, bytes, arms;
 	uint64_t misses[NB_MISS_COUNT];
 	uint64_t hist[NB_HIST_BUCKETS];
+	uint64_t small_served; /* bounces whose whole pages were below the minimum */
 };
 /* Fills out[] (at most max), merged by (src, dst, kinds); returns count. */
 size_t nb_loops_collect(struct nb_loop_view *out, size_t max);
@@ -363,6 +374,9 @@ struct nb_counters {
 	atomic_ullong leases_broken;  /* another process came to change a file */
 	atomic_ullong mapped_writes;  /* writes of file mappings by a kernel path */
 	atomic_ullong mapped_bytes;   /* their bytes moved by the kernel */
+	atomic_ullong small_served;   /* bounces not counted towards arming: the
+					 whole pages of the buffer (what would be
+					 served) are below the minimum (pair.c) */
 };
 /* Where the counters are: a private struct, or the live stats file's
  * shared mapping (live.c). Changed only while one thread runs. */

@@ -55,7 +55,7 @@ static const char *const names[] = {
 	"forwarded_writes", "forwarded_bytes", "edge_bytes", "moved_to_file", "kernel_calls",
 	"bytes_sendfile", "bytes_splice", "bytes_copy_file_range", "materialized",
 	"pipes_in_use", "bounces", "bounce_bytes", "leases_taken", "leases_refused",
-	"leases_broken", "mapped_writes", "mapped_bytes",
+	"leases_broken", "mapped_writes", "mapped_bytes", "small_served",
 };
 _Static_assert(sizeof names / sizeof names[0] * 8 == sizeof(struct nb_counters),
 	       "live.c names[] must list every member of struct nb_counters");

@@ -35,6 +35,7 @@ static void add(struct nb_loop *l, const struct nb_pair *p)
 		atomic_fetch_add(&l->misses[i], p->misses[i]);
 	for (int i = 0; i < NB_HIST_BUCKETS; i++)
 		atomic_fetch_add(&l->hist[i], p->hist[i]);
+	atomic_fetch_add(&l->small_served, p->small_served);
 }
 
 void nb_loops_flush_live(struct nb_pair *p)
@@ -205,6 +206,7 @@ static void add_live(int fd, struct nb_fd *e, void *ctx)
 		v->misses[i] += p->misses[i];
 	for (int i = 0; i < NB_HIST_BUCKETS; i++)
 		v->hist[i] += p->hist[i];
+	v->small_served += p->small_served;
 }
 
 static int by_bytes(struct entry *a, struct entry *b)
@@ -230,6 +232,7 @@ size_t nb_loops_collect(struct nb_loop_view *out, size_t max)
 			v->misses[j] += atomic_load(&l->misses[j]);
 		for (int j = 0; j < NB_HIST_BUCKETS; j++)
 			v->hist[j] += atomic_load(&l->hist[j]);
+		v->small_served += atomic_load(&l->small_served);
 	}
 	nb_fd_each_pair(add_live, &c);
 	HASH_SORT(c.map, by_bytes);
@@ -308,6 +311,16 @@ static const char *unarmed_reason(const struct nb_loop_view *l, char *buf, size_
 		snprintf(buf, cap, "its chunks are below %s (%s)", var, h);
 		return buf;
 	}
+	/* Large enough as asked for, but a deferred read serves only the
+	 * whole pages of the buffer (pair.c nb_served_bytes): the minimum
+	 * is judged on those. */
+	if (l->small_served > 0 && l->small_served * 2 >= big) {
+		char h[32];
+		human(h, sizeof h, min);
+		snprintf(buf, cap, "the whole pages of its buffer (what would be served) are below "
+			 "%s (%s): the buffer is not page-aligned", var, h);
+		return buf;
+	}
 	if (l->misses[0] + l->misses[1] + l->misses[2] > 0)
 		return "the program touches or re-sends the bytes (misses)";
 	return "too few iterations (NOBOUNCE_ARM_AFTER)";
@@ -356,7 +369,7 @@ void nb_loops_report_text(int fd, const char *prog, pid_t pid)
 				     (unsigned long long)sk);
 		nb_write_all(fd, line, (size_t)k);
 		if (l->path != NB_PATH_NONE && l->arms == 0) {
-			char why[128];
+			char why[160];
 			k = snprintf(line, sizeof line, "nobounce:     but it never armed: %s\n",
 				     unarmed_reason(l, why, sizeof why));
 			nb_write_all(fd, line, (size_t)k);

@@ -129,13 +129,64 @@ size_t nb_pair_min_chunk(const struct nb_pair *p, const struct nb_config *c)
 	return nb_min_chunk_for((enum nb_kind)p->src_kind, (enum nb_kind)p->dst_kind, c, NULL);
 }
 
+/* Whole pages a deferred read needs at least (defer.c NB_MIN_PAGES). */
+#define NB_SERVED_MIN_PAGES 2u
+#define NB_SERVED_PAGE 4096u
+
+/* What a deferred read of [addr, addr+len) would serve by the kernel path.
+ * A read is deferred only over the whole pages of the buffer; the partial
+ * pages at either end are filled for real (defer.c). A file source's
+ * write then widens the kernel piece over those edges while they are
+ * unchanged (forward.c: one sendfile for the whole buffer), so the whole
+ * chunk goes by the kernel; a socket or pipe source's edges were taken
+ * out of the stream into memory and go out with the plain call, so only
+ * the whole pages do. Fewer than NB_SERVED_MIN_PAGES whole pages: never
+ * deferred at all. Measured with rinetd (16K reads into an unaligned
+ * buffer, socket -> socket): 3 whole pages, 12K of 16K by splice; each
+ * such read and write costs about 16 system calls where the plain loop
+ * makes 2 (splice into the pool pipe, the head out of it, SIOCATMARK and
+ * a non-blocking read for the tail, the old pipe drained; send of the
+ * head, tee, splice, send of the tail, mask changes). */
+size_t nb_served_bytes(enum nb_kind src, uintptr_t addr, size_t len)
+{
+	uintptr_t lo = (addr + NB_SERVED_PAGE - 1) & ~(uintptr_t)(NB_SERVED_PAGE - 1);
+	uintptr_t hi = (addr + len) & ~(uintptr_t)(NB_SERVED_PAGE - 1);
+	if (hi <= lo || (hi - lo) / NB_SERVED_PAGE < NB_SERVED_MIN_PAGES)
+		return 0;
+	return nb_is_stream_source(src) ? (size_t)(hi - lo) : len;
+}
+
 enum nb_event nb_pair_bounce(struct nb_pair *p, size_t chunk, const struct nb_config *c)
+{
+	return nb_pair_bounce_served(p, chunk, chunk, c);
+}
+
+/* The minimum is judged on what would be served (to within 1/16), not
+ * on the count asked for: a socket relay reading 16K into an unaligned buffer with the
+ * minimum at 16K would otherwise arm and pay the per-read costs above for
+ * 12K moved by the kernel. Such bounces are counted (small_served) so the
+ * reports can say why the pair never armed. */
+enum nb_event nb_pair_bounce_served(struct nb_pair *p, size_t chunk, size_t served,
+				    const struct nb_config *c)
 {
 	p->iterations++;
 	p->bytes += chunk;
 	p->hist[nb_hist_bucket(chunk)]++;
-	if (chunk < nb_pair_min_chunk(p, c))
+	size_t min = nb_pair_min_chunk(p, c);
+	if (chunk < min)
 		return NB_EV_NONE; /* too small to win: neither counts nor hurts */
+	/* Within 1/16: a 128K malloc'd buffer (mmap'd, 16 bytes past a page
+	 * boundary) serves 124K and still wins; a 16K one serves 12K. */
+	if (served < min - min / 16) {
+		/* As small, once cut to what would be served. Also while
+		 * armed: the buffer moved to a worse alignment, so no streak
+		 * and no forgiveness; defer.c still serves what it can. */
+		p->small_served++;
+		NB_COUNT(small_served, 1);
+		if (p->state == NB_PAIR_LEARNING)
+			p->streak = 0;
+		return NB_EV_NONE;
+	}
 
 	switch ((enum nb_pair_state)p->state) {
 	case NB_PAIR_LEARNING:

@@ -86,7 +86,7 @@ size_t nb_stats_json(char *buf, size_t cap, const char *prog, pid_t pid)
 		"\"untracked_iterations\": %llu, \"deferred_reads\": %llu, \"forwarded_writes\": %llu, "
 		"\"forwarded_bytes\": %llu, \"edge_bytes\": %llu, \"moved_to_file\": %llu, \"kernel_calls\": %llu, "
 		"\"leases_taken\": %llu, \"leases_refused\": %llu, \"leases_broken\": %llu, "
-		"\"mapped_writes\": %llu, \"mapped_bytes\": %llu},\n"
+		"\"mapped_writes\": %llu, \"mapped_bytes\": %llu, \"small_served\": %llu},\n"
 		"  \"loops\": ",
 		NB_VERSION, prog, (int)pid, nb_mode_name(c->mode),
 		nb_sigguard_reason() ? nb_sigguard_reason() : "allowed", nb_exact_name(c->exact),
@@ -97,7 +97,7 @@ size_t nb_stats_json(char *buf, size_t cap, const char *prog, pid_t pid)
 		C(fd_slots), C(lock_skips), (unsigned long long)nb_loops_overflow(), C(deferred),
 		C(forwarded), C(forwarded_bytes), C(edge_bytes), C(moved_to_file), C(kernel_calls),
 		C(leases_taken), C(leases_refused), C(leases_broken), C(mapped_writes),
-		C(mapped_bytes));
+		C(mapped_bytes), C(small_served));
 	if (len >= cap)
 		return cap - 1;
 	len = nb_loops_json(buf, len, cap);

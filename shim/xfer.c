@@ -220,8 +220,9 @@ enum nb_xfer_how nb_xfer_plan(enum nb_kind dst_kind, unsigned dst_flags_nb, enum
 	if (is_stream(dst_kind)) {
 		/* pwrite on a socket is ESPIPE; MSG_DONTWAIT cannot be
 		 * given to sendfile (the socket's own O_NONBLOCK decides),
-		 * MSG_MORE/MSG_OOB/MSG_EOR/... have no sendfile form. */
-		int ok = MSG_NOSIGNAL | (nonblock ? MSG_DONTWAIT : 0);
+		 * MSG_OOB/MSG_EOR/... have no sendfile form. MSG_MORE is a
+		 * hint that changes no byte and no count (to_socket). */
+		int ok = MSG_NOSIGNAL | MSG_MORE | (nonblock ? MSG_DONTWAIT : 0);
 		if (path == NB_PATH_SENDFILE && !explicit_off && (msg_flags & ~ok) == 0)
 			how = NB_XFER_SOCKET;
 	} else if (dst_kind == NB_KIND_PIPE) {
@@ -446,6 +447,15 @@ static ssize_t to_socket(int dst, bool nonblock, int src, off_t src_off, size_t 
 		before = sigismember(&old, SIGPIPE) == 1 && k_pending(SIGPIPE);
 	}
 	bool poll_first = !nonblock && nb_sigview_restart_handlers();
+	/* MSG_MORE (send(2): "the caller has more data to send") changes
+	 * when TCP pushes a segment, never which bytes arrive or what the
+	 * call returns. splice carries it (splice_to_socket turns
+	 * SPLICE_F_MORE into MSG_MORE); sendfile cannot - its last internal
+	 * chunk pushes (splice_direct_to_actor clears SPLICE_F_MORE), so a
+	 * corked tail goes out a little earlier than the plain send would
+	 * have sent it: the same bytes, in the same order. haproxy's HTTP
+	 * mode sends every body chunk but the last with it. */
+	unsigned more = (msg_flags & MSG_MORE) ? SPLICE_F_MORE : 0;
 
 	off_t off = src_off;
 	size_t moved = 0;
@@ -461,7 +471,7 @@ static ssize_t to_socket(int dst, bool nonblock, int src, off_t src_off, size_t 
 			break;
 		}
 		/* src_off < 0: src is a pipe whose bytes go in order. */
-		r = src_off < 0 ? k_splice(src, NULL, dst, want, 0) : k_sendfile(dst, src, &off, want);
+		r = src_off < 0 ? k_splice(src, NULL, dst, want, more) : k_sendfile(dst, src, &off, want);
 		err = r < 0 ? errno : 0;
 		res->calls++;
 		st = nb_xfer_socket_step(moved, want, len, r, err);
@@ -835,7 +845,7 @@ ssize_t nb_xfer_from_pipe(int dst, enum nb_kind dst_kind, unsigned dst_flags_nb,
 	if (len == 0 || (dst_flags_nb & (NB_FL_APPEND | NB_FL_DIRECT))) {
 		r = fall_back(res, NB_XFER_REFUSED, 0);
 	} else if (is_stream(dst_kind)) {
-		int ok = MSG_NOSIGNAL | (nonblock ? MSG_DONTWAIT : 0);
+		int ok = MSG_NOSIGNAL | MSG_MORE | (nonblock ? MSG_DONTWAIT : 0);
 		res->how = NB_XFER_SOCKET;
 		r = (dst_off == NULL && (msg_flags & ~ok) == 0)
 			    ? to_socket(dst, nonblock, src, -1, len, msg_flags, send_chunk, res)

@@ -317,6 +317,42 @@ static void chunk_of_exactly_min_chunk_counts_towards_arming(void **state)
 	assert_int_equal(nb_pair_bounce(&p, cfg.min_chunk, &cfg), NB_EV_ARMED);
 }
 
+/* A socket relay's 16K read into an unaligned buffer serves 3 whole
+ * pages: with the stream minimum at 16K it is too small to arm, and
+ * says so (small_served); at 8K it arms. */
+static void stream_bounce_is_judged_by_the_whole_pages_it_serves(void **state)
+{
+	(void)state;
+	struct nb_config c = cfg;
+	c.min_chunk = 16 * 1024;
+	c.min_chunk_stream = 16 * 1024;
+	uintptr_t a = 0x10000 + 64; /* unaligned */
+	size_t served = nb_served_bytes(NB_KIND_TCP, a, 16384);
+	assert_int_equal(served, 12288);
+	struct nb_pair p;
+	nb_pair_start(&p, 9, 3, NB_KIND_TCP, NB_KIND_TCP, NB_PATH_SPLICE);
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(nb_pair_bounce_served(&p, 16384, served, &c), NB_EV_NONE);
+	assert_int_equal(p.state, NB_PAIR_LEARNING);
+	assert_int_equal(p.small_served, 10);
+	c.min_chunk = c.min_chunk_stream = 8 * 1024;
+	assert_int_equal(nb_pair_bounce_served(&p, 16384, served, &c), NB_EV_NONE);
+	assert_int_equal(nb_pair_bounce_served(&p, 16384, served, &c), NB_EV_ARMED);
+	/* page-aligned: all of it */
+	assert_int_equal(nb_served_bytes(NB_KIND_TCP, 0x10000, 16384), 16384);
+	/* a 128K malloc'd buffer 16 bytes past a page: 124K, within 1/16 */
+	c.min_chunk_stream = 128 * 1024;
+	nb_pair_start(&p, 9, 3, NB_KIND_TCP, NB_KIND_TCP, NB_PATH_SPLICE);
+	served = nb_served_bytes(NB_KIND_TCP, 0x10010, 131072);
+	assert_int_equal(served, 126976);
+	assert_int_equal(nb_pair_bounce_served(&p, 131072, served, &c), NB_EV_NONE);
+	assert_int_equal(nb_pair_bounce_served(&p, 131072, served, &c), NB_EV_ARMED);
+	/* a file's write takes the edges too: the whole chunk; fewer than
+	 * two whole pages: never deferred, nothing served */
+	assert_int_equal(nb_served_bytes(NB_KIND_FILE, 0x10000 + 64, 16384), 16384);
+	assert_int_equal(nb_served_bytes(NB_KIND_FILE, 0x10000 + 64, 8192), 0);
+}
+
 static void file_to_file_counts_only_from_min_chunk_file(void **state)
 {
 	(void)state;
@@ -680,6 +716,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(path_file_to_tcp_is_sendfile),
+		T(stream_bounce_is_judged_by_the_whole_pages_it_serves),
 		T(path_file_to_unix_stream_is_sendfile),
 		T(path_block_device_to_tcp_is_sendfile),
 		T(path_file_to_file_is_copy_file_range),

@@ -68,7 +68,11 @@ static void plan_socket_send_flags(void **state)
 	assert_int_equal(plan(NB_KIND_UNIX, NB_FL_NONBLOCK, NB_PATH_SENDFILE,
 			      MSG_DONTWAIT | MSG_NOSIGNAL, false, 8 * K),
 			 NB_XFER_SOCKET);
-	static const int other[] = { MSG_MORE, MSG_OOB, MSG_EOR, MSG_CONFIRM, MSG_FASTOPEN };
+	/* MSG_MORE: a segmentation hint; the bytes and the count are the same */
+	assert_int_equal(plan(NB_KIND_TCP, NB_FL_NONBLOCK, NB_PATH_SENDFILE,
+			      MSG_MORE | MSG_DONTWAIT | MSG_NOSIGNAL, false, 8 * K),
+			 NB_XFER_SOCKET);
+	static const int other[] = { MSG_OOB, MSG_EOR, MSG_CONFIRM, MSG_FASTOPEN };
 	for (size_t i = 0; i < sizeof other / sizeof other[0]; i++)
 		assert_int_equal(plan(NB_KIND_TCP, 0, NB_PATH_SENDFILE, other[i] | MSG_NOSIGNAL,
 				      false, 8 * K),
