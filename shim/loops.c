@@ -469,6 +469,15 @@ size_t nb_loops_json(char *buf, size_t len, size_t cap)
 		if (why != NB_BUF_OK)
 			PUT("\"not_served\": \"%s\", \"buffer_refusals\": %llu, ",
 			    nb_buf_refusal_name(why), (unsigned long long)l->buf_refusals);
+		/* Why it stayed plain, in the observe report's words: in mode
+		 * on too, where no text report is written. */
+		if (l->arms == 0 && !l->mapped) {
+			char r[128];
+			PUT("\"why_not\": \"%s\", ",
+			    l->path == NB_PATH_NONE ? "no kernel path serves this direction"
+			    : why != NB_BUF_OK      ? nb_buf_refusal_text(why)
+						    : unarmed_reason(l, r, sizeof r));
+		}
 		PUT("\"misses\": {");
 		for (int j = 0; j < NB_MISS_COUNT; j++)
 			PUT("%s\"%s\": %llu", j ? ", " : "", nb_miss_name((enum nb_miss)j),

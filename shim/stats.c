@@ -79,7 +79,7 @@ size_t nb_stats_json(char *buf, size_t cap, const char *prog, pid_t pid)
 	nb_loops_totals(&bounces, &bounce_bytes);
 	size_t len = nb_fmt(
 		buf, cap,
-		"{\n  \"nobounce\": \"%s\",\n  \"program\": \"%s\",\n  \"pid\": %d,\n"
+		"{\n  \"nobounce\": \"%s\",\n  \"program\": \"%s\",\n  \"pid\": %d,\n  \"ppid\": %d,\n"
 		"  \"mode\": \"%s\",\n  \"deferral\": \"%s\",\n  \"exact\": \"%s\",\n  \"leases\": \"%s\",\n"
 		"  \"config\": {\"min_chunk\": %zu, \"arm_after\": %u, "
 		"\"paths\": [%s]},\n"
@@ -92,7 +92,7 @@ size_t nb_stats_json(char *buf, size_t cap, const char *prog, pid_t pid)
 		"\"leases_taken\": %llu, \"leases_refused\": %llu, \"leases_broken\": %llu, "
 		"\"mapped_writes\": %llu, \"mapped_bytes\": %llu},\n"
 		"  \"loops\": ",
-		NB_VERSION, prog, (int)pid, nb_mode_name(c->mode),
+		NB_VERSION, prog, (int)pid, (int)syscall(SYS_getppid), nb_mode_name(c->mode),
 		nb_sigguard_reason() ? nb_sigguard_reason() : "allowed", nb_exact_name(c->exact),
 		nb_lease_state(), c->min_chunk, c->arm_after,
 		paths, (unsigned long long)bounces, (unsigned long long)bounce_bytes,
