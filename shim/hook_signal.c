@@ -199,8 +199,10 @@ NB_EXPORT __sighandler_t sigset(int sig, __sighandler_t disp)
 	if (owned(sig) && disp != SIG_ERR)
 		return owned_sigset(sig, disp);
 	__sighandler_t r = NB_CALL(sigset, (errno = ENOSYS, SIG_ERR), sig, disp);
-	if (r != SIG_ERR)
+	if (r != SIG_ERR && disp != SIG_HOLD) /* SIG_HOLD installs nothing */
 		r = nb_term_after(sig, r);
+	else if (nb_term_is_ours((const void *)r))
+		r = SIG_DFL;
 	if (r != SIG_ERR && disp != SIG_HOLD)
 		nb_sigview_installed_handler(sig, disp, 0);
 	return r;
@@ -233,6 +235,8 @@ NB_EXPORT int siginterrupt(int sig, int interrupt)
 		return 0;
 	}
 	int r = NB_CALL(siginterrupt, NB_NOSYS, sig, interrupt);
+	if (r == 0)
+		nb_term_after(sig, SIG_DFL); /* it wrote the action back through glibc */
 	if (r == 0) {
 		struct sigaction a;
 		if (NB_REAL(sigaction)(sig, NULL, &a) == 0) {

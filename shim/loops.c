@@ -308,7 +308,7 @@ const char *nb_buf_refusal_text(int why)
 	switch (why) {
 	case NB_BUF_STACK: return "the buffer is on the stack";
 	case NB_BUF_ALTSTACK: return "the buffer is on the alternate signal stack";
-	case NB_BUF_SHARED: return "the buffer is not private anonymous memory (a shared or file mapping)";
+	case NB_BUF_SHARED: return "the buffer is in a shared or file mapping, not private anonymous memory";
 	case NB_BUF_FORK: return "the buffer is MADV_WIPEONFORK or MADV_DONTFORK memory";
 	case NB_BUF_SMALL: return "the buffer spans fewer than 2 whole pages";
 	default: return "?";

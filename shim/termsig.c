@@ -176,6 +176,7 @@ __sighandler_t nb_term_after(int sig, __sighandler_t r)
 	if (!nb_term_held(sig))
 		return r;
 	int saved = errno;
+	set_added(sig, false); /* glibc installed it: its restorer is there */
 	take_if_default(sig);
 	errno = saved;
 	return nb_term_is_ours((const void *)r) ? SIG_DFL : r;
