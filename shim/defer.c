@@ -1100,18 +1100,14 @@ void nb_defer_expose(const void *buf, size_t n)
  * report, would be a promise no read keeps. */
 int nb_defer_refusal(uintptr_t a, size_t n)
 {
-	if (page_size == 0)
-		page_size = sysconf(_SC_PAGESIZE);
-	uintptr_t pg = (uintptr_t)page_size;
-	uintptr_t lo = (a + pg - 1) & ~(pg - 1), hi = (a + n) & ~(pg - 1);
+	/* (Not the page count: n is what this read returned, and a later
+	 * read of the same buffer may fill more of it.) */
 	thread_stack(&stack_range);
 	if (a < stack_range.hi && a + n > stack_range.lo)
 		return NB_BUF_STACK;
 	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
 	if ((sp < stack_range.lo || sp >= stack_range.hi) && near_sp(a, a + n, sp))
 		return NB_BUF_STACK;
-	if (hi <= lo || (hi - lo) / pg < NB_MIN_PAGES)
-		return NB_BUF_SMALL;
 	if (in_fork_special(a, a + n))
 		return NB_BUF_FORK;
 	if (in_altstack(a, a + n))

@@ -38,6 +38,7 @@ struct nb_global nb_g = { .log_fd = -1 };
 static atomic_int init_state; /* 0 not started, 1 running, 2 done */
 static bool forked;            /* this process is a fork of the one that started */
 static atomic_int reported;    /* the final report is written (or being written) */
+static bool by_exit_route;     /* ... from _exit, exit_group or a signal */
 /* The stderr the program started with, as the private log duplicates it:
  * the observe report goes there only while it is still that file. */
 static int err_fd = -1;
@@ -321,7 +322,12 @@ void nb_final_report(void)
 		if (close_it)
 			nb_sys_close(fd);
 	}
-	if (child_may_report() && (any || !forked))
+	/* A process leaving by _exit or a signal that moved nothing (a
+	 * shell's _exit, a helper) has nothing to say, and must not take a
+	 * shared report name (no %p) or the program's stderr from the
+	 * process that has. */
+	bool quiet = by_exit_route && !any && !moved && strstr(nb_g.cfg.stats, "%p") == NULL;
+	if (child_may_report() && (any || !forked) && !quiet)
 		nb_stats_write_report();
 	nb_live_stop();
 
@@ -346,6 +352,7 @@ void nb_exit_report(void)
 	if (atomic_exchange(&reported, 1))
 		return;
 	int saved = errno;
+	by_exit_route = true;
 	nb_final_report();
 	errno = saved;
 }

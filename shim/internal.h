@@ -1014,8 +1014,7 @@ __sighandler_t nb_term_after(int sig, __sighandler_t r);
 long nb_term_rt_sigaction(int sig, const void *kact, void *kold, long size);
 /* Why a pair's buffer can never be guarded (defer.c), so that it is not
  * armed and the report names the reason (detect.c, loops.c). */
-enum { NB_BUF_OK = 0, NB_BUF_STACK, NB_BUF_ALTSTACK, NB_BUF_SHARED, NB_BUF_FORK, NB_BUF_SMALL,
-       NB_BUF_COUNT };
+enum { NB_BUF_OK = 0, NB_BUF_STACK, NB_BUF_ALTSTACK, NB_BUF_SHARED, NB_BUF_FORK, NB_BUF_COUNT };
 int nb_defer_refusal(uintptr_t a, size_t n);
 const char *nb_buf_refusal_text(int why);
 const char *nb_buf_refusal_name(int why);

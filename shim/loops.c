@@ -310,7 +310,6 @@ const char *nb_buf_refusal_text(int why)
 	case NB_BUF_ALTSTACK: return "the buffer is on the alternate signal stack";
 	case NB_BUF_SHARED: return "the buffer is in a shared or file mapping, not private anonymous memory";
 	case NB_BUF_FORK: return "the buffer is MADV_WIPEONFORK or MADV_DONTFORK memory";
-	case NB_BUF_SMALL: return "the buffer spans fewer than 2 whole pages";
 	default: return "?";
 	}
 }
@@ -318,7 +317,7 @@ const char *nb_buf_refusal_text(int why)
 const char *nb_buf_refusal_name(int why)
 {
 	static const char *const n[NB_BUF_COUNT] = { "none", "stack", "altstack", "shared",
-						     "fork_special", "small" };
+						     "fork_special" };
 	return why >= 0 && why < NB_BUF_COUNT ? n[why] : "?";
 }
 

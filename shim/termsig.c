@@ -65,8 +65,12 @@ static void term_handler(int sig, siginfo_t *info, void *uc)
 	(void)info;
 	(void)uc;
 	int saved = errno;
-	/* Nothing else of the program's runs on this thread meanwhile. */
-	uint64_t all = ~0ull, before;
+	/* No handler of the program's runs on this thread meanwhile; the
+	 * synchronous signals stay open (one blocked when its fault comes
+	 * kills, and SIGSEGV is how a phantom is filled). */
+	uint64_t all = ~((1ull << (SIGSEGV - 1)) | (1ull << (SIGBUS - 1)) | (1ull << (SIGILL - 1)) |
+			 (1ull << (SIGFPE - 1)) | (1ull << (SIGTRAP - 1)) | (1ull << (SIGSYS - 1))),
+		 before;
 	syscall(SYS_rt_sigprocmask, SIG_BLOCK, &all, &before, sizeof all);
 	nb_exit_report();
 	/* The default action, then the signal again: the end the program
