@@ -243,14 +243,15 @@ static bool child_may_report(void)
 }
 
 /* Is the private log still the stderr the program started with, and a
- * place where an operator reads it? A daemon that closed it (the number
- * then falls back to fd 2, ownfd.c), pointed it at /dev/null, or a
- * descriptor that cannot be written: the report goes to a file. */
+ * place where an operator reads it? A daemon that closed it (the log
+ * then falls back to fd 2, ownfd.c, which it may have pointed elsewhere:
+ * the file's identity tells), stderr on /dev/null, or a descriptor that
+ * cannot be written: the report goes to a file. */
 static bool stderr_usable(void)
 {
 	int fd = nb_g.log_fd;
 	struct stat st;
-	if (fd < 0 || fd != err_fd || nb_sys_fstat(fd, &st) != 0 || st.st_dev != err_dev ||
+	if (fd < 0 || err_fd < 0 || nb_sys_fstat(fd, &st) != 0 || st.st_dev != err_dev ||
 	    st.st_ino != err_ino)
 		return false;
 	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)) /* /dev/null */
