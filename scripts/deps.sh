@@ -8,7 +8,8 @@ set -eu
 
 PKGS="build-essential libcmocka-dev uthash-dev pkg-config
       socat curl netcat-openbsd python3 strace busybox
-      coreutils gzip valgrind iproute2 wget nginx tar haproxy apache2"
+      coreutils gzip valgrind iproute2 wget nginx tar haproxy apache2
+      lighttpd rinetd"
 
 missing=""
 for p in $PKGS; do

@@ -44,7 +44,7 @@ static const char *const known_vars[] = {
 	"NOBOUNCE_MAX_PIPES", "NOBOUNCE_PIPE_SIZE", "NOBOUNCE_STATS",     "NOBOUNCE_LOG",
 	"NOBOUNCE_ONLY",      "NOBOUNCE_SKIP",      "NOBOUNCE_SEND_CHUNK", "NOBOUNCE_MIN_CHUNK_FILE",
 	"NOBOUNCE_MIN_CHUNK_STREAM", "NOBOUNCE_MIN_CHUNK_PIPE", "NOBOUNCE_LIVE", "NOBOUNCE_LIVE_DIR",
-	"NOBOUNCE_EXACT", "NOBOUNCE_LEASE_SIGNAL",
+	"NOBOUNCE_EXACT", "NOBOUNCE_LEASE_SIGNAL", "NOBOUNCE_REPORT",
 };
 
 void nb_config_defaults(struct nb_config *c)
@@ -245,7 +245,7 @@ static void parse_names(struct ctx *x, const char *var, const char *val, char *f
 	bad(x, var, val, "a comma list of program names (no '/', each under 64 characters)", def);
 }
 
-static void parse_stats(struct ctx *x, const char *val, char *field, size_t cap)
+static void parse_stats(struct ctx *x, const char *var, const char *val, char *field, size_t cap)
 {
 	/* %p is the only expansion; a lone % or another letter is a typo. */
 	const char *p = val;
@@ -260,8 +260,8 @@ static void parse_stats(struct ctx *x, const char *val, char *field, size_t cap)
 		strcpy(field, val);
 		return;
 	}
-	bad(x, "NOBOUNCE_STATS", val, "'stderr' or a file path (%p expands to the pid)",
-	    "no report");
+	bad(x, var, val, "'stderr' or a file path (%p expands to the pid)",
+	    var[9] == 'S' ? "no report" : "stderr, or a file when stderr is gone");
 }
 
 int nb_config_parse(struct nb_config *c, nb_getenv_fn get, nb_complain_fn complain, void *cookie)
@@ -303,7 +303,11 @@ int nb_config_parse(struct nb_config *c, nb_getenv_fn get, nb_complain_fn compla
 		parse_size_var(&x, "NOBOUNCE_SEND_CHUNK", v, SEND_CHUNK_LO, SEND_CHUNK_HI,
 			       &c->send_chunk);
 	if ((v = get("NOBOUNCE_STATS", cookie)) != NULL)
-		parse_stats(&x, v, c->stats, sizeof c->stats);
+		parse_stats(&x, "NOBOUNCE_STATS", v, c->stats, sizeof c->stats);
+	/* Where the observe report goes: "" or "stderr" = stderr while it is
+	 * the one the program started with, else a file (init.c). */
+	if ((v = get("NOBOUNCE_REPORT", cookie)) != NULL)
+		parse_stats(&x, "NOBOUNCE_REPORT", v, c->report, sizeof c->report);
 	if ((v = get("NOBOUNCE_LOG", cookie)) != NULL) {
 		static const char *const lv[] = { "off", "error", "warn", "info", "debug" };
 		size_t i;

@@ -1092,3 +1092,25 @@ void nb_defer_expose(const void *buf, size_t n)
 	nb_phantom_materialize_range((uintptr_t)buf, (uintptr_t)buf + n);
 	errno = saved;
 }
+
+/* Why a buffer of [a, a+n) can never be deferred, for the pair that is
+ * about to arm on it (detect.c): NB_BUF_OK, or the first reason, in the
+ * order guardable() asks. A pair whose buffer is refused is not armed -
+ * counting it armed, or promising the kernel path in the observe
+ * report, would be a promise no read keeps. */
+int nb_defer_refusal(uintptr_t a, size_t n)
+{
+	/* (Not the page count: n is what this read returned, and a later
+	 * read of the same buffer may fill more of it.) */
+	thread_stack(&stack_range);
+	if (a < stack_range.hi && a + n > stack_range.lo)
+		return NB_BUF_STACK;
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	if ((sp < stack_range.lo || sp >= stack_range.hi) && near_sp(a, a + n, sp))
+		return NB_BUF_STACK;
+	if (in_fork_special(a, a + n))
+		return NB_BUF_FORK;
+	if (in_altstack(a, a + n))
+		return NB_BUF_ALTSTACK;
+	return guardable(a, a + n) ? NB_BUF_OK : NB_BUF_SHARED;
+}

@@ -114,6 +114,28 @@ static void on_armed(int src, struct nb_fd *s, int dst, struct nb_fd *d)
 	       nb_path_name((enum nb_path)s->pair.path));
 }
 
+/* A pair about to arm on a buffer that can never be guarded (a stack
+ * frame, a shared mapping, ...: defer.c) would be counted armed, and
+ * promised to the kernel path in the observe report, while every read
+ * stays plain. It cools down instead, and the report names the reason;
+ * after the cool-down the buffer is looked at again. */
+#define NB_BUF_COOLDOWN 1024u
+
+static bool buffer_refused(struct nb_pair *p, const struct nb_rec *r)
+{
+	int why = nb_defer_refusal(r->addr, r->len);
+	if (why == NB_BUF_OK)
+		return false;
+	p->state = NB_PAIR_BACKOFF;
+	p->cooldown = NB_BUF_COOLDOWN;
+	p->streak = 0;
+	p->arms--;
+	p->buf_why |= 1u << why;
+	p->buf_refusals++;
+	nb_log(NB_LOG_DEBUG, "pair %d->%d not armed: %s", r->src, p->dst, nb_buf_refusal_text(why));
+	return true;
+}
+
 static void bounce(const struct nb_rec *r, int dst)
 {
 	struct nb_fd *s = nb_fd_get(r->src);
@@ -142,7 +164,8 @@ static void bounce(const struct nb_rec *r, int dst)
 		nb_pair_start(p, dst, dgen, sk, dk, nb_path_for(sk, dk, dflags, s->flags, allowed));
 	}
 	size_t served = nb_served_bytes((enum nb_kind)p->src_kind, r->addr, r->len);
-	if (nb_pair_bounce_served(p, r->len, served, &nb_g.cfg) == NB_EV_ARMED)
+	if (nb_pair_bounce_served(p, r->len, served, &nb_g.cfg) == NB_EV_ARMED &&
+	    !buffer_refused(p, r))
 		on_armed(r->src, s, dst, d);
 	if ((p->iterations & 15) == 0)
 		nb_loops_flush_live(p);

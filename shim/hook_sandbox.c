@@ -163,8 +163,14 @@ __attribute__((used)) long nb_syscall_seen(long nr, long a1, long a2, long a3, l
 		if (nb_fault_owns((int)a1)) /* SIGSEGV, SIGBUS, the lease signal */
 			return owned_rt_sigaction((int)a1, (const struct k_sigaction *)a2,
 						  (struct k_sigaction *)a3, a4);
+		if (nb_term_held((int)a1)) /* a termination signal at SIG_DFL: termsig.c */
+			return nb_term_rt_sigaction((int)a1, (const void *)a2, (void *)a3, a4);
 		break;
 	}
+	case SYS_exit_group:
+		/* The way out without exit(3) or _exit(2): the report first. */
+		nb_exit_report();
+		break;
 	case SYS_fork:
 		return nb_fork_around(raw_fork);
 	case SYS_close_range:
@@ -203,6 +209,7 @@ __asm__(".text\n"
 	NB_SEEN(SYS_rt_sigprocmask) NB_SEEN(SYS_rt_sigaction) NB_SEEN(SYS_fork)
 	NB_SEEN(SYS_close_range) NB_SEEN(SYS_munmap) NB_SEEN(SYS_mmap)
 	NB_SEEN(SYS_mremap) NB_SEEN(SYS_madvise) NB_SEEN(SYS_mprotect) NB_SEEN(SYS_pkey_mprotect)
+	NB_SEEN(SYS_exit_group)
 	"	jmp nb_raw_syscall\n"
 	"1:	movq nb_syscall_sixth@gottpoff(%rip), %r11\n"
 	"	movq 8(%rsp), %rax\n"

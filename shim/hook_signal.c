@@ -11,6 +11,10 @@
  * interposed by name, with the flags glibc would use.
  * Every disposition that takes effect is also told to sigview.c. Under a
  * seccomp filter (sandbox.c) every call goes straight to the kernel.
+ * The termination signals the program leaves at SIG_DFL hold the final
+ * report's handler in the kernel (termsig.c): calls on them answer with
+ * SIG_DFL where the kernel has that handler, and take the slot again
+ * after a wrapper installed SIG_DFL through glibc's internal __sigaction.
  * Must not: change any disposition or result of any other signal.
  */
 #pragma GCC diagnostic ignored "-Wdeprecated-declarations" /* sighold, sigset, ... */
@@ -58,6 +62,8 @@ NB_EXPORT int sigaction(int sig, const struct sigaction *act, struct sigaction *
 	}
 	if (owned(sig))
 		r = nb_fault_sigaction(sig, act, old);
+	else if (NB_UNLIKELY(nb_term_held(sig)))
+		r = nb_term_sigaction(sig, act, old);
 	else
 		r = NB_CALL(sigaction, NB_NOSYS, sig, act, old);
 	if (r == 0)
@@ -76,6 +82,8 @@ NB_EXPORT int __sigaction(int sig, const struct sigaction *act, struct sigaction
  * its summary from what they were asked for once the call succeeded. */
 static __sighandler_t noted(int sig, __sighandler_t h, int flags, __sighandler_t r)
 {
+	if (r != SIG_ERR)
+		r = nb_term_after(sig, r);
 	if (r != SIG_ERR)
 		nb_sigview_installed_handler(sig, h, flags);
 	return r;
@@ -191,6 +199,10 @@ NB_EXPORT __sighandler_t sigset(int sig, __sighandler_t disp)
 	if (owned(sig) && disp != SIG_ERR)
 		return owned_sigset(sig, disp);
 	__sighandler_t r = NB_CALL(sigset, (errno = ENOSYS, SIG_ERR), sig, disp);
+	if (r != SIG_ERR && disp != SIG_HOLD) /* SIG_HOLD installs nothing */
+		r = nb_term_after(sig, r);
+	else if (nb_term_is_ours((const void *)r))
+		r = SIG_DFL;
 	if (r != SIG_ERR && disp != SIG_HOLD)
 		nb_sigview_installed_handler(sig, disp, 0);
 	return r;
@@ -223,10 +235,15 @@ NB_EXPORT int siginterrupt(int sig, int interrupt)
 		return 0;
 	}
 	int r = NB_CALL(siginterrupt, NB_NOSYS, sig, interrupt);
+	if (r == 0)
+		nb_term_after(sig, SIG_DFL); /* it wrote the action back through glibc */
 	if (r == 0) {
 		struct sigaction a;
-		if (NB_REAL(sigaction)(sig, NULL, &a) == 0)
+		if (NB_REAL(sigaction)(sig, NULL, &a) == 0) {
+			if (nb_term_is_ours((const void *)a.sa_handler))
+				a.sa_handler = SIG_DFL; /* termsig.c's, not the program's */
 			nb_sigview_installed(sig, &a);
+		}
 	}
 	return r;
 }

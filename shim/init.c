@@ -28,12 +28,22 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/auxv.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 struct nb_global nb_g = { .log_fd = -1 };
 
 static atomic_int init_state; /* 0 not started, 1 running, 2 done */
 static bool forked;            /* this process is a fork of the one that started */
+static atomic_int reported;    /* the final report is written (or being written) */
+static bool by_exit_route;     /* ... from _exit, exit_group or a signal */
+/* The stderr the program started with, as the private log duplicates it:
+ * the observe report goes there only while it is still that file. */
+static int err_fd = -1;
+static dev_t err_dev;
+static ino_t err_ino;
 
 extern char **environ;
 
@@ -113,6 +123,7 @@ void nb_fork_child(void)
 	if (nb_sandboxed())
 		return;
 	forked = true;
+	atomic_store(&reported, 0); /* the child's own end writes its own */
 	nb_g.pid = getpid();
 	nb_process_mark(); /* zeroed by the fork: this child is known */
 	nb_live_atfork_child(); /* before the reset: it zeroes what is counted */
@@ -191,6 +202,12 @@ void nb_init(void)
 		bool late = nb_g.cfg.mode == NB_MODE_OBSERVE || nb_g.cfg.stats[0] != '\0' ||
 			    nb_g.cfg.log >= NB_LOG_INFO;
 		nb_g.log_fd = late ? nb_hide_fd(2) : 2;
+		struct stat st;
+		if (nb_g.log_fd >= 0 && nb_sys_fstat(nb_g.log_fd, &st) == 0) {
+			err_fd = nb_g.log_fd;
+			err_dev = st.st_dev;
+			err_ino = st.st_ino;
+		}
 	}
 	pthread_atfork(nb_fork_prepare, nb_fork_parent, nb_fork_child);
 	nb_live_start();
@@ -209,6 +226,8 @@ void nb_init(void)
 	 * program's own handlers keep working through the chain. */
 	if (nb_g.cfg.mode == NB_MODE_ON && nb_fault_install() != 0)
 		nb_log(NB_LOG_WARN, "cannot take SIGSEGV/SIGBUS: buffers will not be deferred");
+	/* After sigview.c read the program's dispositions: ours is not one. */
+	nb_term_init();
 	nb_log(NB_LOG_INFO, "%s %s in %s mode (min chunk %zu, arm after %u)", "nobounce",
 	       NB_VERSION, nb_mode_name(nb_g.cfg.mode), nb_g.cfg.min_chunk, nb_g.cfg.arm_after);
 	atomic_store(&nb_g.active, 1);
@@ -225,23 +244,120 @@ static bool child_may_report(void)
 	       strcmp(nb_g.cfg.stats, "stderr") == 0;
 }
 
+/* Is the private log still the stderr the program started with, and a
+ * place where an operator reads it? A daemon that closed it (the log
+ * then falls back to fd 2, ownfd.c, which it may have pointed elsewhere:
+ * the file's identity tells), stderr on /dev/null, or a descriptor that
+ * cannot be written: the report goes to a file. */
+static bool stderr_usable(void)
+{
+	int fd = nb_g.log_fd;
+	struct stat st;
+	if (fd < 0 || err_fd < 0 || nb_sys_fstat(fd, &st) != 0 || st.st_dev != err_dev ||
+	    st.st_ino != err_ino)
+		return false;
+	if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)) /* /dev/null */
+		return false;
+	int fl = nb_sys_fcntl(fd, F_GETFL, 0);
+	return fl >= 0 && (fl & O_ACCMODE) != O_RDONLY;
+}
+
+/* NOBOUNCE_REPORT=FILE, or (stderr gone) DIR/PROG-PID.report in the live
+ * stats directory, else in /tmp: created new (O_EXCL, O_NOFOLLOW, 0600,
+ * as the stats file). -1 when it cannot be. */
+static int report_file(void)
+{
+	char spec[NB_STATS_PATH_MAX + 96], path[NB_STATS_PATH_MAX + 128];
+	const char *why = NULL;
+	if (nb_g.cfg.report[0] != '\0' && strcmp(nb_g.cfg.report, "stderr") != 0) {
+		nb_fmt(spec, sizeof spec, "%s", nb_g.cfg.report);
+	} else {
+		char prog[sizeof nb_g.prog];
+		size_t i = 0;
+		for (; nb_g.prog[i]; i++) /* %p is the only expansion */
+			prog[i] = nb_g.prog[i] == '%' ? '_' : nb_g.prog[i];
+		prog[i] = '\0';
+		const char *dir = nb_live_dir();
+		if (dir != NULL)
+			nb_fmt(spec, sizeof spec, "%s/%s-%%p.report", dir, prog);
+		else
+			nb_fmt(spec, sizeof spec, "/tmp/nobounce-%s-%%p.report", prog);
+	}
+	return nb_stats_open(spec, nb_g.pid, path, sizeof path, &why);
+}
+
+/* Where the observe report goes; *close_it when it is a file of ours. */
+static int report_fd(bool *close_it)
+{
+	*close_it = false;
+	bool to_file = nb_g.cfg.report[0] != '\0' && strcmp(nb_g.cfg.report, "stderr") != 0;
+	if (!to_file && stderr_usable())
+		return nb_g.log_fd;
+	int fd = report_file();
+	*close_it = fd >= 0;
+	return fd;
+}
+
 /* The observe report, the stats report and the live file's removal: at
- * exit, or before a seccomp filter takes effect. Called with `active`
- * already 0. */
+ * exit, _exit, a termination signal, or before a seccomp filter takes
+ * effect. Async-signal-safe: no allocation, stdio or lock (fmt.c). A
+ * write into a pipe whose reader is gone must not end the process by
+ * SIGPIPE: it is blocked meanwhile, and one it raised is taken back. */
 void nb_final_report(void)
 {
+	uint64_t pipe_bit = 1ull << (SIGPIPE - 1), before = 0, pending = 0;
+	syscall(SYS_rt_sigpending, &pending, sizeof pending);
+	bool was_pending = pending & pipe_bit;
+	syscall(SYS_rt_sigprocmask, SIG_BLOCK, &pipe_bit, &before, sizeof pipe_bit);
+
 	uint64_t bounces, bytes;
 	nb_loops_totals(&bounces, &bytes);
 	bool any = bounces > 0;
 	/* "No loop" is news for a process that moved data (gzip), noise for
 	 * the shell helpers around it. */
 	bool moved = atomic_load(&nb_g.tracked) != 0;
-	if (nb_g.cfg.mode == NB_MODE_OBSERVE && nb_g.log_fd >= 0 && nb_g.cfg.log != NB_LOG_OFF &&
-	    (any || (moved && !forked)) && strcmp(nb_g.cfg.stats, "stderr") != 0)
-		nb_loops_report_text(nb_g.log_fd, nb_g.prog, nb_g.pid);
-	if (child_may_report() && (any || !forked))
+	if (nb_g.cfg.mode == NB_MODE_OBSERVE && nb_g.cfg.log != NB_LOG_OFF &&
+	    (any || (moved && !forked)) && strcmp(nb_g.cfg.stats, "stderr") != 0) {
+		bool close_it;
+		int fd = report_fd(&close_it);
+		if (fd >= 0)
+			nb_loops_report_text(fd, nb_g.prog, nb_g.pid);
+		if (close_it)
+			nb_sys_close(fd);
+	}
+	/* A process leaving by _exit or a signal that moved nothing (a
+	 * shell's _exit, a helper) has nothing to say, and must not take a
+	 * shared report name (no %p) or the program's stderr from the
+	 * process that has. */
+	bool quiet = by_exit_route && !any && !moved && strstr(nb_g.cfg.stats, "%p") == NULL;
+	if (child_may_report() && (any || !forked) && !quiet)
 		nb_stats_write_report();
 	nb_live_stop();
+
+	syscall(SYS_rt_sigpending, &pending, sizeof pending);
+	if ((pending & pipe_bit) && !was_pending) {
+		struct timespec zero = { 0, 0 };
+		syscall(SYS_rt_sigtimedwait, &pipe_bit, NULL, &zero, sizeof pipe_bit);
+	}
+	if (!(before & pipe_bit))
+		syscall(SYS_rt_sigprocmask, SIG_UNBLOCK, &pipe_bit, NULL, sizeof pipe_bit);
+}
+
+/* The final report on every way out, once: exit (the destructor), _exit
+ * and _Exit (hook_exit.c), exit_group through syscall() (hook_sandbox.c)
+ * and a termination signal at SIG_DFL (termsig.c). Not in a vfork child
+ * (it shares the parent's memory: the pid tells) nor in a child of a raw
+ * fork, whose counters are the parent's. */
+void nb_exit_report(void)
+{
+	if (!atomic_load(&nb_g.active) || (pid_t)syscall(SYS_getpid) != nb_g.pid)
+		return;
+	if (atomic_exchange(&reported, 1))
+		return;
+	int saved = errno;
+	by_exit_route = true;
+	nb_final_report();
+	errno = saved;
 }
 
 /* Unit tests link the mechanisms without the hooks and drive them by
@@ -260,8 +376,10 @@ __attribute__((destructor, used)) static void nb_dtor(void)
 		return;
 	int saved = errno;
 	/* Nothing more to learn; keep the report consistent. */
+	bool first = !atomic_exchange(&reported, 1);
 	atomic_store(&nb_g.active, 0);
-	nb_final_report();
+	if (first)
+		nb_final_report();
 	errno = saved;
 }
 #endif

@@ -95,6 +95,7 @@ struct nb_config {
 	char stats[NB_STATS_PATH_MAX]; /* "" = none, "stderr", or a path */
 	char only[NB_NAMELIST_MAX];    /* comma list of program names, "" = all */
 	char skip[NB_NAMELIST_MAX];    /* comma list of program names */
+	char report[NB_STATS_PATH_MAX]; /* NOBOUNCE_REPORT: "", "stderr" or a path */
 };
 
 /* Reads one variable; returns NULL when unset. getenv in the library,
@@ -180,6 +181,8 @@ struct nb_pair {
 	uint64_t hist[NB_HIST_BUCKETS];
 	uint64_t small_served;  /* bounces >= the minimum whose whole pages
 				   (what a deferred read serves) were not */
+	uint32_t buf_why;      /* 1 << NB_BUF_*: arms refused for the buffer */
+	uint32_t buf_refusals; /* how many times */
 };
 
 struct nb_fd {
@@ -308,6 +311,8 @@ struct nb_loop {
 	atomic_ullong misses[NB_MISS_COUNT];
 	atomic_ullong hist[NB_HIST_BUCKETS];
 	atomic_ullong small_served;
+	atomic_uint buf_why;         /* as nb_pair's */
+	atomic_ullong buf_refusals;
 };
 
 void nb_loops_retire(int src, const struct nb_pair *p);
@@ -323,6 +328,8 @@ struct nb_loop_view {
 	uint64_t misses[NB_MISS_COUNT];
 	uint64_t hist[NB_HIST_BUCKETS];
 	uint64_t small_served; /* bounces whose whole pages were below the minimum */
+	unsigned buf_why;
+	uint64_t buf_refusals;
 };
 /* Fills out[] (at most max), merged by (src, dst, kinds); returns count. */
 size_t nb_loops_collect(struct nb_loop_view *out, size_t max);
@@ -965,6 +972,7 @@ int __vdprintf_chk(int fd, int flag, const char *fmt, va_list ap);
 	X(sigsetmask) X(sigblock) X(sighold) X(sigset) X(sigignore) X(siginterrupt)     \
 	X(setcontext) X(swapcontext) X(_Fork) X(pthread_attr_setsigmask_np) X(mlock) X(mlock2) \
 	X(fallocate) X(fdopen) X(pkey_mprotect) X(vdprintf) X(__vdprintf_chk)            \
+	X(_exit) X(_Exit)                                                             \
 	NB_REAL_FUNCS_KREAD(X)
 
 /* Some hooked names are deprecated in glibc's headers (sighold, sigset,
@@ -1031,5 +1039,34 @@ void nb_final_report(void);
 long nb_raw_syscall(long nr, ...) __attribute__((visibility("hidden")));
 #define syscall nb_raw_syscall
 #endif
+
+/* ------------------------------------------------------------------ */
+/* The final report however the process ends (fmt.c, termsig.c, init.c) */
+
+/* snprintf's contract for the formats the library uses, without libc:
+ * async-signal-safe (fmt.c). */
+size_t nb_fmt(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+size_t nb_vfmt(char *buf, size_t cap, const char *fmt, va_list ap);
+/* The observe and stats reports, once per process: at exit, _exit,
+ * exit_group, or a termination signal the program leaves at SIG_DFL.
+ * Async-signal-safe; nothing in a vfork child or a raw fork (init.c). */
+void nb_exit_report(void);
+/* Termination signals at SIG_DFL hold our handler (termsig.c). */
+void nb_term_init(void);
+bool nb_term_held(int sig);
+bool nb_term_is_ours(const void *handler);
+int nb_term_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+/* After a glibc wrapper installed through its internal __sigaction: the
+ * handler it returns, as the program must see it; the slot taken again. */
+__sighandler_t nb_term_after(int sig, __sighandler_t r);
+long nb_term_rt_sigaction(int sig, const void *kact, void *kold, long size);
+/* Why a pair's buffer can never be guarded (defer.c), so that it is not
+ * armed and the report names the reason (detect.c, loops.c). */
+enum { NB_BUF_OK = 0, NB_BUF_STACK, NB_BUF_ALTSTACK, NB_BUF_SHARED, NB_BUF_FORK, NB_BUF_COUNT };
+int nb_defer_refusal(uintptr_t a, size_t n);
+const char *nb_buf_refusal_text(int why);
+const char *nb_buf_refusal_name(int why);
+/* The live stats directory, or NULL when live stats are off (live.c). */
+const char *nb_live_dir(void);
 
 #endif

@@ -62,6 +62,7 @@ _Static_assert(sizeof names / sizeof names[0] * 8 == sizeof(struct nb_counters),
 
 static char *map;      /* the mapping, NULL when live stats are off */
 static char path[NB_STATS_PATH_MAX + 64];
+static char dir_used[NB_STATS_PATH_MAX + 32]; /* its directory, "" if none */
 static pid_t owner;    /* the process the file is for */
 static _Atomic(_Atomic uint32_t *) ctl; /* control words in the mapping */
 
@@ -150,6 +151,7 @@ static void live_open(void)
 	}
 	map = m;
 	owner = nb_g.pid;
+	memcpy(dir_used, dir, sizeof dir_used);
 	memcpy(map, NB_LIVE_MAGIC, NB_LIVE_TEXT);
 	size_t n = (size_t)snprintf(map + NB_LIVE_TEXT, NB_LIVE_CTL - NB_LIVE_TEXT,
 				    "pid %d\nstarttime %llu\nprogram %s\nmode %s\nexact %s\nversion %s\n"
@@ -251,8 +253,17 @@ void nb_live_stop(void)
 	 * a seccomp filter (sandbox.c) even getpid may be refused. */
 	if (path[0] == '\0' || !mine())
 		return;
-	unlink(path);
+	/* By system call: the final report may run in a signal handler,
+	 * and unlink() is a hook of ours (hook_kread.c). */
+	syscall(SYS_unlinkat, AT_FDCWD, path, 0);
 	path[0] = '\0';
+}
+
+/* The reports of a process whose stderr is gone go next to the live
+ * files (init.c): the operator's private directory, already made. */
+const char *nb_live_dir(void)
+{
+	return dir_used[0] != '\0' && mine() ? dir_used : NULL;
 }
 
 /* The new image, preloaded again, makes the file anew under the same

@@ -37,12 +37,14 @@ void nb_log(enum nb_loglevel lvl, const char *fmt, ...)
 		return;
 	int saved = errno;
 	char line[512];
-	int k = snprintf(line, sizeof line, "nobounce[%d]: ", (int)nb_g.pid);
+	/* fmt.c, not stdio: a line may be logged from the final report in
+	 * a signal handler. */
+	size_t k = nb_fmt(line, sizeof line, "nobounce[%d]: ", (int)nb_g.pid);
 	va_list ap;
 	va_start(ap, fmt);
-	int m = vsnprintf(line + k, sizeof line - (size_t)k - 1, fmt, ap);
+	size_t m = nb_vfmt(line + k, sizeof line - k - 1, fmt, ap);
 	va_end(ap);
-	size_t len = (size_t)k + (m < 0 ? 0 : (size_t)m);
+	size_t len = k + m;
 	if (len > sizeof line - 2)
 		len = sizeof line - 2;
 	line[len++] = '\n';

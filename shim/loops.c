@@ -4,8 +4,11 @@
  * Owns: the fixed table of retired pairs (a source closed, or it started
  * feeding another destination), merging them with live pairs into one view
  * per loop, the savings estimate, and the observe report in text and JSON.
- * Must not: allocate on the retire path (it runs inside close(), which must
- * stay async-signal-safe); allocation is for the report, at exit.
+ * Must not: allocate, lock or use stdio anywhere: retiring runs inside
+ * close(), which must stay async-signal-safe, and the report itself may be
+ * written from a termination signal's handler or from _exit (termsig.c,
+ * init.c); its work space is an anonymous mapping and its text comes from
+ * fmt.c.
  *
  * Retiring claims a slot with a CAS or adds to a slot with the same key, so
  * no lock is needed. When every slot is taken, later loops are only counted
@@ -13,9 +16,7 @@
  */
 #include "internal.h"
 
-#include <stdlib.h>
 #include <string.h>
-#include <uthash.h>
 
 static struct nb_loop table[NB_MAX_LOOPS];
 static atomic_ullong overflow; /* iterations of loops that found no slot */
@@ -36,6 +37,8 @@ static void add(struct nb_loop *l, const struct nb_pair *p)
 	for (int i = 0; i < NB_HIST_BUCKETS; i++)
 		atomic_fetch_add(&l->hist[i], p->hist[i]);
 	atomic_fetch_add(&l->small_served, p->small_served);
+	atomic_fetch_or(&l->buf_why, p->buf_why);
+	atomic_fetch_add(&l->buf_refusals, p->buf_refusals);
 }
 
 void nb_loops_flush_live(struct nb_pair *p)
@@ -145,52 +148,47 @@ void nb_loops_totals(uint64_t *iterations, uint64_t *bytes)
 	*bytes = t.bytes;
 }
 
-/* ---- collecting a view (exit time: malloc is fine) ---- */
+/* ---- collecting a view (no allocation: an anonymous mapping) ---- */
 
-struct key {
-	int src, dst;
-	uint8_t src_kind, dst_kind, mapped;
-};
-
-struct entry {
-	struct key key;
-	struct nb_loop_view v;
-	UT_hash_handle hh;
-};
+/* Distinct loops merged at most; beyond, they are left out of the table
+ * (the totals stay exact: nb_loops_totals). */
+#define NB_COLLECT_MAX 8192u
+#define NB_COLLECT_HASH (2 * NB_COLLECT_MAX) /* open addressing, power of two */
 
 struct collect {
-	struct entry *map;
-	bool oom;
+	struct nb_loop_view *v; /* NB_COLLECT_MAX entries */
+	uint32_t *slot;         /* NB_COLLECT_HASH: index + 1, 0 empty */
+	size_t n;
 };
 
 static struct nb_loop_view *slot_for(struct collect *c, int src, int dst, uint8_t sk, uint8_t dk,
 				     uint8_t path, uint8_t mapped)
 {
-	struct key k;
-	memset(&k, 0, sizeof k); /* padding is part of the hashed key */
-	k.src = src;
-	k.dst = dst;
-	k.src_kind = sk;
-	k.dst_kind = dk;
-	k.mapped = mapped;
-	struct entry *e;
-	HASH_FIND(hh, c->map, &k, sizeof k, e);
-	if (e == NULL) {
-		e = calloc(1, sizeof *e);
-		if (e == NULL) {
-			c->oom = true;
-			return NULL;
+	uint32_t h = (uint32_t)src * 2654435761u ^ (uint32_t)dst * 40503u ^
+		     ((uint32_t)sk << 8 | (uint32_t)dk << 16 | (uint32_t)mapped << 24);
+	for (uint32_t i = 0; i < NB_COLLECT_HASH; i++) {
+		uint32_t *s = &c->slot[(h + i) & (NB_COLLECT_HASH - 1)];
+		if (*s != 0) {
+			struct nb_loop_view *v = &c->v[*s - 1];
+			if (v->src == src && v->dst == dst && v->src_kind == (enum nb_kind)sk &&
+			    v->dst_kind == (enum nb_kind)dk && v->mapped == (mapped != 0))
+				return v;
+			continue;
 		}
-		e->key = k;
-		e->v.src = src;
-		e->v.dst = dst;
-		e->v.src_kind = (enum nb_kind)sk;
-		e->v.dst_kind = (enum nb_kind)dk;
-		e->v.path = (enum nb_path)path;
-		e->v.mapped = mapped != 0;
-		HASH_ADD(hh, c->map, key, sizeof k, e);
+		if (c->n >= NB_COLLECT_MAX)
+			return NULL;
+		struct nb_loop_view *v = &c->v[c->n++];
+		memset(v, 0, sizeof *v);
+		v->src = src;
+		v->dst = dst;
+		v->src_kind = (enum nb_kind)sk;
+		v->dst_kind = (enum nb_kind)dk;
+		v->path = (enum nb_path)path;
+		v->mapped = mapped != 0;
+		*s = (uint32_t)c->n;
+		return v;
 	}
-	return &e->v;
+	return NULL;
 }
 
 static void add_live(int fd, struct nb_fd *e, void *ctx)
@@ -207,16 +205,18 @@ static void add_live(int fd, struct nb_fd *e, void *ctx)
 	for (int i = 0; i < NB_HIST_BUCKETS; i++)
 		v->hist[i] += p->hist[i];
 	v->small_served += p->small_served;
-}
-
-static int by_bytes(struct entry *a, struct entry *b)
-{
-	return a->v.bytes < b->v.bytes ? 1 : a->v.bytes > b->v.bytes ? -1 : 0;
+	v->buf_why |= p->buf_why;
+	v->buf_refusals += p->buf_refusals;
 }
 
 size_t nb_loops_collect(struct nb_loop_view *out, size_t max)
 {
-	struct collect c = { NULL, false };
+	size_t vsz = NB_COLLECT_MAX * sizeof(struct nb_loop_view);
+	size_t size = vsz + NB_COLLECT_HASH * sizeof(uint32_t);
+	void *m = nb_sys_mmap_anon(size);
+	if (m == MAP_FAILED)
+		return 0;
+	struct collect c = { m, (uint32_t *)(void *)((char *)m + vsz), 0 };
 	for (size_t i = 0; i < NB_MAX_LOOPS; i++) {
 		struct nb_loop *l = &table[i];
 		if (atomic_load(&l->used) != 2)
@@ -233,17 +233,23 @@ size_t nb_loops_collect(struct nb_loop_view *out, size_t max)
 		for (int j = 0; j < NB_HIST_BUCKETS; j++)
 			v->hist[j] += atomic_load(&l->hist[j]);
 		v->small_served += atomic_load(&l->small_served);
+		v->buf_why |= atomic_load(&l->buf_why);
+		v->buf_refusals += atomic_load(&l->buf_refusals);
 	}
 	nb_fd_each_pair(add_live, &c);
-	HASH_SORT(c.map, by_bytes);
+	/* The largest first: pick the biggest left, max times. */
 	size_t n = 0;
-	struct entry *e, *tmp;
-	HASH_ITER(hh, c.map, e, tmp) {
-		if (n < max)
-			out[n++] = e->v;
-		HASH_DEL(c.map, e);
-		free(e);
+	for (; n < max && n < c.n; n++) {
+		size_t best = n;
+		for (size_t j = n + 1; j < c.n; j++)
+			if (c.v[j].bytes > c.v[best].bytes)
+				best = j;
+		struct nb_loop_view t = c.v[best];
+		c.v[best] = c.v[n];
+		c.v[n] = t;
+		out[n] = t;
 	}
+	nb_sys_munmap(m, size);
 	return n;
 }
 
@@ -279,16 +285,52 @@ static const char *const bucket_names[NB_HIST_BUCKETS] = {
 	"<4K", "4K", "8K", "16K", "32K", "64K", "128K", "256K", ">=512K",
 };
 
+/* "1.5 MiB": one decimal, rounded, in integers (no floating point in
+ * a signal handler's formatter). */
 static void human(char *b, size_t cap, uint64_t v)
 {
 	static const char *const u[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double d = (double)v;
 	int i = 0;
-	while (d >= 1024 && i < 4) {
-		d /= 1024;
+	uint64_t unit = 1;
+	while (v / unit >= 1024 && i < 4) {
+		unit *= 1024;
 		i++;
 	}
-	snprintf(b, cap, i ? "%.1f %s" : "%.0f %s", d, u[i]);
+	if (i == 0) {
+		nb_fmt(b, cap, "%llu %s", (unsigned long long)v, u[0]);
+		return;
+	}
+	/* tenths, rounded half up */
+	unsigned __int128 t = ((unsigned __int128)v * 10 + unit / 2) / unit;
+	nb_fmt(b, cap, "%llu.%llu %s", (unsigned long long)(t / 10), (unsigned long long)(t % 10),
+	       u[i]);
+}
+
+const char *nb_buf_refusal_text(int why)
+{
+	switch (why) {
+	case NB_BUF_STACK: return "the buffer is on the stack";
+	case NB_BUF_ALTSTACK: return "the buffer is on the alternate signal stack";
+	case NB_BUF_SHARED: return "the buffer is in a shared or file mapping, not private anonymous memory";
+	case NB_BUF_FORK: return "the buffer is MADV_WIPEONFORK or MADV_DONTFORK memory";
+	default: return "?";
+	}
+}
+
+const char *nb_buf_refusal_name(int why)
+{
+	static const char *const n[NB_BUF_COUNT] = { "none", "stack", "altstack", "shared",
+						     "fork_special" };
+	return why >= 0 && why < NB_BUF_COUNT ? n[why] : "?";
+}
+
+/* The first reason in a set of them, for the one-line verdict. */
+static int first_why(unsigned set)
+{
+	for (int w = 1; w < NB_BUF_COUNT; w++)
+		if (set & (1u << w))
+			return w;
+	return NB_BUF_OK;
 }
 
 /* Why a loop a kernel path could serve was never armed, into buf. The
@@ -308,7 +350,7 @@ static const char *unarmed_reason(const struct nb_loop_view *l, char *buf, size_
 	if (big == 0) {
 		char h[32];
 		human(h, sizeof h, min);
-		snprintf(buf, cap, "its chunks are below %s (%s)", var, h);
+		nb_fmt(buf, cap, "its chunks are below %s (%s)", var, h);
 		return buf;
 	}
 	/* Large enough as asked for, but a deferred read serves only the
@@ -317,7 +359,7 @@ static const char *unarmed_reason(const struct nb_loop_view *l, char *buf, size_
 	if (l->small_served > 0 && l->small_served * 2 >= big) {
 		char h[32];
 		human(h, sizeof h, min);
-		snprintf(buf, cap, "the whole pages of its buffer (what would be served) are below "
+		nb_fmt(buf, cap, "the whole pages of its buffer (what would be served) are below "
 			 "%s (%s): the buffer is not page-aligned", var, h);
 		return buf;
 	}
@@ -328,16 +370,37 @@ static const char *unarmed_reason(const struct nb_loop_view *l, char *buf, size_
 
 #define NB_REPORT_LOOPS 64
 
+/* The report's copy of the loops: an anonymous mapping, not malloc. */
+static struct nb_loop_view *views(size_t *n)
+{
+	void *m = nb_sys_mmap_anon(NB_REPORT_LOOPS * sizeof(struct nb_loop_view));
+	if (m == MAP_FAILED) {
+		*n = 0;
+		return NULL;
+	}
+	*n = nb_loops_collect(m, NB_REPORT_LOOPS);
+	return m;
+}
+
+static void views_done(struct nb_loop_view *v)
+{
+	if (v != NULL)
+		nb_sys_munmap(v, NB_REPORT_LOOPS * sizeof *v);
+}
+
 void nb_loops_report_text(int fd, const char *prog, pid_t pid)
 {
-	struct nb_loop_view *v = calloc(NB_REPORT_LOOPS, sizeof *v);
-	if (v == NULL)
-		return;
-	size_t n = nb_loops_collect(v, NB_REPORT_LOOPS);
+	size_t n;
+	struct nb_loop_view *v = views(&n);
 	char line[1024];
-	int k = snprintf(line, sizeof line, "nobounce: %s[%d] %s report: %zu copy loop%s found\n",
-			 prog, (int)pid, nb_mode_name(nb_g.cfg.mode), n, n == 1 ? "" : "s");
-	nb_write_all(fd, line, (size_t)k);
+	size_t k = nb_fmt(line, sizeof line, "nobounce: %s[%d] %s report: %zu copy loop%s found\n",
+			  prog, (int)pid, nb_mode_name(nb_g.cfg.mode), n, n == 1 ? "" : "s");
+	nb_write_all(fd, line, k < sizeof line ? k : sizeof line - 1);
+#define EMIT(...)                                                         \
+	do {                                                              \
+		k = nb_fmt(line, sizeof line, __VA_ARGS__);               \
+		nb_write_all(fd, line, k < sizeof line ? k : sizeof line - 1); \
+	} while (0)
 	for (size_t i = 0; i < n; i++) {
 		const struct nb_loop_view *l = &v[i];
 		char bytes[32], copied[32], hist[256] = "";
@@ -348,70 +411,86 @@ void nb_loops_report_text(int fd, const char *prog, pid_t pid)
 		size_t h = 0;
 		for (int j = 0; j < NB_HIST_BUCKETS; j++)
 			if (l->hist[j] && h < sizeof hist)
-				h += (size_t)snprintf(hist + h, sizeof hist - h, "%s%s:%llu",
-						      h ? " " : "", bucket_names[j],
-						      (unsigned long long)l->hist[j]);
-		k = snprintf(line, sizeof line,
-			     "nobounce:   fd %d (%s%s) -> fd %d (%s): %llu %s, %s, chunks [%s]\n",
-			     l->src, nb_kind_name(l->src_kind), l->mapped ? ", mapped" : "", l->dst,
-			     nb_kind_name(l->dst_kind), (unsigned long long)l->iterations,
-			     l->mapped ? "writes" : "iterations", bytes, hist);
-		nb_write_all(fd, line, (size_t)k);
+				h += nb_fmt(hist + h, sizeof hist - h, "%s%s:%llu", h ? " " : "",
+					    bucket_names[j], (unsigned long long)l->hist[j]);
+		EMIT("nobounce:   fd %d (%s%s) -> fd %d (%s): %llu %s, %s, chunks [%s]\n", l->src,
+		     nb_kind_name(l->src_kind), l->mapped ? ", mapped" : "", l->dst,
+		     nb_kind_name(l->dst_kind), (unsigned long long)l->iterations,
+		     l->mapped ? "writes" : "iterations", bytes, hist);
+		int why = first_why(l->buf_why);
 		if (l->path == NB_PATH_NONE)
-			k = snprintf(line, sizeof line,
-				     "nobounce:     no kernel path serves %s -> %s here; stays plain\n",
-				     nb_kind_name(l->src_kind), nb_kind_name(l->dst_kind));
+			EMIT("nobounce:     no kernel path serves %s -> %s here; stays plain\n",
+			     nb_kind_name(l->src_kind), nb_kind_name(l->dst_kind));
+		else if (l->arms == 0 && why != NB_BUF_OK)
+			/* A promise would be false: no read of this buffer can
+			 * be deferred (defer.c), so the kernel path never runs. */
+			EMIT("nobounce:     not served: %s (%s needs a buffer the library can "
+			     "guard); stays plain\n",
+			     nb_buf_refusal_text(why), nb_path_name(l->path));
 		else
-			k = snprintf(line, sizeof line,
-				     "nobounce:     %s would serve it: %s fewer bytes copied through "
-				     "user space, %llu -> %llu system calls\n",
-				     nb_path_name(l->path), copied, (unsigned long long)sp,
-				     (unsigned long long)sk);
-		nb_write_all(fd, line, (size_t)k);
-		if (l->path != NB_PATH_NONE && l->arms == 0) {
-			char why[160];
-			k = snprintf(line, sizeof line, "nobounce:     but it never armed: %s\n",
-				     unarmed_reason(l, why, sizeof why));
-			nb_write_all(fd, line, (size_t)k);
+			EMIT("nobounce:     %s would serve it: %s fewer bytes copied through "
+			     "user space, %llu -> %llu system calls\n",
+			     nb_path_name(l->path), copied, (unsigned long long)sp,
+			     (unsigned long long)sk);
+		if (l->path != NB_PATH_NONE && l->arms > 0 && why != NB_BUF_OK)
+			EMIT("nobounce:     partly not served: %s\n", nb_buf_refusal_text(why));
+		if (l->path != NB_PATH_NONE && l->arms == 0 && why == NB_BUF_OK) {
+			char r[128];
+			EMIT("nobounce:     but it never armed: %s\n", unarmed_reason(l, r, sizeof r));
 		}
 		uint64_t m = l->misses[0] + l->misses[1] + l->misses[2];
-		if (m > 0) {
-			k = snprintf(line, sizeof line,
-				     "nobounce:     misses: %llu unforwarded, %llu two destinations, "
-				     "%llu modified\n",
-				     (unsigned long long)l->misses[NB_MISS_UNFORWARDED],
-				     (unsigned long long)l->misses[NB_MISS_TWO_DESTS],
-				     (unsigned long long)l->misses[NB_MISS_MODIFIED]);
-			nb_write_all(fd, line, (size_t)k);
-		}
+		if (m > 0)
+			EMIT("nobounce:     misses: %llu unforwarded, %llu two destinations, "
+			     "%llu modified\n",
+			     (unsigned long long)l->misses[NB_MISS_UNFORWARDED],
+			     (unsigned long long)l->misses[NB_MISS_TWO_DESTS],
+			     (unsigned long long)l->misses[NB_MISS_MODIFIED]);
 	}
-	free(v);
+#undef EMIT
+	views_done(v);
 }
 
 size_t nb_loops_json(char *buf, size_t len, size_t cap)
 {
-	struct nb_loop_view *v = calloc(NB_REPORT_LOOPS, sizeof *v);
-	size_t n = v ? nb_loops_collect(v, NB_REPORT_LOOPS) : 0;
+	size_t n;
+	struct nb_loop_view *v = views(&n);
 #define PUT(...)                                                              \
 	do {                                                                  \
 		if (len < cap)                                                \
-			len += (size_t)snprintf(buf + len, cap - len, __VA_ARGS__); \
+			len += nb_fmt(buf + len, cap - len, __VA_ARGS__);     \
 	} while (0)
 	PUT("[");
 	for (size_t i = 0; i < n; i++) {
 		const struct nb_loop_view *l = &v[i];
 		uint64_t cb, sp, sk;
 		nb_loop_savings(l, &cb, &sp, &sk);
+		int why = first_why(l->buf_why);
+		/* Nothing the kernel path would save when no read is served. */
+		if (l->arms == 0 && why != NB_BUF_OK)
+			cb = 0, sk = sp;
 		PUT("%s\n    {\"src_fd\": %d, \"src_kind\": \"%s\", \"dst_fd\": %d, "
 		    "\"dst_kind\": \"%s\", \"mapped\": %s, \"iterations\": %llu, \"bytes\": %llu, "
 		    "\"kernel_path\": \"%s\", \"arms\": %llu, \"bytes_not_copied\": %llu, "
-		    "\"syscalls_plain\": %llu, \"syscalls_kernel\": %llu, \"misses\": {",
+		    "\"syscalls_plain\": %llu, \"syscalls_kernel\": %llu, ",
 		    i ? "," : "", l->src, nb_kind_name(l->src_kind), l->dst,
 		    nb_kind_name(l->dst_kind), l->mapped ? "true" : "false",
 		    (unsigned long long)l->iterations,
 		    (unsigned long long)l->bytes, nb_path_name(l->path),
 		    (unsigned long long)l->arms, (unsigned long long)cb, (unsigned long long)sp,
 		    (unsigned long long)sk);
+		if (why != NB_BUF_OK)
+			PUT("\"not_served\": \"%s\", \"buffer_refusals\": %llu, ",
+			    nb_buf_refusal_name(why), (unsigned long long)l->buf_refusals);
+		/* Why it stayed plain, in the observe report's words: in mode
+		 * on too, where no text report is written. */
+		if (l->arms == 0 && !l->mapped) {
+			char r[128];
+			PUT("\"why_not\": \"%s\", ",
+			    l->path == NB_PATH_NONE ? "no kernel path serves this direction"
+			    : why != NB_BUF_OK      ? nb_buf_refusal_text(why)
+						    : unarmed_reason(l, r, sizeof r));
+		}
+		PUT("\"misses\": {");
 		for (int j = 0; j < NB_MISS_COUNT; j++)
 			PUT("%s\"%s\": %llu", j ? ", " : "", nb_miss_name((enum nb_miss)j),
 			    (unsigned long long)l->misses[j]);
@@ -427,6 +506,6 @@ size_t nb_loops_json(char *buf, size_t len, size_t cap)
 	}
 	PUT("%s]", n ? "\n  " : "");
 #undef PUT
-	free(v);
+	views_done(v);
 	return len < cap ? len : cap - 1;
 }

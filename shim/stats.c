@@ -40,7 +40,7 @@ int nb_stats_open(const char *spec, pid_t pid, char *path, size_t cap, const cha
 	size_t n = 0;
 	for (const char *s = spec; *s && n + 1 < cap; s++) {
 		if (s[0] == '%' && s[1] == 'p') {
-			n += (size_t)snprintf(path + n, cap - n, "%d", (int)pid);
+			n += nb_fmt(path + n, cap - n, "%d", (int)pid);
 			s++;
 		} else {
 			path[n++] = *s;
@@ -54,10 +54,14 @@ int nb_stats_open(const char *spec, pid_t pid, char *path, size_t cap, const cha
 	/* openat by raw system call: our own open() hook is not for us. */
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, path,
 			      O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	/* Fixed texts: strerror may translate, that is, allocate. */
 	if (fd < 0)
 		*why = errno == EEXIST ? "file exists; not overwriting it (put %p in the name "
 					 "for one file per process)"
-					: strerror(errno);
+		       : errno == ENOENT ? "no such directory"
+		       : errno == EACCES ? "permission denied"
+		       : errno == ELOOP ? "a symbolic link (not followed)"
+					 : "cannot create it";
 	return fd;
 }
 
@@ -69,13 +73,13 @@ size_t nb_stats_json(char *buf, size_t cap, const char *prog, pid_t pid)
 	char paths[64] = "";
 	for (unsigned bit = 1; bit <= NB_PATH_SPLICE; bit <<= 1)
 		if (c->paths & bit)
-			snprintf(paths + strlen(paths), sizeof paths - strlen(paths), "%s\"%s\"",
+			nb_fmt(paths + strlen(paths), sizeof paths - strlen(paths), "%s\"%s\"",
 				 paths[0] ? ", " : "", nb_path_name((enum nb_path)bit));
 	uint64_t bounces, bounce_bytes;
 	nb_loops_totals(&bounces, &bounce_bytes);
-	size_t len = (size_t)snprintf(
+	size_t len = nb_fmt(
 		buf, cap,
-		"{\n  \"nobounce\": \"%s\",\n  \"program\": \"%s\",\n  \"pid\": %d,\n"
+		"{\n  \"nobounce\": \"%s\",\n  \"program\": \"%s\",\n  \"pid\": %d,\n  \"ppid\": %d,\n"
 		"  \"mode\": \"%s\",\n  \"deferral\": \"%s\",\n  \"exact\": \"%s\",\n  \"leases\": \"%s\",\n"
 		"  \"config\": {\"min_chunk\": %zu, \"arm_after\": %u, "
 		"\"paths\": [%s]},\n"
@@ -88,7 +92,7 @@ size_t nb_stats_json(char *buf, size_t cap, const char *prog, pid_t pid)
 		"\"leases_taken\": %llu, \"leases_refused\": %llu, \"leases_broken\": %llu, "
 		"\"mapped_writes\": %llu, \"mapped_bytes\": %llu, \"small_served\": %llu},\n"
 		"  \"loops\": ",
-		NB_VERSION, prog, (int)pid, nb_mode_name(c->mode),
+		NB_VERSION, prog, (int)pid, (int)syscall(SYS_getppid), nb_mode_name(c->mode),
 		nb_sigguard_reason() ? nb_sigguard_reason() : "allowed", nb_exact_name(c->exact),
 		nb_lease_state(), c->min_chunk, c->arm_after,
 		paths, (unsigned long long)bounces, (unsigned long long)bounce_bytes,
@@ -101,7 +105,7 @@ size_t nb_stats_json(char *buf, size_t cap, const char *prog, pid_t pid)
 	if (len >= cap)
 		return cap - 1;
 	len = nb_loops_json(buf, len, cap);
-	len += (size_t)snprintf(buf + len, cap - len, "\n}\n");
+	len += nb_fmt(buf + len, cap - len, "\n}\n");
 	return len < cap ? len : cap - 1;
 }
 
@@ -112,8 +116,9 @@ void nb_stats_write_report(void)
 	const struct nb_config *c = &nb_g.cfg;
 	if (c->stats[0] == '\0')
 		return;
-	char *buf = malloc(NB_JSON_CAP);
-	if (buf == NULL)
+	/* Not malloc: this may run in a signal handler (termsig.c). */
+	char *buf = nb_sys_mmap_anon(NB_JSON_CAP);
+	if (buf == MAP_FAILED)
 		return;
 	size_t n = nb_stats_json(buf, NB_JSON_CAP, nb_g.prog, nb_g.pid);
 	if (strcmp(c->stats, "stderr") == 0) {
@@ -130,5 +135,5 @@ void nb_stats_write_report(void)
 			nb_log(NB_LOG_ERROR, "cannot write stats to %s: %s", path, why);
 		}
 	}
-	free(buf);
+	nb_sys_munmap(buf, NB_JSON_CAP);
 }
