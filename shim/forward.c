@@ -302,6 +302,8 @@ static enum nb_path prepare(struct fwd *f, int dst, int kind, int flags, off_t o
 	f->d = nb_fd_get(dst);
 	f->path = NB_PATH_NONE;
 	if (f->d != NULL && nb_fd_trylock(f->d)) {
+		/* A number closed and opened again: not the old kind. */
+		(void)nb_fd_current(dst, f->d);
 		if (f->d->kind == NB_KIND_UNKNOWN)
 			nb_fd_classify(dst, f->d);
 		f->path = path_to(dst, f->d);
