@@ -723,6 +723,18 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 		return NB_NOT_DEFERRED;
 	if (!nb_fd_trylock(e))
 		return NB_NOT_DEFERRED;
+	/* The looks above were at a slot nobody may have caught up since
+	 * the number was closed and opened again (nb_fd_peek): the first
+	 * read of a new file would be deferred on the old file's pair, and
+	 * its identity (dev, ino) would pick the old file's backing - the
+	 * phantom, and the edges sent from it, would hold the OLD file's
+	 * bytes at the new file's offsets. A slot of an earlier generation
+	 * is reset here and the read is plain; so is a pair another thread
+	 * disarmed since. */
+	if (!nb_fd_current(fd, e) || e->pair.state != NB_PAIR_ARMED) {
+		nb_fd_unlock(e);
+		return NB_NOT_DEFERRED;
+	}
 	ssize_t ret = NB_NOT_DEFERRED;
 	int saved = errno;
 	bool moved = false; /* the file position was moved ahead by n */

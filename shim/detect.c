@@ -73,6 +73,8 @@ static void miss(const struct nb_rec *r, enum nb_miss why)
 
 static enum nb_kind kind_locked(int fd, struct nb_fd *e)
 {
+	/* A slot left from before the number was reused starts over. */
+	(void)nb_fd_current(fd, e);
 	return e->kind != NB_KIND_UNKNOWN ? (enum nb_kind)e->kind : nb_fd_classify(fd, e);
 }
 

@@ -247,6 +247,21 @@ enum nb_kind nb_fd_classify(int fd, struct nb_fd *e)
 	return k;
 }
 
+/* The caller holds the slot's lock. nb_fd_get catches a slot up only
+ * when its try-lock succeeds, and nb_fd_peek never does: a holder that
+ * acts on kind, identity or pair asks here first. The number may have
+ * been closed and handed out again since they were set - by another
+ * thread too, whose open(2) bumped gen before returning - and the old
+ * file's identity would then be taken for the new one's. */
+bool nb_fd_current(int fd, struct nb_fd *e)
+{
+	struct slot *s = (struct slot *)e;
+	if (NB_LIKELY(s->state_gen == atomic_load_explicit(&e->gen, memory_order_acquire)))
+		return true;
+	catch_up(fd, s);
+	return false;
+}
+
 /* The caller holds the slot's lock. */
 bool nb_fd_revalidate(int fd, struct nb_fd *e)
 {

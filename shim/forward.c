@@ -302,6 +302,8 @@ static enum nb_path prepare(struct fwd *f, int dst, int kind, int flags, off_t o
 	f->d = nb_fd_get(dst);
 	f->path = NB_PATH_NONE;
 	if (f->d != NULL && nb_fd_trylock(f->d)) {
+		/* A number closed and opened again: not the old kind. */
+		(void)nb_fd_current(dst, f->d);
 		if (f->d->kind == NB_KIND_UNKNOWN)
 			nb_fd_classify(dst, f->d);
 		f->path = path_to(dst, f->d);
@@ -479,6 +481,21 @@ static bool forward_region(struct fwd *f, uintptr_t a, uintptr_t end)
 					 * process may change the file any moment.
 					 * From memory, filled while it cannot. */
 					nb_phantom_materialize(idx);
+					continue;
+				}
+				/* The look at the entry was before the call was
+				 * counted: a break may have filled it, let go of the
+				 * lease and let the other process write in between
+				 * (then the file is no longer the phantom's bytes,
+				 * and v.src may even be another backing's number by
+				 * now). Counted, a break that starts now waits for
+				 * this call; one that ended already left the entry
+				 * filled. So the entry must still stand for these
+				 * bytes, else they go out from memory. */
+				struct nb_phantom_view w;
+				if (!nb_phantom_get(idx, &w) || w.start != v.start || w.end != v.end ||
+				    w.kind != v.kind || w.src != v.src || w.off != v.off) {
+					nb_backing_call_end(v.src);
 					continue;
 				}
 				f->last = kernel_piece(f->dst, f->d, f->path, v.src,

@@ -215,6 +215,10 @@ void nb_fd_forget_range(unsigned lo, unsigned hi);
 enum nb_kind nb_fd_classify(int fd, struct nb_fd *e);
 /* Is the cached classification still about the file the number names now? */
 bool nb_fd_revalidate(int fd, struct nb_fd *e);
+/* With the slot locked: are kind, identity and pair about the file the
+ * number names now (no close or reuse seen since)? If not they are reset
+ * first (pair retired, kind unknown) and false is returned. */
+bool nb_fd_current(int fd, struct nb_fd *e);
 void nb_fd_set_flags(struct nb_fd *e, int oflags);
 bool nb_fd_trylock(struct nb_fd *e);
 void nb_fd_unlock(struct nb_fd *e);
