@@ -39,7 +39,7 @@ static uint64_t fnv(uint64_t h, const unsigned char *p, size_t n)
 
 /* Size and hash of a file, read with raw calls (nothing preloaded sees
  * them). */
-static void print_file(const char *path)
+static void print_file(const char *label, const char *path)
 {
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY);
 	if (fd < 0)
@@ -53,7 +53,7 @@ static void print_file(const char *path)
 		n += r;
 	}
 	syscall(SYS_close, fd);
-	printf("file %s bytes %lld hash %016llx\n", path, n, (unsigned long long)h);
+	printf("%s bytes %lld hash %016llx\n", label, n, (unsigned long long)h);
 }
 
 static void make_file(const char *path, size_t size)
@@ -105,7 +105,7 @@ static int sc_small(const char *src, const char *dst)
 	close(in);
 	close(out);
 	printf("reads %lld writes %lld errno-changed %lld\n", reads, writes, changed);
-	print_file(dst);
+	print_file("copy", dst);
 	return 0;
 }
 
@@ -160,8 +160,8 @@ static int sc_beside_phantom(void)
 	close(small);
 	close(zero);
 	free(buf);
-	print_file("out.bin");
-	print_file("small.bin");
+	print_file("out.bin", "out.bin");
+	print_file("small.bin", "small.bin");
 	return 0;
 }
 
