@@ -52,13 +52,13 @@ static inline bool nb_tracked(void)
 
 /* A hooked call naming one of the library's own descriptors answers as
  * the kernel would for a number that is not open. */
-#define NB_OWN_BADF(fd, ret)                        \
-	do {                                        \
+#define NB_OWN_BADF(fd, ret)                         \
+	do {                                         \
 		if (NB_UNLIKELY(nb_own_maybe(fd)) && \
-		    nb_own_is(fd)) {                \
-			errno = EBADF;              \
-			return ret;                 \
-		}                                   \
+		    nb_own_is(fd)) {                 \
+			errno = EBADF;               \
+			return ret;                  \
+		}                                    \
 	} while (0)
 
 /* A call that creates descriptors failed with EMFILE: without the
