@@ -138,6 +138,7 @@ bench: $(LIB) $(PROG_BIN)
 	@bash scripts/bench-zerocopy.sh
 	@bash scripts/bench-leases.sh
 	@bash scripts/bench-servers.sh
+	@bash scripts/bench-hotpath.sh
 
 # A time-bounded soak (STRESS_SECONDS, default 600): plain vs preloaded,
 # compared run by run (scripts/stress.sh).

@@ -26,6 +26,15 @@ static inline bool nb_on(void)
 	return atomic_load_explicit(&nb_g.active, memory_order_relaxed) != 0;
 }
 
+/* Has any thread ever recorded a read for the detector (detect.c)? A
+ * thread's ring holds records only after its own record() set this flag,
+ * which is never cleared: while a thread sees it unset, its ring is empty
+ * and nb_detect_write/writev would return at once. */
+static inline bool nb_tracked(void)
+{
+	return atomic_load_explicit(&nb_g.tracked, memory_order_relaxed) != 0;
+}
+
 /* Runs bookkeeping without letting it change errno. */
 #define NB_KEEP_ERRNO(stmt)          \
 	do {                         \
@@ -43,12 +52,13 @@ static inline bool nb_on(void)
 
 /* A hooked call naming one of the library's own descriptors answers as
  * the kernel would for a number that is not open. */
-#define NB_OWN_BADF(fd, ret)                        \
-	do {                                        \
-		if (NB_UNLIKELY(nb_own_is(fd))) {   \
-			errno = EBADF;              \
-			return ret;                 \
-		}                                   \
+#define NB_OWN_BADF(fd, ret)                         \
+	do {                                         \
+		if (NB_UNLIKELY(nb_own_maybe(fd)) && \
+		    nb_own_is(fd)) {                 \
+			errno = EBADF;               \
+			return ret;                  \
+		}                                    \
 	} while (0)
 
 /* A call that creates descriptors failed with EMFILE: without the

@@ -32,15 +32,18 @@ static inline void seen_readv(int fd, const struct iovec *iov, int cnt, ssize_t 
 		NB_KEEP_ERRNO(nb_detect_readv(fd, iov, cnt, (size_t)r));
 }
 
+/* Writes are matched only against this thread's recorded reads: none
+ * while nothing was ever tracked (nb_tracked), and then the detector is
+ * not called at all (nor errno saved for it). */
 static inline void seen_write(int fd, const void *buf, ssize_t r)
 {
-	if (r > 0 && nb_on())
+	if (r > 0 && nb_on() && nb_tracked())
 		NB_KEEP_ERRNO(nb_detect_write(fd, buf, (size_t)r));
 }
 
 static inline void seen_writev(int fd, const struct iovec *iov, int cnt, ssize_t r)
 {
-	if (r > 0 && nb_on())
+	if (r > 0 && nb_on() && nb_tracked())
 		NB_KEEP_ERRNO(nb_detect_writev(fd, iov, cnt, (size_t)r));
 }
 
@@ -64,10 +67,12 @@ static inline bool zero_copy(void)
 	} while (0)
 #define EXPOSE_MSG(msg) nb_defer_expose_msg(msg)
 
-/* read/pread of an armed file source, served as a phantom. */
+/* read/pread of an armed file source, served as a phantom. Below
+ * NB_DEFER_MIN_BYTES nb_defer_read refuses before anything else
+ * (internal.h): not called. */
 #define TRY_DEFER(fd, buf, n, off, positional)                                     \
 	do {                                                                       \
-		if (zero_copy()) {                                                 \
+		if ((n) >= NB_DEFER_MIN_BYTES && zero_copy()) {                    \
 			ssize_t d_ = nb_defer_read((fd), (buf), (n), (off), (positional)); \
 			if (d_ != NB_NOT_DEFERRED) {                               \
 				if (d_ > 0)                                        \
@@ -87,13 +92,26 @@ static inline bool consumes(int flags)
 
 /* ---- sources ---- */
 
-NB_EXPORT ssize_t read(int fd, void *buf, size_t n)
+static __attribute__((noinline)) ssize_t read_full(int fd, void *buf, size_t n)
 {
 	NB_OWN_BADF(fd, -1);
 	TRY_DEFER(fd, buf, n, 0, false);
 	ssize_t r = NB_CALL(read, syscall(SYS_read, fd, buf, n), fd, buf, n);
 	seen_read(fd, buf, r);
 	return r;
+}
+
+/* The hot path (issue 15): a read below NB_TRACK_MIN of one of the
+ * program's descriptors, with no phantom anywhere, is the real call and
+ * nothing else - read_full would not defer it (n < NB_DEFER_MIN_BYTES),
+ * expose nothing (no phantom) and show the detector nothing (read(2)
+ * returns at most n bytes). A tail call: no frame of ours. */
+NB_EXPORT ssize_t read(int fd, void *buf, size_t n)
+{
+	if (NB_LIKELY(n < NB_TRACK_MIN) && NB_LIKELY(!nb_own_maybe(fd)) &&
+	    NB_LIKELY(!nb_phantom_any()) && NB_LIKELY(nb_real.read != NULL))
+		return nb_real.read(fd, buf, n);
+	return read_full(fd, buf, n);
 }
 
 NB_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
@@ -110,6 +128,8 @@ NB_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 {
 	NB_OWN_BADF(fd, -1);
 	TRY_DEFER(fd, buf, n, off, true);
+	if (n < NB_TRACK_MIN) /* as in read */
+		return NB_CALL(pread, syscall(SYS_pread64, fd, buf, n, off), fd, buf, n, off);
 	ssize_t r = NB_CALL(pread, syscall(SYS_pread64, fd, buf, n, off), fd, buf, n, off);
 	seen_read(fd, buf, r);
 	return r;
@@ -134,11 +154,20 @@ NB_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t
 	return r;
 }
 
-/* readv/preadv with a single iovec is a read: it may become a phantom. */
+/* readv/preadv with a single iovec is a read: it may become a phantom.
+ * Only from an armed source (nb_defer_read's own first test, on the same
+ * unlocked look): elsewhere the iovec is not copied in (two system
+ * calls). */
+static inline bool armed_source(int fd)
+{
+	struct nb_fd *e = nb_fd_peek(fd);
+	return e != NULL && e->pair.state == NB_PAIR_ARMED;
+}
+
 #define TRY_DEFER_IOV(fd, iov, cnt, off, positional)                               \
 	do {                                                                       \
 		struct iovec one_;                                                 \
-		if ((cnt) == 1 && zero_copy() &&                                   \
+		if ((cnt) == 1 && zero_copy() && armed_source(fd) &&               \
 		    nb_copy_in(&one_, (iov), sizeof one_)) {                       \
 			ssize_t d_ = nb_defer_read((fd), one_.iov_base, one_.iov_len, \
 						   (off), (positional));           \
@@ -242,22 +271,56 @@ NB_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 
 /* ---- sinks ---- */
 
-NB_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+/* Before the program changes bytes of what fd names: phantoms backed by
+ * them are filled, readers of bytes in flight waited for. Nothing to do
+ * while neither exists (nb_defer_before_write's first test). */
+#define BEFORE_WRITE(fd, off, n)                                               \
+	do {                                                                   \
+		if (NB_UNLIKELY(nb_phantom_any()) || NB_UNLIKELY(nb_flights_maybe())) \
+			nb_defer_before_write((fd), (off), (n));               \
+	} while (0)
+
+/* Memory that may hold phantoms or file mappings goes to the kernel path
+ * (forward.c); with neither live, nb_forward's first test answers "not
+ * forwarded" and it is not called. */
+static inline bool may_forward(void)
+{
+	return NB_UNLIKELY(nb_phantom_any()) || NB_UNLIKELY(nb_mapping_any());
+}
+
+static __attribute__((noinline)) ssize_t write_full(int fd, const void *buf, size_t n)
 {
 	NB_OWN_BADF(fd, -1);
-	nb_defer_before_write(fd, -1, n);
-	ssize_t r = nb_forward(fd, buf, n, NB_FWD_WRITE, 0, 0);
+	BEFORE_WRITE(fd, -1, n);
+	ssize_t r = may_forward() ? nb_forward(fd, buf, n, NB_FWD_WRITE, 0, 0) : NB_NOT_FORWARDED;
 	if (r == NB_NOT_FORWARDED)
 		r = NB_CALL(write, syscall(SYS_write, fd, buf, n), fd, buf, n);
 	seen_write(fd, buf, r);
 	return r;
 }
 
+/* The hot path (issue 15): with no phantom, no file mapping and no bytes
+ * in flight anywhere, and no read ever recorded for the detector, a
+ * write of one of the program's descriptors is the real call alone:
+ * write_full would change nothing before it (BEFORE_WRITE, may_forward)
+ * and match nothing after it (this thread's ring is empty, nb_tracked).
+ * The flag is looked at before the call rather than after: a record
+ * could appear during it only from a signal handler's read on this
+ * thread, which this write's bytes did not come from. */
+NB_EXPORT ssize_t write(int fd, const void *buf, size_t n)
+{
+	if (NB_LIKELY(!nb_own_maybe(fd)) && NB_LIKELY(!nb_phantom_any()) &&
+	    NB_LIKELY(!nb_mapping_any()) && NB_LIKELY(!nb_flights_maybe()) &&
+	    NB_LIKELY(!nb_tracked()) && NB_LIKELY(nb_real.write != NULL))
+		return nb_real.write(fd, buf, n);
+	return write_full(fd, buf, n);
+}
+
 NB_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 {
 	NB_OWN_BADF(fd, -1);
-	nb_defer_before_write(fd, off, n);
-	ssize_t r = nb_forward(fd, buf, n, NB_FWD_PWRITE, 0, off);
+	BEFORE_WRITE(fd, off, n);
+	ssize_t r = may_forward() ? nb_forward(fd, buf, n, NB_FWD_PWRITE, 0, off) : NB_NOT_FORWARDED;
 	if (r == NB_NOT_FORWARDED)
 		r = NB_CALL(pwrite, syscall(SYS_pwrite64, fd, buf, n, off), fd, buf, n, off);
 	seen_write(fd, buf, r);
@@ -268,8 +331,9 @@ ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off) NB_ALIAS(pwrite
 NB_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
 	NB_OWN_BADF(fd, -1);
-	nb_defer_before_write(fd, -1, SIZE_MAX);
-	ssize_t r = nb_forward_iov(fd, iov, cnt, NB_FWD_WRITE, 0, 0);
+	BEFORE_WRITE(fd, -1, SIZE_MAX);
+	ssize_t r = may_forward() ? nb_forward_iov(fd, iov, cnt, NB_FWD_WRITE, 0, 0)
+				  : NB_NOT_FORWARDED;
 	if (r == NB_NOT_FORWARDED)
 		r = NB_CALL(writev, syscall(SYS_writev, fd, iov, cnt), fd, iov, cnt);
 	seen_writev(fd, iov, cnt, r);
@@ -279,8 +343,9 @@ NB_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 NB_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	NB_OWN_BADF(fd, -1);
-	nb_defer_before_write(fd, off, SIZE_MAX);
-	ssize_t r = nb_forward_iov(fd, iov, cnt, NB_FWD_PWRITE, 0, off);
+	BEFORE_WRITE(fd, off, SIZE_MAX);
+	ssize_t r = may_forward() ? nb_forward_iov(fd, iov, cnt, NB_FWD_PWRITE, 0, off)
+				  : NB_NOT_FORWARDED;
 	if (r == NB_NOT_FORWARDED)
 		r = NB_CALL(pwritev, NB_NOSYS, fd, iov, cnt, off);
 	seen_writev(fd, iov, cnt, r);
@@ -291,7 +356,7 @@ ssize_t pwritev64(int fd, const struct iovec *iov, int cnt, off64_t off) NB_ALIA
 NB_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, int flags)
 {
 	NB_OWN_BADF(fd, -1);
-	nb_defer_before_write(fd, off, SIZE_MAX);
+	BEFORE_WRITE(fd, off, SIZE_MAX);
 	/* RWF_* flags and offset -1 (the file position) have no kernel-path
 	 * form here: plain. */
 	ssize_t r = NB_NOT_FORWARDED;
@@ -310,7 +375,7 @@ ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int f
 NB_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
 	NB_OWN_BADF(fd, -1);
-	ssize_t r = nb_forward(fd, buf, n, NB_FWD_SEND, flags, 0);
+	ssize_t r = may_forward() ? nb_forward(fd, buf, n, NB_FWD_SEND, flags, 0) : NB_NOT_FORWARDED;
 	if (r == NB_NOT_FORWARDED)
 		r = NB_CALL(send, NB_NOSYS, fd, buf, n, flags);
 	seen_write(fd, buf, r);
@@ -347,7 +412,7 @@ NB_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		EXPOSE_MSG(msg);
 	if (r == NB_NOT_FORWARDED)
 		r = NB_CALL(sendmsg, NB_NOSYS, fd, msg, flags);
-	if (r > 0 && nb_on())
+	if (r > 0 && nb_on() && nb_tracked())
 		NB_KEEP_ERRNO(nb_detect_writev(fd, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r));
 	return r;
 }

@@ -447,7 +447,7 @@ int nb_phantom_add_guarded(uintptr_t start, uintptr_t end, int src, off_t off);
 int nb_phantom_find(uintptr_t a);
 /* The live phantom overlapping [start, end) that starts lowest; -1. */
 int nb_phantom_next(uintptr_t start, uintptr_t end);
-bool nb_phantom_any(void) NB_UNINSTRUMENTED;
+/* nb_phantom_any(): see "The hot path" at the end of this file. */
 /* Fills the memory from the backing, opens it, forgets the phantom. */
 int nb_phantom_materialize(int idx);
 /* The trampoline's question: was this fault a phantom's (now resolved)? */
@@ -730,7 +730,7 @@ struct nb_mapping_view {
 	int backing;          /* a reference the caller puts (nb_backing_put) */
 	int src;              /* the program's descriptor at mmap, for reports */
 };
-bool nb_mapping_any(void);
+/* nb_mapping_any(): see "The hot path" at the end of this file. */
 /* After a successful mmap (the hook's arguments, the kernel's address). */
 void nb_mapping_added(void *addr, size_t len, int prot, int flags, int fd, off_t off);
 /* [a, a+len) was unmapped, replaced, moved or made unfit: forgotten. */
@@ -1072,5 +1072,54 @@ const char *nb_buf_refusal_text(int why);
 const char *nb_buf_refusal_name(int why);
 /* The live stats directory, or NULL when live stats are off (live.c). */
 const char *nb_live_dir(void);
+
+/* ------------------------------------------------------------------ */
+/* The hot path: what a hook may skip while nothing is live            */
+
+/* A hooked read or write in a process where nothing is armed must cost
+ * little more than the call itself (issue 15: <= 40 instructions over
+ * plain). Each mechanism keeps a count of what it has live; these are
+ * those counts, so that the hooks can look at them inline (one relaxed
+ * load and compare each, no call) and skip a mechanism whose first test,
+ * made on that same relaxed load, would have returned at once. Nothing
+ * else is skipped: when any count is non-zero the hook takes the full
+ * path, which looks again. Written only by their owners. */
+#define NB_HIDDEN __attribute__((visibility("hidden")))
+extern atomic_uint nb_phantom_live NB_HIDDEN; /* phantom.c: entries LIVE/BUSY/DONE */
+extern atomic_int nb_mapping_live NB_HIDDEN;  /* mapping.c: file mappings recorded */
+extern atomic_int nb_flights_live NB_HIDDEN;  /* sameproc.c: bytes of files in flight */
+extern atomic_int nb_own_lo NB_HIDDEN;        /* ownfd.c: lowest internal fd ever */
+
+/* Some phantom exists (or is being made or filled) somewhere. */
+static inline NB_UNINSTRUMENTED bool nb_phantom_any(void)
+{
+	return atomic_load_explicit(&nb_phantom_live, memory_order_relaxed) != 0;
+}
+
+/* Some read-only file mapping is recorded (mapping.c). */
+static inline bool nb_mapping_any(void)
+{
+	return atomic_load_explicit(&nb_mapping_live, memory_order_relaxed) != 0;
+}
+
+/* Some bytes of a file may be in flight (sameproc.c): a write may have to
+ * wait for their reader first. nb_same_inflight_any gives the answer. */
+static inline bool nb_flights_maybe(void)
+{
+	return atomic_load_explicit(&nb_flights_live, memory_order_relaxed) != 0;
+}
+
+/* Could fd be one of the library's own descriptors? false is certain
+ * (nb_own_is answers the same from the same load); true means ask
+ * nb_own_is. */
+static inline bool nb_own_maybe(int fd)
+{
+	return fd >= atomic_load_explicit(&nb_own_lo, memory_order_relaxed);
+}
+
+/* Reads shorter than this are never deferred: nb_defer_read needs
+ * NB_MIN_PAGES (2) whole pages, and a page is at least 4 KiB on every
+ * Linux port (defer.c checks the relation at compile time). */
+#define NB_DEFER_MIN_BYTES (2u * 4096u)
 
 #endif

@@ -67,7 +67,9 @@ static struct entry table[NB_MAPPINGS];
 static atomic_uint seq;   /* odd while a writer changes the table */
 static atomic_int lock;   /* writers only */
 static atomic_int top;    /* slots [0, top) may be in use */
-static atomic_int live;   /* entries in the table */
+/* Entries in the table; the hooks' first look (nb_mapping_any,
+ * internal.h), hence not static. */
+atomic_int nb_mapping_live;
 
 #define PAGE 4096u
 
@@ -84,11 +86,6 @@ static void put_entry(struct entry *e, uintptr_t start, uintptr_t end, off_t off
 	ST(e->src, src);
 	ST(e->start, start);
 	ST(e->end, end);
-}
-
-bool nb_mapping_any(void)
-{
-	return atomic_load_explicit(&live, memory_order_relaxed) != 0;
 }
 
 static void wlock(void)
@@ -139,7 +136,7 @@ static void cut(uintptr_t a, uintptr_t b, int *put, int *nput, int cap)
 				nb_backing_ref(e->backing);
 				put_entry(&table[j], b, e->end, e->off + (off_t)(b - e->start),
 					  e->backing, e->src);
-				atomic_fetch_add(&live, 1);
+				atomic_fetch_add(&nb_mapping_live, 1);
 			}
 			ST(e->end, a);
 		} else if (left) {
@@ -152,7 +149,7 @@ static void cut(uintptr_t a, uintptr_t b, int *put, int *nput, int cap)
 				put[(*nput)++] = e->backing;
 			ST(e->end, 0);
 			ST(e->start, 0);
-			atomic_fetch_sub(&live, 1);
+			atomic_fetch_sub(&nb_mapping_live, 1);
 		}
 	}
 }
@@ -239,7 +236,7 @@ void nb_mapping_added(void *addr, size_t len, int prot, int flags, int fd, off_t
 	int i = free_slot();
 	if (i >= 0) {
 		put_entry(&table[i], a, b, off, bk, fd);
-		atomic_fetch_add(&live, 1);
+		atomic_fetch_add(&nb_mapping_live, 1);
 	}
 	wunlock();
 	if (i < 0)
@@ -324,7 +321,7 @@ void nb_mapping_atfork_child(void)
 	if (atomic_load(&seq) & 1) {
 		for (int i = 0; i < NB_MAPPINGS; i++)
 			put_entry(&table[i], 0, 0, 0, -1, -1);
-		atomic_store(&live, 0);
+		atomic_store(&nb_mapping_live, 0);
 		atomic_fetch_add(&seq, 1);
 	}
 	atomic_store(&lock, 0);
@@ -334,6 +331,6 @@ void nb_mapping_reset(void)
 {
 	for (int i = 0; i < NB_MAPPINGS; i++)
 		put_entry(&table[i], 0, 0, 0, -1, -1);
-	atomic_store(&live, 0);
+	atomic_store(&nb_mapping_live, 0);
 	atomic_store(&top, 0);
 }

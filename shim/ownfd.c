@@ -48,11 +48,11 @@
 static atomic_int own[NB_OWN_MAX]; /* fd + 1; -(fd + 1) a tombstone; 0 = free */
 /* Lowest number ever registered: lets nb_own_is() answer "no" for the
  * program's ordinary descriptors with one comparison. */
-static atomic_int own_lo = INT32_MAX;
+atomic_int nb_own_lo = INT32_MAX; /* read inline by NB_OWN_BADF (hook.h) */
 
 bool nb_own_is(int fd)
 {
-	if (NB_LIKELY(fd < atomic_load_explicit(&own_lo, memory_order_relaxed)))
+	if (NB_LIKELY(fd < atomic_load_explicit(&nb_own_lo, memory_order_relaxed)))
 		return false;
 	for (int i = 0; i < NB_OWN_MAX; i++)
 		if (atomic_load_explicit(&own[i], memory_order_relaxed) == fd + 1)
@@ -74,8 +74,8 @@ static bool own_add(int fd)
 	for (int i = 0; i < NB_OWN_MAX; i++) {
 		int expect = 0;
 		if (atomic_compare_exchange_strong(&own[i], &expect, fd + 1)) {
-			int lo = atomic_load(&own_lo);
-			while (fd < lo && !atomic_compare_exchange_weak(&own_lo, &lo, fd))
+			int lo = atomic_load(&nb_own_lo);
+			while (fd < lo && !atomic_compare_exchange_weak(&nb_own_lo, &lo, fd))
 				;
 			return true;
 		}

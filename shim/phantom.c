@@ -115,7 +115,9 @@ static void publish(struct phantom *p, int st)
 	atomic_store_explicit(&p->state, st, memory_order_release);
 }
 static atomic_uint high;  /* slots ever used: scans stop here */
-static atomic_uint live;  /* LIVE, BUSY or DONE entries in the table */
+/* LIVE, BUSY or DONE entries in the table: the hot path's first look
+ * (nb_phantom_any, internal.h), hence not static. */
+atomic_uint nb_phantom_live;
 static atomic_int memfd = -1;
 
 /* ---- fork: no entry may be caught half changed ---- */
@@ -377,11 +379,6 @@ void nb_phantom_atfork_child(void)
 	fork_child_entries();
 }
 
-NB_UNINSTRUMENTED bool nb_phantom_any(void)
-{
-	return atomic_load_explicit(&live, memory_order_relaxed) != 0;
-}
-
 /* Claims a slot and publishes it LIVE with this backing. With guard, the
  * pages are made PROT_NONE while the entry is still BUSY: a thread that
  * materialises it meanwhile (a fault, a fork, a write to the source)
@@ -407,12 +404,12 @@ static int add_entry(uintptr_t start, uintptr_t end, int src, off_t off, const s
 			    !atomic_compare_exchange_strong(&p->state, &expect, PH_BUSY))
 				continue;
 		} else {
-			atomic_fetch_add(&live, 1);
+			atomic_fetch_add(&nb_phantom_live, 1);
 		}
 		if (gate_closed_to_me()) {
 			/* A fork began: this entry must not be caught half made. */
 			if (expect == PH_FREE)
-				atomic_fetch_sub(&live, 1);
+				atomic_fetch_sub(&nb_phantom_live, 1);
 			publish(p, expect);
 			gate_wait();
 			i--;
@@ -433,7 +430,7 @@ static int add_entry(uintptr_t start, uintptr_t end, int src, off_t off, const s
 			;
 		if (guard && nb_sys_mprotect((void *)start, end - start, PROT_NONE) != 0) {
 			int err = errno;
-			atomic_fetch_sub(&live, 1);
+			atomic_fetch_sub(&nb_phantom_live, 1);
 			publish(p, PH_FREE);
 			nb_crit_leave();
 			errno = err;
@@ -568,7 +565,7 @@ static void put_backing(struct phantom *p)
 static void release_free(struct phantom *p)
 {
 	put_backing(p);
-	atomic_fetch_sub(&live, 1);
+	atomic_fetch_sub(&nb_phantom_live, 1);
 	publish(p, PH_FREE);
 	held_here--;
 	nb_crit_leave();
@@ -788,7 +785,7 @@ void nb_phantom_drop_range(uintptr_t start, uintptr_t end, bool unprotect)
 			continue;
 		int done = PH_DONE;
 		if (atomic_compare_exchange_strong(&p->state, &done, PH_FREE)) {
-			atomic_fetch_sub(&live, 1); /* already open: just forget it */
+			atomic_fetch_sub(&nb_phantom_live, 1); /* already open: just forget it */
 			continue;
 		}
 		if (p->start < start || p->end > end) {
@@ -875,7 +872,7 @@ void nb_phantom_materialize_range(uintptr_t start, uintptr_t end)
 		if (st == PH_DONE) {
 			int done = PH_DONE;
 			if (atomic_compare_exchange_strong(&p->state, &done, PH_FREE))
-				atomic_fetch_sub(&live, 1);
+				atomic_fetch_sub(&nb_phantom_live, 1);
 			continue;
 		}
 		nb_phantom_materialize((int)i);

@@ -363,13 +363,15 @@ struct flight {
 };
 
 static struct flight flights[NB_FLIGHTS];
-static atomic_int flights_live;
+/* Records in flight; the write hooks' first look (internal.h), hence not
+ * static. */
+atomic_int nb_flights_live;
 
 /* Under a seccomp filter the library makes no system call: nothing can
  * be asked or waited for any more (README Known limits). */
 bool nb_same_inflight_any(void)
 {
-	return atomic_load_explicit(&flights_live, memory_order_relaxed) != 0 && !nb_sandboxed();
+	return atomic_load_explicit(&nb_flights_live, memory_order_relaxed) != 0 && !nb_sandboxed();
 }
 
 static void sleep_ms(long ms)
@@ -464,7 +466,7 @@ static long held(struct flight *f)
 
 static void release_flight(struct flight *f)
 {
-	atomic_fetch_sub(&flights_live, 1);
+	atomic_fetch_sub(&nb_flights_live, 1);
 	atomic_store(&f->state, F_FREE);
 }
 
@@ -550,7 +552,7 @@ int nb_same_flight_reserve(void)
 			if (!atomic_compare_exchange_strong(&f->state, &expect, F_BUSY))
 				continue;
 			if (held(f) == 0) {
-				atomic_fetch_sub(&flights_live, 1);
+				atomic_fetch_sub(&nb_flights_live, 1);
 				atomic_store(&f->state, F_FREE);
 			} else {
 				atomic_store(&f->state, F_VALID);
@@ -631,7 +633,7 @@ void nb_same_flight_commit(int slot, int src, off_t off, size_t n, int dst, int 
 			f->family = AF_UNSPEC; /* cannot be asked: waits its bound */
 		}
 	}
-	atomic_fetch_add(&flights_live, 1);
+	atomic_fetch_add(&nb_flights_live, 1);
 	atomic_store(&f->state, F_VALID);
 	errno = saved;
 }
