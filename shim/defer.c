@@ -60,25 +60,84 @@ NB_UNINSTRUMENTED void nb_defer_maps_changed(void)
 	atomic_fetch_add_explicit(&maps_gen, 1, memory_order_relaxed);
 }
 
-static void thread_stack(struct range *r)
+static unsigned long hex_at(const char **p)
 {
-	if (r->hi != 0)
-		return;
-	pthread_attr_t a;
-	void *lo;
-	size_t sz;
-	if (pthread_getattr_np(pthread_self(), &a) == 0) {
-		if (pthread_attr_getstack(&a, &lo, &sz) == 0) {
-			r->lo = (uintptr_t)lo;
-			r->hi = (uintptr_t)lo + sz;
+	unsigned long v = 0;
+	for (;; (*p)++) {
+		char c = **p;
+		int d = c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+		if (d < 0)
+			return v;
+		v = v * 16 + (unsigned long)d;
+	}
+}
+
+/* The mapping of /proc/self/maps that holds a: raw calls, a stack
+ * buffer, no libc state. */
+static bool mapping_holding(uintptr_t a, struct range *out)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	char buf[4096];
+	size_t have = 0;
+	bool found = false;
+	for (;;) {
+		ssize_t r = (ssize_t)syscall(SYS_read, fd, buf + have, sizeof buf - 1 - have);
+		if (r <= 0)
+			break;
+		have += (size_t)r;
+		buf[have] = '\0';
+		char *line = buf, *nl;
+		while (!found && (nl = strchr(line, '\n')) != NULL) {
+			const char *p = line;
+			unsigned long lo = hex_at(&p), hi = 0;
+			if (*p == '-') {
+				p++;
+				hi = hex_at(&p);
+			}
+			if (a >= lo && a < hi) {
+				out->lo = lo;
+				out->hi = hi;
+				found = true;
+			}
+			line = nl + 1;
 		}
-		pthread_attr_destroy(&a);
+		if (found)
+			break;
+		size_t rest = have - (size_t)(line - buf);
+		memmove(buf, line, rest);
+		have = rest;
 	}
-	if (r->hi == 0) { /* unknown: refuse everything near the stack pointer */
-		uintptr_t sp = (uintptr_t)&a;
-		r->lo = sp - (64u << 20);
-		r->hi = sp + (64u << 20);
+	nb_sys_close(fd);
+	return found;
+}
+
+/*
+ * This thread's stack: the mapping that holds the stack pointer, read
+ * once per thread from /proc/self/maps. Not pthread_getattr_np: it takes
+ * the thread's lock (and, for the main thread, mallocs and fopens), and a
+ * signal handler whose read is deferred while its thread is inside that
+ * call would wait for its own thread - the process hangs. A thread on
+ * its alternate signal stack right now (a handler) cannot see its stack
+ * this way: for that call everything near the stack pointer is refused,
+ * and nothing is cached.
+ */
+static struct range thread_stack(void)
+{
+	if (stack_range.hi != 0)
+		return stack_range;
+	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+	stack_t ss;
+	bool on_alt = syscall(SYS_sigaltstack, NULL, &ss) == 0 && (ss.ss_flags & SS_ONSTACK);
+	struct range r = { 0, 0 };
+	if (!on_alt && mapping_holding(sp, &r)) {
+		stack_range = r;
+		return r;
 	}
+	r.lo = sp - (64u << 20); /* unknown: everything near the stack pointer */
+	r.hi = sp + (64u << 20);
+	return r;
 }
 
 /* Finds the mapping holding [a, b) in /proc/self/maps and tells whether
@@ -261,12 +320,12 @@ static bool in_altstack(uintptr_t a, uintptr_t b)
 
 static bool guardable(uintptr_t a, uintptr_t b)
 {
-	thread_stack(&stack_range);
-	if (a < stack_range.hi && b > stack_range.lo)
+	struct range st = thread_stack();
+	if (a < st.hi && b > st.lo)
 		return false;
-	/* Not on the stack pthread knows: some other stack is in use here. */
+	/* Not on the thread's own stack: some other stack is in use here. */
 	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-	if ((sp < stack_range.lo || sp >= stack_range.hi) && near_sp(a, b, sp))
+	if ((sp < st.lo || sp >= st.hi) && near_sp(a, b, sp))
 		return false;
 	if (in_fork_special(a, b))
 		return false;
@@ -1117,11 +1176,11 @@ int nb_defer_refusal(uintptr_t a, size_t n)
 {
 	/* (Not the page count: n is what this read returned, and a later
 	 * read of the same buffer may fill more of it.) */
-	thread_stack(&stack_range);
-	if (a < stack_range.hi && a + n > stack_range.lo)
+	struct range st = thread_stack();
+	if (a < st.hi && a + n > st.lo)
 		return NB_BUF_STACK;
 	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-	if ((sp < stack_range.lo || sp >= stack_range.hi) && near_sp(a, a + n, sp))
+	if ((sp < st.lo || sp >= st.hi) && near_sp(a, a + n, sp))
 		return NB_BUF_STACK;
 	if (in_fork_special(a, a + n))
 		return NB_BUF_FORK;

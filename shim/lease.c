@@ -459,19 +459,11 @@ void nb_lease_thread_stop(void)
 		sched_yield();
 }
 
-void nb_lease_prepare(void)
+static __thread bool starting_here __attribute__((tls_model("initial-exec")));
+
+/* Starts the lease thread (once per process), or says why not. */
+static void start_thread(void)
 {
-	if (NB_LIKELY(atomic_load_explicit(&thread_tid, memory_order_relaxed) != 0) ||
-	    !nb_lease_on())
-		return;
-	if (atomic_exchange(&thread_starting, 1)) {
-		/* Another thread is starting it: its file's lease must not be
-		 * skipped for want of a thread that is microseconds away. */
-		while (atomic_load(&thread_tid) == 0)
-			sched_yield();
-		return;
-	}
-	int saved = errno;
 	/* A break that cannot be queued comes as SIGIO instead, which the
 	 * thread keeps blocked: the writer would wait for the lease-break
 	 * time. Where the queue is rationed that tightly, no leases. */
@@ -479,7 +471,6 @@ void nb_lease_prepare(void)
 	if (nb_sys_getrlimit(RLIMIT_SIGPENDING, &rl) == 0 && rl.rlim_cur < 64) {
 		atomic_store(&thread_tid, -1);
 		nb_lease_stop(NB_LEASE_STOP_SIGPENDING);
-		errno = saved;
 		return;
 	}
 	/* A handler of the program's on the signal: it must run where the
@@ -487,11 +478,14 @@ void nb_lease_prepare(void)
 	if (nb_fault_program_handles(lease_sig)) {
 		atomic_store(&thread_tid, -1);
 		nb_lease_stop(NB_LEASE_STOP_PROGRAM_SIGNAL);
-		errno = saved;
 		return;
 	}
 	if (!atomic_load(&mine_ready))
 		mine_reset();
+	/* pthread_create takes glibc's locks: no handler of this thread may
+	 * run inside it (one that creates a thread too would wait for them
+	 * forever). */
+	nb_crit_enter();
 	pthread_attr_t at;
 	pthread_t t;
 	bool ok = pthread_attr_init(&at) == 0;
@@ -513,6 +507,31 @@ void nb_lease_prepare(void)
 		atomic_store(&thread_tid, -1);
 		nb_lease_stop(NB_LEASE_STOP_NO_THREAD);
 	}
+	nb_crit_leave();
+}
+
+void nb_lease_prepare(void)
+{
+	if (NB_LIKELY(atomic_load_explicit(&thread_tid, memory_order_relaxed) != 0) ||
+	    !nb_lease_on())
+		return;
+	/* A signal handler whose read came while its own thread is starting
+	 * the lease thread: waiting would be waiting for itself. That read
+	 * goes without a lease. */
+	if (starting_here)
+		return;
+	starting_here = true;
+	if (atomic_exchange(&thread_starting, 1)) {
+		/* Another thread is starting it: its file's lease must not be
+		 * skipped for want of a thread that is microseconds away. */
+		while (atomic_load(&thread_tid) == 0)
+			sched_yield();
+		starting_here = false;
+		return;
+	}
+	int saved = errno;
+	start_thread();
+	starting_here = false;
 	errno = saved;
 }
 

@@ -126,4 +126,17 @@ test_vfork_child_changing_the_source_beside_a_phantom() {
 	met_phantom vfork
 }
 
+# A signal handler whose read is deferred while its own thread is in the
+# middle of its first deferred read (finding its stack, starting the lease
+# thread): the library must never wait for its own thread there. It used
+# to hang in pthread_getattr_np (the thread's lock) and then in the lease
+# thread's start (waiting for a start the handler interrupted).
+test_handler_read_inside_the_threads_first_deferred_read_does_not_hang() {
+	local i
+	for i in 1 2 3 4 5; do
+		both sigfirst x
+		met_phantom sigfirst
+	done
+}
+
 run_tests
