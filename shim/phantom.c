@@ -115,6 +115,8 @@ static void publish(struct phantom *p, int st)
 	atomic_store_explicit(&p->state, st, memory_order_release);
 }
 static atomic_uint high;  /* slots ever used: scans stop here */
+struct phantom;
+static int open_pages(const struct phantom *p);
 static atomic_uint live;  /* LIVE, BUSY or DONE entries in the table */
 static atomic_int memfd = -1;
 
@@ -722,7 +724,7 @@ static int open_filled(const struct phantom *p, int filled, size_t from, size_t 
 		nb_die("a guarded buffer's bytes are in a pipe shared with the parent process "
 		       "and cannot be copied; stopping this child rather than show stale bytes");
 	}
-	int rc = nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
+	int rc = open_pages(p);
 	if (filled == 0)
 		return rc;
 	for (size_t done = from; rc == 0 && done < to;) {
@@ -768,15 +770,77 @@ int nb_phantom_materialize(int idx)
 	return rc;
 }
 
+/*
+ * A fault whose phantom is gone by the time its handler looks. The
+ * kernel takes the fault on a guarded page; the handler runs when the
+ * thread next gets the CPU - on a loaded machine tens of milliseconds
+ * later, and a thread stopped in between (SIGSTOP, a debugger) much
+ * later. Meanwhile another thread may have filled and opened the pages,
+ * and the entry may be reused or freed: the table no longer knows them,
+ * and a handler that trusted only the table would hand the program a
+ * SIGSEGV that plain never gets (haz_mem dontneed-race: a reader thread
+ * and madvise(MADV_DONTNEED) on the buffer).
+ *
+ * So the ranges the library opened last are remembered (opened[], a
+ * ring, one word per range: page number and page count), and a fault in
+ * one of them that no live entry explains runs the access again - at
+ * most NB_STALE_RETRIES times at the same page in a row, after which the
+ * fault is the program's own (its protection says no now: a raw mprotect
+ * behind the hooks). Only faults on such pages are retried: the
+ * program's own guard pages elsewhere reach its handler at once.
+ */
+#define NB_OPENED_RING 256
+#define NB_STALE_RETRIES 64
+static atomic_ullong opened[NB_OPENED_RING];
+static atomic_uint opened_next;
+static __thread uintptr_t stale_page __attribute__((tls_model("initial-exec")));
+static __thread unsigned stale_tries __attribute__((tls_model("initial-exec")));
+
+static int open_pages(const struct phantom *p)
+{
+	uint64_t pages = (uint64_t)(p->end - p->start) >> 12;
+	if (pages >= (1ull << 28))
+		pages = (1ull << 28) - 1;
+	unsigned i = atomic_fetch_add(&opened_next, 1) % NB_OPENED_RING;
+	atomic_store(&opened[i], ((uint64_t)p->start >> 12) << 28 | pages);
+	return nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
+}
+
+static bool opened_lately(uintptr_t a)
+{
+	uint64_t page = (uint64_t)a >> 12;
+	for (unsigned i = 0; i < NB_OPENED_RING; i++) {
+		uint64_t v = atomic_load_explicit(&opened[i], memory_order_relaxed);
+		uint64_t lo = v >> 28, n = v & ((1ull << 28) - 1);
+		if (n != 0 && page >= lo && page < lo + n)
+			return true;
+	}
+	return false;
+}
+
 bool nb_phantom_fault(uintptr_t a)
 {
 	int i = nb_phantom_find(a);
 	if (i == NB_PHANTOM_RESOLVED)
 		return true; /* another thread just opened it: retry the access */
-	if (i < 0)
-		return false;
+	if (i < 0) {
+		uintptr_t page = a & ~(uintptr_t)4095;
+		if (!opened_lately(a))
+			return false;
+		if (page != stale_page) {
+			stale_page = page;
+			stale_tries = 0;
+		}
+		return ++stale_tries <= NB_STALE_RETRIES;
+	}
+	stale_page = 0;
 	nb_phantom_materialize(i);
 	return true;
+}
+
+bool nb_phantom_ever(void)
+{
+	return atomic_load_explicit(&high, memory_order_relaxed) != 0;
 }
 
 void nb_phantom_drop_range(uintptr_t start, uintptr_t end, bool unprotect)
@@ -787,10 +851,15 @@ void nb_phantom_drop_range(uintptr_t start, uintptr_t end, bool unprotect)
 		if (atomic_load(&p->state) == PH_FREE || p->xend <= start || p->xstart >= end)
 			continue;
 		int done = PH_DONE;
-		if (atomic_compare_exchange_strong(&p->state, &done, PH_FREE)) {
-			atomic_fetch_sub(&live, 1); /* already open: just forget it */
+		/* Already open: forgotten - unless the pages stay (unprotect):
+		 * a thread that faulted on them before they were opened may
+		 * still be on its way to the handler, which must find them. */
+		if (!unprotect && atomic_compare_exchange_strong(&p->state, &done, PH_FREE)) {
+			atomic_fetch_sub(&live, 1);
 			continue;
 		}
+		if (atomic_load(&p->state) == PH_DONE)
+			continue;
 		if (p->start < start || p->end > end) {
 			/* Only part of it goes (a page at one end, an edge): the
 			 * pages that stay must hold the bytes the read gave. */
@@ -799,9 +868,14 @@ void nb_phantom_drop_range(uintptr_t start, uintptr_t end, bool unprotect)
 		}
 		if (!claim(p))
 			continue;
-		if (unprotect)
-			nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
-		release_free(p);
+		if (unprotect) {
+			/* DONE, as a fill leaves it: a thread that faulted on the
+			 * pages meanwhile retries its access (nb_phantom_fault). */
+			open_pages(p);
+			release_done(p);
+		} else {
+			release_free(p);
+		}
 	}
 }
 
@@ -1196,7 +1270,7 @@ void nb_phantom_release_held(const int *held, int n, int how)
 		case NB_HELD_ZEROED:
 			/* Fresh zero pages now, as the program expects; DONE, so a
 			 * thread that faulted on them meanwhile retries its access. */
-			nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
+			open_pages(p);
 			release_done(p); /* a pipe is drained of the bytes */
 			break;
 		default:
