@@ -851,15 +851,10 @@ void nb_phantom_drop_range(uintptr_t start, uintptr_t end, bool unprotect)
 		if (atomic_load(&p->state) == PH_FREE || p->xend <= start || p->xstart >= end)
 			continue;
 		int done = PH_DONE;
-		/* Already open: forgotten - unless the pages stay (unprotect):
-		 * a thread that faulted on them before they were opened may
-		 * still be on its way to the handler, which must find them. */
-		if (!unprotect && atomic_compare_exchange_strong(&p->state, &done, PH_FREE)) {
-			atomic_fetch_sub(&live, 1);
+		if (atomic_compare_exchange_strong(&p->state, &done, PH_FREE)) {
+			atomic_fetch_sub(&live, 1); /* already open: just forget it */
 			continue;
 		}
-		if (atomic_load(&p->state) == PH_DONE)
-			continue;
 		if (p->start < start || p->end > end) {
 			/* Only part of it goes (a page at one end, an edge): the
 			 * pages that stay must hold the bytes the read gave. */
@@ -868,14 +863,11 @@ void nb_phantom_drop_range(uintptr_t start, uintptr_t end, bool unprotect)
 		}
 		if (!claim(p))
 			continue;
-		if (unprotect) {
-			/* DONE, as a fill leaves it: a thread that faulted on the
-			 * pages meanwhile retries its access (nb_phantom_fault). */
+		/* Opened as a fill opens (remembered): a thread that faulted
+		 * on the pages meanwhile retries its access (nb_phantom_fault). */
+		if (unprotect)
 			open_pages(p);
-			release_done(p);
-		} else {
-			release_free(p);
-		}
+		release_free(p);
 	}
 }
 
