@@ -781,15 +781,31 @@ int nb_phantom_materialize(int idx)
  * SIGSEGV that plain never gets (haz_mem dontneed-race: a reader thread
  * and madvise(MADV_DONTNEED) on the buffer).
  *
- * So the ranges the library opened last are remembered (opened[], a
- * ring, one word per range: page number and page count), and a fault in
- * one of them that no live entry explains runs the access again - at
- * most NB_STALE_RETRIES times at the same page in a row, after which the
+ * So the ranges the library opened are remembered (opened[], a ring,
+ * one word per range: page number and page count), and a fault in one
+ * of them that no live entry explains runs the access again - at most
+ * NB_STALE_RETRIES times at the same page in a row, after which the
  * fault is the program's own (its protection says no now: a raw mprotect
  * behind the hooks). Only faults on such pages are retried: the
  * program's own guard pages elsewhere reach its handler at once.
+ *
+ * The ring forgets a range only when NB_OPENED_RING other, distinct
+ * ranges were opened after it: a range opened again while it is still
+ * there is not added twice. A loop that keeps opening the same buffer
+ * (each turn madvised away, freed, or looked at) must not push out the
+ * range a stalled thread faulted on (haz_mem late-handler-many: 1500
+ * turns while the reader is held). The scan costs a few hundred loads,
+ * next to the mprotect that follows it, and only when pages are opened,
+ * never in the steady state of a loop. A thread held off the CPU while
+ * more distinct buffers than that were opened is a documented limit.
+ *
+ * The word: page number in the high 45 bits (user addresses below 2^56,
+ * five-level page tables included), page count in the low 19 (a read
+ * returns at most 0x7ffff000 bytes, 2^19 - 1 pages; a longer range is
+ * remembered by its first 2^19 - 1 pages).
  */
-#define NB_OPENED_RING 256
+#define NB_OPENED_RING 1024
+#define NB_OPENED_COUNT_BITS 19
 #define NB_STALE_RETRIES 64
 static atomic_ullong opened[NB_OPENED_RING];
 static atomic_uint opened_next;
@@ -798,20 +814,27 @@ static __thread unsigned stale_tries __attribute__((tls_model("initial-exec")));
 
 static int open_pages(const struct phantom *p)
 {
+	const uint64_t most = (1ull << NB_OPENED_COUNT_BITS) - 1;
 	uint64_t pages = (uint64_t)(p->end - p->start) >> 12;
-	if (pages >= (1ull << 28))
-		pages = (1ull << 28) - 1;
-	unsigned i = atomic_fetch_add(&opened_next, 1) % NB_OPENED_RING;
-	atomic_store(&opened[i], ((uint64_t)p->start >> 12) << 28 | pages);
+	uint64_t word = ((uint64_t)p->start >> 12) << NB_OPENED_COUNT_BITS |
+			(pages < most ? pages : most);
+	bool known = false;
+	for (unsigned i = 0; i < NB_OPENED_RING && !known; i++)
+		known = atomic_load_explicit(&opened[i], memory_order_relaxed) == word;
+	if (!known) {
+		unsigned i = atomic_fetch_add(&opened_next, 1) % NB_OPENED_RING;
+		atomic_store(&opened[i], word);
+	}
 	return nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
 }
 
 static bool opened_lately(uintptr_t a)
 {
+	const uint64_t mask = (1ull << NB_OPENED_COUNT_BITS) - 1;
 	uint64_t page = (uint64_t)a >> 12;
 	for (unsigned i = 0; i < NB_OPENED_RING; i++) {
 		uint64_t v = atomic_load_explicit(&opened[i], memory_order_relaxed);
-		uint64_t lo = v >> 28, n = v & ((1ull << 28) - 1);
+		uint64_t lo = v >> NB_OPENED_COUNT_BITS, n = v & mask;
 		if (n != 0 && page >= lo && page < lo + n)
 			return true;
 	}

@@ -122,4 +122,14 @@ test_late_fault_handler_past_the_grace_of_a_filled_phantom_retries_the_access() 
 	late_handler grace
 }
 
+# More pages opened meanwhile than the library's memory of opened ranges
+# holds (1500 turns of a loop whose buffer is madvised away each time),
+# and a SIGSEGV handler of the program's that would end the run.
+test_late_fault_handler_after_the_same_buffer_was_opened_many_times_meanwhile_retries_the_access() {
+	late_handler many
+	local g
+	g=$(sed -n 's/^probe many guarded=//p' shim.err)
+	[ "${g:-0}" -gt 1100 ] || fail "only ${g:-0} turns met a phantom"
+}
+
 run_tests

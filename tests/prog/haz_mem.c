@@ -51,6 +51,11 @@
  *   late-handler-grace       the same, the main thread looks at the buffer
  *                            meanwhile and waits 120 ms before the reader
  *                            goes on
+ *   late-handler-many        as late-handler-dontneed, and meanwhile 1500
+ *                            more turns of the loop in a second buffer,
+ *                            each madvised away after its write; the
+ *                            program has a SIGSEGV handler of its own
+ *                            (it prints the address and exits with 3)
  * The late-handler scenarios print the same lines whether or not the
  * reader met a fault (plain: it does not); stderr says whether the tracer
  * saw the reader stop at a SIGSEGV in the buffer ("probe late-fault").
@@ -731,18 +736,62 @@ static void late_look(char *buf)
 	usleep(120 * 1000); /* past the library's 50 ms of grace */
 }
 
+/* madvise(DONTNEED) and a read, as above; then many more turns of the
+ * loop in a second buffer, each one madvised away after its write (each
+ * opens a phantom's pages: more than the library remembers). */
+static void late_many(char *buf)
+{
+	late_dontneed(buf);
+	char *b2 = map(CHUNK);
+	int n = 0, g = 0;
+	for (int k = 0; k < 1500; k++) {
+		ssize_t r = read(src_fd, b2, CHUNK);
+		if (r == 0) {
+			lseek(src_fd, 0, SEEK_SET);
+			continue;
+		}
+		if (r < 0 || !write_all(b2, (size_t)r))
+			break;
+		g += guarded(b2, (size_t)r) == 1;
+		n += madvise(b2, CHUNK, MADV_DONTNEED) == 0;
+	}
+	fprintf(stderr, "probe many guarded=%d\n", g);
+	lseek(src_fd, (ACT_AT + 1) * CHUNK, SEEK_SET);
+	printf("  %d more turns, each madvised away\n", n);
+}
+
 static void late_free(char *buf)
 {
 	free(buf);
 	printf("  freed\n");
 }
 
+/* The program's own SIGSEGV handler (late-handler-many): plain never
+ * calls it; a fault the library hands on would end the run at once. */
+static void late_on_segv(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	char m[80];
+	int k = snprintf(m, sizeof m, "haz_mem: SIGSEGV at %p\n", si->si_addr);
+	syscall(SYS_write, 2, m, (size_t)k);
+	_exit(3);
+}
+
 static int sc_late(const char *how)
 {
-	void (*meanwhile)(char *) = strcmp(how, "free") == 0   ? late_free
+	void (*meanwhile)(char *) = strcmp(how, "free") == 0	? late_free
 				    : strcmp(how, "grace") == 0 ? late_look
+				    : strcmp(how, "many") == 0	? late_many
 								: late_dontneed;
 	bool heap = meanwhile == late_free;
+	if (meanwhile == late_many) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_sigaction = late_on_segv;
+		sa.sa_flags = SA_SIGINFO;
+		sigaction(SIGSEGV, &sa, NULL);
+	}
 	/* The heap buffer has a neighbour, so that freeing it never trims
 	 * the heap: the reader's late access finds memory there, as plain. */
 	char *buf = heap ? malloc(CHUNK) : map(CHUNK);
@@ -809,7 +858,7 @@ int main(int argc, char **argv)
 		return sc_race();
 	if (strncmp(s, "late-handler-", 13) == 0 &&
 	    (strcmp(s + 13, "dontneed") == 0 || strcmp(s + 13, "free") == 0 ||
-	     strcmp(s + 13, "grace") == 0))
+	     strcmp(s + 13, "grace") == 0 || strcmp(s + 13, "many") == 0))
 		return sc_late(s + 13);
 	fprintf(stderr, "haz_mem: unknown scenario %s\n", s);
 	return 2;
