@@ -199,8 +199,10 @@ static void trampoline(int sig, siginfo_t *info, void *uc)
 {
 	int saved = errno;
 	/* A touch of a phantom: fill it and let the access run again. Only
-	 * real faults (si_code > 0) qualify: a kill() carries no address. */
-	if (sig == SIGSEGV && info != NULL && info->si_code > 0 && nb_phantom_any() &&
+	 * real faults (si_code > 0) qualify: a kill() carries no address.
+	 * Asked whenever a phantom was ever made, not only while one lives:
+	 * the fault may be older than the phantom's end (phantom.c). */
+	if (sig == SIGSEGV && info != NULL && info->si_code > 0 && nb_phantom_ever() &&
 	    nb_phantom_fault((uintptr_t)info->si_addr)) {
 		errno = saved;
 		return;

@@ -448,6 +448,7 @@ int nb_phantom_find(uintptr_t a);
 /* The live phantom overlapping [start, end) that starts lowest; -1. */
 int nb_phantom_next(uintptr_t start, uintptr_t end);
 /* nb_phantom_any(): see "The hot path" at the end of this file. */
+bool nb_phantom_ever(void); /* some entry was ever used (the fault path) */
 /* Fills the memory from the backing, opens it, forgets the phantom. */
 int nb_phantom_materialize(int idx);
 /* The trampoline's question: was this fault a phantom's (now resolved)? */

@@ -118,6 +118,8 @@ static atomic_uint high;  /* slots ever used: scans stop here */
 /* LIVE, BUSY or DONE entries in the table: the hot path's first look
  * (nb_phantom_any, internal.h), hence not static. */
 atomic_uint nb_phantom_live;
+struct phantom;
+static int open_pages(const struct phantom *p);
 static atomic_int memfd = -1;
 
 /* ---- fork: no entry may be caught half changed ---- */
@@ -719,7 +721,7 @@ static int open_filled(const struct phantom *p, int filled, size_t from, size_t 
 		nb_die("a guarded buffer's bytes are in a pipe shared with the parent process "
 		       "and cannot be copied; stopping this child rather than show stale bytes");
 	}
-	int rc = nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
+	int rc = open_pages(p);
 	if (filled == 0)
 		return rc;
 	for (size_t done = from; rc == 0 && done < to;) {
@@ -765,15 +767,100 @@ int nb_phantom_materialize(int idx)
 	return rc;
 }
 
+/*
+ * A fault whose phantom is gone by the time its handler looks. The
+ * kernel takes the fault on a guarded page; the handler runs when the
+ * thread next gets the CPU - on a loaded machine tens of milliseconds
+ * later, and a thread stopped in between (SIGSTOP, a debugger) much
+ * later. Meanwhile another thread may have filled and opened the pages,
+ * and the entry may be reused or freed: the table no longer knows them,
+ * and a handler that trusted only the table would hand the program a
+ * SIGSEGV that plain never gets (haz_mem dontneed-race: a reader thread
+ * and madvise(MADV_DONTNEED) on the buffer).
+ *
+ * So the ranges the library opened are remembered (opened[], a ring,
+ * one word per range: page number and page count), and a fault in one
+ * of them that no live entry explains runs the access again - at most
+ * NB_STALE_RETRIES times at the same page in a row, after which the
+ * fault is the program's own (its protection says no now: a raw mprotect
+ * behind the hooks). Only faults on such pages are retried: the
+ * program's own guard pages elsewhere reach its handler at once.
+ *
+ * The ring forgets a range only when NB_OPENED_RING other, distinct
+ * ranges were opened after it: a range opened again while it is still
+ * there is not added twice. A loop that keeps opening the same buffer
+ * (each turn madvised away, freed, or looked at) must not push out the
+ * range a stalled thread faulted on (haz_mem late-handler-many: 1500
+ * turns while the reader is held). The scan costs a few hundred loads,
+ * next to the mprotect that follows it, and only when pages are opened,
+ * never in the steady state of a loop. A thread held off the CPU while
+ * more distinct buffers than that were opened is a documented limit.
+ *
+ * The word: page number in the high 45 bits (user addresses below 2^56,
+ * five-level page tables included), page count in the low 19 (a read
+ * returns at most 0x7ffff000 bytes, 2^19 - 1 pages; a longer range is
+ * remembered by its first 2^19 - 1 pages).
+ */
+#define NB_OPENED_RING 1024
+#define NB_OPENED_COUNT_BITS 19
+#define NB_STALE_RETRIES 64
+static atomic_ullong opened[NB_OPENED_RING];
+static atomic_uint opened_next;
+static __thread uintptr_t stale_page __attribute__((tls_model("initial-exec")));
+static __thread unsigned stale_tries __attribute__((tls_model("initial-exec")));
+
+static int open_pages(const struct phantom *p)
+{
+	const uint64_t most = (1ull << NB_OPENED_COUNT_BITS) - 1;
+	uint64_t pages = (uint64_t)(p->end - p->start) >> 12;
+	uint64_t word = ((uint64_t)p->start >> 12) << NB_OPENED_COUNT_BITS |
+			(pages < most ? pages : most);
+	bool known = false;
+	for (unsigned i = 0; i < NB_OPENED_RING && !known; i++)
+		known = atomic_load_explicit(&opened[i], memory_order_relaxed) == word;
+	if (!known) {
+		unsigned i = atomic_fetch_add(&opened_next, 1) % NB_OPENED_RING;
+		atomic_store(&opened[i], word);
+	}
+	return nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
+}
+
+static bool opened_lately(uintptr_t a)
+{
+	const uint64_t mask = (1ull << NB_OPENED_COUNT_BITS) - 1;
+	uint64_t page = (uint64_t)a >> 12;
+	for (unsigned i = 0; i < NB_OPENED_RING; i++) {
+		uint64_t v = atomic_load_explicit(&opened[i], memory_order_relaxed);
+		uint64_t lo = v >> NB_OPENED_COUNT_BITS, n = v & mask;
+		if (n != 0 && page >= lo && page < lo + n)
+			return true;
+	}
+	return false;
+}
+
 bool nb_phantom_fault(uintptr_t a)
 {
 	int i = nb_phantom_find(a);
 	if (i == NB_PHANTOM_RESOLVED)
 		return true; /* another thread just opened it: retry the access */
-	if (i < 0)
-		return false;
+	if (i < 0) {
+		uintptr_t page = a & ~(uintptr_t)4095;
+		if (!opened_lately(a))
+			return false;
+		if (page != stale_page) {
+			stale_page = page;
+			stale_tries = 0;
+		}
+		return ++stale_tries <= NB_STALE_RETRIES;
+	}
+	stale_page = 0;
 	nb_phantom_materialize(i);
 	return true;
+}
+
+bool nb_phantom_ever(void)
+{
+	return atomic_load_explicit(&high, memory_order_relaxed) != 0;
 }
 
 void nb_phantom_drop_range(uintptr_t start, uintptr_t end, bool unprotect)
@@ -796,8 +883,10 @@ void nb_phantom_drop_range(uintptr_t start, uintptr_t end, bool unprotect)
 		}
 		if (!claim(p))
 			continue;
+		/* Opened as a fill opens (remembered): a thread that faulted
+		 * on the pages meanwhile retries its access (nb_phantom_fault). */
 		if (unprotect)
-			nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
+			open_pages(p);
 		release_free(p);
 	}
 }
@@ -1193,7 +1282,7 @@ void nb_phantom_release_held(const int *held, int n, int how)
 		case NB_HELD_ZEROED:
 			/* Fresh zero pages now, as the program expects; DONE, so a
 			 * thread that faulted on them meanwhile retries its access. */
-			nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
+			open_pages(p);
 			release_done(p); /* a pipe is drained of the bytes */
 			break;
 		default:

@@ -95,4 +95,41 @@ test_reader_racing_madvise_dontneed_sees_zeros_after_it_returns() {
 	assert_nogrep 'nonzero [1-9]' shim.out
 }
 
+# A fault whose handler runs late (haz_mem late-handler-*): a tracer
+# holds the reader thread between its fault on the phantom and its
+# handler while the main thread ends the phantom; then the handler runs.
+# Plain, the reader never faults; preloaded, its access must simply run
+# again - and the library must go on (the main thread's later look at
+# the buffer meets a phantom and is filled, not killed).
+late_handler() {
+	same_as_plain "late-handler-$1"
+	met_phantom
+	assert_grep '^probe late-fault stopped=1 in-buffer=1$' shim.err
+	assert_grep '^probe late-fault stopped=0 in-buffer=0$' plain.err
+	assert_grep '^  reader: access done 1, tracer status 0$' shim.out
+	assert_grep '^probe later guarded=1$' shim.err
+}
+
+test_late_fault_handler_after_madvise_dontneed_and_a_read_retries_the_access() {
+	late_handler dontneed
+}
+
+test_late_fault_handler_after_the_buffer_was_freed_retries_the_access() {
+	late_handler free
+}
+
+test_late_fault_handler_past_the_grace_of_a_filled_phantom_retries_the_access() {
+	late_handler grace
+}
+
+# More pages opened meanwhile than the library's memory of opened ranges
+# holds (1500 turns of a loop whose buffer is madvised away each time),
+# and a SIGSEGV handler of the program's that would end the run.
+test_late_fault_handler_after_the_same_buffer_was_opened_many_times_meanwhile_retries_the_access() {
+	late_handler many
+	local g
+	g=$(sed -n 's/^probe many guarded=//p' shim.err)
+	[ "${g:-0}" -gt 1100 ] || fail "only ${g:-0} turns met a phantom"
+}
+
 run_tests

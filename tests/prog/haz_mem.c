@@ -39,6 +39,26 @@
  *                            memory; a signal handled on it follows
  *   dontneed-race            a thread reads the buffer while another
  *                            madvises it away, many times
+ *   late-handler-dontneed    a reader thread's touch of the buffer is held
+ *                            between its fault and its handler (a tracer
+ *                            child stops it at the SIGSEGV); meanwhile the
+ *                            main thread madvises the buffer away and reads
+ *                            into it from another descriptor; then the
+ *                            reader goes on. Two iterations later the main
+ *                            thread looks at the buffer.
+ *   late-handler-free        the same, the buffer from malloc and freed
+ *                            meanwhile (the loop goes on in a new one)
+ *   late-handler-grace       the same, the main thread looks at the buffer
+ *                            meanwhile and waits 120 ms before the reader
+ *                            goes on
+ *   late-handler-many        as late-handler-dontneed, and meanwhile 1500
+ *                            more turns of the loop in a second buffer,
+ *                            each madvised away after its write; the
+ *                            program has a SIGSEGV handler of its own
+ *                            (it prints the address and exits with 3)
+ * The late-handler scenarios print the same lines whether or not the
+ * reader met a fault (plain: it does not); stderr says whether the tracer
+ * saw the reader stop at a SIGSEGV in the buffer ("probe late-fault").
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -51,9 +71,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <ucontext.h>
 #include <unistd.h>
 
@@ -566,6 +589,243 @@ static int sc_race(void)
 	return rc;
 }
 
+/* ---- a fault whose handler runs late ----
+ *
+ * The window between a fault and its handler is made certain, not lucky:
+ * a tracer (a child process, PTRACE_SEIZE on the reader thread of its
+ * parent) sees the reader stop at the SIGSEGV (signal-delivery-stop,
+ * ptrace(2)), before any handler of the process has run. The main thread
+ * then does what ends the phantom; only then does the tracer detach,
+ * delivering the signal. Without a fault (plain) the reader's access
+ * just completes, and the tracer sees that instead. Shared, anonymous
+ * memory carries the little protocol between the three.
+ */
+struct late {
+	atomic_int tid;     /* the reader thread's */
+	atomic_int go;      /* main: reader, touch the buffer now */
+	atomic_int touched; /* reader: the access completed */
+	atomic_int seen;    /* tracer: LATE_* */
+	atomic_int release; /* main: tracer, let the reader go on */
+	atomic_ulong addr;  /* tracer: the fault's address */
+};
+enum { LATE_STARTING, LATE_READY, LATE_STOPPED, LATE_NO_FAULT, LATE_TIMEOUT, LATE_NO_TRACE };
+
+static struct late *late;
+static char *volatile late_buf;
+static pthread_t late_th;
+static pid_t tracer;
+
+static void nap(void)
+{
+	struct timespec ts = { 0, 200 * 1000 };
+	nanosleep(&ts, NULL);
+}
+
+static void *late_reader(void *arg)
+{
+	(void)arg;
+	atomic_store(&late->tid, (int)syscall(SYS_gettid));
+	while (!atomic_load(&late->go))
+		nap();
+	volatile char c = late_buf[CHUNK / 2]; /* its value is timing's: not printed */
+	(void)c;
+	atomic_store(&late->touched, 1);
+	return NULL;
+}
+
+/* The tracer: at most 30 s, then it lets go whatever happened. */
+static void late_tracer(void)
+{
+	pid_t tid;
+	while ((tid = atomic_load(&late->tid)) == 0)
+		nap();
+	if (ptrace(PTRACE_SEIZE, tid, NULL, NULL) != 0) {
+		atomic_store(&late->seen, LATE_NO_TRACE);
+		_exit(0);
+	}
+	atomic_store(&late->seen, LATE_READY);
+	for (long spins = 0; spins < 30L * 5000; spins++) {
+		int st;
+		pid_t w = waitpid(tid, &st, __WALL | WNOHANG);
+		if (w == tid && WIFSTOPPED(st)) {
+			siginfo_t si;
+			if (WSTOPSIG(st) == SIGSEGV && (st >> 16) == 0 &&
+			    ptrace(PTRACE_GETSIGINFO, tid, NULL, &si) == 0) {
+				atomic_store(&late->addr, (unsigned long)si.si_addr);
+				atomic_store(&late->seen, LATE_STOPPED);
+				for (long k = 0; !atomic_load(&late->release) && k < 30L * 5000; k++)
+					nap();
+				/* Detached, the signal delivered: its handler runs now. */
+				ptrace(PTRACE_DETACH, tid, NULL, (void *)(long)SIGSEGV);
+				_exit(0);
+			}
+			/* Anything else goes on as it would have. */
+			int sig = (st >> 16) == 0 ? WSTOPSIG(st) : 0;
+			ptrace(PTRACE_CONT, tid, NULL, (void *)(long)sig);
+			continue;
+		}
+		if (w == tid || atomic_load(&late->touched)) {
+			atomic_store(&late->seen, LATE_NO_FAULT);
+			_exit(0); /* exiting detaches */
+		}
+		nap();
+	}
+	atomic_store(&late->seen, LATE_TIMEOUT);
+	_exit(0);
+}
+
+/* Before the loop: the reader thread, and the tracer watching it. */
+static void late_start(void)
+{
+	/* Yama (ptrace_scope 1) lets only ancestors trace: allow the child.
+	 * Without Yama the call fails with EINVAL, which changes nothing. */
+	prctl(PR_SET_PTRACER, PR_SET_PTRACER_ANY, 0, 0, 0);
+	late = mmap(NULL, sizeof *late, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (late == MAP_FAILED)
+		die("mmap shared");
+	pthread_create(&late_th, NULL, late_reader, NULL);
+	fflush(stdout);
+	tracer = fork();
+	if (tracer < 0)
+		die("fork");
+	if (tracer == 0)
+		late_tracer();
+}
+
+/* The reader touches the buffer; whatever stopped it waits until the
+ * caller has done its part (`meanwhile`), and then it goes on. */
+static void late_touch(char *buf, void (*meanwhile)(char *buf))
+{
+	late_buf = buf;
+	while (atomic_load(&late->seen) == LATE_STARTING)
+		nap();
+	atomic_store(&late->go, 1);
+	int seen;
+	while ((seen = atomic_load(&late->seen)) == LATE_READY)
+		nap();
+	uintptr_t a = atomic_load(&late->addr);
+	fprintf(stderr, "probe late-fault stopped=%d in-buffer=%d\n", seen == LATE_STOPPED,
+		seen == LATE_STOPPED && a >= (uintptr_t)buf && a < (uintptr_t)buf + CHUNK);
+	if (seen == LATE_NO_TRACE || seen == LATE_TIMEOUT)
+		fprintf(stderr, "haz_mem: tracer %s\n", seen == LATE_NO_TRACE ? "could not attach" : "timed out");
+	meanwhile(buf);
+	atomic_store(&late->release, 1);
+	int st;
+	waitpid(tracer, &st, 0);
+	for (int k = 0; !atomic_load(&late->touched) && k < 30 * 5000; k++)
+		nap();
+	pthread_join(late_th, NULL);
+	printf("  reader: access done %d, tracer status %d\n", atomic_load(&late->touched), st);
+}
+
+static int aux_fd;
+
+/* madvise(DONTNEED), then a read into the buffer from another descriptor
+ * (not the pair's: nothing is deferred, the buffer is only overwritten). */
+static void late_dontneed(char *buf)
+{
+	int r = madvise(buf, CHUNK, MADV_DONTNEED);
+	ssize_t k = read(aux_fd, buf, 16);
+	printf("  madvise DONTNEED %d, read %zd, buffer sum %016llx\n", r, k,
+	       (unsigned long long)sum(buf, CHUNK));
+}
+
+static void late_look(char *buf)
+{
+	printf("  looked at: sum %016llx\n", (unsigned long long)sum(buf, CHUNK));
+	usleep(120 * 1000); /* past the library's 50 ms of grace */
+}
+
+/* madvise(DONTNEED) and a read, as above; then many more turns of the
+ * loop in a second buffer, each one madvised away after its write (each
+ * opens a phantom's pages: more than the library remembers). */
+static void late_many(char *buf)
+{
+	late_dontneed(buf);
+	char *b2 = map(CHUNK);
+	int n = 0, g = 0;
+	for (int k = 0; k < 1500; k++) {
+		ssize_t r = read(src_fd, b2, CHUNK);
+		if (r == 0) {
+			lseek(src_fd, 0, SEEK_SET);
+			continue;
+		}
+		if (r < 0 || !write_all(b2, (size_t)r))
+			break;
+		g += guarded(b2, (size_t)r) == 1;
+		n += madvise(b2, CHUNK, MADV_DONTNEED) == 0;
+	}
+	fprintf(stderr, "probe many guarded=%d\n", g);
+	lseek(src_fd, (ACT_AT + 1) * CHUNK, SEEK_SET);
+	printf("  %d more turns, each madvised away\n", n);
+}
+
+static void late_free(char *buf)
+{
+	free(buf);
+	printf("  freed\n");
+}
+
+/* The program's own SIGSEGV handler (late-handler-many): plain never
+ * calls it; a fault the library hands on would end the run at once. */
+static void late_on_segv(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	char m[80];
+	int k = snprintf(m, sizeof m, "haz_mem: SIGSEGV at %p\n", si->si_addr);
+	syscall(SYS_write, 2, m, (size_t)k);
+	_exit(3);
+}
+
+static int sc_late(const char *how)
+{
+	void (*meanwhile)(char *) = strcmp(how, "free") == 0	? late_free
+				    : strcmp(how, "grace") == 0 ? late_look
+				    : strcmp(how, "many") == 0	? late_many
+								: late_dontneed;
+	bool heap = meanwhile == late_free;
+	if (meanwhile == late_many) {
+		struct sigaction sa;
+		memset(&sa, 0, sizeof sa);
+		sa.sa_sigaction = late_on_segv;
+		sa.sa_flags = SA_SIGINFO;
+		sigaction(SIGSEGV, &sa, NULL);
+	}
+	/* The heap buffer has a neighbour, so that freeing it never trims
+	 * the heap: the reader's late access finds memory there, as plain. */
+	char *buf = heap ? malloc(CHUNK) : map(CHUNK);
+	void *fence = heap ? malloc(64) : NULL;
+	if (buf == NULL || (heap && fence == NULL))
+		die("malloc");
+	late_start();
+	open_all();
+	aux_fd = open("src.bin", O_RDONLY);
+	for (int it = 0;; it++) {
+		ssize_t r = step(buf, it, NULL, false);
+		if (r <= 0)
+			break;
+		if (it == ACT_AT) {
+			probe("act", buf, (size_t)r);
+			late_touch(buf, meanwhile);
+			if (heap && (buf = malloc(CHUNK)) == NULL)
+				die("malloc");
+		}
+		if (it == ACT_AT + 2) {
+			/* A phantom again, if the library goes on: a touch. */
+			probe("later", buf, (size_t)r);
+			printf("  later look: sum %016llx\n", (unsigned long long)sum(buf, (size_t)r));
+		}
+	}
+	close_all();
+	close(aux_fd);
+	if (heap) {
+		free(buf);
+		free(fence);
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc != 2) {
@@ -596,6 +856,10 @@ int main(int argc, char **argv)
 		return sc_altstack();
 	if (strcmp(s, "dontneed-race") == 0)
 		return sc_race();
+	if (strncmp(s, "late-handler-", 13) == 0 &&
+	    (strcmp(s + 13, "dontneed") == 0 || strcmp(s + 13, "free") == 0 ||
+	     strcmp(s + 13, "grace") == 0 || strcmp(s + 13, "many") == 0))
+		return sc_late(s + 13);
 	fprintf(stderr, "haz_mem: unknown scenario %s\n", s);
 	return 2;
 }

@@ -88,14 +88,26 @@ static void touch_materializes_the_file_bytes(void **state)
 	assert_true(nb_phantom_fault((uintptr_t)mem));
 }
 
-static void resolved_phantom_stops_absorbing_faults_after_the_grace(void **state)
+/* After the grace the entry is no longer recognised, but the library
+ * opened those pages lately: a fault there is retried (its handler may
+ * have run late), a bounded number of times in a row, and then it is the
+ * program's. */
+static void resolved_phantom_absorbs_a_bounded_number_of_faults_after_the_grace(void **state)
 {
 	(void)state;
 	guard(mem, 1, 0);
 	assert_int_equal(mem[0], expect_at(0));
 	usleep(120 * 1000);
 	assert_int_equal(nb_phantom_find((uintptr_t)mem), -1);
-	assert_false(nb_phantom_fault((uintptr_t)mem));
+	int retried = 0;
+	while (nb_phantom_fault((uintptr_t)mem) && retried < 1000)
+		retried++;
+	assert_in_range(retried, 1, 64);
+	/* A page the library never opened: the program's at once. */
+	void *other = mmap(NULL, (size_t)pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(other != MAP_FAILED);
+	assert_false(nb_phantom_fault((uintptr_t)other));
+	munmap(other, (size_t)pg);
 }
 
 static void dropping_a_resolved_phantom_forgets_it_at_once(void **state)
@@ -330,7 +342,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		T(touch_materializes_the_file_bytes),
-		T(resolved_phantom_stops_absorbing_faults_after_the_grace),
+		T(resolved_phantom_absorbs_a_bounded_number_of_faults_after_the_grace),
 		T(dropping_a_resolved_phantom_forgets_it_at_once),
 		T(write_touch_materializes_then_keeps_the_write),
 		T(explicit_materialize_fills_without_a_fault),
