@@ -228,6 +228,18 @@ NB_EXPORT int madvise(void *addr, size_t len, int advice)
 	return r;
 }
 
+/* Pages the program guards itself (no read or no write now): faults
+ * there are its own, also where the library opened pages lately
+ * (phantom.c nb_phantom_forget_opened). After the call: a fault before
+ * it is retried a few times at most, never handed on while the pages
+ * are still open. */
+static void own_guard(uintptr_t a, size_t len, int prot, int r)
+{
+	if (r == 0 && (prot & (PROT_READ | PROT_WRITE)) != (PROT_READ | PROT_WRITE) &&
+	    nb_phantom_ever())
+		NB_KEEP_ERRNO(nb_phantom_forget_opened(a, page_end(a, len)));
+}
+
 NB_EXPORT int mprotect(void *addr, size_t len, int prot)
 {
 	if (phantoms())
@@ -236,7 +248,9 @@ NB_EXPORT int mprotect(void *addr, size_t len, int prot)
 	 * the file unseen (sameproc.c), before the call lets them. */
 	nb_same_protect((uintptr_t)addr, page_end((uintptr_t)addr, len), prot);
 	nb_mapping_protect((uintptr_t)addr, len, prot);
-	return NB_CALL(mprotect, (int)syscall(SYS_mprotect, addr, len, prot), addr, len, prot);
+	int r = NB_CALL(mprotect, (int)syscall(SYS_mprotect, addr, len, prot), addr, len, prot);
+	own_guard((uintptr_t)addr, len, prot, r);
+	return r;
 }
 
 /* pkey_mprotect(2) changes protections as mprotect does (pkey -1 is
@@ -248,8 +262,10 @@ NB_EXPORT int pkey_mprotect(void *addr, size_t len, int prot, int pkey)
 		NB_KEEP_ERRNO(nb_phantom_materialize_range((uintptr_t)addr, (uintptr_t)addr + len));
 	nb_mapping_forget((uintptr_t)addr, len);
 	nb_same_protect((uintptr_t)addr, page_end((uintptr_t)addr, len), prot);
-	return NB_CALL(pkey_mprotect, (int)syscall(SYS_pkey_mprotect, addr, len, prot, pkey), addr,
-		       len, prot, pkey);
+	int r = NB_CALL(pkey_mprotect, (int)syscall(SYS_pkey_mprotect, addr, len, prot, pkey), addr,
+			len, prot, pkey);
+	own_guard((uintptr_t)addr, len, prot, r);
+	return r;
 }
 
 NB_EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)

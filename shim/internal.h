@@ -449,6 +449,8 @@ int nb_phantom_find(uintptr_t a);
 int nb_phantom_next(uintptr_t start, uintptr_t end);
 /* nb_phantom_any(): see "The hot path" at the end of this file. */
 bool nb_phantom_ever(void); /* some entry was ever used (the fault path) */
+/* The program guarded these pages itself: its faults there are its own. */
+void nb_phantom_forget_opened(uintptr_t start, uintptr_t end);
 /* Fills the memory from the backing, opens it, forgets the phantom. */
 int nb_phantom_materialize(int idx);
 /* The trampoline's question: was this fault a phantom's (now resolved)? */

@@ -809,20 +809,46 @@ static atomic_uint opened_next;
 static __thread uintptr_t stale_page __attribute__((tls_model("initial-exec")));
 static __thread unsigned stale_tries __attribute__((tls_model("initial-exec")));
 
-static int open_pages(const struct phantom *p)
+static void remember_opened(uint64_t first, uint64_t pages, bool dedup)
 {
 	const uint64_t most = (1ull << NB_OPENED_COUNT_BITS) - 1;
-	uint64_t pages = (uint64_t)(p->end - p->start) >> 12;
-	uint64_t word = ((uint64_t)p->start >> 12) << NB_OPENED_COUNT_BITS |
-			(pages < most ? pages : most);
-	bool known = false;
-	for (unsigned i = 0; i < NB_OPENED_RING && !known; i++)
-		known = atomic_load_explicit(&opened[i], memory_order_relaxed) == word;
-	if (!known) {
-		unsigned i = atomic_fetch_add(&opened_next, 1) % NB_OPENED_RING;
-		atomic_store(&opened[i], word);
-	}
+	uint64_t word = first << NB_OPENED_COUNT_BITS | (pages < most ? pages : most);
+	if (pages == 0)
+		return;
+	for (unsigned i = 0; dedup && i < NB_OPENED_RING; i++)
+		if (atomic_load_explicit(&opened[i], memory_order_relaxed) == word)
+			return;
+	unsigned i = atomic_fetch_add(&opened_next, 1) % NB_OPENED_RING;
+	atomic_store(&opened[i], word);
+}
+
+static int open_pages(const struct phantom *p)
+{
+	remember_opened((uint64_t)p->start >> 12, (uint64_t)(p->end - p->start) >> 12, true);
 	return nb_sys_mprotect((void *)p->start, p->end - p->start, PROT_READ | PROT_WRITE);
+}
+
+/* The program guarded [start, end) itself (mprotect through the hooks,
+ * after the call): a fault there is its own from now on, for its handler
+ * at once - also one whose thread finds the pages opened again by another
+ * thread by the time the handler runs, which without the library reaches
+ * the handler too (haz_mem late-handler-own). The rest of a remembered
+ * range stays remembered (the pieces are added before the whole goes). */
+void nb_phantom_forget_opened(uintptr_t start, uintptr_t end)
+{
+	const uint64_t mask = (1ull << NB_OPENED_COUNT_BITS) - 1;
+	uint64_t fs = (uint64_t)start >> 12, fe = ((uint64_t)end + 4095) >> 12;
+	for (unsigned i = 0; i < NB_OPENED_RING; i++) {
+		uint64_t v = atomic_load_explicit(&opened[i], memory_order_relaxed);
+		uint64_t lo = v >> NB_OPENED_COUNT_BITS, hi = lo + (v & mask);
+		if ((v & mask) == 0 || hi <= fs || lo >= fe)
+			continue;
+		if (lo < fs)
+			remember_opened(lo, fs - lo, false);
+		if (hi > fe)
+			remember_opened(fe, hi - fe, false);
+		atomic_compare_exchange_strong(&opened[i], &v, 0);
+	}
 }
 
 static bool opened_lately(uintptr_t a)

@@ -132,4 +132,20 @@ test_late_fault_handler_after_the_same_buffer_was_opened_many_times_meanwhile_re
 	[ "${g:-0}" -gt 1100 ] || fail "only ${g:-0} turns met a phantom"
 }
 
+# Two late faults told apart by who guarded the page: the library's (the
+# access runs again, the program's handler is not called) and the
+# program's own mprotect(PROT_NONE) on pages the library had opened, which
+# another thread opens again before the handler runs (the handler is
+# called, as plain). Both runs meet the second fault.
+test_late_fault_on_a_page_the_program_guarded_itself_reaches_its_handler() {
+	same_as_plain late-handler-own
+	met_phantom
+	assert_grep '^probe own guarded=1$' shim.err
+	[ "$(grep -c '^probe late-fault stopped=1 in-buffer=1$' shim.err)" = 2 ] ||
+		fail "the reader did not stop at both faults"
+	assert_grep '^probe late-fault stopped=1 in-buffer=1$' plain.err
+	assert_grep '^  handler calls 0$' shim.out
+	assert_grep '^  handler calls 1$' shim.out
+}
+
 run_tests

@@ -56,6 +56,13 @@
  *                            each madvised away after its write; the
  *                            program has a SIGSEGV handler of its own
  *                            (it prints the address and exits with 3)
+ *   late-handler-own         two late faults, the program counting its
+ *                            handler's calls: first as late-handler-dontneed
+ *                            (the library's guard: no call), then on a page
+ *                            of the buffer (opened by the library lately)
+ *                            that the program guarded itself and the main
+ *                            thread opens again meanwhile (one call, as
+ *                            plain)
  * The late-handler scenarios print the same lines whether or not the
  * reader met a fault (plain: it does not); stderr says whether the tracer
  * saw the reader stop at a SIGSEGV in the buffer ("probe late-fault").
@@ -778,6 +785,70 @@ static void late_on_segv(int sig, siginfo_t *si, void *uc)
 	_exit(3);
 }
 
+/* late-handler-own: the program's handler counts every fault and opens
+ * the page it guarded itself. */
+static volatile sig_atomic_t late_hits;
+static char *late_own_page;
+
+static void late_count(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	late_hits++;
+	char *a = si->si_addr;
+	if (late_own_page != NULL && a >= late_own_page && a < late_own_page + PG)
+		mprotect(late_own_page, PG, PROT_READ | PROT_WRITE);
+}
+
+static void late_unguard(char *buf)
+{
+	(void)buf;
+	int r = mprotect(late_own_page, PG, PROT_READ | PROT_WRITE);
+	printf("  own page opened again by the main thread: %d\n", r);
+}
+
+/* Two late faults, told apart by who guarded the page: the library (the
+ * reader's access must just run again: its handler is not called), and
+ * the program itself, on pages the library had opened (its handler is
+ * called, even though another thread opened the page meanwhile). */
+static int sc_late_own(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof sa);
+	sa.sa_sigaction = late_count;
+	sa.sa_flags = SA_SIGINFO;
+	sigaction(SIGSEGV, &sa, NULL);
+	char *buf = map(CHUNK);
+	late_start();
+	open_all();
+	aux_fd = open("src.bin", O_RDONLY);
+	for (int it = 0;; it++) {
+		ssize_t r = step(buf, it, NULL, false);
+		if (r <= 0)
+			break;
+		if (it == ACT_AT) {
+			probe("act", buf, (size_t)r);
+			late_touch(buf, late_dontneed);
+			printf("  handler calls %d\n", (int)late_hits);
+		}
+		if (it == ACT_AT + 3) {
+			/* Filled and opened by the library, past its grace;
+			 * then the program guards the reader's page itself. */
+			probe("own", buf, (size_t)r);
+			printf("  looked at: sum %016llx\n", (unsigned long long)sum(buf, (size_t)r));
+			usleep(80 * 1000);
+			late_own_page = buf + CHUNK / 2;
+			printf("  own page guarded: %d\n", mprotect(late_own_page, PG, PROT_NONE));
+			late_start();
+			late_touch(buf, late_unguard);
+			printf("  handler calls %d\n", (int)late_hits);
+		}
+	}
+	close_all();
+	close(aux_fd);
+	return 0;
+}
+
 static int sc_late(const char *how)
 {
 	void (*meanwhile)(char *) = strcmp(how, "free") == 0	? late_free
@@ -860,6 +931,8 @@ int main(int argc, char **argv)
 	    (strcmp(s + 13, "dontneed") == 0 || strcmp(s + 13, "free") == 0 ||
 	     strcmp(s + 13, "grace") == 0 || strcmp(s + 13, "many") == 0))
 		return sc_late(s + 13);
+	if (strcmp(s, "late-handler-own") == 0)
+		return sc_late_own();
 	fprintf(stderr, "haz_mem: unknown scenario %s\n", s);
 	return 2;
 }
