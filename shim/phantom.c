@@ -867,11 +867,13 @@ static bool opened_lately(uintptr_t a)
 bool nb_phantom_fault(uintptr_t a)
 {
 	int i = nb_phantom_find(a);
-	if (i == NB_PHANTOM_RESOLVED)
-		return true; /* another thread just opened it: retry the access */
-	if (i < 0) {
+	/* Just opened by another thread (in its grace), or opened lately:
+	 * run the access again - a bounded number of times in a row at one
+	 * page, then it is the program's own fault (its protection, set
+	 * behind the hooks, forbids it now). */
+	if (i == NB_PHANTOM_RESOLVED || i < 0) {
 		uintptr_t page = a & ~(uintptr_t)4095;
-		if (!opened_lately(a))
+		if (i < 0 && !opened_lately(a))
 			return false;
 		if (page != stale_page) {
 			stale_page = page;
