@@ -1,0 +1,149 @@
+/*
+ * termsig.c - what a program can observe of the termination signals it
+ * leaves at their default action, one scenario per argument. Prints what
+ * it sees; the integration test (39-termsig-plain.sh) runs it plain and
+ * preloaded and requires the same output and the same exit status or
+ * signal of death.
+ *
+ *   termsig SCENARIO
+ *
+ * Every scenario here ends differently when a handler sits in the
+ * kernel's slot of a signal the program left at SIG_DFL:
+ *   sigwait-unblocked    sigwait(3) on SIGUSR1 that is not blocked: the
+ *                        default action ends the process before the wait
+ *                        can take it (the kernel treats a SIG_DFL fatal
+ *                        signal as a group kill at generation time).
+ *   sigtimedwait-alarm   the same with alarm(2) and sigtimedwait(2).
+ *   vfork-other-thread   a thread sends SIGTERM while the main thread waits
+ *                        in vfork() (a killable wait): plain, no thread
+ *                        runs another instruction; it prints nothing.
+ *   pidns-init           the forked init of a new PID namespace (no exec)
+ *                        gets SIGTERM: plain, the kernel drops it (init
+ *                        has no handler); the read it waits in goes on.
+ *   vfork-child-resets   a vfork child sets SIGINT to SIG_DFL before exec;
+ *                        the parent then reads SIGINT's action.
+ *   after-system         SIGINT/SIGQUIT's actions as read after system().
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static void say(const char *s)
+{
+	(void)!write(1, s, strlen(s));
+}
+
+/* A child that sends sig to pid after delay_ms. */
+static void send_later(pid_t pid, int sig, int delay_ms)
+{
+	if (fork() == 0) {
+		usleep((useconds_t)delay_ms * 1000);
+		kill(pid, sig);
+		_exit(0);
+	}
+}
+
+static void show_action(const char *tag, int sig)
+{
+	struct sigaction a;
+	sigaction(sig, NULL, &a);
+	printf("%s: signal %d %s flags %#x restorer %s\n", tag, sig,
+	       a.sa_handler == SIG_DFL ? "SIG_DFL" : a.sa_handler == SIG_IGN ? "SIG_IGN" : "handler",
+	       (unsigned)a.sa_flags, a.sa_restorer ? "set" : "null");
+}
+
+static void *vfork_killer(void *arg)
+{
+	(void)arg;
+	usleep(200000); /* the main thread is in vfork() by now */
+	kill(getpid(), SIGTERM);
+	say("worker: still running after kill\n");
+	return NULL;
+}
+
+int main(int argc, char **argv)
+{
+	const char *sc = argc > 1 ? argv[1] : "";
+	setvbuf(stdout, NULL, _IONBF, 0);
+	if (strcmp(sc, "sigwait-unblocked") == 0) {
+		sigset_t set;
+		int sig = 0;
+		sigemptyset(&set);
+		sigaddset(&set, SIGUSR1);
+		send_later(getpid(), SIGUSR1, 200);
+		int r = sigwait(&set, &sig);
+		printf("sigwait returned %d, signal %d\n", r, sig);
+	} else if (strcmp(sc, "sigtimedwait-alarm") == 0) {
+		sigset_t set;
+		struct timespec ts = { 5, 0 };
+		sigemptyset(&set);
+		sigaddset(&set, SIGALRM);
+		alarm(1);
+		int r = sigtimedwait(&set, NULL, &ts);
+		printf("sigtimedwait returned %d\n", r);
+	} else if (strcmp(sc, "vfork-other-thread") == 0) {
+		pthread_t t;
+		pthread_create(&t, NULL, vfork_killer, NULL);
+		pid_t c = vfork();
+		if (c == 0) {
+			struct timespec ts = { 1, 0 };
+			nanosleep(&ts, NULL);
+			_exit(0);
+		}
+		waitpid(c, NULL, 0);
+		pthread_join(t, NULL);
+		say("main: after vfork\n");
+	} else if (strcmp(sc, "pidns-init") == 0) {
+		int p[2];
+		if (pipe(p) != 0 || unshare(CLONE_NEWPID) != 0) {
+			printf("no new PID namespace: %s\n", strerror(errno));
+			return 0;
+		}
+		pid_t c = fork();
+		if (c == 0) {
+			char b[4];
+			close(p[1]);
+			ssize_t n = read(p[0], b, sizeof b);
+			printf("init (pid %d): read returned %zd%s%s\n", (int)getpid(), n,
+			       n < 0 ? ", " : "", n < 0 ? strerror(errno) : "");
+			_exit(0);
+		}
+		close(p[0]);
+		usleep(300000);
+		kill(c, SIGTERM);
+		usleep(300000);
+		signal(SIGPIPE, SIG_IGN);
+		(void)!write(p[1], "x", 1);
+		int st;
+		waitpid(c, &st, 0);
+		printf("init ended: %s %d\n", WIFSIGNALED(st) ? "signal" : "exit",
+		       WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+	} else if (strcmp(sc, "vfork-child-resets") == 0) {
+		show_action("parent before", SIGINT);
+		pid_t c = vfork();
+		if (c == 0) {
+			signal(SIGINT, SIG_DFL);
+			execl("/bin/true", "true", (char *)NULL);
+			_exit(127);
+		}
+		waitpid(c, NULL, 0);
+		show_action("parent after", SIGINT);
+	} else if (strcmp(sc, "after-system") == 0) {
+		show_action("before", SIGINT);
+		show_action("before", SIGQUIT);
+		printf("system returned %d\n", system("true"));
+		show_action("after", SIGINT);
+		show_action("after", SIGQUIT);
+	} else {
+		fprintf(stderr, "termsig: unknown scenario '%s'\n", sc);
+		return 2;
+	}
+	return 0;
+}
