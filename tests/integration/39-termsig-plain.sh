@@ -3,7 +3,8 @@
 # plain, although the library keeps a handler in their kernel slots to
 # write the final report (termsig.c): a wait on an unblocked signal still
 # dies, no other thread runs on after a fatal signal, the init of a new PID
-# namespace is not interrupted by a signal plain drops, what the program
+# namespace is not interrupted by a signal plain drops, a process in a
+# seccomp sandbox dies of the signal (not of SIGKILL, nor survives it), what the program
 # reads back of the actions is plain's after a vfork child or system()
 # touched them, and a report that cannot be written (its pipe full) does
 # not keep a killed process alive. Each case runs plain and preloaded
@@ -51,6 +52,16 @@ test_no_thread_runs_on_after_sigterm_while_main_waits_in_vfork() {
 test_init_of_a_new_pid_namespace_is_not_interrupted_by_a_dropped_sigterm() {
 	same_as_plain pidns-init
 	assert_grep 'read returned 1$|no new PID namespace' shim.out
+}
+
+test_sigterm_to_a_child_in_seccomp_strict_mode_kills_it_by_sigterm() {
+	same_as_plain seccomp-strict
+	assert_grep '^sandboxed child ended: signal 15$' shim.out
+}
+
+test_sigterm_to_a_child_under_a_seccomp_filter_kills_it_by_sigterm() {
+	same_as_plain seccomp-errno
+	assert_grep '^sandboxed child ended: signal 15$' shim.out
 }
 
 test_vfork_child_resetting_sigint_leaves_the_parents_view_plain() {

@@ -23,14 +23,25 @@
  *   vfork-child-resets   a vfork child sets SIGINT to SIG_DFL before exec;
  *                        the parent then reads SIGINT's action.
  *   after-system         SIGINT/SIGQUIT's actions as read after system().
+ *   seccomp-strict       a child in seccomp strict mode (read, write, _exit,
+ *                        sigreturn) blocked in read() gets SIGTERM.
+ *   seccomp-errno        the same under a filter that allows read, write,
+ *                        exit_group and rt_sigreturn and fails the rest
+ *                        with EPERM.
  */
 #include <errno.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <sched.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -66,6 +77,57 @@ static void *vfork_killer(void *arg)
 	kill(getpid(), SIGTERM);
 	say("worker: still running after kill\n");
 	return NULL;
+}
+
+/* Forks a child that enters a seccomp sandbox (strict, or a filter
+ * failing all but read, write, exit_group and rt_sigreturn with EPERM)
+ * and waits in read(); sends it SIGTERM, then a byte; prints its end. */
+static void sandboxed_child(bool strict)
+{
+	int p[2];
+	if (pipe(p) != 0)
+		return;
+	pid_t c = fork();
+	if (c == 0) {
+		close(p[1]);
+		if (strict) {
+			if (syscall(SYS_seccomp, SECCOMP_SET_MODE_STRICT, 0, NULL) != 0)
+				_exit(90);
+		} else {
+			struct sock_filter f[] = {
+				BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+				BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_read, 4, 0),
+				BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_write, 3, 0),
+				BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_exit_group, 2, 0),
+				BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_rt_sigreturn, 1, 0),
+				BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+				BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+			};
+			struct sock_fprog prog = { sizeof f / sizeof f[0], f };
+			if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0 ||
+			    prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) != 0)
+				_exit(91);
+		}
+		char b[1];
+		for (;;) {
+			ssize_t n = read(p[0], b, 1);
+			if (n >= 0) {
+				say(n ? "child: read a byte\n" : "child: end of pipe\n");
+				syscall(SYS_exit_group, 3);
+			}
+			say("child: read interrupted\n");
+		}
+	}
+	close(p[0]);
+	signal(SIGPIPE, SIG_IGN);
+	usleep(300000);
+	kill(c, SIGTERM);
+	usleep(300000);
+	(void)!write(p[1], "x", 1);
+	int st;
+	waitpid(c, &st, 0);
+	printf("sandboxed child ended: %s %d\n", WIFSIGNALED(st) ? "signal" : "exit",
+	       WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 }
 
 int main(int argc, char **argv)
@@ -141,6 +203,10 @@ int main(int argc, char **argv)
 		printf("system returned %d\n", system("true"));
 		show_action("after", SIGINT);
 		show_action("after", SIGQUIT);
+	} else if (strcmp(sc, "seccomp-strict") == 0) {
+		sandboxed_child(true);
+	} else if (strcmp(sc, "seccomp-errno") == 0) {
+		sandboxed_child(false);
 	} else {
 		fprintf(stderr, "termsig: unknown scenario '%s'\n", sc);
 		return 2;
