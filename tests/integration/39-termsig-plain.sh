@@ -7,7 +7,7 @@
 # seccomp sandbox dies of the signal (not of SIGKILL, nor survives it), what the program
 # reads back of the actions is plain's after a vfork child or system()
 # touched them, and a report that cannot be written (its pipe full) does
-# not keep a killed process alive. Each case runs plain and preloaded
+# not keep a killed process (or one leaving by _exit) alive. Each case runs plain and preloaded
 # (library defaults unless the case is about a report setting) with the
 # same output and exit status or signal.
 . "$(dirname "$0")/lib.sh"
@@ -100,6 +100,43 @@ test_sigterm_ends_a_process_whose_observe_report_pipe_is_full() {
 
 test_sigterm_ends_a_process_whose_stats_stderr_pipe_is_full() {
 	assert_eq "$(killed_in_time LD_PRELOAD="$LIB" NOBOUNCE_STATS=stderr)" gone "NOBOUNCE_STATS=stderr"
+}
+
+# ended_in_time [ENV...]: python copies a file in a read/write loop, fills
+# its stderr (a pipe no one reads) and leaves by os._exit(0); echoes
+# "gone" or "alive" 3 s later (an alive one is then killed by its PID).
+ended_in_time() {
+	rm -f py.pid
+	local code='
+import os
+fd = os.open("/usr/bin/python3", os.O_RDONLY); out = os.open("/dev/null", os.O_WRONLY)
+while True:
+    b = os.read(fd, 65536)
+    if not b: break
+    os.write(out, b)
+os.set_blocking(2, False)
+try:
+    while True: os.write(2, b"x" * 4096)
+except BlockingIOError: pass
+os.set_blocking(2, True)
+os._exit(0)'
+	( sh -c 'echo $$ > py.pid; exec env "$@"' sh "$@" "$PY" -c "$code" 2>&1 | sleep 8 ) &
+	local sub=$! p
+	for _ in $(seq 50); do [ -s py.pid ] && break; sleep 0.1; done
+	sleep 3
+	p=$(cat py.pid)
+	if [ -d "/proc/$p" ]; then
+		echo alive
+		kill -KILL "$p" 2> /dev/null
+	else
+		echo gone
+	fi
+	wait "$sub" 2> /dev/null
+}
+
+test__exit_ends_a_process_whose_observe_report_pipe_is_full() {
+	assert_eq "$(ended_in_time X=plain)" gone "plain"
+	assert_eq "$(ended_in_time LD_PRELOAD="$LIB" NOBOUNCE_MODE=observe)" gone "observe mode"
 }
 
 run_tests "$@"
