@@ -2,14 +2,16 @@
 # The termination signals a program leaves at SIG_DFL end it exactly as
 # plain, although the library keeps a handler in their kernel slots to
 # write the final report (termsig.c): a wait on an unblocked signal still
-# dies, no other thread runs on after a fatal signal, the init of a new PID
-# namespace is not interrupted by a signal plain drops, a process in a
-# seccomp sandbox dies of the signal (not of SIGKILL, nor survives it), what the program
-# reads back of the actions is plain's after a vfork child or system()
-# touched them, and a report that cannot be written (its pipe full) does
-# not keep a killed process (or one leaving by _exit) alive. Each case runs plain and preloaded
-# (library defaults unless the case is about a report setting) with the
-# same output and exit status or signal.
+# dies, no other thread runs on after a fatal signal, a thread with little
+# stack left dies of the signal (plain needs no stack for it), the init of
+# a new PID namespace is not interrupted by a signal plain drops, a process
+# in a seccomp sandbox dies of the signal (not of SIGKILL, nor survives
+# it), what the program reads back of the actions is plain's after a vfork
+# child or system() touched them, and a report that cannot be written (its
+# pipe full) does not keep a killed process (or one leaving by _exit)
+# alive. Each case runs plain and preloaded (library defaults unless the
+# case is about a report setting) with the same output and exit status or
+# signal.
 . "$(dirname "$0")/lib.sh"
 
 TS=$PROG/termsig
@@ -62,6 +64,11 @@ test_sigterm_to_a_child_in_seccomp_strict_mode_kills_it_by_sigterm() {
 test_sigterm_to_a_child_under_a_seccomp_filter_kills_it_by_sigterm() {
 	same_as_plain seccomp-errno
 	assert_grep '^sandboxed child ended: signal 15$' shim.out
+}
+
+test_sigterm_to_a_thread_with_2k_of_stack_left_dies_of_sigterm() {
+	same_as_plain stack-headroom
+	assert_eq "$rc" $((128 + 15)) "death by SIGTERM"
 }
 
 test_vfork_child_resetting_sigint_leaves_the_parents_view_plain() {

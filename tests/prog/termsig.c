@@ -25,6 +25,9 @@
  *   after-system         SIGINT/SIGQUIT's actions as read after system().
  *   seccomp-strict       a child in seccomp strict mode (read, write, _exit,
  *                        sigreturn) blocked in read() gets SIGTERM.
+ *   stack-headroom       the thread that takes SIGTERM has used its stack
+ *                        down to its last 2 KiB (the others block it):
+ *                        plain needs no stack to die of it.
  *   seccomp-errno        the same under a filter that allows read, write,
  *                        exit_group and rt_sigreturn and fails the rest
  *                        with EPERM.
@@ -36,10 +39,12 @@
 #include <sched.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -130,6 +135,60 @@ static void sandboxed_child(bool strict)
 	       WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 }
 
+/* A thread on a stack of its own (a guard page below), recursing until
+ * only HEADROOM bytes are left, then waiting there for signals. */
+#define STACK_SIZE (256 * 1024)
+#define HEADROOM 2048
+static char *stack_lo;
+
+static void descend(void);
+static void (*volatile again)(void) = descend; /* a call gcc cannot see through */
+
+static void __attribute__((noinline)) descend(void)
+{
+	volatile char frame[256];
+	frame[0] = 1;
+	if ((uintptr_t)&frame[0] - (uintptr_t)stack_lo > HEADROOM + 512)
+		again();
+	else
+		for (;;)
+			syscall(SYS_pause);
+	frame[1] = frame[0];
+}
+
+static void *deep_waiter(void *arg)
+{
+	(void)arg;
+	syscall(SYS_getpid); /* bound now: lazy binding needs kilobytes of stack */
+	descend();
+	return NULL;
+}
+
+static void stack_headroom(void)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	char *m = mmap(NULL, STACK_SIZE + (size_t)pg, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+	if (m == MAP_FAILED)
+		return;
+	mprotect(m, (size_t)pg, PROT_NONE); /* the guard page */
+	stack_lo = m + pg;
+	pthread_attr_t at;
+	pthread_attr_init(&at);
+	pthread_attr_setstack(&at, stack_lo, STACK_SIZE);
+	sigset_t term;
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	pthread_t t;
+	pthread_create(&t, &at, deep_waiter, NULL);
+	pthread_sigmask(SIG_BLOCK, &term, NULL); /* only the deep thread takes it */
+	usleep(300000);
+	say("sending SIGTERM\n");
+	kill(getpid(), SIGTERM);
+	for (;;)
+		pause();
+}
+
 int main(int argc, char **argv)
 {
 	const char *sc = argc > 1 ? argv[1] : "";
@@ -203,6 +262,8 @@ int main(int argc, char **argv)
 		printf("system returned %d\n", system("true"));
 		show_action("after", SIGINT);
 		show_action("after", SIGQUIT);
+	} else if (strcmp(sc, "stack-headroom") == 0) {
+		stack_headroom();
 	} else if (strcmp(sc, "seccomp-strict") == 0) {
 		sandboxed_child(true);
 	} else if (strcmp(sc, "seccomp-errno") == 0) {
