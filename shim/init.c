@@ -125,6 +125,10 @@ void nb_fork_child(void)
 	forked = true;
 	atomic_store(&reported, 0); /* the child's own end writes its own */
 	nb_g.pid = getpid();
+	/* The init of a new PID namespace: the kernel drops its SIG_DFL
+	 * signals, a handler would make them interrupt its calls. */
+	if (nb_g.pid == 1)
+		nb_term_give_back();
 	nb_process_mark(); /* zeroed by the fork: this child is known */
 	nb_live_atfork_child(); /* before the reset: it zeroes what is counted */
 	nb_stats_reset();
@@ -309,6 +313,8 @@ void nb_final_report(void)
 	syscall(SYS_rt_sigpending, &pending, sizeof pending);
 	bool was_pending = pending & pipe_bit;
 	syscall(SYS_rt_sigprocmask, SIG_BLOCK, &pipe_bit, &before, sizeof pipe_bit);
+	/* A destination that takes no more cuts the report short (log.c). */
+	atomic_store(&nb_report_bounded, 1);
 
 	uint64_t bounces, bytes;
 	nb_loops_totals(&bounces, &bytes);
@@ -333,6 +339,7 @@ void nb_final_report(void)
 	if (child_may_report() && (any || !forked) && !quiet)
 		nb_stats_write_report();
 	nb_live_stop();
+	atomic_store(&nb_report_bounded, 0);
 
 	syscall(SYS_rt_sigpending, &pending, sizeof pending);
 	if ((pending & pipe_bit) && !was_pending) {

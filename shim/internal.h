@@ -1060,6 +1060,10 @@ size_t nb_vfmt(char *buf, size_t cap, const char *fmt, va_list ap);
 void nb_exit_report(void);
 /* Termination signals at SIG_DFL hold our handler (termsig.c). */
 void nb_term_init(void);
+void nb_term_give_back(void); /* seccomp, or pid 1 of a namespace */
+/* Set while the final report is written: each write waits for room at
+ * most a second (log.c nb_write_all). */
+extern atomic_int nb_report_bounded;
 bool nb_term_held(int sig);
 bool nb_term_is_ours(const void *handler);
 int nb_term_sigaction(int sig, const struct sigaction *act, struct sigaction *old);

@@ -10,16 +10,41 @@
  */
 #include "internal.h"
 
+#include <poll.h>
+
 #include <errno.h>
 #include <stdarg.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+/* While the final report is written (nb_exit_report): a destination that
+ * takes no more (a pipe nobody reads) must not keep the process from
+ * ending - a plain process would not write there at all. Each write waits
+ * for room (poll) at most a second; a full destination cuts the report
+ * short. */
+atomic_int nb_report_bounded;
+
+static bool room_for_report(int fd)
+{
+	struct pollfd p = { fd, POLLOUT, 0 };
+	for (;;) {
+		int r = (int)syscall(SYS_poll, &p, 1UL, 1000L);
+		if (r < 0 && errno == EINTR)
+			continue;
+		return r > 0 && (p.revents & POLLOUT);
+	}
+}
+
 void nb_write_all(int fd, const char *buf, size_t n)
 {
 	int saved = errno;
+	bool bounded = atomic_load_explicit(&nb_report_bounded, memory_order_relaxed) != 0;
 	while (n > 0) {
-		ssize_t w = nb_sys_write(fd, buf, n);
+		if (bounded && !room_for_report(fd))
+			break;
+		/* At most a pipe's atomic unit after the poll: it fits. */
+		size_t k = bounded && n > 4096 ? 4096 : n;
+		ssize_t w = nb_sys_write(fd, buf, k);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)

@@ -172,6 +172,7 @@ void nb_sandbox_enter(void)
 		nb_g.log_fd = -1;
 		nb_g.cfg.log = NB_LOG_OFF;
 		nb_fault_uninstall();
+		nb_term_give_back();
 	}
 	atomic_store(&state, 2);
 	errno = saved;

@@ -146,10 +146,41 @@ void nb_term_init(void)
 	/* pid 1 of a namespace: the kernel drops SIG_DFL signals. */
 	if (syscall(SYS_getpid) == 1)
 		return;
+	/* Only where a report was asked for (observe mode, NOBOUNCE_STATS):
+	 * a handler is not the kernel's instant kill (other threads run on
+	 * while it writes; a sigwait on a signal the program never blocked
+	 * takes it instead of dying; a thread needs stack room for it), so
+	 * a process that wants no report keeps the plain slots. */
+	if (nb_g.cfg.mode != NB_MODE_OBSERVE && nb_g.cfg.stats[0] == '\0')
+		return;
 	for (int sig = 1; sig <= 64; sig++)
 		if (TERM_SIGS & (1ull << (sig - 1)))
 			take_if_default(sig);
 	atomic_store(&holding, 1);
+}
+
+/* The slots back to SIG_DFL, for good: a seccomp filter comes (the
+ * handler's calls may be forbidden), or this process became the init of
+ * a PID namespace. The program's flags, mask and restorer stay. */
+void nb_term_give_back(void)
+{
+	if (!atomic_exchange(&holding, 0))
+		return;
+	for (int sig = 1; sig <= 64; sig++) {
+		if (!(TERM_SIGS & (1ull << (sig - 1))))
+			continue;
+		struct k_sigaction k;
+		if (syscall(SYS_rt_sigaction, sig, NULL, &k, sizeof k.mask) != 0 ||
+		    k.handler != (void *)term_handler)
+			continue;
+		k.handler = SIG_DFL;
+		if (added(sig)) {
+			k.flags &= ~(unsigned long)SA_RESTORER;
+			k.restorer = NULL;
+			set_added(sig, false);
+		}
+		syscall(SYS_rt_sigaction, sig, &k, NULL, sizeof k.mask);
+	}
 }
 
 int nb_term_sigaction(int sig, const struct sigaction *act, struct sigaction *old)
