@@ -604,8 +604,11 @@ static ssize_t forward_vec(int dst, const struct iovec *v, int cnt, int kind, in
 	struct fwd f;
 	/* A pipe write of at most PIPE_BUF bytes is atomic (pipe(7)): one
 	 * call, from memory. */
+	/* send(2) and its kin work on sockets only: on a pipe or a file the
+	 * plain call fails with ENOTSOCK (before it reads the buffer). */
 	if (prepare(&f, dst, kind, flags, off) == NB_PATH_NONE ||
-	    (f.d->kind == NB_KIND_PIPE && total <= PIPE_BUF)) {
+	    (f.d->kind == NB_KIND_PIPE && total <= PIPE_BUF) ||
+	    (kind == NB_FWD_SEND && f.d->kind != NB_KIND_TCP && f.d->kind != NB_KIND_UNIX)) {
 		if (any)
 			expose_all(v, cnt);
 		return NB_NOT_FORWARDED;
