@@ -350,14 +350,47 @@ bool nb_backing_identity(int fd, dev_t *dev, ino_t *ino)
 	return false;
 }
 
-void nb_backing_ref(int fd)
+/* One more reference to the live slot of fd: the slot, or NULL (none
+ * live: its last user let go of it). */
+static struct backing *ref_slot(int fd)
 {
 	for (int i = 0; i < NB_BACKINGS; i++) {
 		struct backing *b = &backings[i];
 		int r = atomic_load(&b->refs);
 		while (r > 0 && atomic_load(&b->fd) == fd)
 			if (atomic_compare_exchange_weak(&b->refs, &r, r + 1))
-				return;
+				return b;
+	}
+	return NULL;
+}
+
+void nb_backing_ref(int fd)
+{
+	ref_slot(fd);
+}
+
+/* One reference to slot b (whose descriptor is fd) less. */
+static void put_slot(struct backing *b, int fd)
+{
+	if (atomic_fetch_sub(&b->refs, 1) != 1)
+		return;
+	/* Last user: close it, then free the slot - unless it is kept for a
+	 * destination still open (idle). */
+	if (atomic_load(&b->keep) >= 0)
+		return;
+	if (nb_lease_on_thread()) {
+		/* The lease thread's table is not the program's: the next
+		 * program thread here closes it (sweep). */
+		atomic_store(&b->orphan, 1);
+		atomic_store(&orphans, 1);
+		return;
+	}
+	int expect = 0;
+	if (atomic_compare_exchange_strong(&b->refs, &expect, -1)) {
+		atomic_store(&b->fd, -1);
+		unmap(b);
+		release_fd(b, fd);
+		atomic_store(&b->refs, 0);
 	}
 }
 
@@ -366,29 +399,10 @@ void nb_backing_put(int fd)
 	sweep();
 	for (int i = 0; i < NB_BACKINGS; i++) {
 		struct backing *b = &backings[i];
-		if (atomic_load(&b->fd) != fd)
-			continue;
-		if (atomic_fetch_sub(&b->refs, 1) == 1) {
-			/* Last user: close it, then free the slot - unless it
-			 * is kept for a destination still open (idle). */
-			if (atomic_load(&b->keep) >= 0)
-				return;
-			if (nb_lease_on_thread()) {
-				/* The lease thread's table is not the program's:
-				 * the next program thread here closes it (sweep). */
-				atomic_store(&b->orphan, 1);
-				atomic_store(&orphans, 1);
-				return;
-			}
-			int expect = 0;
-			if (atomic_compare_exchange_strong(&b->refs, &expect, -1)) {
-				atomic_store(&b->fd, -1);
-				unmap(b);
-				release_fd(b, fd);
-				atomic_store(&b->refs, 0);
-			}
+		if (atomic_load(&b->fd) == fd) {
+			put_slot(b, fd);
+			return;
 		}
-		return;
 	}
 }
 
@@ -568,39 +582,28 @@ bool nb_backing_lease_taken_out(int fd, dev_t *dev, ino_t *ino)
  */
 #define NB_CALL_WAIT_NS (2 * 1000 * 1000 * 1000LL)
 
-bool nb_backing_call_begin(int fd)
+int nb_backing_call_begin(int fd)
 {
 	/* A reference first, so the descriptor stays ours while the kernel
 	 * reads it even if the phantom is filled meanwhile. None to be had:
 	 * the phantom was filled and its backing let go of already. */
-	struct backing *b = NULL;
-	for (int i = 0; i < NB_BACKINGS && b == NULL; i++) {
-		struct backing *c = &backings[i];
-		int r = atomic_load(&c->refs);
-		while (r > 0 && atomic_load(&c->fd) == fd) {
-			if (atomic_compare_exchange_weak(&c->refs, &r, r + 1)) {
-				b = c;
-				break;
-			}
-		}
-	}
+	struct backing *b = ref_slot(fd);
 	if (b == NULL)
-		return false;
+		return -1;
 	atomic_fetch_add(&b->in_call, 1);
 	if (atomic_load(&b->breaking)) {
 		atomic_fetch_sub(&b->in_call, 1);
-		nb_backing_put(fd);
-		return false;
+		put_slot(b, fd);
+		return -1;
 	}
-	return true;
+	return (int)(b - backings);
 }
 
-void nb_backing_call_end(int fd)
+void nb_backing_call_end(int fd, int slot)
 {
-	struct backing *b = slot_of(fd);
-	if (b != NULL)
-		atomic_fetch_sub(&b->in_call, 1);
-	nb_backing_put(fd);
+	struct backing *b = &backings[slot];
+	atomic_fetch_sub(&b->in_call, 1);
+	put_slot(b, fd);
 }
 
 static void drain_calls(dev_t dev, ino_t ino)

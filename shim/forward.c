@@ -476,7 +476,8 @@ static bool forward_region(struct fwd *f, uintptr_t a, uintptr_t end)
 				 * Into the file it came from too: the write hook has
 				 * filled every phantom of the range it overwrites
 				 * (nb_defer_before_write), so the two ranges are apart. */
-				if (!nb_backing_call_begin(v.src)) {
+				int slot = nb_backing_call_begin(v.src);
+				if (slot < 0) {
 					/* Its lease is being let go of: another
 					 * process may change the file any moment.
 					 * From memory, filled while it cannot. */
@@ -495,13 +496,13 @@ static bool forward_region(struct fwd *f, uintptr_t a, uintptr_t end)
 				struct nb_phantom_view w;
 				if (!nb_phantom_get(idx, &w) || w.start != v.start || w.end != v.end ||
 				    w.kind != v.kind || w.src != v.src || w.off != v.off) {
-					nb_backing_call_end(v.src);
+					nb_backing_call_end(v.src, slot);
 					continue;
 				}
 				f->last = kernel_piece(f->dst, f->d, f->path, v.src,
 						       v.off + ((off_t)cur - (off_t)v.start), piece,
 						       &f->h, f->done, &unusable, &permanent);
-				nb_backing_call_end(v.src);
+				nb_backing_call_end(v.src, slot);
 			}
 			if (unusable) {
 				/* The kernel refused this piece before moving any of

@@ -577,10 +577,11 @@ bool nb_backing_leased(int fd);
  * break filled their phantoms there): on a program thread only. */
 void nb_backing_sweep(void);
 /* A write about to have the kernel read fd's file (forward.c): counted
- * until _end, with a reference. False: the file's lease is being let go
- * of - send the phantom from memory instead (no call, nothing to end). */
-bool nb_backing_call_begin(int fd);
-void nb_backing_call_end(int fd);
+ * until _end, with a reference; returns the slot for _end. -1: the
+ * file's lease is being let go of (or the backing is gone) - send the
+ * phantom from memory instead (no call, nothing to end). */
+int nb_backing_call_begin(int fd);
+void nb_backing_call_end(int fd, int slot);
 /* Letting go of a file's lease: no kernel call may read it from here
  * until _end (the ones running are waited for, bounded). */
 void nb_backing_break_begin(dev_t dev, ino_t ino);

@@ -297,28 +297,6 @@ static void run_drops(void)
 	atomic_store(&dropping, 0);
 }
 
-/* /proc/self/task/TID/fd/N: the requester's table, whichever thread
- * leads the process (a leader that exited has none). No snprintf. */
-static void task_fd_path(char out[64], int tid, int fd)
-{
-	static const char a[] = "/proc/self/task/", b[] = "/fd/";
-	size_t at = 0;
-	unsigned vals[2] = { (unsigned)tid, (unsigned)fd };
-	for (int part = 0; part < 2; part++) {
-		const char *pre = part == 0 ? a : b;
-		size_t len = part == 0 ? sizeof a - 1 : sizeof b - 1;
-		memcpy(out + at, pre, len);
-		at += len;
-		char num[12];
-		int k = 0;
-		for (unsigned v = vals[part]; k == 0 || v > 0; v /= 10)
-			num[k++] = (char)('0' + v % 10);
-		while (k > 0)
-			out[at++] = num[--k];
-	}
-	out[at] = '\0';
-}
-
 static int take_here(int tid, int src, dev_t dev, ino_t ino)
 {
 	if (!nb_lease_on())
@@ -329,8 +307,10 @@ static int take_here(int tid, int src, dev_t dev, ino_t ino)
 			slot = i;
 	if (slot < 0)
 		return -1;
+	/* The requester's table, whichever thread leads the process (a
+	 * leader that exited has none). */
 	char path[64];
-	task_fd_path(path, tid, src);
+	nb_fmt(path, sizeof path, "/proc/self/task/%d/fd/%d", tid, src);
 	/* O_NONBLOCK: an open that would break someone's write lease fails
 	 * instead of waiting. */
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, path,

@@ -211,17 +211,8 @@ int nb_own_close_range(unsigned lo, unsigned hi, int flags,
 
 void nb_proc_fd_path(char out[32], int fd)
 {
-	/* No snprintf: this runs in the fault trampoline too. */
-	static const char pre[] = "/proc/self/fd/";
-	char num[12];
-	int k = 0;
-	size_t at = sizeof pre - 1;
-	memcpy(out, pre, at);
-	for (unsigned v = (unsigned)fd; k == 0 || v > 0; v /= 10)
-		num[k++] = (char)('0' + v % 10);
-	while (k > 0)
-		out[at++] = num[--k];
-	out[at] = '\0';
+	/* nb_fmt, not snprintf: this runs in the fault trampoline too. */
+	nb_fmt(out, 32, "/proc/self/fd/%d", fd);
 }
 
 int nb_reopen_hidden(int fd, dev_t dev, ino_t ino, int flags)

@@ -11,11 +11,13 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -338,6 +340,46 @@ static void full_table_refuses_with_enospc(void **state)
 
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
+/* A kernel call reading a source file (a write served by sendfile) and
+ * the letting go of the file's lease (lease.c): the one who lets go
+ * waits for the calls counted, and no call starts while it does - the
+ * other process's writer may change the file as soon as it is let go. */
+static atomic_int break_returned;
+
+static void *break_file(void *arg)
+{
+	struct stat *st = arg;
+	nb_backing_break_begin(st->st_dev, st->st_ino);
+	atomic_store(&break_returned, 1);
+	return NULL;
+}
+
+static void a_break_waits_for_the_kernel_calls_reading_the_file(void **state)
+{
+	(void)state;
+	struct stat st;
+	assert_int_equal(fstat(src, &st), 0);
+	int dup = nb_backing_get(src, st.st_dev, st.st_ino, 4 * pg);
+	assert_true(dup >= 0);
+	int slot = nb_backing_call_begin(dup);
+	assert_true(slot >= 0);
+	atomic_store(&break_returned, 0);
+	pthread_t t;
+	assert_int_equal(pthread_create(&t, NULL, break_file, &st), 0);
+	usleep(50 * 1000);
+	assert_int_equal(atomic_load(&break_returned), 0); /* still waiting */
+	nb_backing_call_end(dup, slot);
+	pthread_join(t, NULL);
+	assert_int_equal(atomic_load(&break_returned), 1);
+	/* Breaking: no new call reads the file. */
+	assert_int_equal(nb_backing_call_begin(dup), -1);
+	nb_backing_break_end(st.st_dev, st.st_ino);
+	slot = nb_backing_call_begin(dup);
+	assert_true(slot >= 0);
+	nb_backing_call_end(dup, slot);
+	nb_backing_put(dup);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -358,6 +400,7 @@ int main(void)
 		T(threads_touching_at_once_all_see_the_file_bytes),
 		T(fault_outside_phantoms_reaches_the_program_handler),
 		T(full_table_refuses_with_enospc),
+		T(a_break_waits_for_the_kernel_calls_reading_the_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
