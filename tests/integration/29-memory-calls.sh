@@ -12,14 +12,7 @@ HAZ=$PROG/haz_mem
 
 # same_as_plain SCENARIO: stdout, exit status and dst.bin identical.
 same_as_plain() {
-	local rc_plain rc_shim
-	mkdir -p plain shim
-	( cd plain && "$HAZ" "$1" > ../plain.out 2> ../plain.err ) 2> /dev/null; rc_plain=$?
-	( cd shim && env LD_PRELOAD="$PRELOAD" NOBOUNCE_STATS="$T/stats.json" \
-		"$HAZ" "$1" > ../shim.out 2> ../shim.err ) 2> /dev/null; rc_shim=$?
-	assert_eq "$rc_plain" 0 "plain exit status of '$1'"
-	assert_eq "$rc_shim" "$rc_plain" "exit status of '$1'"
-	diff plain.out shim.out >&2 || fail "output of '$1' differs"
+	runs_as_plain "$HAZ" "$@"
 	assert_same plain/dst.bin shim/dst.bin
 }
 

@@ -12,15 +12,7 @@ HAZ=$PROG/haz_lease
 # same_as_plain SCENARIO [VAR=VALUE...]: stdout, exit status and dst.bin
 # identical; the preloaded run's report is stats.json.
 same_as_plain() {
-	local sc=$1 rc_plain rc_shim
-	shift
-	mkdir -p plain shim
-	( cd plain && "$HAZ" "$sc" > ../plain.out 2> ../plain.err ) 2> /dev/null; rc_plain=$?
-	( cd shim && env LD_PRELOAD="$PRELOAD" NOBOUNCE_STATS="$T/stats.json" "$@" \
-		"$HAZ" "$sc" > ../shim.out 2> ../shim.err ) 2> /dev/null; rc_shim=$?
-	assert_eq "$rc_plain" 0 "plain exit status of '$sc'"
-	assert_eq "$rc_shim" "$rc_plain" "exit status of '$sc'"
-	diff plain.out shim.out >&2 || fail "output of '$sc' differs"
+	runs_as_plain "$HAZ" "$@"
 	assert_same plain/dst.bin shim/dst.bin
 }
 

@@ -103,6 +103,21 @@ finish() {
 }
 
 # mkdata FILE SIZE: random content of SIZE bytes.
+# runs_as_plain PROG SCENARIO [VAR=VALUE...]: PROG SCENARIO in ./plain
+# without the library and in ./shim preloaded (VAR=VALUE... added, the
+# report in $T/stats.json): both exit 0 and print the same stdout.
+runs_as_plain() {
+	local prog=$1 sc=$2 rc_plain rc_shim
+	shift 2
+	mkdir -p plain shim
+	( cd plain && "$prog" "$sc" > ../plain.out 2> ../plain.err ) 2> /dev/null; rc_plain=$?
+	( cd shim && env LD_PRELOAD="$PRELOAD" NOBOUNCE_STATS="$T/stats.json" "$@" \
+		"$prog" "$sc" > ../shim.out 2> ../shim.err ) 2> /dev/null; rc_shim=$?
+	assert_eq "$rc_plain" 0 "plain exit status of '$sc'"
+	assert_eq "$rc_shim" "$rc_plain" "exit status of '$sc'"
+	diff plain.out shim.out >&2 || fail "output of '$sc' differs"
+}
+
 mkdata() { head -c "$2" /dev/urandom > "$1"; }
 
 run_tests() {
