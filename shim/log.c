@@ -17,21 +17,28 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* While the final report is written (nb_exit_report): a destination that
- * takes no more (a pipe nobody reads) must not keep the process from
- * ending - a plain process would not write there at all. Each write waits
- * for room (poll) at most a second; a full destination cuts the report
- * short. */
+/* While the final report is written (nb_final_report): a destination
+ * that takes no more (a pipe nobody reads) must not keep the process from
+ * ending - a plain process would not write there at all. A write waits
+ * for room (poll) at most a second; a destination that stays full is
+ * written no more for the rest of the report (its lines are many writes:
+ * a second each would add up). */
 atomic_int nb_report_bounded;
+static atomic_int report_full_fd = -1;
 
 static bool room_for_report(int fd)
 {
+	if (atomic_load(&report_full_fd) == fd)
+		return false;
 	struct pollfd p = { fd, POLLOUT, 0 };
 	for (;;) {
 		int r = (int)syscall(SYS_poll, &p, 1UL, 1000L);
 		if (r < 0 && errno == EINTR)
 			continue;
-		return r > 0 && (p.revents & POLLOUT);
+		if (r > 0 && (p.revents & POLLOUT))
+			return true;
+		atomic_store(&report_full_fd, fd);
+		return false;
 	}
 }
 
