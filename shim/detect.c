@@ -24,6 +24,24 @@
  *    covers them: MODIFIED. A change in the middle is not detectable
  *    without copying, which is what we exist to avoid.
  *
+ * Repeating loops. A loop that reads into one buffer and writes all of it
+ * to one destination makes the same record on every turn, and bounce()
+ * looks up both descriptors and rescans the ring for it every time - most
+ * of the detector's cost, paid also by the many loops that never arm (no
+ * kernel path between their kinds, or chunks below the minimum: a 4 KiB
+ * cat of a pipe). So the thread remembers the last record that bounced,
+ * with its slots, when it is alone in the ring: the next read of the same
+ * descriptor into the same buffer, of the same size, only re-samples the
+ * record in place (what record() would do: drop it - all of it went out,
+ * no miss - and make the same one again), and the write of all of it to
+ * the same destination counts the bounce through the remembered slots,
+ * once the generations show that neither descriptor was closed since and
+ * the pair is still the one it counted on. Anything else - another size,
+ * buffer or descriptor, a partial write, a second record, a deferred read,
+ * writev - forgets the shortcut and takes the general path, which finds
+ * the record where the shortcut left it: both paths reach the same
+ * verdicts and counts.
+ *
  * The ring is per thread because a bounce loop is a sequence in one thread;
  * a program that reads in one thread and writes in another is simply not
  * recognised. Completed records stay in the ring (fwd == len) until a read
@@ -34,6 +52,15 @@
 #include <string.h>
 
 static __thread struct nb_ring ring __attribute__((tls_model("initial-exec")));
+
+/* This thread's repeating loop (see the top of the file). */
+struct repeat {
+	struct nb_rec *rec; /* the ring record it follows; NULL: none */
+	struct nb_fd *src, *dst;
+	uint32_t dst_gen;
+	size_t served;
+};
+static __thread struct repeat repeat __attribute__((tls_model("initial-exec")));
 
 static uint64_t load8(uintptr_t a)
 {
@@ -169,9 +196,52 @@ static void bounce(const struct nb_rec *r, int dst)
 	if (nb_pair_bounce_served(p, r->len, served, &nb_g.cfg) == NB_EV_ARMED &&
 	    !buffer_refused(p, r))
 		on_armed(r->src, s, dst, d);
+	else if (r->sampled && d != NULL && ring.live == 1 && p->state != NB_PAIR_ARMED)
+		repeat = (struct repeat){ (struct nb_rec *)r, s, d, dgen, served };
 	if ((p->iterations & 15) == 0)
 		nb_loops_flush_live(p);
 	nb_fd_unlock(s);
+}
+
+/* The repeating loop's read: the same descriptor into the same buffer,
+ * the same size, the record fully written and alone in the ring. */
+static bool repeat_read(int fd, uintptr_t a, size_t n)
+{
+	struct nb_rec *r = repeat.rec;
+	if (r->addr != a || r->len != n || r->src != fd || r->fwd != n || ring.live != 1 ||
+	    gen_of(repeat.src) != r->src_gen)
+		return false;
+	r->fwd = 0;
+	r->dst = -1;
+	r->head = load8(a);
+	r->tail = load8(a + n - 8);
+	return true;
+}
+
+/* The repeating loop's write: all of the record, unchanged at its ends,
+ * to the destination the pair counts for: bounce() without the lookups. */
+static bool repeat_write(int fd, uintptr_t a, size_t n)
+{
+	struct nb_rec *r = repeat.rec;
+	if (r->addr != a || r->len != n || r->fwd != 0 || r->dst != -1 || ring.live != 1 ||
+	    load8(a) != r->head || load8(a + n - 8) != r->tail)
+		return false;
+	struct nb_fd *s = repeat.src, *d = repeat.dst;
+	if (gen_of(s) != r->src_gen || gen_of(d) != repeat.dst_gen || !nb_fd_trylock(s))
+		return false;
+	struct nb_pair *p = &s->pair;
+	bool same = p->state != NB_PAIR_IDLE && p->dst == fd && p->dst_gen == repeat.dst_gen;
+	if (same) {
+		r->dst = fd;
+		r->fwd = n;
+		if (nb_pair_bounce_served(p, n, repeat.served, &nb_g.cfg) == NB_EV_ARMED &&
+		    !buffer_refused(p, r))
+			on_armed(r->src, s, fd, d);
+		if ((p->iterations & 15) == 0)
+			nb_loops_flush_live(p);
+	}
+	nb_fd_unlock(s);
+	return same;
 }
 
 static void record(int fd, const void *buf, size_t n, bool sample);
@@ -191,6 +261,11 @@ static void record(int fd, const void *buf, size_t n, bool sample)
 	if (n < NB_TRACK_MIN)
 		return;
 	uintptr_t a = (uintptr_t)buf;
+	if (repeat.rec != NULL) {
+		if (sample && repeat_read(fd, a, n))
+			return;
+		repeat.rec = NULL;
+	}
 	/* Written once: readers of the flag never fight over the line. */
 	if (NB_UNLIKELY(!atomic_load_explicit(&nb_g.tracked, memory_order_relaxed)))
 		atomic_store_explicit(&nb_g.tracked, 1, memory_order_relaxed);
@@ -296,6 +371,11 @@ void nb_detect_write(int fd, const void *buf, size_t n)
 {
 	if (ring.live == 0 || n == 0)
 		return;
+	if (repeat.rec != NULL) {
+		if (repeat_write(fd, (uintptr_t)buf, n))
+			return;
+		repeat.rec = NULL;
+	}
 	write_piece(fd, (uintptr_t)buf, n);
 }
 
@@ -312,6 +392,7 @@ void nb_detect_writev(int fd, const struct iovec *iov, int iovcnt, size_t n)
 {
 	if (ring.live == 0)
 		return;
+	repeat.rec = NULL;
 	for (int i = 0; i < iovcnt && n > 0; i++) {
 		size_t take = iov[i].iov_len < n ? iov[i].iov_len : n;
 		if (take > 0)
@@ -324,4 +405,5 @@ void nb_detect_writev(int fd, const struct iovec *iov, int iovcnt, size_t n)
 void nb_detect_reset_thread(void)
 {
 	memset(&ring, 0, sizeof ring);
+	repeat.rec = NULL;
 }

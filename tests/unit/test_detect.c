@@ -696,6 +696,139 @@ static void bounce_back_into_its_own_socket_records_the_socket_kind(void **state
 	assert_int_equal(atomic_load(&nb_stats.lock_skips), 0);
 }
 
+/* ---- a loop that repeats: the same record turn after turn ---- */
+
+#define K4 ((size_t)4096)
+
+static int dev_null(void)
+{
+	int fd = open("/dev/null", O_WRONLY);
+	assert_true(fd >= 0);
+	return fd;
+}
+
+static void a_loop_below_the_minimum_counts_every_turn(void **state)
+{
+	struct fx *f = *state;
+	for (int i = 0; i < 100; i++)
+		loop(f, f->a, K4, f->pipe[1]);
+	struct nb_pair *p = pair_of(f->src);
+	assert_int_equal(p->iterations, 100);
+	assert_int_equal(p->bytes, 100 * K4);
+	assert_int_equal(p->hist[nb_hist_bucket(K4)], 100);
+	assert_int_equal(p->state, NB_PAIR_LEARNING);
+	assert_int_equal(stat_bounces(), 100);
+	assert_int_equal(all_misses(), 0);
+}
+
+static void a_repeating_loop_notices_its_source_reopened_on_the_same_number(void **state)
+{
+	struct fx *f = *state;
+	int null = dev_null();
+	for (int i = 0; i < 5; i++)
+		loop(f, f->a, K4, null);
+	nb_fd_forget(f->src); /* closed and opened again, through the hooks */
+	loop(f, f->a, K4, null);
+	assert_int_equal(pair_of(f->src)->iterations, 1);
+	close(null);
+}
+
+static void a_repeating_loop_notices_its_destination_reopened_on_the_same_number(void **state)
+{
+	struct fx *f = *state;
+	int null = dev_null();
+	for (int i = 0; i < 5; i++)
+		loop(f, f->a, K4, null);
+	nb_fd_forget(null);
+	loop(f, f->a, K4, null);
+	assert_int_equal(pair_of(f->src)->iterations, 1);
+	assert_int_equal(stat_bounces(), 6);
+	close(null);
+}
+
+static void a_repeating_loop_notices_modified_last_bytes_on_a_later_turn(void **state)
+{
+	struct fx *f = *state;
+	int null = dev_null();
+	for (int i = 0; i < 5; i++)
+		loop(f, f->a, K4, null);
+	rd(f, f->src, f->a, K4);
+	f->a[K4 - 1] ^= 0xff;
+	wr(null, f->a, K4);
+	assert_int_equal(pair_of(f->src)->misses[NB_MISS_MODIFIED], 1);
+	assert_int_equal(pair_of(f->src)->iterations, 5);
+	loop(f, f->a, K4, null); /* and counts the next clean turn again */
+	assert_int_equal(pair_of(f->src)->iterations, 6);
+	close(null);
+}
+
+static void a_repeating_loop_notices_a_second_destination_on_a_later_turn(void **state)
+{
+	struct fx *f = *state;
+	int null = dev_null();
+	for (int i = 0; i < 5; i++)
+		loop(f, f->a, K4, null);
+	rd(f, f->src, f->a, K4);
+	wr(null, f->a, K4);
+	wr(f->sock[0], f->a, K4);
+	assert_int_equal(pair_of(f->src)->misses[NB_MISS_TWO_DESTS], 1);
+	assert_int_equal(pair_of(f->src)->iterations, 6);
+	close(null);
+}
+
+static void a_repeating_loop_notices_a_reread_of_an_unwritten_buffer(void **state)
+{
+	struct fx *f = *state;
+	int null = dev_null();
+	for (int i = 0; i < 5; i++)
+		loop(f, f->a, K4, null);
+	rd(f, f->src, f->a, K4);
+	rd(f, f->src, f->a, K4);
+	assert_int_equal(pair_of(f->src)->misses[NB_MISS_UNFORWARDED], 1);
+	close(null);
+}
+
+static void a_repeating_loop_written_in_two_pieces_counts_one_turn(void **state)
+{
+	struct fx *f = *state;
+	int null = dev_null();
+	for (int i = 0; i < 5; i++)
+		loop(f, f->a, K4, null);
+	rd(f, f->src, f->a, K4);
+	wr(null, f->a, 1000);
+	wr(null, f->a + 1000, K4 - 1000);
+	assert_int_equal(pair_of(f->src)->iterations, 6);
+	loop(f, f->a, K4, null);
+	assert_int_equal(pair_of(f->src)->iterations, 7);
+	assert_int_equal(all_misses(), 0);
+	close(null);
+}
+
+static void a_repeating_loop_that_changes_destination_retires_its_pair(void **state)
+{
+	struct fx *f = *state;
+	int null = dev_null();
+	for (int i = 0; i < 5; i++)
+		loop(f, f->a, K4, null);
+	for (int i = 0; i < 3; i++)
+		loop(f, f->a, K4, f->pipe[1]);
+	assert_int_equal(pair_of(f->src)->dst, f->pipe[1]);
+	assert_int_equal(pair_of(f->src)->iterations, 3);
+	assert_int_equal(stat_bounces(), 8);
+	close(null);
+}
+
+static void a_repeating_loop_that_grows_its_reads_arms_as_the_general_path_does(void **state)
+{
+	struct fx *f = *state;
+	for (int i = 0; i < 5; i++)
+		loop(f, f->a, K4, f->pipe[1]);
+	for (unsigned i = 0; i < nb_g.cfg.arm_after; i++)
+		loop(f, f->a, K64, f->pipe[1]);
+	assert_int_equal(pair_of(f->src)->state, NB_PAIR_ARMED);
+	assert_int_equal(atomic_load(&nb_stats.arms), 1);
+}
+
 static int file_in(const char *dir)
 {
 	char path[256];
@@ -779,6 +912,15 @@ int main(void)
 		T(change_of_destination_retires_the_old_pair),
 		T(destination_reopened_on_the_same_number_starts_a_new_pair),
 		T(bounce_back_into_its_own_socket_records_the_socket_kind),
+		T(a_loop_below_the_minimum_counts_every_turn),
+		T(a_repeating_loop_notices_its_source_reopened_on_the_same_number),
+		T(a_repeating_loop_notices_its_destination_reopened_on_the_same_number),
+		T(a_repeating_loop_notices_modified_last_bytes_on_a_later_turn),
+		T(a_repeating_loop_notices_a_second_destination_on_a_later_turn),
+		T(a_repeating_loop_notices_a_reread_of_an_unwritten_buffer),
+		T(a_repeating_loop_written_in_two_pieces_counts_one_turn),
+		T(a_repeating_loop_that_changes_destination_retires_its_pair),
+		T(a_repeating_loop_that_grows_its_reads_arms_as_the_general_path_does),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
