@@ -69,7 +69,11 @@ $(B)/unit/%: tests/unit/%.c $(CORE_OBJ) | deps
 
 $(B)/prog/%: tests/prog/%.c tests/prog/*.h | deps
 	@mkdir -p $(@D)
-	$(CC) $(BASEFLAGS) $(CFLAGS) $(SAN) $< -o $@ -lpthread
+	$(CC) $(BASEFLAGS) $(CFLAGS) $(SAN) $< -o $@ -lpthread $(PROG_LDFLAGS)
+
+# fdswap exports its own lseek (a program's definition the library must
+# not call for its own position moves).
+$(B)/prog/fdswap: PROG_LDFLAGS = -rdynamic
 
 # Helper libraries preloaded next to the shim by the integration tests.
 $(B)/testlib/lib%.so: tests/lib/%.c | deps

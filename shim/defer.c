@@ -403,7 +403,8 @@ static ssize_t pread_all(int fd, uintptr_t dst, size_t n, off_t off)
 {
 	size_t done = 0;
 	while (done < n) {
-		ssize_t r = NB_REAL(pread)(fd, (void *)(dst + done), n - done, off + (off_t)done);
+		ssize_t r = (ssize_t)syscall(SYS_pread64, fd, (void *)(dst + done), n - done,
+					    off + (off_t)done);
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r <= 0)
@@ -801,6 +802,7 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 	int saved = errno;
 	bool moved = false; /* the file position was moved ahead by n */
 	bool crit = false;  /* inside nb_crit_enter */
+	bool held = false;  /* the number is held (nb_fd_read_hold) */
 	off_t pos = -1;
 
 	/* Phantoms of this source were touched since the last read: each is
@@ -827,12 +829,31 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 		       "not private anonymous heap", n, fd, buf);
 		goto out;
 	}
+	/* The lease thread, once, before the section (it maps memory). */
+	nb_lease_prepare();
+	/* One critical section for everything this read does with the
+	 * descriptor number and the entries it takes (find, get, rebind,
+	 * owner, edges): two signal-mask calls per read instead of two per
+	 * entry (sigguard.c). Nothing in it waits: regular files. No handler
+	 * of this thread's can run inside it - so none can close or replace
+	 * the number under the read (below). */
+	nb_crit_enter();
+	crit = true;
+	/* From here on the number must name the file it named when the slot
+	 * was looked at: the position moves and the edges are read through
+	 * it. Another thread's close, dup2 or dup3 of it waits until this
+	 * read is over, or - begun before - makes the read plain (fdtab.c
+	 * "A deferred read holds its number"). */
+	if (!nb_fd_read_hold(e))
+		goto out;
+	held = true;
 	/* Position and size: one lseek that already moves the position past
 	 * a full read (the usual case), one fstat; short reads at end of
-	 * file set it again. Every way out below puts it back. */
+	 * file set it again. Every way out below puts it back. The calls
+	 * are the system's, not whatever `lseek` the program exports. */
 	pos = poff;
 	if (!positional) {
-		off_t after = lseek(fd, (off_t)n, SEEK_CUR);
+		off_t after = nb_sys_lseek(fd, (off_t)n, SEEK_CUR);
 		if (after < 0)
 			goto out;
 		pos = after - (off_t)n;
@@ -849,13 +870,6 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 		goto out;
 	uintptr_t lo, hi;
 	int dup;
-	/* The lease thread, once, before the section (it maps memory). */
-	nb_lease_prepare();
-	/* One critical section for every entry this read takes (find, get,
-	 * rebind, owner, edges): two signal-mask calls per read instead of
-	 * two per entry (sigguard.c). Nothing in it waits: regular files. */
-	nb_crit_enter();
-	crit = true;
 again:
 	lo = (a + pg - 1) & ~(pg - 1);
 	hi = (a + k) & ~(pg - 1);
@@ -930,7 +944,7 @@ again:
 			(void)nb_phantom_set_edges(idx, a, a + k);
 	}
 	if (moved && k < n)
-		lseek(fd, pos + (off_t)k, SEEK_SET);
+		nb_sys_lseek(fd, pos + (off_t)k, SEEK_SET);
 	moved = false;
 	/* Published, then looked at again: a lease break that took the
 	 * lease out, or a writer no hook sees that appeared (sameproc.c),
@@ -945,7 +959,9 @@ again:
 	ret = (ssize_t)k;
 out:
 	if (moved)
-		lseek(fd, pos, SEEK_SET); /* not deferred: as if never asked */
+		nb_sys_lseek(fd, pos, SEEK_SET); /* not deferred: as if never asked */
+	if (held)
+		nb_fd_read_release(e);
 	if (crit)
 		nb_crit_leave();
 	nb_fd_unlock(e);

@@ -45,6 +45,7 @@ NB_EXPORT int close(int fd)
 {
 	NB_OWN_BADF(fd, -1);
 	nb_same_before_close(fd); /* a reader may still hold file pages */
+	nb_fd_before_replace(fd);
 	int r = NB_CALL(close, (int)syscall(SYS_close, fd), fd);
 	/* Linux frees the number even when close reports EINTR or EIO. */
 	if (r == 0 || errno != EBADF)
@@ -66,6 +67,8 @@ NB_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
 	/* EINVAL for lo > hi or unknown flags must come from the kernel,
 	 * even when the range holds nothing but our descriptors. */
 	bool plain = lo > hi || (flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) != 0;
+	if (!plain && !(flags & CLOSE_RANGE_CLOEXEC))
+		nb_fd_before_replace_range(lo, hi);
 	int r = plain ? real(lo, hi, flags) : nb_own_close_range(lo, hi, flags, real);
 	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
 		nb_fd_forget_range(lo, hi);
@@ -111,6 +114,7 @@ NB_EXPORT void closefrom(int lowfd)
 		nb_real.close_range ? nb_real.close_range : sys_close_range;
 	int saved = errno;
 	unsigned lo = lowfd < 0 ? 0 : (unsigned)lowfd;
+	nb_fd_before_replace_range(lo, ~0U);
 	if (nb_own_close_range(lo, ~0U, 0, real) != 0)
 		closefrom_scan(lo);
 	nb_fd_forget_range(lo, ~0U);
@@ -132,6 +136,8 @@ NB_EXPORT int dup2(int fd, int nfd)
 		nb_own_prepare_surrender();
 		nb_own_evict(nfd);
 	}
+	if (fd != nfd)
+		nb_fd_before_replace(nfd);
 	int r = NB_CALL(dup2, (int)syscall(SYS_dup2, fd, nfd), fd, nfd);
 	if (r >= 0 && fd != nfd) {
 		nb_fd_forget(r);
@@ -149,6 +155,7 @@ NB_EXPORT int dup3(int fd, int nfd, int flags)
 			nb_own_prepare_surrender();
 			nb_own_evict(nfd);
 		}
+		nb_fd_before_replace(nfd);
 	}
 	return fresh(NB_CALL(dup3, (int)syscall(SYS_dup3, fd, nfd, flags), fd, nfd, flags));
 }

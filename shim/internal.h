@@ -199,6 +199,10 @@ struct nb_fd {
 	atomic_uint touches;   /* phantoms of this source materialised */
 	unsigned touches_seen;
 	atomic_uchar no_zc;    /* a kernel path failed: plain for good */
+	/* The process one of whose threads is inside a deferred read of a
+	 * file through this number (its pid), 0: none (fdtab.c "A deferred
+	 * read holds its number"). */
+	atomic_int reader;
 };
 
 /* Returns the slot of fd, allocating its chunk on first use (mmap, async-
@@ -211,6 +215,15 @@ struct nb_fd *nb_fd_peek(int fd);
  * retiring its pair first. */
 void nb_fd_forget(int fd);
 void nb_fd_forget_range(unsigned lo, unsigned hi);
+/* A deferred read of a file holds its number (caller: the slot's lock,
+ * asynchronous signals blocked): false when the number was closed or
+ * replaced since the slot was looked at - the read is then plain. */
+bool nb_fd_read_hold(struct nb_fd *e);
+void nb_fd_read_release(struct nb_fd *e);
+/* Before a hooked close, dup2, dup3 or close_range takes the number(s)
+ * away: waits for a deferred read holding one (bounded). */
+void nb_fd_before_replace(int fd);
+void nb_fd_before_replace_range(unsigned lo, unsigned hi);
 /* Classify now (fstat + socket options). Returns the kind. */
 enum nb_kind nb_fd_classify(int fd, struct nb_fd *e);
 /* Is the cached classification still about the file the number names now? */
@@ -1022,6 +1035,7 @@ void *nb_sys_mmap_shared(int fd, size_t len);
 int nb_sys_munmap(void *addr, size_t len);
 struct stat;
 int nb_sys_fstat(int fd, struct stat *st);
+off_t nb_sys_lseek(int fd, off_t off, int whence);
 int nb_sys_stat(const char *path, struct stat *st);
 int nb_sys_getrlimit(int resource, struct rlimit *rl);
 
