@@ -50,8 +50,11 @@
 #   BENCH_COUNT_ITERS  the two iteration counts of the traced runs
 #                      (default "128 512")
 #   BENCH_COST_REPS    syscost repetitions (default 7)
-#   BENCH_SRC          source file (default /dev/shm/nb-sysc.src, 1 GiB at
-#                      least; removed at the end if this script made it)
+#   BENCH_SRC          source file (default /dev/shm/nb-sysc.src; removed at
+#                      the end if this script made it)
+#   BENCH_SRC_MB       its least size, MiB (default 1024: syscost's cold
+#                      walk must be far larger than the CPU caches; it also
+#                      grows to the longest run)
 #   BENCH_OUT          output name (default results/bench-syscalls)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -102,6 +105,7 @@ bufs = env("BENCH_BUFFERS", "malloc aligned").split()
 aff = env("BENCH_AFFINITY", "same")
 iters = env("BENCH_COUNT_ITERS", "128 512").split()
 src = env("BENCH_SRC", "/dev/shm/nb-sysc.src")
+src_mb = posint("BENCH_SRC_MB", "1024")
 out = env("BENCH_OUT", "results/bench-syscalls")
 for d in dirs:
     if d not in KERNEL:
@@ -118,8 +122,8 @@ if len(iters) != 2 or not all(i.isdigit() for i in iters) or not 0 < int(iters[0
 n1, n2 = int(iters[0]), int(iters[1])
 csize = {c: size_of(c) for c in chunks}
 # The source serves the longest traced run, the timed runs and syscost's
-# cold walk (1 GiB: far larger than any CPU cache).
-need = max(1 << 30, size_mb << 20, max(n2 * csize[c] for c in chunks))
+# cold walk (1 GiB by default: far larger than any CPU cache).
+need = max(src_mb << 20, size_mb << 20, max(n2 * csize[c] for c in chunks))
 created = not os.path.exists(src)
 st = os.statvfs(os.path.dirname(os.path.abspath(src)))
 have = st.f_bavail * st.f_frsize + (0 if created else os.path.getsize(src))
@@ -365,15 +369,16 @@ def unit(name):
     return costs[COSTED[name]]  # ns per call (the pair's is already halved)
 
 lines = ["### unit costs (build/prog/syscost, no preload)", "",
-         "| call | ns per call (median) | ns per op (min) | calls per op |",
+         "| case | ns per call (median) | ns per call (fastest repetition) | calls per op |",
          "|---|---:|---:|---:|"]
 for kv in cost_rows:
     lines.append(f"| {kv['case']} | {float(kv['ns_per_call_median']):.0f} | "
-                 f"{float(kv['ns_per_op_min']):.0f} | {kv['calls_per_op']} |")
+                 f"{float(kv['ns_per_op_min']) / int(kv['calls_per_op']):.0f} | "
+                 f"{kv['calls_per_op']} |")
 lines += ["", f"Medians of {cost_reps} interleaved repetitions of 100000 calls, pinned to one "
           "CPU. sigprocmask_pair is the block + restore pair (ns per call = half the pair). "
-          "cold: each pread from the next page of a 1 GiB tmpfs file (a page not read for "
-          "262144 calls); warm: the same page every time.", ""]
+          f"cold: each pread from the next page of the {need >> 20} MiB tmpfs source (a page "
+          f"comes round again after {need >> 12} calls); warm: the same page every time.", ""]
 
 summary = {}
 for d in dirs:
