@@ -139,6 +139,7 @@ demo: $(LIB) $(PROG_BIN)
 bench: $(LIB) $(PROG_BIN)
 	@bash scripts/bench.sh
 	@bash scripts/bench-kernel.sh
+	@bash scripts/bench-syscalls.sh
 	@bash scripts/bench-zerocopy.sh
 	@bash scripts/bench-leases.sh
 	@bash scripts/bench-servers.sh
