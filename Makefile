@@ -141,6 +141,8 @@ bench: $(LIB) $(PROG_BIN)
 	@bash scripts/bench-kernel.sh
 	@bash scripts/bench-syscalls.sh
 	@bash scripts/bench-zerocopy.sh
+	@if [ "$$(id -u)" = 0 ]; then bash scripts/bench-netns.sh; \
+	else echo "bench-netns.sh: left out (needs root for network namespaces)"; fi
 	@bash scripts/bench-leases.sh
 	@bash scripts/bench-servers.sh
 	@bash scripts/bench-hotpath.sh

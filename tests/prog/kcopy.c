@@ -6,6 +6,8 @@
  *   kcopy [options] DIRECTION METHOD CHUNK
  *   kcopy -p [-s SIZE] [-f SRC]       create the source file and warm it
  *   kcopy -l                          list directions and their methods
+ *   kcopy -S ADDR:PORT [-R MODE] [-T SEC]
+ *                                     a receiving peer of its own (below)
  *
  * Methods (each call asks for at most CHUNK bytes, and never for more than
  * what is left of SIZE):
@@ -79,6 +81,28 @@
  *             default: malloc's, 16 bytes into a page, as python's)
  *   -V        verify a file destination against the source afterwards
  *   -T SEC    give up after SEC seconds (default 120)
+ *   -D ADDR:PORT
+ *             file-tcp, tcp-tcp: connect the destination socket to a
+ *             `kcopy -S` server at ADDR:PORT (IPv4, or [IPv6]:PORT)
+ *             instead of a loopback pair with a forked receiving peer:
+ *             the server may run in another network namespace, behind a
+ *             veth pair, a qdisc, another machine. After the last byte
+ *             this process shuts down its sending side and the clock
+ *             stops when the server has answered with its byte count on
+ *             the same connection (data still in flight counts, as
+ *             above). The line gains peer_cpu_s (the server's user+sys
+ *             CPU for this connection) and dest=ADDR:PORT. -A places
+ *             this process (and a sending peer) only: the server is
+ *             placed by whoever starts it (taskset).
+ *
+ * Server mode, -S ADDR:PORT: listen there (port 0: any; the line below
+ * says which) and serve connections one at a time: receive until EOF as a
+ * receiving peer does (-R), then write back the byte count and the CPU
+ * time used, as two native-endian uint64 (bytes, microseconds), and close.
+ * It prints "kcopy-server listen=ADDR:PORT status=listening" once, then one
+ * "kcopy-server bytes=N cpu_s=X status=ok|error ..." line per connection
+ * (flushed), and exits after -T seconds (default 120) or when killed. A
+ * failed connection is reported and the next one served.
  *
  * Exit status: 0 on success, 1 on an error or short copy, 2 on bad usage,
  * 3 when the kernel refuses the method for this direction.
@@ -87,6 +111,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <netdb.h>
 #include <netinet/tcp.h>
 #include <sched.h>
 #include <signal.h>
@@ -145,6 +170,8 @@ static struct {
 	bool peer_read; /* -R read: the receiving peer reads instead of splicing */
 	bool nodelay;   /* -N: TCP_NODELAY on this process's sockets */
 	bool aligned;   /* -a: page-aligned plain buffer (cat, dd, socat) */
+	const char *dest;   /* -D ADDR:PORT: a kcopy -S server as the TCP receiver */
+	const char *listen; /* -S ADDR:PORT: be that server */
 } opt = { .size = 1ull << 30, .src = DEFAULT_SRC, .peer_chunk = 64 * 1024, .timeout = 120 };
 
 static enum dir dir;
@@ -194,7 +221,8 @@ static void usage(const char *why)
 		"kcopy: %s\n"
 		"usage: kcopy [-s SIZE] [-f SRC] [-o DST] [-P SIZE] [-I SIZE] [-C SIZE]\n"
 		"             [-A none|split|same] [-R splice|read] [-N] [-V] [-T SEC] [-H]\n"
-		"             DIRECTION METHOD CHUNK\n"
+		"             [-D ADDR:PORT] DIRECTION METHOD CHUNK\n"
+		"       kcopy -S ADDR:PORT [-R splice|read] [-T SEC]   receiving server\n"
 		"       kcopy -p [-s SIZE] [-f SRC]    create and warm the source file\n"
 		"       kcopy -l                       list directions and methods\n",
 		why);
@@ -395,48 +423,223 @@ static void peer_setup(void)
 	alarm(opt.timeout);
 }
 
-/* Receiving peer: splice everything from fd to /dev/null (directly from a
- * pipe, through a pipe of its own from a socket), or with -R read read it
- * into a buffer; then report the byte count on status. */
-static void peer_discard(int fd, bool is_pipe, int status) __attribute__((noreturn));
-static void peer_discard(int fd, bool is_pipe, int status)
+/* What a receiving peer discards into: /dev/null, and a pipe of its own
+ * when it splices from a socket, or a buffer for -R read. Set up once,
+ * before the first byte (a server reuses it for every connection). */
+struct sink {
+	int null, p[2];
+	char *buf;
+};
+
+static void sink_open(struct sink *k, bool is_pipe)
 {
-	int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-	if (null < 0)
+	k->null = open("/dev/null", O_WRONLY | O_CLOEXEC);
+	if (k->null < 0)
 		die("peer: /dev/null: %s", strerror(errno));
-	int p[2] = { -1, -1 };
-	bool via_pipe = !is_pipe && !opt.peer_read;
-	if (via_pipe)
-		make_pipe(p, PEER_PIPE);
-	char *buf = NULL;
+	k->p[0] = k->p[1] = -1;
+	if (!is_pipe && !opt.peer_read)
+		make_pipe(k->p, PEER_PIPE);
+	k->buf = NULL;
 	if (opt.peer_read) {
-		buf = malloc(PEER_PIPE);
-		if (buf == NULL)
+		k->buf = malloc(PEER_PIPE);
+		if (k->buf == NULL)
 			die("peer: malloc");
-		memset(buf, 0, PEER_PIPE);
+		memset(k->buf, 0, PEER_PIPE);
 	}
-	uint64_t total = 0;
+}
+
+/* Receive everything from fd until EOF: splice it to /dev/null (directly
+ * from a pipe, through the sink's pipe from a socket), or with -R read
+ * read it into a buffer. Returns 0, or -1 with *what naming the failed
+ * step and errno set (0 for a short splice); *total is what was received
+ * either way. */
+static int discard(struct sink *k, int fd, uint64_t *total, const char **what)
+{
+	bool via_pipe = k->p[0] >= 0;
+	*total = 0;
 	for (;;) {
-		ssize_t r = opt.peer_read ? read(fd, buf, PEER_PIPE)
-					  : splice(fd, NULL, via_pipe ? p[1] : null, NULL, PEER_PIPE, 0);
+		ssize_t r = opt.peer_read ? read(fd, k->buf, PEER_PIPE)
+					  : splice(fd, NULL, via_pipe ? k->p[1] : k->null, NULL,
+						   PEER_PIPE, 0);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0)
-			die("peer: receive: %s", strerror(errno));
+		if (r < 0) {
+			*what = "receive";
+			return -1;
+		}
 		if (r == 0)
-			break;
-		total += (uint64_t)r;
+			return 0;
+		*total += (uint64_t)r;
 		for (ssize_t left = via_pipe ? r : 0; left > 0;) {
-			ssize_t w = splice(p[0], NULL, null, NULL, (size_t)left, 0);
+			ssize_t w = splice(k->p[0], NULL, k->null, NULL, (size_t)left, 0);
 			if (w < 0 && errno == EINTR)
 				continue;
-			if (w <= 0)
-				die("peer: splice to /dev/null: %s", w < 0 ? strerror(errno) : "0");
+			if (w <= 0) {
+				if (w == 0)
+					errno = 0;
+				*what = "splice to /dev/null";
+				return -1;
+			}
 			left -= w;
 		}
 	}
+}
+
+/* Receiving peer: discard everything from fd, then report the byte count
+ * on status. */
+static void peer_discard(int fd, bool is_pipe, int status) __attribute__((noreturn));
+static void peer_discard(int fd, bool is_pipe, int status)
+{
+	struct sink k;
+	sink_open(&k, is_pipe);
+	uint64_t total;
+	const char *what;
+	if (discard(&k, fd, &total, &what) != 0)
+		die("peer: %s: %s", what, errno ? strerror(errno) : "0");
 	write_full(status, &total, sizeof total, "peer: status");
 	_exit(0);
+}
+
+/* ---- -D / -S: a receiving peer at an address ---- */
+
+/* "A.B.C.D:PORT" or "[V6]:PORT", numeric only (no name lookup). */
+static void parse_addr(const char *spec, struct sockaddr_storage *ss, socklen_t *len,
+		       const char *what)
+{
+	char host[256];
+	const char *colon = strrchr(spec, ':');
+	if (colon == NULL || colon == spec || colon[1] == '\0' ||
+	    (size_t)(colon - spec) >= sizeof host)
+		usage(what);
+	size_t n = (size_t)(colon - spec);
+	const char *h = spec;
+	if (spec[0] == '[') {
+		if (n < 3 || spec[n - 1] != ']')
+			usage(what);
+		h++;
+		n -= 2;
+	}
+	memcpy(host, h, n);
+	host[n] = '\0';
+	struct addrinfo hints, *ai;
+	memset(&hints, 0, sizeof hints);
+	hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+	hints.ai_socktype = SOCK_STREAM;
+	if (getaddrinfo(host, colon + 1, &hints, &ai) != 0)
+		usage(what);
+	memcpy(ss, ai->ai_addr, ai->ai_addrlen);
+	*len = ai->ai_addrlen;
+	freeaddrinfo(ai);
+}
+
+static void fmt_addr(const struct sockaddr_storage *ss, char *out, size_t size)
+{
+	char h[INET6_ADDRSTRLEN];
+	const void *a = ss->ss_family == AF_INET6
+				? (const void *)&((const struct sockaddr_in6 *)ss)->sin6_addr
+				: (const void *)&((const struct sockaddr_in *)ss)->sin_addr;
+	unsigned port = ntohs(ss->ss_family == AF_INET6
+				      ? ((const struct sockaddr_in6 *)ss)->sin6_port
+				      : ((const struct sockaddr_in *)ss)->sin_port);
+	if (inet_ntop(ss->ss_family, a, h, sizeof h) == NULL)
+		snprintf(h, sizeof h, "?");
+	snprintf(out, size, ss->ss_family == AF_INET6 ? "[%s]:%u" : "%s:%u", h, port);
+}
+
+static int dial(const char *spec)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	parse_addr(spec, &ss, &len, "bad -D (want ADDR:PORT or [ADDR]:PORT)");
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		die("socket: %s", strerror(errno));
+	int r;
+	do
+		r = connect(fd, (struct sockaddr *)&ss, len);
+	while (r != 0 && errno == EINTR);
+	if (r != 0)
+		die("connect %s: %s", spec, strerror(errno));
+	return fd;
+}
+
+/* What a server answers per connection. */
+struct answer {
+	uint64_t bytes, cpu_us;
+};
+
+static uint64_t cpu_us_now(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)ru.ru_utime.tv_sec * 1000000u + (uint64_t)ru.ru_utime.tv_usec +
+	       (uint64_t)ru.ru_stime.tv_sec * 1000000u + (uint64_t)ru.ru_stime.tv_usec;
+}
+
+/* -S: serve connections one at a time until the alarm (-T) or a signal. */
+static void serve(void) __attribute__((noreturn));
+static void serve(void)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char where[INET6_ADDRSTRLEN + 16];
+	parse_addr(opt.listen, &ss, &len, "bad -S (want ADDR:PORT or [ADDR]:PORT)");
+	int one = 1;
+	int l = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (l < 0 || setsockopt(l, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+	    bind(l, (struct sockaddr *)&ss, len) != 0 || listen(l, 4) != 0 ||
+	    getsockname(l, (struct sockaddr *)&ss, &len) != 0)
+		die("listen on %s: %s", opt.listen, strerror(errno));
+	fmt_addr(&ss, where, sizeof where);
+	printf("kcopy-server listen=%s status=listening\n", where);
+	fflush(stdout);
+	struct sink k;
+	sink_open(&k, false);
+	for (;;) {
+		int c = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+		if (c < 0 && errno == EINTR)
+			continue;
+		if (c < 0)
+			die("accept: %s", strerror(errno));
+		uint64_t t0 = cpu_us_now();
+		struct answer a;
+		const char *what;
+		int r = discard(&k, c, &a.bytes, &what);
+		a.cpu_us = cpu_us_now() - t0;
+		if (r == 0) {
+			/* The client waits for this answer: it stops its clock. */
+			const char *p = (const char *)&a;
+			size_t left = sizeof a;
+			while (left > 0) {
+				ssize_t w = write(c, p, left);
+				if (w < 0 && errno == EINTR)
+					continue;
+				if (w <= 0) {
+					what = "answer";
+					r = -1;
+					break;
+				}
+				p += w;
+				left -= (size_t)w;
+			}
+		}
+		if (r == 0)
+			printf("kcopy-server bytes=%llu cpu_s=%.6f status=ok\n",
+			       (unsigned long long)a.bytes, (double)a.cpu_us / 1e6);
+		else
+			printf("kcopy-server bytes=%llu cpu_s=%.6f status=error step=\"%s\" error=\"%s\"\n",
+			       (unsigned long long)a.bytes, (double)a.cpu_us / 1e6, what,
+			       errno ? strerror(errno) : "short");
+		fflush(stdout);
+		close(c);
+		/* A pipe left holding part of a failed connection's bytes
+		 * would be counted for the next one: start it afresh. */
+		if (r != 0 && k.p[0] >= 0) {
+			close(k.p[0]);
+			close(k.p[1]);
+			make_pipe(k.p, PEER_PIPE);
+		}
+	}
 }
 
 /* Sending peer: wait for the go byte, then send SIZE bytes of the source
@@ -601,7 +804,7 @@ int main(int argc, char **argv)
 {
 	bool prep = false;
 	int o;
-	while ((o = getopt(argc, argv, "s:f:o:P:I:C:A:R:NaVT:Hplh")) != -1) {
+	while ((o = getopt(argc, argv, "s:f:o:P:I:C:A:R:NaVT:HplhD:S:")) != -1) {
 		switch (o) {
 		case 's': opt.size = parse_size(optarg, "bad -s"); break;
 		case 'f': opt.src = optarg; break;
@@ -621,6 +824,8 @@ int main(int argc, char **argv)
 		case 'T': opt.timeout = (unsigned)parse_size(optarg, "bad -T"); break;
 		case 'H': opt.handler = true; break;
 		case 'p': prep = true; break;
+		case 'D': opt.dest = optarg; break;
+		case 'S': opt.listen = optarg; break;
 		case 'l':
 			for (int d = 0; d < ND; d++) {
 				printf("%s", dir_names[d]);
@@ -639,6 +844,14 @@ int main(int argc, char **argv)
 		prepare_source(true);
 		return 0;
 	}
+	if (opt.listen) {
+		if (optind != argc || opt.dest)
+			usage("-S takes no operands and no -D");
+		main_pid = getpid();
+		signal(SIGPIPE, SIG_IGN);
+		alarm(opt.timeout);
+		serve();
+	}
 	if (argc - optind != 3)
 		usage("need DIRECTION METHOD CHUNK");
 	dir = (enum dir)pick(argv[optind], dir_names, ND, "unknown direction (try -l)");
@@ -647,6 +860,8 @@ int main(int argc, char **argv)
 	if (chunk == 0 || chunk > (1u << 30) || opt.peer_chunk == 0 || opt.size == 0 ||
 	    opt.pipe_size > (1u << 30) || opt.ipipe > (1u << 30))
 		usage("sizes out of range");
+	if (opt.dest && dst_kind[dir] != K_TCP)
+		usage("-D needs a direction to TCP (file-tcp, tcp-tcp)");
 	signal(SIGPIPE, SIG_IGN);
 	if (opt.handler) /* as servers have (SIGHUP, SIGUSR1, ...): never raised */
 		signal(SIGUSR2, on_usr2);
@@ -697,6 +912,8 @@ int main(int argc, char **argv)
 			die("open %s: %s", dstpath, strerror(errno));
 		if (!opt.dst)
 			unlink(dstpath);
+	} else if (opt.dest) {
+		dst = dial(opt.dest); /* the server's answer comes back on it */
 	} else {
 		int end, p[2];
 		if (pipe2(ctl, O_CLOEXEC) != 0)
@@ -774,6 +991,25 @@ int main(int argc, char **argv)
 			die("receiving peer got %llu bytes, want %llu", (unsigned long long)got,
 			    opt.size);
 	}
+	struct answer ans = { 0, 0 };
+	if (opt.dest) {
+		/* EOF for the server, then its answer on the same socket. */
+		if (shutdown(dst, SHUT_WR) != 0)
+			die("shutdown: %s", strerror(errno));
+		size_t have = 0;
+		while (have < sizeof ans) {
+			ssize_t r = read(dst, (char *)&ans + have, sizeof ans - have);
+			if (r < 0 && errno == EINTR)
+				continue;
+			if (r <= 0)
+				die("server at %s did not answer: %s", opt.dest,
+				    r < 0 ? strerror(errno) : "EOF");
+			have += (size_t)r;
+		}
+		if (ans.bytes != opt.size)
+			die("server at %s got %llu bytes, want %llu", opt.dest,
+			    (unsigned long long)ans.bytes, opt.size);
+	}
 	double t1 = now_s();
 	getrusage(RUSAGE_SELF, &ru1);
 
@@ -801,9 +1037,12 @@ int main(int argc, char **argv)
 	double gb = (double)opt.size / 1e9;
 	printf("kcopy dir=%s method=%s chunk=%zu bytes=%llu wall_s=%.6f user_s=%.6f sys_s=%.6f "
 	       "cpu_s=%.6f calls=%llu MBps=%.1f cpu_s_per_GB=%.4f pipe=%zu ipipe=%zu "
-	       "peer_chunk=%zu cpus=%d,%d status=ok\n",
+	       "peer_chunk=%zu cpus=%d,%d",
 	       dir_names[dir], method_names[method], chunk, opt.size, wall, user, sys, user + sys,
 	       calls, (double)opt.size / 1e6 / wall, (user + sys) / gb, pipe_now, ipipe,
 	       src_kind[dir] == K_FILE ? (size_t)0 : opt.peer_chunk, cpu_of[0], cpu_of[1]);
+	if (opt.dest)
+		printf(" peer_cpu_s=%.6f dest=%s", (double)ans.cpu_us / 1e6, opt.dest);
+	printf(" status=ok\n");
 	return 0;
 }
