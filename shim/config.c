@@ -300,8 +300,15 @@ int nb_config_parse(struct nb_config *c, nb_getenv_fn get, nb_complain_fn compla
 	if ((v = get("NOBOUNCE_PIPE_SIZE", cookie)) != NULL)
 		parse_size_var(&x, "NOBOUNCE_PIPE_SIZE", v, PIPE_SIZE_LO, PIPE_SIZE_HI, &c->pipe_size);
 	if ((v = get("NOBOUNCE_SEND_CHUNK", cookie)) != NULL)
+	{
+		size_t n;
 		parse_size_var(&x, "NOBOUNCE_SEND_CHUNK", v, SEND_CHUNK_LO, SEND_CHUNK_HI,
 			       &c->send_chunk);
+		/* Given, it holds for every socket; refused, it is as unset
+		 * (the size then depends on the link, xfer.c). */
+		c->send_chunk_set = nb_parse_size(v, &n) == 0 && n >= SEND_CHUNK_LO &&
+				    n <= SEND_CHUNK_HI;
+	}
 	if ((v = get("NOBOUNCE_STATS", cookie)) != NULL)
 		parse_stats(&x, "NOBOUNCE_STATS", v, c->stats, sizeof c->stats);
 	/* Where the observe report goes: "" or "stderr" = stderr while it is

@@ -165,6 +165,22 @@ static bool buffer_refused(struct nb_pair *p, const struct nb_rec *r)
 	return true;
 }
 
+/* A pair whose reads are too small once cut to their whole pages never
+ * reaches the arming check of its buffer; the reports must still name the
+ * deeper reason where there is one (a stack buffer is never served, at
+ * any size or alignment). Looked at once per pair, at its first such
+ * bounce. */
+static void small_served_buffer(struct nb_pair *p, uint64_t small_before, const struct nb_rec *r)
+{
+	if (small_before != 0 || p->small_served == 0)
+		return;
+	int why = nb_defer_refusal(r->addr, r->len);
+	if (why != NB_BUF_OK) {
+		p->buf_why |= 1u << why;
+		p->buf_refusals++;
+	}
+}
+
 static void bounce(const struct nb_rec *r, int dst)
 {
 	struct nb_fd *s = nb_fd_get(r->src);
@@ -192,12 +208,14 @@ static void bounce(const struct nb_rec *r, int dst)
 			allowed &= ~(unsigned)NB_PATH_COPY_FILE_RANGE;
 		nb_pair_start(p, dst, dgen, sk, dk, nb_path_for(sk, dk, dflags, s->flags, allowed));
 	}
-	size_t served = nb_served_bytes((enum nb_kind)p->src_kind, r->addr, r->len);
+	size_t served = nb_served_bytes(r->addr, r->len);
+	uint64_t small = p->small_served;
 	if (nb_pair_bounce_served(p, r->len, served, &nb_g.cfg) == NB_EV_ARMED &&
 	    !buffer_refused(p, r))
 		on_armed(r->src, s, dst, d);
 	else if (r->sampled && d != NULL && ring.live == 1 && p->state != NB_PAIR_ARMED)
 		repeat = (struct repeat){ (struct nb_rec *)r, s, d, dgen, served };
+	small_served_buffer(p, small, r);
 	if ((p->iterations & 15) == 0)
 		nb_loops_flush_live(p);
 	nb_fd_unlock(s);
@@ -234,9 +252,11 @@ static bool repeat_write(int fd, uintptr_t a, size_t n)
 	if (same) {
 		r->dst = fd;
 		r->fwd = n;
+		uint64_t small = p->small_served;
 		if (nb_pair_bounce_served(p, n, repeat.served, &nb_g.cfg) == NB_EV_ARMED &&
 		    !buffer_refused(p, r))
 			on_armed(r->src, s, fd, d);
+		small_served_buffer(p, small, r);
 		if ((p->iterations & 15) == 0)
 			nb_loops_flush_live(p);
 	}

@@ -30,6 +30,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -275,7 +277,7 @@ void nb_fd_before_replace_range(unsigned lo, unsigned hi)
 
 void nb_fd_set_flags(struct nb_fd *e, int oflags)
 {
-	unsigned f = e->flags & (NB_FL_PSEUDO | NB_FL_SNDTIMEO);
+	unsigned f = e->flags & (NB_FL_PSEUDO | NB_FL_SNDTIMEO | NB_FL_WIDE);
 	if (oflags & O_APPEND)
 		f |= NB_FL_APPEND;
 	if (oflags & O_NONBLOCK)
@@ -335,6 +337,24 @@ enum nb_kind nb_fd_classify(int fd, struct nb_fd *e)
 		socklen_t l = sizeof tv;
 		if (getsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, &l) != 0 || tv.tv_sec || tv.tv_usec)
 			e->flags |= NB_FL_SNDTIMEO;
+	}
+	/* Loopback or a real link? Loopback TCP moves 16-48 KiB sendfile
+	 * calls fastest, since the receiver's protocol work runs on the
+	 * sender's CPU; across a link, calls of 64 KiB and more win
+	 * (scripts/bench-netns.sh, README "Socket call size beyond
+	 * loopback"). The sender's segment size tells them apart without a
+	 * routing lookup: lo's 64 KiB MTU gives an MSS near 64K, an Ethernet
+	 * or veth path (jumbo frames included) one of 9K or less. Only an
+	 * established connection has its own: one not connected yet reports
+	 * a default and stays with the loopback size. */
+	if (k == NB_KIND_TCP) {
+		struct tcp_info ti;
+		socklen_t l = sizeof ti;
+		memset(&ti, 0, sizeof ti);
+		if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0 &&
+		    ti.tcpi_state == TCP_ESTABLISHED && ti.tcpi_snd_mss > 0 &&
+		    ti.tcpi_snd_mss <= 16384)
+			e->flags |= NB_FL_WIDE;
 	}
 	/* /proc and /sys files claim size 0 yet return data: no kernel path
 	 * may treat them as ordinary files. */

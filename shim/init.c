@@ -223,7 +223,7 @@ void nb_init(void)
 	nb_sigguard_init(nb_sigview_segv_masked_at_init());
 	/* Before fault.c takes its slots: the lease signal is one of them. */
 	nb_lease_init();
-	nb_xfer_set_send_chunk(nb_g.cfg.send_chunk);
+	nb_xfer_set_send_chunk(nb_g.cfg.send_chunk, nb_g.cfg.send_chunk_set);
 	nb_xfer_keep_limits(true);
 	/* Phantom buffers materialise on a fault: the kernel's SIGSEGV and
 	 * SIGBUS slots must be ours before the first one exists, and the

@@ -87,6 +87,7 @@ struct nb_config {
 	unsigned max_pipes;      /* pipe pool bound (socket/pipe sources) */
 	size_t pipe_size;        /* F_SETPIPE_SZ for pooled pipes */
 	size_t send_chunk;       /* largest single sendfile into a socket */
+	bool send_chunk_set;     /* given by NOBOUNCE_SEND_CHUNK: for every socket */
 	enum nb_exact exact;     /* NOBOUNCE_EXACT */
 	int lease_signal;        /* NOBOUNCE_LEASE_SIGNAL: a real-time signal */
 	bool live;               /* live stats file (live.c) */
@@ -138,6 +139,7 @@ enum nb_kind {
 #define NB_FL_PSEUDO 0x8u /* regular file reporting size 0 (/proc, /sys) */
 #define NB_FL_NO_REOPEN 0x10u /* destination file we cannot read back */
 #define NB_FL_SNDTIMEO 0x20u /* stream socket with SO_SNDTIMEO: one budget per write(2) */
+#define NB_FL_WIDE 0x40u /* TCP connection over a real link (MSS <= 16K), not loopback */
 
 /* Why a pair was not used even though it bounced. */
 enum nb_miss {
@@ -258,9 +260,9 @@ enum nb_event nb_pair_bounce(struct nb_pair *p, size_t chunk, const struct nb_co
  * it would serve (pair.c: nb_served_bytes). */
 enum nb_event nb_pair_bounce_served(struct nb_pair *p, size_t chunk, size_t served,
 				    const struct nb_config *c);
-/* What a deferred read of [addr, addr+len) from a source of this kind
- * would serve by the kernel path: 0 when it could not be deferred. */
-size_t nb_served_bytes(enum nb_kind src, uintptr_t addr, size_t len);
+/* What a deferred read of [addr, addr+len) would save: its whole pages, 0
+ * when it could not be deferred. */
+size_t nb_served_bytes(uintptr_t addr, size_t len);
 /* The smallest chunk that counts for this pair's direction. */
 size_t nb_pair_min_chunk(const struct nb_pair *p, const struct nb_config *c);
 /* The same by kinds, and the variable that set it (for reports). */

@@ -386,10 +386,22 @@ const char *nb_xfer_how_name(enum nb_xfer_how h)
 /* NOBOUNCE_SEND_CHUNK: the largest single sendfile into a stream socket.
  * Set once at start-up (init.c), before any transfer. */
 static size_t send_chunk = 32 * 1024;
+static bool send_chunk_fixed;
 
-void nb_xfer_set_send_chunk(size_t n)
+void nb_xfer_set_send_chunk(size_t n, bool fixed)
 {
 	send_chunk = n;
+	send_chunk_fixed = fixed;
+}
+
+/* Loopback keeps the configured size; a connection over a real link
+ * (fdtab.c: its segment size) takes larger calls, unless the size was
+ * given. 0 (unit tests, xferlog): one call per write. */
+static size_t chunk_for(unsigned dst_flags_nb)
+{
+	if (send_chunk_fixed || send_chunk == 0 || !(dst_flags_nb & NB_FL_WIDE))
+		return send_chunk;
+	return send_chunk > NB_SEND_CHUNK_WIDE ? send_chunk : NB_SEND_CHUNK_WIDE;
 }
 
 static ssize_t fall_back(struct nb_xfer_res *res, enum nb_xfer_why why, int err)
@@ -785,7 +797,7 @@ ssize_t nb_xfer(int dst, enum nb_kind dst_kind, unsigned dst_flags_nb, int src, 
 
 	switch (how) {
 	case NB_XFER_SOCKET:
-		r = to_socket(dst, nonblock, src, src_off, len, msg_flags, send_chunk, res);
+		r = to_socket(dst, nonblock, src, src_off, len, msg_flags, chunk_for(dst_flags_nb), res);
 		break;
 	case NB_XFER_PIPE:
 		r = to_pipe(dst, src, src_off, len, res);
@@ -848,7 +860,7 @@ ssize_t nb_xfer_from_pipe(int dst, enum nb_kind dst_kind, unsigned dst_flags_nb,
 		int ok = MSG_NOSIGNAL | MSG_MORE | (nonblock ? MSG_DONTWAIT : 0);
 		res->how = NB_XFER_SOCKET;
 		r = (dst_off == NULL && (msg_flags & ~ok) == 0)
-			    ? to_socket(dst, nonblock, src, -1, len, msg_flags, send_chunk, res)
+			    ? to_socket(dst, nonblock, src, -1, len, msg_flags, chunk_for(dst_flags_nb), res)
 			    : fall_back(res, NB_XFER_REFUSED, 0);
 	} else if (dst_kind == NB_KIND_FILE && msg_flags == 0) {
 		res->how = NB_XFER_FILE_SF;

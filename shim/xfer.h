@@ -89,7 +89,10 @@ ssize_t nb_xfer(int dst, enum nb_kind dst_kind, unsigned dst_flags_nb, int src, 
  * at most n bytes (0: one call). Loopback TCP moves far more per second
  * in 16-32 KiB calls than in 64 KiB ones (make bench); the signal and
  * SIGPIPE rules of one write(2) are kept across the calls (xfer.c). */
-void nb_xfer_set_send_chunk(size_t n);
+/* n for every socket when fixed; else n over loopback and NB_SEND_CHUNK_WIDE
+ * over a real link (NB_FL_WIDE). */
+void nb_xfer_set_send_chunk(size_t n, bool fixed);
+#define NB_SEND_CHUNK_WIDE ((size_t)64 * 1024)
 
 /* The same as nb_xfer, but the len bytes are the next ones in the pipe
  * src (the library's own; what the call does not move stays in it).

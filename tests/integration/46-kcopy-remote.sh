@@ -25,7 +25,7 @@ fields() { tr ' ' '\n' < "$1" | grep -E '^(dir|method|chunk|bytes|dest|status)='
 test_remote_receiver_counts_every_byte_plain_and_preloaded() {
 	"$KC" -s 8M -f "$T/src" -p
 	start_server
-	for c in 16K 1M; do
+	for c in 64K 1M; do
 		"$KC" -s 8M -f "$T/src" -D "$ADDR" file-tcp plain "$c" > plain.out ||
 			fail "plain run failed"
 		env LD_PRELOAD="$PRELOAD" NOBOUNCE_STATS="$T/stats.$c.json" NOBOUNCE_SEND_CHUNK=64K \

@@ -1313,7 +1313,7 @@ int main(int argc, char **argv)
 	/* XFERLOG_SEND_CHUNK: the library's NOBOUNCE_SEND_CHUNK (0: one call). */
 	const char *sc = getenv("XFERLOG_SEND_CHUNK");
 	if (sc != NULL)
-		nb_xfer_set_send_chunk(strtoul(sc, NULL, 0));
+		nb_xfer_set_send_chunk(strtoul(sc, NULL, 0), true);
 	if (argc > 3)
 		smalldir = argv[3];
 	const struct tcase *tc = NULL;

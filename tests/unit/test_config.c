@@ -397,6 +397,18 @@ static void min_chunk_file_and_send_chunk_accept_sizes(void **state)
 	assert_int_equal(nb_config_parse(&c, env_get, env_complain, &e), 0);
 	assert_int_equal(c.min_chunk_file, 1024 * 1024);
 	assert_int_equal(c.send_chunk, 32 * 1024);
+	assert_true(c.send_chunk_set); /* given: for every socket */
+}
+
+static void send_chunk_unset_depends_on_the_link(void **state)
+{
+	(void)state;
+	const char *kv[] = { NULL };
+	struct env e = { .kv = kv };
+	struct nb_config c;
+	assert_int_equal(nb_config_parse(&c, env_get, env_complain, &e), 0);
+	assert_int_equal(c.send_chunk, 32 * 1024);
+	assert_false(c.send_chunk_set);
 }
 
 static void send_chunk_refuses_less_than_a_page_and_keeps_32K(void **state)
@@ -408,6 +420,7 @@ static void send_chunk_refuses_less_than_a_page_and_keeps_32K(void **state)
 		struct nb_config c;
 		assert_refused("NOBOUNCE_SEND_CHUNK", *v, needles, &c);
 		assert_int_equal(c.send_chunk, 32 * 1024);
+		assert_false(c.send_chunk_set);
 	}
 }
 
@@ -938,6 +951,7 @@ int main(void)
 		cmocka_unit_test(min_chunk_refuses_above_1G_and_keeps_16K),
 		cmocka_unit_test(min_chunk_file_and_send_chunk_accept_sizes),
 		cmocka_unit_test(send_chunk_refuses_less_than_a_page_and_keeps_32K),
+		cmocka_unit_test(send_chunk_unset_depends_on_the_link),
 		cmocka_unit_test(min_chunk_file_refuses_bad_sizes_and_keeps_64K),
 		cmocka_unit_test(min_chunk_refuses_malformed_sizes),
 		cmocka_unit_test(min_chunk_refuses_numbers_that_overflow),

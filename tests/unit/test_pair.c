@@ -327,7 +327,7 @@ static void stream_bounce_is_judged_by_the_whole_pages_it_serves(void **state)
 	c.min_chunk = 16 * 1024;
 	c.min_chunk_stream = 16 * 1024;
 	uintptr_t a = 0x10000 + 64; /* unaligned */
-	size_t served = nb_served_bytes(NB_KIND_TCP, a, 16384);
+	size_t served = nb_served_bytes(a, 16384);
 	assert_int_equal(served, 12288);
 	struct nb_pair p;
 	nb_pair_start(&p, 9, 3, NB_KIND_TCP, NB_KIND_TCP, NB_PATH_SPLICE);
@@ -339,18 +339,19 @@ static void stream_bounce_is_judged_by_the_whole_pages_it_serves(void **state)
 	assert_int_equal(nb_pair_bounce_served(&p, 16384, served, &c), NB_EV_NONE);
 	assert_int_equal(nb_pair_bounce_served(&p, 16384, served, &c), NB_EV_ARMED);
 	/* page-aligned: all of it */
-	assert_int_equal(nb_served_bytes(NB_KIND_TCP, 0x10000, 16384), 16384);
+	assert_int_equal(nb_served_bytes(0x10000, 16384), 16384);
 	/* a 128K malloc'd buffer 16 bytes past a page: 124K, within 1/16 */
 	c.min_chunk_stream = 128 * 1024;
 	nb_pair_start(&p, 9, 3, NB_KIND_TCP, NB_KIND_TCP, NB_PATH_SPLICE);
-	served = nb_served_bytes(NB_KIND_TCP, 0x10010, 131072);
+	served = nb_served_bytes(0x10010, 131072);
 	assert_int_equal(served, 126976);
 	assert_int_equal(nb_pair_bounce_served(&p, 131072, served, &c), NB_EV_NONE);
 	assert_int_equal(nb_pair_bounce_served(&p, 131072, served, &c), NB_EV_ARMED);
-	/* a file's write takes the edges too: the whole chunk; fewer than
-	 * two whole pages: never deferred, nothing served */
-	assert_int_equal(nb_served_bytes(NB_KIND_FILE, 0x10000 + 64, 16384), 16384);
-	assert_int_equal(nb_served_bytes(NB_KIND_FILE, 0x10000 + 64, 8192), 0);
+	/* a file's write takes the edges too, but they were copied at the
+	 * read: the whole pages; fewer than two: never deferred, nothing */
+	assert_int_equal(nb_served_bytes(0x10000 + 64, 16384), 12288);
+	assert_int_equal(nb_served_bytes(0x10000, 16384), 16384);
+	assert_int_equal(nb_served_bytes(0x10000 + 64, 8192), 0);
 }
 
 static void file_to_file_counts_only_from_min_chunk_file(void **state)
