@@ -2,7 +2,7 @@
  * holdwait.c - a read whose copy into the buffer waits for another thread
  * of the program, and that thread closes the source number first.
  *
- *   holdwait uffd     in an empty scratch directory
+ *   holdwait uffd|uffd-reopen [TURN]     in an empty scratch directory
  *
  * The buffer lives in memory the program serves itself (userfaultfd(2),
  * missing-page mode): when the kernel copies into a page that is not
@@ -17,6 +17,14 @@
  * served and the read returns its 256 KiB, the bytes of the file. The
  * library must not make the close wait for the read that waits for the
  * closer.
+ *
+ *   uffd-reopen  the fault thread also opens g.bin (16 MiB of 0xee) right
+ *                after the close: it gets the number. Plainly the read
+ *                still returns f.bin's bytes and the next read g.bin's.
+ *   TURN         the first page is dropped before every read and the trap
+ *                is the read numbered TURN (0: the first) instead of the
+ *                one after 40 turns: with library defaults the first read
+ *                the library defers is number 2.
  *
  * stdout: the trap read's return value and errno, whether its bytes are
  * the file's, whether the close took more than 500 ms, and the next
@@ -45,6 +53,8 @@
 
 static int uffd, src;
 static int reopen; /* the fault thread opens g.bin on the number it closed */
+static int trap_turn = 40; /* the read the fault thread closes the number in */
+static int every;          /* the first page is dropped before every read */
 static volatile int trap, stop;
 static volatile long close_ms = -1;
 static volatile int close_rc = 1;
@@ -96,10 +106,14 @@ static void *faults(void *arg)
 int main(int argc, char **argv)
 {
 	if (argc < 2 || (strcmp(argv[1], "uffd") != 0 && strcmp(argv[1], "uffd-reopen") != 0)) {
-		fprintf(stderr, "usage: holdwait uffd|uffd-reopen\n");
+		fprintf(stderr, "usage: holdwait uffd|uffd-reopen [TURN]\n");
 		return 2;
 	}
 	reopen = strcmp(argv[1], "uffd-reopen") == 0;
+	if (argc > 2) {
+		trap_turn = atoi(argv[2]);
+		every = 1;
+	}
 	int g = open("g.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	char *gb = malloc(FSZ);
 	if (g < 0 || gb == NULL)
@@ -146,7 +160,9 @@ int main(int argc, char **argv)
 
 	char *buf = region + 512;
 	uint64_t off = 0;
-	for (int turn = 0; turn < 40; turn++) {
+	for (int turn = 0; turn < trap_turn; turn++) {
+		if (every && madvise(region, PG, MADV_DONTNEED) != 0)
+			die("madvise");
 		ssize_t r = read(src, buf, CH);
 		if (r != CH) {
 			fprintf(stderr, "turn %d: read %zd\n", turn, r);
@@ -157,7 +173,7 @@ int main(int argc, char **argv)
 		off += CH;
 	}
 	/* The first page goes back; the fault thread closes the number on
-	 * the next fault. */
+	 * the next fault: in the next read's copy. */
 	if (madvise(region, PG, MADV_DONTNEED) != 0)
 		die("madvise");
 	trap = 1;
