@@ -57,6 +57,7 @@ static __thread struct nb_ring ring __attribute__((tls_model("initial-exec")));
 struct repeat {
 	struct nb_rec *rec; /* the ring record it follows; NULL: none */
 	struct nb_fd *src, *dst;
+	int dst_fd;         /* the number dst is the slot of */
 	uint32_t dst_gen;
 	size_t served;
 };
@@ -214,7 +215,7 @@ static void bounce(const struct nb_rec *r, int dst)
 	    !buffer_refused(p, r))
 		on_armed(r->src, s, dst, d);
 	else if (r->sampled && d != NULL && ring.live == 1 && p->state != NB_PAIR_ARMED)
-		repeat = (struct repeat){ (struct nb_rec *)r, s, d, dgen, served };
+		repeat = (struct repeat){ (struct nb_rec *)r, s, d, dst, dgen, served };
 	small_served_buffer(p, small, r);
 	if ((p->iterations & 15) == 0)
 		nb_loops_flush_live(p);
@@ -241,8 +242,13 @@ static bool repeat_read(int fd, uintptr_t a, size_t n)
 static bool repeat_write(int fd, uintptr_t a, size_t n)
 {
 	struct nb_rec *r = repeat.rec;
-	if (r->addr != a || r->len != n || r->fwd != 0 || r->dst != -1 || ring.live != 1 ||
-	    load8(a) != r->head || load8(a + n - 8) != r->tail)
+	/* Only to the number the loop bounced to: the pair (shared by every
+	 * thread reading the source) may name another destination by now -
+	 * another thread's loop restarted it there - and the remembered slot
+	 * is not that number's (its generation says nothing about it; arming
+	 * would revalidate the number against the wrong slot). */
+	if (fd != repeat.dst_fd || r->addr != a || r->len != n || r->fwd != 0 || r->dst != -1 ||
+	    ring.live != 1 || load8(a) != r->head || load8(a + n - 8) != r->tail)
 		return false;
 	struct nb_fd *s = repeat.src, *d = repeat.dst;
 	if (gen_of(s) != r->src_gen || gen_of(d) != repeat.dst_gen || !nb_fd_trylock(s))

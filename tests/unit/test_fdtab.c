@@ -531,6 +531,22 @@ static void forget_range_to_uint_max_reaches_big_numbers(void **state)
 	assert_int_equal(gen((1 << 30) - 1), 1);
 }
 
+/* The walk stops at the highest chunk in use (closefrom() in a process
+ * whose numbers are all small costs no walk of the whole top table), and
+ * still reaches the last number of that chunk. */
+static void forget_range_to_uint_max_reaches_the_end_of_the_highest_chunk(void **state)
+{
+	(void)state;
+	nb_fd_get(4096);
+	nb_fd_get(5119); /* the last number of chunk 4 */
+	nb_fd_forget_range(5000, UINT_MAX);
+	assert_int_equal(gen(4096), 0);
+	assert_int_equal(gen(5119), 1);
+	nb_fd_forget_range(5120, UINT_MAX); /* past every chunk: nothing */
+	assert_int_equal(gen(5119), 1);
+	assert_null(nb_fd_peek(5120));
+}
+
 static void forget_range_of_one_number_forgets_only_it(void **state)
 {
 	(void)state;
@@ -808,6 +824,7 @@ int main(void)
 		T(forget_range_leaves_numbers_outside_it_alone),
 		T(forget_range_allocates_nothing),
 		T(forget_range_to_uint_max_reaches_big_numbers),
+		T(forget_range_to_uint_max_reaches_the_end_of_the_highest_chunk),
 		T(forget_range_of_one_number_forgets_only_it),
 		T(revalidate_keeps_the_same_file_valid),
 		T(revalidate_detects_a_different_file_on_the_same_number),
