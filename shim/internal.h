@@ -205,6 +205,7 @@ struct nb_fd {
 	 * file through this number (its pid), 0: none (fdtab.c "A deferred
 	 * read holds its number"). */
 	atomic_int reader;
+	atomic_int hold_waiters; /* replacers asleep on `reader` (futex) */
 };
 
 /* Returns the slot of fd, allocating its chunk on first use (mmap, async-
