@@ -741,6 +741,21 @@ for row in PLAN:
                  f"{cell('preloaded', 'MBps', 0)} | {cell('preloaded', 'cpu_s_per_GB', 2)} | "
                  f"{cell('native', 'MBps', 0) if 'native' in g else '-'} | "
                  f"{cell('native', 'cpu_s_per_GB', 2) if 'native' in g else '-'} | {sp} | {cp} | {same}/{len(made)} |")
+# The noise floor: rows the library leaves plain (never armed) should run
+# at 1.00x; how far their ratios stray is what this machine's noise does.
+floor = []
+for row in PLAN:
+    key = row[0]
+    texts = [x.get("armed", "") for x in runs if x["key"] == key and x["method"] == "preloaded"]
+    p, q = med(key, "plain", "MBps"), med(key, "preloaded", "MBps")
+    pc, qc = med(key, "plain", "cpu_s_per_GB"), med(key, "preloaded", "cpu_s_per_GB")
+    if texts and all(t.startswith("no") for t in texts) and p and q and pc and qc:
+        floor.append((q / p, qc / pc))
+if floor:
+    lines += ["", f"Noise floor: the {len(floor)} rows never armed (the library leaves them plain) ran at "
+              f"{min(f[0] for f in floor):.2f}-{max(f[0] for f in floor):.2f}x plain speed and "
+              f"{min(f[1] for f in floor):.2f}-{max(f[1] for f in floor):.2f}x plain CPU per GB in this run: "
+              "ratios inside that band are not a measured difference."]
 os.makedirs(os.path.dirname(OUT) or ".", exist_ok=True)
 with open(OUT + ".md", "w") as f:
     f.write("\n".join(lines) + "\n")
