@@ -9,7 +9,7 @@ set -eu
 PKGS="build-essential libcmocka-dev uthash-dev pkg-config
       socat curl netcat-openbsd python3 strace busybox
       coreutils gzip valgrind iproute2 wget nginx tar haproxy apache2
-      lighttpd rinetd ethtool"
+      lighttpd rinetd ethtool pv webfs mini-httpd nodejs mbuffer perl"
 
 missing=""
 for p in $PKGS; do
