@@ -29,6 +29,9 @@
  *                        recently, as the partial head and tail pages of a
  *                        phantom buffer are when the loop streams through
  *                        a large file
+ *   pread4080_1m         4080 bytes at page offset 16, one page per MiB
+ *                        of the file: the head page of every chunk of a
+ *                        1 MiB loop
  *
  * tmpfs keeps every page resident: "cold" is the CPU caches and the TLB,
  * never the disk.
@@ -132,6 +135,21 @@ static off_t next_cold(void)
 static void op_pread4080_cold(void) { do_pread(4080, next_cold() + 16); }
 static void op_pread16_cold(void) { do_pread(16, next_cold() + 4080); }
 
+/* One page per MiB: the head page of each chunk of a loop reading 1 MiB
+ * at a time, which neither the hardware prefetcher nor the TLB has seen
+ * coming (the page walk above moves one page at a time). */
+static off_t stride_page;
+static off_t next_stride(void)
+{
+	off_t p = stride_page;
+	stride_page += 256;
+	if (stride_page >= file_pages)
+		stride_page = (stride_page + 1) % 256;
+	return p * PAGE;
+}
+
+static void op_pread4080_1m(void) { do_pread(4080, next_stride() + 16); }
+
 static const struct {
 	const char *name;
 	void (*op)(void);
@@ -145,6 +163,7 @@ static const struct {
 	{ "pread16_warm", op_pread16_warm, 1 },
 	{ "pread4080_cold", op_pread4080_cold, 1 },
 	{ "pread16_cold", op_pread16_cold, 1 },
+	{ "pread4080_1m", op_pread4080_1m, 1 },
 };
 #define NCASES (int)(sizeof cases / sizeof cases[0])
 
