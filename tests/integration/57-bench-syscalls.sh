@@ -16,7 +16,7 @@ test_syscost_reports_every_case() {
 	for c in $("$SC" -l); do
 		assert_grep "^syscost case=$c calls_per_op=[12] ns_per_op_median=[0-9.]+ " out
 	done
-	assert_eq "$("$SC" -l | wc -l)" 8
+	assert_eq "$("$SC" -l | wc -l)" 9
 	# get_mempolicy really met a PROT_NONE page (EFAULT), else it fails.
 	assert_grep '^syscost case=get_mempolicy ' out
 	"$SC" -f src -c get_mempolicy -r 1 -n 10 > one || fail "one case"
