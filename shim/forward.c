@@ -81,6 +81,21 @@ static void count_path(unsigned path, ssize_t moved)
 	NB_COUNT(path_bytes[i], (unsigned long long)moved);
 }
 
+/* Where bytes the kernel just put into a pipe end, in the pipe's count of
+ * forwarded bytes (sameproc.c "Bytes in flight"): this call adds all it
+ * moved to `piped` when it ends, so the piece ends at the count now plus
+ * upto (the call's bytes up to the piece's end). -1 when another
+ * forwarded write into the pipe is under way: its bytes could be on
+ * either side of these. Looked at in this order - no other write under
+ * way, then the count: a write that ended before the look is in the
+ * count, one that starts after it puts its bytes after these. */
+static long long pipe_mark(struct nb_fd *d, size_t upto)
+{
+	if (d->kind != NB_KIND_PIPE || atomic_load(&d->piping) != 1)
+		return -1;
+	return (long long)atomic_load(&d->piped) + (long long)upto;
+}
+
 /* One phantom piece by the kernel, with exactly the result the plain call
  * would have had (xfer.c); *unusable when nothing moved and the piece
  * must go out from memory instead (*permanent: never again for this
@@ -117,7 +132,8 @@ static ssize_t kernel_piece(int dst, struct nb_fd *d, enum nb_path path, int src
 			    h->kind == NB_FWD_SEND ? h->flags : 0,
 			    h->kind == NB_FWD_PWRITE ? &doff : NULL, &res);
 	if (r > 0)
-		nb_same_flight_commit(flight, src, soff, (size_t)r, dst, d->kind);
+		nb_same_flight_commit(flight, src, soff, (size_t)r, dst, d->kind,
+				      pipe_mark(d, done + (size_t)r));
 	else
 		nb_same_flight_cancel(flight);
 	NB_COUNT(kernel_calls, res.calls);
@@ -354,7 +370,8 @@ static ssize_t mapped_piece(struct fwd *f, const struct nb_mapping_view *m, uint
 			    f->path, f->h.kind == NB_FWD_SEND ? f->h.flags : 0,
 			    f->h.kind == NB_FWD_PWRITE ? &doff : NULL, &res);
 	if (r > 0)
-		nb_same_flight_commit(flight, m->backing, soff, (size_t)r, f->dst, f->d->kind);
+		nb_same_flight_commit(flight, m->backing, soff, (size_t)r, f->dst, f->d->kind,
+				      pipe_mark(f->d, f->done + (size_t)r));
 	else
 		nb_same_flight_cancel(flight);
 	NB_COUNT(kernel_calls, res.calls);
@@ -637,12 +654,24 @@ static ssize_t forward_vec(int dst, const struct iovec *v, int cnt, int kind, in
 	}
 	if (!any && !f.maps)
 		return NB_NOT_FORWARDED;
+	/* Into a pipe, the bytes this call puts there are counted (pipe_mark
+	 * above): a record of file pages in flight then knows when the
+	 * reader has taken them, with the pipe not empty yet. */
+	bool counted = f.d->kind == NB_KIND_PIPE;
+	if (counted)
+		atomic_fetch_add(&f.d->piping, 1);
 	for (int i = 0; i < cnt; i++) {
 		uintptr_t a = (uintptr_t)v[i].iov_base;
 		if (v[i].iov_len > 0 && !forward_region(&f, a, a + v[i].iov_len))
 			break;
 	}
-	return finish(&f);
+	ssize_t r = finish(&f);
+	if (counted) {
+		if (r > 0)
+			atomic_fetch_add(&f.d->piped, (unsigned long long)r);
+		atomic_fetch_sub(&f.d->piping, 1);
+	}
+	return r;
 }
 
 ssize_t nb_forward(int dst, const void *buf, size_t n, int kind, int flags, off_t off)

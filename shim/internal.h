@@ -206,6 +206,10 @@ struct nb_fd {
 	 * read holds its number"). */
 	atomic_int reader;
 	atomic_int hold_waiters; /* replacers asleep on `reader` (futex) */
+	/* A pipe destination: bytes forwarded writes put into it, and those
+	 * writes going on now (forward.c; sameproc.c "Bytes in flight"). */
+	atomic_ullong piped;
+	atomic_int piping;
 };
 
 /* Returns the slot of fd, allocating its chunk on first use (mmap, async-
@@ -723,7 +727,11 @@ bool nb_same_unseen(dev_t dev, ino_t ino);
  * reserved before the kernel call (-1: do not use the kernel path),
  * committed with what moved, or cancelled. */
 int nb_same_flight_reserve(void);
-void nb_same_flight_commit(int slot, int src, off_t off, size_t n, int dst, int kind);
+/* mark: for a pipe, the destination's `piped` count at the end of the
+ * piece's bytes, or -1 when not known (another forwarded write into the
+ * same pipe was under way). */
+void nb_same_flight_commit(int slot, int src, off_t off, size_t n, int dst, int kind,
+			   long long mark);
 void nb_same_flight_cancel(int slot);
 bool nb_same_inflight_any(void);
 /* Before the program changes [lo, hi) of (dev, ino): readers still

@@ -356,6 +356,8 @@ struct flight {
 	off_t lo, hi;   /* its bytes handed over, as one span */
 	int dst;        /* the destination, while gen says it is still it */
 	unsigned gen;
+	long long mark; /* a pipe: its `piped` count at the end of the bytes,
+			   -1 not known (nb_same_flight_commit) */
 	int kind;       /* NB_KIND_PIPE, NB_KIND_UNIX, NB_KIND_TCP */
 	int family;     /* TCP: the connection, both ends */
 	unsigned char local[16], peer[16];
@@ -454,6 +456,15 @@ static long held(struct flight *f)
 	int q = 0;
 	if (syscall(SYS_ioctl, f->dst, f->kind == NB_KIND_PIPE ? FIONREAD : SIOCOUTQ, &q) != 0)
 		return -1;
+	/* A pipe holds the last q bytes put into it (first in, first out).
+	 * When at least q bytes were forwarded into it after the record's,
+	 * none of the record's is among them: the reader has taken them,
+	 * though a stream that never pauses leaves the pipe never empty.
+	 * Bytes put there another way (a plain write, another process) are
+	 * not counted: they can only make this wait longer, never shorter. */
+	if (q > 0 && f->kind == NB_KIND_PIPE && f->mark >= 0 &&
+	    (long long)(atomic_load(&e->piped) - (unsigned long long)f->mark) >= (long long)q)
+		return 0;
 	if (q > 0 && f->kind == NB_KIND_PIPE) {
 		/* No reader left (pipe(7): POLLERR on the write end): the
 		 * pages will never be read. */
@@ -530,6 +541,11 @@ static void drain_set(int *set, int n)
  * every record's destination (two netlink round trips for TCP). */
 #define NB_FULL_RESCAN_MS 100
 static atomic_long full_until;
+/* Pipe records cost one ioctl each to look at: looked over on every full
+ * table, unless the last look freed none of them (then as rarely as the
+ * rest). A loop of many files into one pipe fills the table every 128
+ * files; waiting for the rescan then sent their pages from memory. */
+static atomic_long pipes_until;
 
 int nb_same_flight_reserve(void)
 {
@@ -542,22 +558,30 @@ int nb_same_flight_reserve(void)
 		if (pass == 1)
 			break;
 		long t = now_ms();
-		if (t < atomic_load_explicit(&full_until, memory_order_relaxed))
+		bool all = t >= atomic_load_explicit(&full_until, memory_order_relaxed);
+		if (!all && t < atomic_load_explicit(&pipes_until, memory_order_relaxed))
 			return -1;
-		atomic_store_explicit(&full_until, t + NB_FULL_RESCAN_MS, memory_order_relaxed);
+		if (all)
+			atomic_store_explicit(&full_until, t + NB_FULL_RESCAN_MS, memory_order_relaxed);
 		/* Full: free the records whose destinations are drained. */
+		int freed = 0;
 		for (int i = 0; i < NB_FLIGHTS; i++) {
 			struct flight *f = &flights[i];
 			int expect = F_VALID;
-			if (!atomic_compare_exchange_strong(&f->state, &expect, F_BUSY))
+			if ((!all && f->kind != NB_KIND_PIPE) ||
+			    !atomic_compare_exchange_strong(&f->state, &expect, F_BUSY))
 				continue;
 			if (held(f) == 0) {
 				atomic_fetch_sub(&nb_flights_live, 1);
 				atomic_store(&f->state, F_FREE);
+				freed++;
 			} else {
 				atomic_store(&f->state, F_VALID);
 			}
 		}
+		if (freed == 0)
+			atomic_store_explicit(&pipes_until, t + NB_FULL_RESCAN_MS,
+					      memory_order_relaxed);
 	}
 	return -1; /* the caller does not use the kernel path */
 }
@@ -578,6 +602,9 @@ static bool merge(const struct flight *n)
 				f->lo = n->lo;
 			if (n->hi > f->hi)
 				f->hi = n->hi;
+			/* The new bytes came last: the span is out when they
+			 * are (unknown: unknown). */
+			f->mark = n->mark;
 		}
 		atomic_store(&f->state, F_VALID);
 		if (same)
@@ -586,7 +613,8 @@ static bool merge(const struct flight *n)
 	return false;
 }
 
-void nb_same_flight_commit(int slot, int src, off_t off, size_t n, int dst, int kind)
+void nb_same_flight_commit(int slot, int src, off_t off, size_t n, int dst, int kind,
+			   long long mark)
 {
 	if (slot < 0)
 		return;
@@ -603,6 +631,7 @@ void nb_same_flight_commit(int slot, int src, off_t off, size_t n, int dst, int 
 	f->dst = dst;
 	f->gen = atomic_load(&e->gen);
 	f->kind = kind;
+	f->mark = kind == NB_KIND_PIPE ? mark : -1;
 	if (merge(f)) {
 		atomic_store(&f->state, F_FREE);
 		errno = saved;
