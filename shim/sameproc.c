@@ -689,6 +689,18 @@ void nb_same_before_change(dev_t dev, ino_t ino, off_t lo, off_t hi)
 	if (n > 0) {
 		drain_set(set, n);
 		mark_rewritten(dev, ino);
+		/* "Drained" says the pipe or socket no longer holds the pages,
+		 * not that they were copied: a deferred read of this process
+		 * from a pipe or socket source splices the queued buffers -
+		 * references to this file's pages, when our own forwarded
+		 * write put them there - into a pool pipe (defer.c). Such a
+		 * phantom would then send the changed bytes where the plain
+		 * read had copied the old ones: pipe-backed phantoms are
+		 * filled first (which of them hold this file's pages cannot
+		 * be told). A reader in another process is out of reach
+		 * (README Known limits). */
+		if (nb_phantom_any())
+			nb_phantom_materialize_pipes();
 	}
 	errno = saved;
 }
