@@ -120,8 +120,13 @@
  *    count so far (write, holding the socket lock, queues the whole
  *    buffer first) and the chunk that fails consumes the socket's
  *    pending error: ECONNRESET is then not reported by the next call,
- *    which gets EPIPE (measured: write 4157547, ECONNRESET, EPIPE;
- *    sendfile 7059631, EPIPE, EPIPE).
+ *    which gets EPIPE - and SIGPIPE, where SIGPIPE is at its default:
+ *    a program that stops at its first write error is killed by it
+ *    where plainly it gets ECONNRESET (measured: write 4157547,
+ *    ECONNRESET, EPIPE; sendfile 7059631, EPIPE, EPIPE;
+ *    tests/findings/61-reset-during-a-cut-write.sh, README Known limits).
+ *    The same happens between the library's own calls of a cut write,
+ *    and inside one call of more than 16 pages.
  *  - Blocking pipes: interrupted while the pipe is full, the count is up
  *    to (src_off % page) bytes below write's (the first slot holds a
  *    partial page); a reader's read() sizes follow the slot layout; a
