@@ -126,7 +126,13 @@
  *    ECONNRESET, EPIPE; sendfile 7059631, EPIPE, EPIPE;
  *    tests/findings/61-reset-during-a-cut-write.sh, README Known limits).
  *    The same happens between the library's own calls of a cut write,
- *    and inside one call of more than 16 pages.
+ *    and inside one sendfile call: splice_to_socket sends its pipe
+ *    buffers in batches, and a batch that meets the reset with nothing
+ *    sent in it takes the error while the call returns the short count
+ *    of the batches before (strace: 32768, 32768, 8192, then the next
+ *    write's first call EPIPE). Keeping the error for the program's next
+ *    send therefore needs the short counts too (SO_ERROR / TCP_INFO after
+ *    one), not only the calls that fail.
  *  - Blocking pipes: interrupted while the pipe is full, the count is up
  *    to (src_off % page) bytes below write's (the first slot holds a
  *    partial page); a reader's read() sizes follow the slot layout; a
