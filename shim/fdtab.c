@@ -287,6 +287,57 @@ static void wait_reader(struct nb_fd *e)
 	errno = saved;
 }
 
+/*
+ * Socket errors a served write took away. A write served in several
+ * sendfile calls into a TCP socket can meet a peer's reset in the middle:
+ * the call that meets it with nothing sent yet fails, and in failing the
+ * kernel hands over and clears the socket's pending error
+ * (sk_stream_error -> sock_error). The same happens inside one sendfile
+ * call: splice_to_socket sends its buffers batch by batch, and a later
+ * batch that meets the reset takes the error while the call returns the
+ * short count of the batches before. The write returns the bytes sent so
+ * far, as write(2) does - but write(2) returned that count without
+ * touching the error, so the program's next send got it (ECONNRESET, no
+ * SIGPIPE); with it gone, the next send gets EPIPE and SIGPIPE, which
+ * kills a program that keeps SIGPIPE at its default. So the error is kept
+ * here, with the identity of the socket, and the next send on the number
+ * reports it without a system call, as the kernel would have: -1 and that
+ * errno, nothing sent. A read, poll or getsockopt(SO_ERROR) in between
+ * does not see it (README Known limits).
+ */
+atomic_int nb_lost_errs;
+
+void nb_fd_note_lost_err(int fd, int err)
+{
+	struct slot *s = slot_of(fd, true);
+	struct stat st;
+	if (s == NULL || nb_sys_fstat(fd, &st) != 0)
+		return;
+	s->fd.lost_dev = st.st_dev;
+	s->fd.lost_ino = st.st_ino;
+	if (atomic_exchange(&s->fd.lost_err, err) == 0)
+		atomic_fetch_add(&nb_lost_errs, 1);
+}
+
+int nb_fd_take_lost_err(int fd)
+{
+	struct slot *s = slot_of(fd, false);
+	if (s == NULL || atomic_load(&s->fd.lost_err) == 0)
+		return 0;
+	int err = atomic_exchange(&s->fd.lost_err, 0);
+	if (err == 0)
+		return 0;
+	atomic_fetch_sub(&nb_lost_errs, 1);
+	/* Closed and opened again since - also behind the hooks (a FILE's
+	 * fclose): the error was another socket's. */
+	int saved = errno;
+	struct stat st;
+	bool same = nb_sys_fstat(fd, &st) == 0 && st.st_dev == s->fd.lost_dev &&
+		    st.st_ino == s->fd.lost_ino;
+	errno = saved;
+	return same ? err : 0;
+}
+
 void nb_fd_before_replace(int fd)
 {
 	struct slot *s = slot_of(fd, false);

@@ -90,6 +90,20 @@ static inline bool consumes(int flags)
 	return (flags & (MSG_PEEK | MSG_TRUNC)) == 0;
 }
 
+/* The error a served write took from the socket and kept for this call
+ * (fdtab.c "Socket errors a served write took away"): the call fails
+ * with it as the kernel's would have, nothing sent, no SIGPIPE. */
+#define LOST_ERR(fd)                                                          \
+	do {                                                                  \
+		int e_;                                                       \
+		if (NB_UNLIKELY(atomic_load_explicit(&nb_lost_errs,            \
+						      memory_order_relaxed)) &&        \
+		    (e_ = nb_fd_take_lost_err(fd)) != 0) {                    \
+			errno = e_;                                           \
+			return -1;                                            \
+		}                                                             \
+	} while (0)
+
 /* ---- sources ---- */
 
 static __attribute__((noinline)) ssize_t read_full(int fd, void *buf, size_t n)
@@ -291,6 +305,7 @@ static inline bool may_forward(void)
 static __attribute__((noinline)) ssize_t write_full(int fd, const void *buf, size_t n)
 {
 	NB_OWN_BADF(fd, -1);
+	LOST_ERR(fd);
 	BEFORE_WRITE(fd, -1, n);
 	ssize_t r = may_forward() ? nb_forward(fd, buf, n, NB_FWD_WRITE, 0, 0) : NB_NOT_FORWARDED;
 	if (r == NB_NOT_FORWARDED)
@@ -311,7 +326,9 @@ NB_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
 	if (NB_LIKELY(!nb_own_maybe(fd)) && NB_LIKELY(!nb_phantom_any()) &&
 	    NB_LIKELY(!nb_mapping_any()) && NB_LIKELY(!nb_flights_maybe()) &&
-	    NB_LIKELY(!nb_tracked()) && NB_LIKELY(nb_real.write != NULL))
+	    NB_LIKELY(!nb_tracked()) &&
+	    NB_LIKELY(!atomic_load_explicit(&nb_lost_errs, memory_order_relaxed)) &&
+	    NB_LIKELY(nb_real.write != NULL))
 		return nb_real.write(fd, buf, n);
 	return write_full(fd, buf, n);
 }
@@ -331,6 +348,7 @@ ssize_t pwrite64(int fd, const void *buf, size_t n, off64_t off) NB_ALIAS(pwrite
 NB_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
 	NB_OWN_BADF(fd, -1);
+	LOST_ERR(fd);
 	BEFORE_WRITE(fd, -1, SIZE_MAX);
 	ssize_t r = may_forward() ? nb_forward_iov(fd, iov, cnt, NB_FWD_WRITE, 0, 0)
 				  : NB_NOT_FORWARDED;
@@ -375,6 +393,7 @@ ssize_t pwritev64v2(int fd, const struct iovec *iov, int cnt, off64_t off, int f
 NB_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 {
 	NB_OWN_BADF(fd, -1);
+	LOST_ERR(fd);
 	ssize_t r = may_forward() ? nb_forward(fd, buf, n, NB_FWD_SEND, flags, 0) : NB_NOT_FORWARDED;
 	if (r == NB_NOT_FORWARDED)
 		r = NB_CALL(send, NB_NOSYS, fd, buf, n, flags);
@@ -386,6 +405,7 @@ NB_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 			 const struct sockaddr *addr, socklen_t alen)
 {
 	NB_OWN_BADF(fd, -1);
+	LOST_ERR(fd);
 	/* Connected (no address): the same as send. */
 	ssize_t r = NB_NOT_FORWARDED;
 	if (addr == NULL)
@@ -401,6 +421,7 @@ NB_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 NB_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
 	NB_OWN_BADF(fd, -1);
+	LOST_ERR(fd);
 	ssize_t r = NB_NOT_FORWARDED;
 	struct msghdr m;
 	/* Connected, no ancillary data: a send of the iovecs. */

@@ -210,7 +210,20 @@ struct nb_fd {
 	 * writes going on now (forward.c; sameproc.c "Bytes in flight"). */
 	atomic_ullong piped;
 	atomic_int piping;
+	/* A socket destination: the error the library's calls of a served
+	 * write took from the socket (xfer.c), for the program's next send
+	 * to report; lost_dev/lost_ino: the socket it belongs to. */
+	atomic_int lost_err;
+	dev_t lost_dev;
+	ino_t lost_ino;
 };
+
+/* Socket errors taken on the program's behalf and not reported yet: the
+ * send hooks look for one only while this is not 0. */
+extern atomic_int nb_lost_errs;
+void nb_fd_note_lost_err(int fd, int err);
+/* The error to report for fd now (and forgotten), or 0. */
+int nb_fd_take_lost_err(int fd);
 
 /* Returns the slot of fd, allocating its chunk on first use (mmap, async-
  * signal-safe); NULL for negative or absurdly large numbers or if memory

@@ -147,9 +147,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/ioctl.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -446,6 +449,52 @@ static bool wait_writable(int dst, struct nb_xfer_res *res)
 	return r >= 0;
 }
 
+/* Errors a send reports from the socket's pending error (sk_err), which
+ * reporting clears: what a peer or the network did to the connection.
+ * EPIPE, EAGAIN, EINTR and the rest say nothing was pending. */
+static bool taken_from_socket(int err)
+{
+	switch (err) {
+	case ECONNRESET:
+	case ECONNABORTED:
+	case ECONNREFUSED:
+	case ETIMEDOUT:
+	case EHOSTUNREACH:
+	case ENETUNREACH:
+	case ENETDOWN:
+	case EHOSTDOWN:
+	case EPROTO:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* A call that came back short may have met a reset in a later batch
+ * (fdtab.c): then the connection is closed and the error is gone. Still
+ * pending (SO_ERROR takes it: kept alike), or closed - ECONNRESET, what
+ * tcp_reset leaves on an established connection (EPIPE, on one the peer
+ * had finished first, would have been reported with SIGPIPE plainly;
+ * this says ECONNRESET without one). 0: the connection is alive, or not
+ * TCP. */
+static int reset_behind(int dst)
+{
+	int saved = errno, err = 0;
+	socklen_t l = sizeof err;
+	if (getsockopt(dst, SOL_SOCKET, SO_ERROR, &err, &l) != 0)
+		err = 0;
+	if (err == 0) {
+		struct tcp_info ti;
+		l = sizeof ti;
+		memset(&ti, 0, sizeof ti);
+		if (getsockopt(dst, IPPROTO_TCP, TCP_INFO, &ti, &l) == 0 &&
+		    ti.tcpi_state == TCP_CLOSE)
+			err = ECONNRESET;
+	}
+	errno = saved;
+	return err;
+}
+
 static ssize_t to_socket(int dst, bool nonblock, int src, off_t src_off, size_t len,
 			 int msg_flags, size_t step, struct nb_xfer_res *res)
 {
@@ -503,6 +552,14 @@ static ssize_t to_socket(int dst, bool nonblock, int src, off_t src_off, size_t 
 	} while (st == NB_STEP_MORE);
 
 	ssize_t ret = st == NB_STEP_ERROR ? -1 : (ssize_t)moved;
+	/* A write that ends early after moving bytes may have taken the
+	 * socket's pending error (see the top): kept for the program's next
+	 * send (fdtab.c "Socket errors a served write took away"). */
+	if (st == NB_STEP_RETURN_MOVED && moved > 0) {
+		int lost = taken_from_socket(err) ? err : r > 0 ? reset_behind(dst) : 0;
+		if (lost != 0)
+			nb_fd_note_lost_err(dst, lost);
+	}
 	if (m != NB_MASK_NONE) {
 		if (nb_xfer_sigpipe_takeback(ret, err, len, msg_flags, before) &&
 		    k_pending(SIGPIPE)) {
