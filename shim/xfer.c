@@ -473,17 +473,30 @@ static bool taken_from_socket(int err)
 /* A call that came back short may have met a reset in a later batch
  * (fdtab.c): then the connection is closed and the error is gone. Still
  * pending (SO_ERROR takes it: kept alike), or closed - ECONNRESET, what
- * tcp_reset leaves on an established connection (EPIPE, on one the peer
- * had finished first, would have been reported with SIGPIPE plainly;
- * this says ECONNRESET without one). 0: the connection is alive, or not
- * TCP. */
-static int reset_behind(int dst)
+ * tcp_reset leaves on an established connection. EPIPE (a reset after
+ * the peer's FIN) is not kept: the closed connection's next send gives it
+ * with SIGPIPE, as plainly. sigpipe_raised: a SIGPIPE came up during the
+ * write (the library had it masked), so the batch took EPIPE. With
+ * SIGPIPE ignored nothing tells the two apart: ECONNRESET (README Known
+ * limits). 0: the connection is alive. */
+static int reset_behind(int dst, bool sigpipe_raised)
 {
 	int saved = errno, err = 0;
 	socklen_t l = sizeof err;
 	if (getsockopt(dst, SOL_SOCKET, SO_ERROR, &err, &l) != 0)
 		err = 0;
-	if (err == 0) {
+	/* EPIPE: a reset after the peer's FIN (tcp_reset in CLOSE_WAIT). The
+	 * connection is closed now, so the next send fails with EPIPE and
+	 * raises SIGPIPE by itself (sk_stream_wait_connect), as plainly:
+	 * nothing to keep. */
+	if (err == EPIPE) {
+		errno = saved;
+		return 0;
+	}
+	/* Closed, and the batch that met the reset raised SIGPIPE (masked
+	 * here): the error it took was EPIPE (sk_stream_error), not
+	 * ECONNRESET - the same as above. */
+	if (err == 0 && !sigpipe_raised) {
 		struct tcp_info ti;
 		l = sizeof ti;
 		memset(&ti, 0, sizeof ti);
@@ -493,6 +506,21 @@ static int reset_behind(int dst)
 	}
 	errno = saved;
 	return err;
+}
+
+/* Only TCP takes its pending error in a send (sk_stream_error): a UNIX
+ * stream socket's send looks at the shutdown alone and leaves sk_err
+ * (ECONNRESET when the peer closed with unread data) to recv and SO_ERROR,
+ * so its next send gets EPIPE and SIGPIPE plainly - and reading SO_ERROR
+ * here would take the error from the program's recv. */
+static bool is_tcp(int fd)
+{
+	int saved = errno, proto = 0;
+	socklen_t l = sizeof proto;
+	bool tcp = getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) == 0 &&
+		   proto == IPPROTO_TCP;
+	errno = saved;
+	return tcp;
 }
 
 static ssize_t to_socket(int dst, bool nonblock, int src, off_t src_off, size_t len,
@@ -555,8 +583,9 @@ static ssize_t to_socket(int dst, bool nonblock, int src, off_t src_off, size_t 
 	/* A write that ends early after moving bytes may have taken the
 	 * socket's pending error (see the top): kept for the program's next
 	 * send (fdtab.c "Socket errors a served write took away"). */
-	if (st == NB_STEP_RETURN_MOVED && moved > 0) {
-		int lost = taken_from_socket(err) ? err : r > 0 ? reset_behind(dst) : 0;
+	if (st == NB_STEP_RETURN_MOVED && moved > 0 && is_tcp(dst)) {
+		bool raised = m != NB_MASK_NONE && !before && k_pending(SIGPIPE);
+		int lost = taken_from_socket(err) ? err : r > 0 ? reset_behind(dst, raised) : 0;
 		if (lost != 0)
 			nb_fd_note_lost_err(dst, lost);
 	}
