@@ -119,20 +119,19 @@
  *  - A reset noticed between sendfile's internal chunks ends it with the
  *    count so far (write, holding the socket lock, queues the whole
  *    buffer first) and the chunk that fails consumes the socket's
- *    pending error: ECONNRESET is then not reported by the next call,
- *    which gets EPIPE - and SIGPIPE, where SIGPIPE is at its default:
- *    a program that stops at its first write error is killed by it
- *    where plainly it gets ECONNRESET (measured: write 4157547,
- *    ECONNRESET, EPIPE; sendfile 7059631, EPIPE, EPIPE;
- *    tests/findings/61-reset-during-a-cut-write.sh, README Known limits).
+ *    pending error: ECONNRESET would then not be reported by the next
+ *    call, which would get EPIPE - and SIGPIPE, where SIGPIPE is at its
+ *    default, killing a program that plainly gets ECONNRESET (measured:
+ *    write 4157547, ECONNRESET, EPIPE; sendfile 7059631, EPIPE, EPIPE).
  *    The same happens between the library's own calls of a cut write,
  *    and inside one sendfile call: splice_to_socket sends its pipe
  *    buffers in batches, and a batch that meets the reset with nothing
  *    sent in it takes the error while the call returns the short count
  *    of the batches before (strace: 32768, 32768, 8192, then the next
- *    write's first call EPIPE). Keeping the error for the program's next
- *    send therefore needs the short counts too (SO_ERROR / TCP_INFO after
- *    one), not only the calls that fail.
+ *    write's first call EPIPE). So to_socket keeps the error it took -
+ *    from a later call that failed, or after a short count (SO_ERROR,
+ *    TCP_INFO) - for the program's next send (fdtab.c "Socket errors a
+ *    served write took away"; tests/integration/61 and 62).
  *  - Blocking pipes: interrupted while the pipe is full, the count is up
  *    to (src_off % page) bytes below write's (the first slot holds a
  *    partial page); a reader's read() sizes follow the slot layout; a
