@@ -182,6 +182,25 @@ static void small_served_buffer(struct nb_pair *p, uint64_t small_before, const 
 	}
 }
 
+/* One bounce of r to dst counted on the source's pair, whose lock the
+ * caller holds: arming and its checks, the reports' counters. Returns
+ * whether the pair armed on it. Inlined: a call of its own costs the
+ * repeating loop (detector's hot path) 12 instructions per turn. */
+static inline __attribute__((always_inline)) bool
+count_bounce(const struct nb_rec *r, struct nb_fd *s, int dst, struct nb_fd *d, size_t served)
+{
+	struct nb_pair *p = &s->pair;
+	uint64_t small = p->small_served;
+	bool armed = nb_pair_bounce_served(p, r->len, served, &nb_g.cfg) == NB_EV_ARMED &&
+		     !buffer_refused(p, r);
+	if (armed)
+		on_armed(r->src, s, dst, d);
+	small_served_buffer(p, small, r);
+	if ((p->iterations & 15) == 0)
+		nb_loops_flush_live(p);
+	return armed;
+}
+
 static void bounce(const struct nb_rec *r, int dst)
 {
 	struct nb_fd *s = nb_fd_get(r->src);
@@ -210,15 +229,9 @@ static void bounce(const struct nb_rec *r, int dst)
 		nb_pair_start(p, dst, dgen, sk, dk, nb_path_for(sk, dk, dflags, s->flags, allowed));
 	}
 	size_t served = nb_served_bytes(r->addr, r->len);
-	uint64_t small = p->small_served;
-	if (nb_pair_bounce_served(p, r->len, served, &nb_g.cfg) == NB_EV_ARMED &&
-	    !buffer_refused(p, r))
-		on_armed(r->src, s, dst, d);
-	else if (r->sampled && d != NULL && ring.live == 1 && p->state != NB_PAIR_ARMED)
+	if (!count_bounce(r, s, dst, d, served) && r->sampled && d != NULL && ring.live == 1 &&
+	    p->state != NB_PAIR_ARMED)
 		repeat = (struct repeat){ (struct nb_rec *)r, s, d, dst, dgen, served };
-	small_served_buffer(p, small, r);
-	if ((p->iterations & 15) == 0)
-		nb_loops_flush_live(p);
 	nb_fd_unlock(s);
 }
 
@@ -258,13 +271,7 @@ static bool repeat_write(int fd, uintptr_t a, size_t n)
 	if (same) {
 		r->dst = fd;
 		r->fwd = n;
-		uint64_t small = p->small_served;
-		if (nb_pair_bounce_served(p, n, repeat.served, &nb_g.cfg) == NB_EV_ARMED &&
-		    !buffer_refused(p, r))
-			on_armed(r->src, s, fd, d);
-		small_served_buffer(p, small, r);
-		if ((p->iterations & 15) == 0)
-			nb_loops_flush_live(p);
+		(void)count_bounce(r, s, fd, d, repeat.served);
 	}
 	nb_fd_unlock(s);
 	return same;

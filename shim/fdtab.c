@@ -146,11 +146,51 @@ struct nb_fd *nb_fd_get(int fd)
 	return &s->fd;
 }
 
+/* A socket error kept for the number's next send ("Socket errors a
+ * served write took away", below) belongs to the socket it was taken
+ * from: gone with it. Left behind, it would also keep every write of the
+ * process off write()'s short path. */
+static void drop_lost_err(struct nb_fd *e)
+{
+	if (atomic_exchange(&e->lost_err, 0) != 0)
+		atomic_fetch_sub(&nb_lost_errs, 1);
+}
+
+/* Does fd still name the socket its kept error was taken from? */
+static bool lost_err_socket(int fd, const struct nb_fd *e)
+{
+	int saved = errno;
+	struct stat st;
+	bool same = nb_sys_fstat(fd, &st) == 0 && st.st_dev == e->lost_dev &&
+		    st.st_ino == e->lost_ino;
+	errno = saved;
+	return same;
+}
+
+static void bump(struct nb_fd *e)
+{
+	atomic_fetch_add_explicit(&e->gen, 1, memory_order_acq_rel);
+}
+
+/* The ranges are closed: their kept errors go with them. */
+static void bump_closed(struct nb_fd *e)
+{
+	bump(e);
+	if (NB_UNLIKELY(atomic_load_explicit(&e->lost_err, memory_order_relaxed) != 0))
+		drop_lost_err(e);
+}
+
 void nb_fd_forget(int fd)
 {
 	struct slot *s = slot_of(fd, false);
-	if (s != NULL)
-		atomic_fetch_add_explicit(&s->fd.gen, 1, memory_order_acq_rel);
+	if (s != NULL) {
+		bump(&s->fd);
+		/* Forgotten also while it stays open (a send timeout set, flags
+		 * not updated): the error is kept as long as the socket is. */
+		if (NB_UNLIKELY(atomic_load_explicit(&s->fd.lost_err, memory_order_relaxed) != 0) &&
+		    !lost_err_socket(fd, &s->fd))
+			drop_lost_err(&s->fd);
+	}
 	if (fd >= 0)
 		nb_backing_fds_closed((unsigned)fd, (unsigned)fd);
 }
@@ -185,15 +225,10 @@ static void each_slot(unsigned lo, unsigned hi, void (*fn)(struct nb_fd *))
 	}
 }
 
-static void bump(struct nb_fd *e)
-{
-	atomic_fetch_add_explicit(&e->gen, 1, memory_order_acq_rel);
-}
-
 void nb_fd_forget_range(unsigned lo, unsigned hi)
 {
 	nb_backing_fds_closed(lo, hi);
-	each_slot(lo, hi, bump);
+	each_slot(lo, hi, bump_closed);
 }
 
 /*
@@ -330,12 +365,7 @@ int nb_fd_take_lost_err(int fd)
 	atomic_fetch_sub(&nb_lost_errs, 1);
 	/* Closed and opened again since - also behind the hooks (a FILE's
 	 * fclose): the error was another socket's. */
-	int saved = errno;
-	struct stat st;
-	bool same = nb_sys_fstat(fd, &st) == 0 && st.st_dev == s->fd.lost_dev &&
-		    st.st_ino == s->fd.lost_ino;
-	errno = saved;
-	return same ? err : 0;
+	return lost_err_socket(fd, &s->fd) ? err : 0;
 }
 
 void nb_fd_before_replace(int fd)

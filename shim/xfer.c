@@ -507,22 +507,7 @@ static int reset_behind(int dst, bool sigpipe_raised)
 	return err;
 }
 
-/* Only TCP takes its pending error in a send (sk_stream_error): a UNIX
- * stream socket's send looks at the shutdown alone and leaves sk_err
- * (ECONNRESET when the peer closed with unread data) to recv and SO_ERROR,
- * so its next send gets EPIPE and SIGPIPE plainly - and reading SO_ERROR
- * here would take the error from the program's recv. */
-static bool is_tcp(int fd)
-{
-	int saved = errno, proto = 0;
-	socklen_t l = sizeof proto;
-	bool tcp = getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) == 0 &&
-		   proto == IPPROTO_TCP;
-	errno = saved;
-	return tcp;
-}
-
-static ssize_t to_socket(int dst, bool nonblock, int src, off_t src_off, size_t len,
+static ssize_t to_socket(int dst, bool tcp, bool nonblock, int src, off_t src_off, size_t len,
 			 int msg_flags, size_t step, struct nb_xfer_res *res)
 {
 	/* A pipe's slots may hold less than a page each: the 16-slot rule
@@ -581,8 +566,13 @@ static ssize_t to_socket(int dst, bool nonblock, int src, off_t src_off, size_t 
 	ssize_t ret = st == NB_STEP_ERROR ? -1 : (ssize_t)moved;
 	/* A write that ends early after moving bytes may have taken the
 	 * socket's pending error (see the top): kept for the program's next
-	 * send (fdtab.c "Socket errors a served write took away"). */
-	if (st == NB_STEP_RETURN_MOVED && moved > 0 && is_tcp(dst)) {
+	 * send (fdtab.c "Socket errors a served write took away"). Only TCP
+	 * takes it in a send (sk_stream_error): a UNIX stream socket's send
+	 * looks at the shutdown alone and leaves sk_err (ECONNRESET when the
+	 * peer closed with unread data) to recv and SO_ERROR, so its next
+	 * send gets EPIPE and SIGPIPE plainly - and reading SO_ERROR here
+	 * would take the error from the program's recv. */
+	if (st == NB_STEP_RETURN_MOVED && moved > 0 && tcp) {
 		bool raised = m != NB_MASK_NONE && !before && k_pending(SIGPIPE);
 		int lost = taken_from_socket(err) ? err : r > 0 ? reset_behind(dst, raised) : 0;
 		if (lost != 0)
@@ -893,7 +883,8 @@ ssize_t nb_xfer(int dst, enum nb_kind dst_kind, unsigned dst_flags_nb, int src, 
 
 	switch (how) {
 	case NB_XFER_SOCKET:
-		r = to_socket(dst, nonblock, src, src_off, len, msg_flags, chunk_for(dst_flags_nb), res);
+		r = to_socket(dst, dst_kind == NB_KIND_TCP, nonblock, src, src_off, len, msg_flags,
+			      chunk_for(dst_flags_nb), res);
 		break;
 	case NB_XFER_PIPE:
 		r = to_pipe(dst, src, src_off, len, res);
@@ -956,7 +947,8 @@ ssize_t nb_xfer_from_pipe(int dst, enum nb_kind dst_kind, unsigned dst_flags_nb,
 		int ok = MSG_NOSIGNAL | MSG_MORE | (nonblock ? MSG_DONTWAIT : 0);
 		res->how = NB_XFER_SOCKET;
 		r = (dst_off == NULL && (msg_flags & ~ok) == 0)
-			    ? to_socket(dst, nonblock, src, -1, len, msg_flags, chunk_for(dst_flags_nb), res)
+			    ? to_socket(dst, dst_kind == NB_KIND_TCP, nonblock, src, -1, len, msg_flags,
+					 chunk_for(dst_flags_nb), res)
 			    : fall_back(res, NB_XFER_REFUSED, 0);
 	} else if (dst_kind == NB_KIND_FILE && msg_flags == 0) {
 		res->how = NB_XFER_FILE_SF;
