@@ -2,7 +2,7 @@
 // serve-static and most hand-rolled Node.js servers are: stat, headers,
 // then fs.createReadStream(file, {start, end}).pipe(res). Single-range
 // requests (bytes=A-B, A-, -N) get 206 or 416; HEAD gets the headers
-// only. Used by tests/integration/63-node-static.sh.
+// only. Used by tests/integration/65-node-static.sh.
 //
 //   node node-static.js PORT DOCROOT
 //
