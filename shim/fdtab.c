@@ -167,6 +167,18 @@ static bool lost_err_socket(int fd, const struct nb_fd *e)
 	return same;
 }
 
+/* Is this the process whose table the slots describe? A vfork child
+ * (posix_spawn-like code calling close or closefrom before exec) runs the
+ * hooks on its parent's memory while closing numbers in its own copy of
+ * the table: its closes say nothing about the parent's sockets, and
+ * dropping a kept error there took it from the parent, whose next send
+ * then got EPIPE and SIGPIPE where plainly ECONNRESET
+ * (tests/integration/63-kept-error-and-other-processes.sh). */
+static bool our_table(void)
+{
+	return nb_g.pid == 0 || (pid_t)syscall(SYS_getpid) == nb_g.pid;
+}
+
 static void bump(struct nb_fd *e)
 {
 	atomic_fetch_add_explicit(&e->gen, 1, memory_order_acq_rel);
@@ -176,7 +188,8 @@ static void bump(struct nb_fd *e)
 static void bump_closed(struct nb_fd *e)
 {
 	bump(e);
-	if (NB_UNLIKELY(atomic_load_explicit(&e->lost_err, memory_order_relaxed) != 0))
+	if (NB_UNLIKELY(atomic_load_explicit(&e->lost_err, memory_order_relaxed) != 0) &&
+	    our_table())
 		drop_lost_err(e);
 }
 
@@ -188,7 +201,7 @@ void nb_fd_forget(int fd)
 		/* Forgotten also while it stays open (a send timeout set, flags
 		 * not updated): the error is kept as long as the socket is. */
 		if (NB_UNLIKELY(atomic_load_explicit(&s->fd.lost_err, memory_order_relaxed) != 0) &&
-		    !lost_err_socket(fd, &s->fd))
+		    our_table() && !lost_err_socket(fd, &s->fd))
 			drop_lost_err(&s->fd);
 	}
 	if (fd >= 0)
@@ -549,8 +562,18 @@ void nb_fdtab_forget_pairs(void)
 			}
 			if (atomic_load(&c[i].fd.busy))
 				atomic_store(&c[i].fd.busy, 0);
+			/* A kept socket error is reported once, by the process
+			 * that kept it: the socket's pending error was one, and
+			 * a child reporting it too made two (the parent's next
+			 * send failing with ECONNRESET where plainly the child
+			 * had taken it and the parent got EPIPE and SIGPIPE).
+			 * The child's sends find the connection closed (README
+			 * Known limits). */
+			if (atomic_load(&c[i].fd.lost_err) != 0)
+				atomic_store(&c[i].fd.lost_err, 0);
 		}
 	}
+	atomic_store(&nb_lost_errs, 0);
 }
 
 void nb_fdtab_reset(void)
