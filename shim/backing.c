@@ -313,7 +313,16 @@ static void unkeep(struct backing *b)
 void nb_backing_fds_closed(unsigned lo, unsigned hi)
 {
 	/* The program closing a descriptor is when a source it read is let
-	 * go of: a slot a break left to close goes with it. */
+	 * go of: a slot a break left to close goes with it. Not in a vfork
+	 * child: its closes leave the parent's numbers open, and letting go
+	 * here would close the library's own descriptors in the child's
+	 * table only while the parent's memory forgets them - one leaked
+	 * descriptor in the parent per such close. */
+	if (NB_LIKELY(atomic_load_explicit(&orphans, memory_order_relaxed) == 0 &&
+		      atomic_load_explicit(&kept, memory_order_relaxed) == 0))
+		return;
+	if (!nb_own_table())
+		return;
 	if (NB_UNLIKELY(atomic_load_explicit(&orphans, memory_order_relaxed) != 0)) {
 		int saved = errno;
 		sweep();

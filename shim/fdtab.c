@@ -173,8 +173,9 @@ static bool lost_err_socket(int fd, const struct nb_fd *e)
  * the table: its closes say nothing about the parent's sockets, and
  * dropping a kept error there took it from the parent, whose next send
  * then got EPIPE and SIGPIPE where plainly ECONNRESET
- * (tests/integration/63-kept-error-and-other-processes.sh). */
-static bool our_table(void)
+ * (tests/integration/63-kept-error-and-other-processes.sh). backing.c asks
+ * the same before it lets go of a kept source. */
+bool nb_own_table(void)
 {
 	return nb_g.pid == 0 || (pid_t)syscall(SYS_getpid) == nb_g.pid;
 }
@@ -189,7 +190,7 @@ static void bump_closed(struct nb_fd *e)
 {
 	bump(e);
 	if (NB_UNLIKELY(atomic_load_explicit(&e->lost_err, memory_order_relaxed) != 0) &&
-	    our_table())
+	    nb_own_table())
 		drop_lost_err(e);
 }
 
@@ -201,7 +202,7 @@ void nb_fd_forget(int fd)
 		/* Forgotten also while it stays open (a send timeout set, flags
 		 * not updated): the error is kept as long as the socket is. */
 		if (NB_UNLIKELY(atomic_load_explicit(&s->fd.lost_err, memory_order_relaxed) != 0) &&
-		    our_table() && !lost_err_socket(fd, &s->fd))
+		    nb_own_table() && !lost_err_socket(fd, &s->fd))
 			drop_lost_err(&s->fd);
 	}
 	if (fd >= 0)

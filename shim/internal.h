@@ -590,6 +590,9 @@ int nb_backing_get_reader(int dst, dev_t dev, ino_t ino);
  * mapping of ours; -1. */
 int nb_backing_get_mapped(int src, dev_t dev, ino_t ino);
 void nb_backing_fds_closed(unsigned lo, unsigned hi); /* closed or reused */
+/* False in a vfork child, which runs the hooks on its parent's memory
+ * but closes numbers in its own table (fdtab.c). */
+bool nb_own_table(void);
 void nb_backing_drop_idle(void);   /* close every idle reopen */
 /* The file a live backing descriptor refers to. */
 bool nb_backing_identity(int fd, dev_t *dev, ino_t *ino);
