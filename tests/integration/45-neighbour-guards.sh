@@ -61,13 +61,13 @@ test_buffer_above_another_loops_changing_guard_stays_guarded_at_every_read() {
 	local all on
 	all=$(grep -c '^probe B it ' shim/err.txt)
 	on=$(grep -Ec '^probe B it [0-9]+ guarded=1$' shim/err.txt)
-	assert_eq "$all" 256 "probes of B"
+	assert_eq "$all" 1024 "probes of B"
 	# it 0 is the read that armed the pair: plain
 	assert_grep '^probe B it 0 guarded=0$' shim/err.txt
-	[ "$on" -eq 255 ] ||
-		fail "B guarded at $on of 255 probes after arming: $(grep -E 'guarded=0' shim/err.txt | sed -n '2,4p' | tr '\n' ' ')"
+	[ "$on" -eq 1023 ] ||
+		fail "B guarded at $on of 1023 probes after arming: $(grep -E 'guarded=0' shim/err.txt | sed -n '2,4p' | tr '\n' ' ')"
 	# and A's loop, below it, was really replacing its guard meanwhile
-	[ "$(counter deferred_reads)" -gt $((255 + 2 * 16)) ] ||
+	[ "$(counter deferred_reads)" -gt $((1023 + 1023)) ] ||
 		fail "A's loop was not served as phantoms: deferred_reads=$(counter deferred_reads)"
 }
 

@@ -14,12 +14,13 @@
  * and 60 KiB by turns (each read of the other size replaces A's guard
  * with one of the other length), until B is done; each pass starts both
  * files over at 0, so ad.bin ends equal to a.bin. The main thread copies
- * b.bin (16 MiB) to bd.bin in reads of 64 KiB and, after each write, maps
- * and unmaps a page (any program's other work: the library reads the
- * memory layout again at the next read) and probes B: "probe B it N
- * guarded=G" on stderr, from /proc/self/maps. Preloaded and armed, B
- * stays guarded at every probe: A's guard below it is the library's own,
- * whether A's loop is replacing it at that moment or not.
+ * b.bin (16 MiB) to bd.bin four times over in the same way, in reads of
+ * 64 KiB (1024 iterations), and after each write maps and unmaps a page
+ * (any program's other work: the library reads the memory layout again
+ * at the next read), probes B ("probe B it N guarded=G" on stderr, from
+ * /proc/self/maps) and waits for two more of A's reads. Preloaded and
+ * armed, B stays guarded at every probe: A's guard below it is the
+ * library's own, whether A's loop is replacing it at that moment or not.
  *
  * other-stack: a thread with a 1 MiB stack keeps a 64 KiB buffer in its
  * frame and lends it to the main thread, which copies b.bin to bd.bin
@@ -107,6 +108,7 @@ static void write_all(int fd, const char *p, size_t n)
 
 static atomic_long a_reads; /* churn-below: reads A's loop has made */
 static bool pace;            /* B waits for two of A's reads per iteration */
+static int b_passes = 1;     /* times B's loop copies its file */
 
 /* The main thread's loop: b.bin to bd.bin through buf, probing it after
  * every write. Returns the bytes copied. */
@@ -114,12 +116,21 @@ static long long copy_b(char *buf)
 {
 	int src = open("b.bin", O_RDONLY), dst = open("bd.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	long long total = 0;
+	int pass = 1;
 	if (src < 0 || dst < 0)
 		die("open b");
 	for (int i = 0;; i++) {
 		ssize_t r = read(src, buf, CH);
 		if (r < 0)
 			die("read b");
+		if (r == 0 && pass < b_passes) {
+			/* Again from the start, over the same bytes. */
+			if (lseek(src, 0, SEEK_SET) != 0 || lseek(dst, 0, SEEK_SET) != 0)
+				die("lseek b");
+			pass++;
+			i--;
+			continue;
+		}
 		if (r == 0)
 			break;
 		write_all(dst, buf, (size_t)r);
@@ -180,6 +191,7 @@ static int sc_churn_below(void)
 	char *a = m + 64 * KiB + 256, *b = m + 128 * KiB + 256;
 	pthread_t th;
 	pace = true;
+	b_passes = 4;
 	if (pthread_create(&th, NULL, loop_a, a) != 0)
 		die("pthread_create");
 	long long t = copy_b(b);
