@@ -111,7 +111,7 @@ check-integration: $(LIB) $(PROG_BIN) $(TLIB_SO)
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer
 check-sanitize: $(LIB)
 	$(MAKE) B=build-san SAN="$(SAN_FLAGS)" CFLAGS="-O1 -g" check-unit \
-	    build-san/prog/zc build-san/prog/xferlog
+	    build-san/prog/zc build-san/prog/xferlog build-san/prog/neighbours
 	NB_TEST_PROG=$(CURDIR)/build-san/prog \
 	    NB_TEST_PRELOAD_FIRST=$$($(CC) -print-file-name=libasan.so) \
 	    ASAN_OPTIONS=detect_leaks=0:handle_segv=0:handle_sigbus=0 UBSAN_OPTIONS=halt_on_error=1 \

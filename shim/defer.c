@@ -150,6 +150,41 @@ static bool ours(unsigned long lo)
 	return nb_phantom_find(lo) >= 0;
 }
 
+static bool page_unreadable(uintptr_t page);
+
+/*
+ * Is the PROT_NONE mapping the scan saw at lo someone else's guard (a
+ * thread stack's), not one of our phantoms? The scan is a moment old:
+ * another thread's phantom there may have been opened since and left
+ * the table (materialised; replaced by its loop's next read of another
+ * size) - asked then, the table would not know the pages, and a buffer
+ * right above another loop's buffer would be refused as if it sat on a
+ * stack (a plain read, its own phantom filled) whenever the layout is
+ * read again (any mmap, munmap or sigaltstack of any thread; ASan calls
+ * sigaltstack at every thread's start and end). So the pages are asked
+ * now (still unreadable?) and the table after them, and the look counts
+ * only if no entry left the table meanwhile (nb_phantom_left): an entry
+ * leaves only after its pages are open, so pages unreadable at the first
+ * question and in no entry at the second, with nothing gone in between,
+ * were never ours. Looks cut by a departure are made again; after
+ * NB_GUARD_LOOKS of them the answer is the careful one (foreign).
+ */
+#define NB_GUARD_LOOKS 64
+
+static bool foreign_guard(unsigned long lo)
+{
+	for (int i = 0; i < NB_GUARD_LOOKS; i++) {
+		unsigned before = nb_phantom_left();
+		if (!page_unreadable(lo))
+			return false; /* open now: no guard of anyone's */
+		if (ours(lo))
+			return false;
+		if (nb_phantom_left() == before)
+			return true;
+	}
+	return true;
+}
+
 static bool is_anon_line(const char *line, unsigned long inode)
 {
 	return inode == 0 && strchr(line, '/') == NULL && strstr(line, "[stack") == NULL &&
@@ -196,14 +231,15 @@ static bool private_anon(uintptr_t a, uintptr_t b, struct range *out)
 				 * can be pushed. A large PROT_NONE region below, or
 				 * one of our own guards, is something else. */
 				bool thread_stack = prev_guard && prev_hi == lo &&
-						    prev_hi - prev_lo <= NB_GUARD_MAX && !ours(prev_lo);
+						    prev_hi - prev_lo <= NB_GUARD_MAX &&
+						    foreign_guard(prev_lo);
 				started = true;
 				/* Its first pages may be one of our own guards
 				 * already (a page-aligned buffer read into again
 				 * after the layout changed). */
 				ok = anon && !thread_stack &&
 				     (strncmp(perms, "rw-p", 4) == 0 ||
-				      (strncmp(perms, "---p", 4) == 0 && ours(lo)));
+				      (strncmp(perms, "---p", 4) == 0 && !foreign_guard(lo)));
 				reach = hi;
 				out->lo = lo;
 				out->hi = hi;
@@ -211,7 +247,7 @@ static bool private_anon(uintptr_t a, uintptr_t b, struct range *out)
 			} else if (started) {
 				bool part = lo == reach && anon && perms[3] == 'p' &&
 					    (strncmp(perms, "rw-p", 4) == 0 ||
-					     (strncmp(perms, "---p", 4) == 0 && ours(lo)));
+					     (strncmp(perms, "---p", 4) == 0 && !foreign_guard(lo)));
 				if (!part) {
 					ok = false;
 					done = true;

@@ -478,6 +478,11 @@ int nb_phantom_add(uintptr_t start, uintptr_t end, int src, off_t off);
  * still the caller's) if that fails. */
 int nb_phantom_add_guarded(uintptr_t start, uintptr_t end, int src, off_t off);
 int nb_phantom_find(uintptr_t a);
+/* How many times an entry has left the table (materialised, dropped):
+ * equal before and after a look at the table and the memory, no phantom
+ * went away in between - guarded pages seen then and found in no entry
+ * are not the library's (defer.c foreign_guard). */
+unsigned nb_phantom_left(void);
 /* The live phantom overlapping [start, end) that starts lowest; -1. */
 int nb_phantom_next(uintptr_t start, uintptr_t end);
 /* nb_phantom_any(): see "The hot path" at the end of this file. */

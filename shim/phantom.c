@@ -107,10 +107,22 @@ struct phantom {
 
 static struct phantom table[NB_MAX_PHANTOMS];
 
+/* Entries that stopped standing for guarded pages (FREE, DONE): bumped
+ * before the state says so, after the pages were opened (or are going
+ * away). nb_phantom_left() */
+static atomic_uint left_seq;
+
+unsigned nb_phantom_left(void)
+{
+	return atomic_load(&left_seq);
+}
+
 /* The end of a BUSY period: the record may have changed, so readers
  * that looked meanwhile (read_begin/read_end) look again. */
 static void publish(struct phantom *p, int st)
 {
+	if (st == PH_FREE || st == PH_DONE)
+		atomic_fetch_add(&left_seq, 1);
 	atomic_fetch_add_explicit(&p->ver, 1, memory_order_release);
 	atomic_store_explicit(&p->state, st, memory_order_release);
 }

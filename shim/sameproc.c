@@ -302,6 +302,17 @@ void nb_same_append_cleared(int fd)
 	fill_file(st.st_dev, st.st_ino);
 }
 
+/* Does fd name the file (dev, ino), open for writing at its position
+ * (not O_APPEND)? What a classification of its slot would answer, asked
+ * of the kernel without the slot. */
+static bool stream_names(int fd, dev_t dev, ino_t ino)
+{
+	struct stat st;
+	int fl;
+	return regular(fd, &st) && st.st_dev == dev && st.st_ino == ino &&
+	       ((fl = nb_sys_fcntl(fd, F_GETFL, 0)) < 0 || !(fl & O_APPEND));
+}
+
 bool nb_same_unseen(dev_t dev, ino_t ino)
 {
 	if (atomic_load(&writers_overflow))
@@ -330,8 +341,16 @@ bool nb_same_unseen(dev_t dev, ino_t ino)
 		if (e == NULL)
 			return true;
 		if (e->kind == NB_KIND_UNKNOWN) {
-			if (!nb_fd_trylock(e))
-				return true;
+			/* Its slot busy (another thread classifying it the
+			 * same moment - every copying thread asks this at
+			 * every read once the stream has printed): the
+			 * number is asked directly. "Busy, so unseen" made
+			 * such a thread's read plain, its phantom filled. */
+			if (!nb_fd_trylock(e)) {
+				if (stream_names(fd, dev, ino))
+					return true;
+				continue;
+			}
 			nb_fd_classify(fd, e);
 			nb_fd_unlock(e);
 		}
