@@ -216,6 +216,13 @@ struct nb_fd {
 	atomic_int lost_err;
 	dev_t lost_dev;
 	ino_t lost_ino;
+	/* The settled loop reading this source (settle.c): iterations of
+	 * settled_n bytes each that the read/write hooks counted without
+	 * the detector, part of the pair's counts until folded into them
+	 * (readers add them: nb_settled_count); the thread counting them. */
+	atomic_ullong settled;
+	size_t settled_n;
+	atomic_uint settle_owner;
 };
 
 /* Socket errors taken on the program's behalf and not reported yet: the
@@ -1161,6 +1168,54 @@ static inline bool nb_flights_maybe(void)
 static inline bool nb_own_maybe(int fd)
 {
 	return fd >= atomic_load_explicit(&nb_own_lo, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------ */
+/* The settled loop: a judged loop the hooks count alone (settle.c)    */
+
+/* A repeating loop (detect.c "Repeating loops") whose pair was refused
+ * for a reason that cannot change while the loop repeats unchanged is
+ * "settled" on its thread: read() and write() recognise its next call
+ * inline (descriptor, buffer, size, which call is next) and count the
+ * iteration themselves, with no detector. Valid while epoch equals
+ * nb_settle_epoch, which every event that could change the judgement
+ * bumps (nb_settle_break). Written by the thread (and its signal
+ * handlers, which leave it first). */
+struct nb_settle {
+	const void *buf;
+	size_t n;
+	int rfd;         /* the source while the loop's read is next, else -1 */
+	int wfd;         /* the destination while its write is next, else -1 */
+	unsigned epoch;  /* nb_settle_epoch when settled; 0: not settled */
+	int src, dst;
+	uint64_t head, tail; /* the read's first and last 8 bytes (detect.c) */
+	struct nb_fd *e;     /* the source's slot, whose `settled` counts */
+};
+extern __thread struct nb_settle nb_settle_tls
+	__attribute__((tls_model("initial-exec"))) NB_HIDDEN;
+extern atomic_uint nb_settle_epoch NB_HIDDEN;
+/* Every settled loop of every thread goes back to the detector. */
+void nb_settle_break(void);
+/* detect.c, holding the source's lock after the repeating loop counted a
+ * bounce: settles it when its pair can be left to the hooks. epoch: the
+ * value read before the generations were checked. */
+struct nb_rec;
+void nb_settle_consider(struct nb_fd *s, const struct nb_rec *r, int dst, unsigned epoch);
+/* Leaves this thread's settled loop: its count folded into the pair (or
+ * left on the slot for the next fold), the thread's state cleared.
+ * Returns true if it was settled, with *want_write (the read was made,
+ * its write not yet: head and tail are its samples). */
+bool nb_settle_leave(bool *want_write, uint64_t *head, uint64_t *tail);
+/* With the slot locked: the settled count into the pair (before the pair
+ * is retired, restarted or read as a whole). */
+void nb_settle_fold_locked(struct nb_fd *e);
+/* detect.c: leaves this thread's settled loop, the ring left as the
+ * detector would have left it had it seen every call. */
+void nb_detect_unsettle(void);
+
+static inline uint64_t nb_settled_count(const struct nb_fd *e)
+{
+	return atomic_load_explicit(&e->settled, memory_order_relaxed);
 }
 
 /* Reads shorter than this are never deferred: nb_defer_read needs
