@@ -123,18 +123,6 @@ static inline bool consumes(int flags)
 static ssize_t read_full(int fd, void *buf, size_t n);
 static ssize_t write_full(int fd, const void *buf, size_t n);
 
-static inline uint64_t load8(const void *a)
-{
-	uint64_t v;
-	__builtin_memcpy(&v, a, sizeof v);
-	return v;
-}
-
-static inline unsigned settle_epoch(void)
-{
-	return atomic_load_explicit(&nb_settle_epoch, memory_order_relaxed);
-}
-
 static __attribute__((noinline)) ssize_t settled_read_other(int fd, void *buf, ssize_t r)
 {
 	NB_KEEP_ERRNO(nb_detect_unsettle());
@@ -149,57 +137,25 @@ static __attribute__((noinline)) ssize_t settled_write_other(int fd, const void 
 	return r;
 }
 
-/* Every 16 settled iterations: the live counters, as the detector
- * flushes a pair's (nb_loops_flush_live); settle.c folds the rest. */
-static __attribute__((noinline, cold)) void settled_flush(size_t n)
-{
-	NB_COUNT(bounces, 16);
-	NB_COUNT(bounce_bytes, 16 * (uint64_t)n);
-}
-
 /* Reached by a tail call once fd is the loop's, so that read() and
  * write() keep no frame of their own on their other paths. */
 static __attribute__((noinline)) ssize_t settled_read(int fd, void *buf, size_t n)
 {
-	if (buf != nb_settle_tls.buf || n != nb_settle_tls.n ||
-	    NB_UNLIKELY(nb_settle_tls.epoch != settle_epoch()) || NB_UNLIKELY(nb_phantom_any()))
+	if (!nb_settle_current(buf, n))
 		return read_full(fd, buf, n);
 	ssize_t r = nb_real.read(fd, buf, n);
-	struct nb_settle *st = &nb_settle_tls;
-	if (NB_LIKELY(r == (ssize_t)n) && NB_LIKELY(st->rfd == fd)) {
-		st->head = load8(buf);
-		st->tail = load8((const char *)buf + n - 8);
-		st->rfd = -1;
-		st->wfd = st->dst;
+	if (NB_LIKELY(nb_settle_read_done(fd, buf, n, r)))
 		return r;
-	}
 	return settled_read_other(fd, buf, r);
 }
 
 static __attribute__((noinline)) ssize_t settled_write(int fd, const void *buf, size_t n)
 {
-	if (buf != nb_settle_tls.buf || n != nb_settle_tls.n ||
-	    NB_UNLIKELY(nb_settle_tls.epoch != settle_epoch()) || NB_UNLIKELY(nb_phantom_any()) ||
-	    NB_UNLIKELY(nb_mapping_any()) || NB_UNLIKELY(nb_flights_maybe()) ||
-	    NB_UNLIKELY(atomic_load_explicit(&nb_lost_errs, memory_order_relaxed)))
+	if (!nb_settle_write_due(fd, buf, n))
 		return write_full(fd, buf, n);
 	ssize_t w = nb_real.write(fd, buf, n);
-	struct nb_settle *st = &nb_settle_tls;
-	/* The epoch again: an event during the call (another thread's
-	 * close, say) may have retired the pair this count would go to. */
-	if (NB_LIKELY(w == (ssize_t)n) && NB_LIKELY(st->wfd == fd) &&
-	    NB_LIKELY(st->epoch == settle_epoch()) && load8(buf) == st->head &&
-	    load8((const char *)buf + n - 8) == st->tail) {
-		struct nb_fd *e = st->e;
-		/* One writer per slot (settle_owner): a plain load and store. */
-		uint64_t k = atomic_load_explicit(&e->settled, memory_order_relaxed) + 1;
-		atomic_store_explicit(&e->settled, k, memory_order_relaxed);
-		st->wfd = -1;
-		st->rfd = st->src;
-		if (NB_UNLIKELY((k & 15) == 0))
-			settled_flush(n);
+	if (NB_LIKELY(nb_settle_write_done(fd, buf, n, w)))
 		return w;
-	}
 	return settled_write_other(fd, buf, w);
 }
 

@@ -1218,6 +1218,77 @@ static inline uint64_t nb_settled_count(const struct nb_fd *e)
 	return atomic_load_explicit(&e->settled, memory_order_relaxed);
 }
 
+/* The settled loop's calls, as the read/write hooks decide them
+ * (hook_io.c; settle.c says why these checks are enough). Due: this
+ * call is the loop's next one and nothing the epoch does not cover is
+ * live. Done: after the real call returned r, the iteration's half is
+ * counted (true), or the loop is broken (false: the hook hands the call
+ * to the detector). */
+static inline uint64_t nb_settle_load8(const void *a)
+{
+	uint64_t v;
+	__builtin_memcpy(&v, a, sizeof v);
+	return v;
+}
+
+static inline bool nb_settle_current(const void *buf, size_t n)
+{
+	return buf == nb_settle_tls.buf && n == nb_settle_tls.n &&
+	       NB_LIKELY(nb_settle_tls.epoch ==
+			 atomic_load_explicit(&nb_settle_epoch, memory_order_relaxed)) &&
+	       NB_LIKELY(!nb_phantom_any());
+}
+
+static inline bool nb_settle_read_due(int fd, const void *buf, size_t n)
+{
+	return fd == nb_settle_tls.rfd && nb_settle_current(buf, n);
+}
+
+static inline bool nb_settle_write_due(int fd, const void *buf, size_t n)
+{
+	return fd == nb_settle_tls.wfd && nb_settle_current(buf, n) &&
+	       NB_LIKELY(!nb_mapping_any()) && NB_LIKELY(!nb_flights_maybe()) &&
+	       NB_LIKELY(!atomic_load_explicit(&nb_lost_errs, memory_order_relaxed));
+}
+
+static inline bool nb_settle_read_done(int fd, const void *buf, size_t n, ssize_t r)
+{
+	struct nb_settle *st = &nb_settle_tls;
+	/* A signal handler may have left the loop during the call. */
+	if (NB_UNLIKELY(r != (ssize_t)n) || NB_UNLIKELY(st->rfd != fd))
+		return false;
+	st->head = nb_settle_load8(buf);
+	st->tail = nb_settle_load8((const char *)buf + n - 8);
+	st->rfd = -1;
+	st->wfd = st->dst;
+	return true;
+}
+
+/* Every 16 settled iterations, the live counters (settle.c). */
+void nb_settle_flush_live(size_t n);
+
+static inline bool nb_settle_write_done(int fd, const void *buf, size_t n, ssize_t w)
+{
+	struct nb_settle *st = &nb_settle_tls;
+	/* The epoch again: an event during the call (another thread's
+	 * close, say) may have retired the pair this count would go to.
+	 * The ends as write_piece compares them. */
+	if (NB_UNLIKELY(w != (ssize_t)n) || NB_UNLIKELY(st->wfd != fd) ||
+	    NB_UNLIKELY(st->epoch != atomic_load_explicit(&nb_settle_epoch, memory_order_relaxed)) ||
+	    nb_settle_load8(buf) != st->head ||
+	    nb_settle_load8((const char *)buf + n - 8) != st->tail)
+		return false;
+	struct nb_fd *e = st->e;
+	/* One writer per slot (settle_owner): a plain load and store. */
+	uint64_t k = atomic_load_explicit(&e->settled, memory_order_relaxed) + 1;
+	atomic_store_explicit(&e->settled, k, memory_order_relaxed);
+	st->wfd = -1;
+	st->rfd = st->src;
+	if (NB_UNLIKELY((k & 15) == 0))
+		nb_settle_flush_live(n);
+	return true;
+}
+
 /* Reads shorter than this are never deferred: nb_defer_read needs
  * NB_MIN_PAGES (2) whole pages, and a page is at least 4 KiB on every
  * Linux port (defer.c checks the relation at compile time). */

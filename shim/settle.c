@@ -87,6 +87,12 @@ void nb_settle_break(void)
 		atomic_fetch_add_explicit(&nb_settle_epoch, 1, memory_order_acq_rel);
 }
 
+void nb_settle_flush_live(size_t n)
+{
+	NB_COUNT(bounces, 16);
+	NB_COUNT(bounce_bytes, 16 * (uint64_t)n);
+}
+
 void nb_settle_fold_locked(struct nb_fd *e)
 {
 	uint64_t k = atomic_exchange_explicit(&e->settled, 0, memory_order_relaxed);
