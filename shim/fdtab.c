@@ -557,6 +557,8 @@ void nb_fdtab_forget_pairs(void)
 			}
 			if (atomic_load(&c[i].fd.settled) != 0)
 				atomic_store(&c[i].fd.settled, 0);
+			if (atomic_load(&c[i].fd.settled_flushed) != 0)
+				atomic_store(&c[i].fd.settled_flushed, 0);
 			if (atomic_load(&c[i].fd.settle_owner) != 0)
 				atomic_store(&c[i].fd.settle_owner, 0);
 			if (atomic_load(&c[i].fd.busy))

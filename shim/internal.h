@@ -221,6 +221,7 @@ struct nb_fd {
 	 * the detector, part of the pair's counts until folded into them
 	 * (readers add them: nb_settled_count); the thread counting them. */
 	atomic_ullong settled;
+	atomic_ullong settled_flushed; /* of those, in the live counters */
 	size_t settled_n;
 	atomic_uint settle_owner;
 };
@@ -1190,6 +1191,7 @@ struct nb_settle {
 	int src, dst;
 	uint64_t head, tail; /* the read's first and last 8 bytes (detect.c) */
 	struct nb_fd *e;     /* the source's slot, whose `settled` counts */
+	unsigned phase;      /* the pair's iterations mod 16 when settled */
 };
 extern __thread struct nb_settle nb_settle_tls
 	__attribute__((tls_model("initial-exec"))) NB_HIDDEN;
@@ -1264,8 +1266,9 @@ static inline bool nb_settle_read_done(int fd, const void *buf, size_t n, ssize_
 	return true;
 }
 
-/* Every 16 settled iterations, the live counters (settle.c). */
-void nb_settle_flush_live(size_t n);
+/* When the pair's whole count reaches a multiple of 16, as the detector
+ * flushes it (nb_loops_flush_live): the live counters (settle.c). */
+void nb_settle_flush_live(struct nb_fd *e, uint64_t k, size_t n);
 
 static inline bool nb_settle_write_done(int fd, const void *buf, size_t n, ssize_t w)
 {
@@ -1284,8 +1287,8 @@ static inline bool nb_settle_write_done(int fd, const void *buf, size_t n, ssize
 	atomic_store_explicit(&e->settled, k, memory_order_relaxed);
 	st->wfd = -1;
 	st->rfd = st->src;
-	if (NB_UNLIKELY((k & 15) == 0))
-		nb_settle_flush_live(n);
+	if (NB_UNLIKELY(((k + st->phase) & 15) == 0))
+		nb_settle_flush_live(e, k, n);
 	return true;
 }
 

@@ -30,7 +30,8 @@
  * A bounce that would count towards arming, decrement a cool-down or
  * count a small-served bounce does not settle: its accounting is not a
  * plain count. So a settled loop's bounces are exactly iterations += 1,
- * bytes += n, hist[bucket(n)] += 1, and the live counters every 16.
+ * bytes += n, hist[bucket(n)] += 1, and the live counters at every
+ * multiple of 16 of the pair's count.
  *
  * What the full path checks and why the settled one may skip it:
  *  - the detector (record, samples, ring scan, pair lookup, generations,
@@ -58,8 +59,9 @@
  * the exit report, the observe report and the live totals stay exact.
  * It is folded into the pair under the lock when the owner leaves, when
  * the pair is retired or restarted, and when a thread settles on the
- * slot. The live counters (`nobounce stat`) get 16 iterations at once,
- * as the detector flushes them.
+ * slot. The live counters (`nobounce stat`) get what is not in them yet
+ * whenever the pair's whole count reaches a multiple of 16, as the
+ * detector flushes them (settled_flushed: how much of `settled` is in).
  *
  * Races. A settled write re-checks the epoch after its real call, before
  * counting; an event landing between that check and the store (a few
@@ -87,10 +89,12 @@ void nb_settle_break(void)
 		atomic_fetch_add_explicit(&nb_settle_epoch, 1, memory_order_acq_rel);
 }
 
-void nb_settle_flush_live(size_t n)
+void nb_settle_flush_live(struct nb_fd *e, uint64_t k, size_t n)
 {
-	NB_COUNT(bounces, 16);
-	NB_COUNT(bounce_bytes, 16 * (uint64_t)n);
+	uint64_t d = k - atomic_load_explicit(&e->settled_flushed, memory_order_relaxed);
+	atomic_store_explicit(&e->settled_flushed, k, memory_order_relaxed);
+	NB_COUNT(bounces, d);
+	NB_COUNT(bounce_bytes, d * (uint64_t)n);
 }
 
 void nb_settle_fold_locked(struct nb_fd *e)
@@ -103,8 +107,8 @@ void nb_settle_fold_locked(struct nb_fd *e)
 	p->iterations += k;
 	p->bytes += k * n;
 	p->hist[nb_hist_bucket(n)] += k;
-	/* The hooks flushed every 16th to the live counters. */
-	uint64_t flushed = k & ~(uint64_t)15;
+	/* What the hooks put in the live counters already. */
+	uint64_t flushed = atomic_exchange_explicit(&e->settled_flushed, 0, memory_order_relaxed);
 	p->live_iters += flushed;
 	p->live_bytes += flushed * n;
 }
@@ -135,6 +139,10 @@ void nb_settle_consider(struct nb_fd *s, const struct nb_rec *r, int dst, unsign
 	 * into the pair before this loop's count starts. */
 	nb_settle_fold_locked(s);
 	s->settled_n = r->len;
+	/* The live counters from here: flushed whenever the pair's whole
+	 * count is a multiple of 16, with all that is not in them yet - as
+	 * the detector does, so a loop that stops shows its exact count. */
+	nb_loops_flush_live(&s->pair);
 	atomic_store_explicit(&s->settle_owner, token, memory_order_relaxed);
 	*st = (struct nb_settle){
 		.buf = (const void *)r->addr,
@@ -145,6 +153,7 @@ void nb_settle_consider(struct nb_fd *s, const struct nb_rec *r, int dst, unsign
 		.src = r->src,
 		.dst = dst,
 		.e = s,
+		.phase = (unsigned)(s->pair.iterations & 15),
 	};
 }
 
