@@ -14,7 +14,9 @@
 #   dd-1byte    dd if=/dev/zero of=/dev/null bs=1 (2 hooked calls a byte)
 #   4k-loop     build/prog/overhead -c bounce4k_zero_null_rw: read 4 KiB
 #               of /dev/zero, write them to /dev/null (2 hooked calls per
-#               iteration; detected, never armed: char -> char)
+#               iteration; detected, never armed: char -> char; after
+#               two turns the loop is settled and counted by the hooks
+#               alone, shim/settle.c)
 # Prints a markdown table and writes results/bench-hotpath.md. The
 # preloaded runs also write a stats report, to show that the library was
 # active under valgrind (it does not look for valgrind, but a run that

@@ -138,6 +138,9 @@ static void on_armed(int src, struct nb_fd *s, int dst, struct nb_fd *d)
 		}
 	}
 	NB_COUNT(arms, 1);
+	/* A settled loop on this source (another thread's) must now see
+	 * the armed pair: its reads may be deferred. */
+	nb_settle_break();
 	nb_log(NB_LOG_INFO, "pair %d->%d armed: %s -> %s via %s", src, dst,
 	       nb_kind_name((enum nb_kind)s->pair.src_kind),
 	       nb_kind_name((enum nb_kind)s->pair.dst_kind),
@@ -213,8 +216,12 @@ static void bounce(const struct nb_rec *r, int dst)
 	uint32_t dgen = d ? gen_of(d) : 0;
 	struct nb_pair *p = &s->pair;
 	if (p->state == NB_PAIR_IDLE || p->dst != dst || p->dst_gen != dgen) {
-		if (p->state != NB_PAIR_IDLE)
+		if (p->state != NB_PAIR_IDLE) {
+			/* A loop settled on the old pair counts no more. */
+			nb_settle_fold_locked(s);
+			nb_settle_break();
 			nb_loops_retire(r->src, p);
+		}
 		enum nb_kind dk = sk;
 		unsigned dflags = s->flags;
 		dev_t ddev = s->dev;
@@ -255,6 +262,9 @@ static bool repeat_read(int fd, uintptr_t a, size_t n)
 static bool repeat_write(int fd, uintptr_t a, size_t n)
 {
 	struct nb_rec *r = repeat.rec;
+	/* Before the generations are looked at: an event after this load
+	 * ends the settled loop this write may start (settle.c). */
+	unsigned epoch = atomic_load_explicit(&nb_settle_epoch, memory_order_acquire);
 	/* Only to the number the loop bounced to: the pair (shared by every
 	 * thread reading the source) may name another destination by now -
 	 * another thread's loop restarted it there - and the remembered slot
@@ -271,7 +281,8 @@ static bool repeat_write(int fd, uintptr_t a, size_t n)
 	if (same) {
 		r->dst = fd;
 		r->fwd = n;
-		(void)count_bounce(r, s, fd, d, repeat.served);
+		if (!count_bounce(r, s, fd, d, repeat.served))
+			nb_settle_consider(s, r, fd, epoch);
 	}
 	nb_fd_unlock(s);
 	return same;
@@ -289,8 +300,34 @@ void nb_detect_read_deferred(int fd, const void *buf, size_t n)
 	record(fd, buf, n, false);
 }
 
+/* Every way into the detector leaves this thread's settled loop first:
+ * the call is not the loop's next one (or broke it). */
+#define UNSETTLE()                                            \
+	do {                                                  \
+		if (NB_UNLIKELY(nb_settle_tls.epoch != 0))    \
+			nb_detect_unsettle();                 \
+	} while (0)
+
+void nb_detect_unsettle(void)
+{
+	bool want_write;
+	uint64_t head, tail;
+	if (!nb_settle_leave(&want_write, &head, &tail))
+		return;
+	/* The loop settled with its record alone in the ring, written out;
+	 * a settled read since made it what repeat_read makes it. */
+	struct nb_rec *r = repeat.rec;
+	if (want_write && r != NULL) {
+		r->fwd = 0;
+		r->dst = -1;
+		r->head = head;
+		r->tail = tail;
+	}
+}
+
 static void record(int fd, const void *buf, size_t n, bool sample)
 {
+	UNSETTLE();
 	if (n < NB_TRACK_MIN)
 		return;
 	uintptr_t a = (uintptr_t)buf;
@@ -402,6 +439,7 @@ static void write_piece(int fd, uintptr_t a, size_t n)
 
 void nb_detect_write(int fd, const void *buf, size_t n)
 {
+	UNSETTLE();
 	if (ring.live == 0 || n == 0)
 		return;
 	if (repeat.rec != NULL) {
@@ -423,6 +461,7 @@ void nb_detect_readv(int fd, const struct iovec *iov, int iovcnt, size_t n)
 
 void nb_detect_writev(int fd, const struct iovec *iov, int iovcnt, size_t n)
 {
+	UNSETTLE();
 	if (ring.live == 0)
 		return;
 	repeat.rec = NULL;
@@ -439,4 +478,9 @@ void nb_detect_reset_thread(void)
 {
 	memset(&ring, 0, sizeof ring);
 	repeat.rec = NULL;
+	/* The slots it counted on are not this thread's to fold (a forked
+	 * child resets them; unit tests drop them). */
+	nb_settle_tls.epoch = 0;
+	nb_settle_tls.rfd = -1;
+	nb_settle_tls.wfd = -1;
 }

@@ -119,6 +119,10 @@ static void catch_up(int fd, struct slot *s)
 	unsigned g = atomic_load_explicit(&s->fd.gen, memory_order_acquire);
 	if (s->state_gen == g)
 		return;
+	/* A settled loop's count belongs to the pair retired here; its
+	 * thread left it at the generation bump (settle.c). */
+	nb_settle_fold_locked(&s->fd);
+	atomic_store(&s->fd.settle_owner, 0);
 	if (s->fd.pair.state != NB_PAIR_IDLE)
 		nb_loops_retire(fd, &s->fd.pair);
 	s->fd.kind = NB_KIND_UNKNOWN;
@@ -199,6 +203,7 @@ void nb_fd_forget(int fd)
 	struct slot *s = slot_of(fd, false);
 	if (s != NULL) {
 		bump(&s->fd);
+		nb_settle_break(); /* after the bump: settled loops look again */
 		/* Forgotten also while it stays open (a send timeout set, flags
 		 * not updated): the error is kept as long as the socket is. */
 		if (NB_UNLIKELY(atomic_load_explicit(&s->fd.lost_err, memory_order_relaxed) != 0) &&
@@ -243,6 +248,7 @@ void nb_fd_forget_range(unsigned lo, unsigned hi)
 {
 	nb_backing_fds_closed(lo, hi);
 	each_slot(lo, hi, bump_closed);
+	nb_settle_break();
 }
 
 /*
@@ -317,6 +323,7 @@ static uint64_t mono_ns(void)
 static void wait_reader(struct nb_fd *e)
 {
 	atomic_fetch_add(&e->gen, 1);
+	nb_settle_break();
 	int r = atomic_load(&e->reader);
 	if (NB_LIKELY(r == 0))
 		return;
@@ -527,6 +534,7 @@ bool nb_fd_revalidate(int fd, struct nb_fd *e)
 	} else {
 		NB_COUNT(stale, 1);
 		atomic_fetch_add_explicit(&e->gen, 1, memory_order_acq_rel);
+		nb_settle_break();
 		catch_up(fd, s);
 	}
 	errno = saved;
@@ -561,6 +569,12 @@ void nb_fdtab_forget_pairs(void)
 				memset(&c[i].fd.pair, 0, sizeof c[i].fd.pair);
 				c[i].fd.pair.dst = -1;
 			}
+			if (atomic_load(&c[i].fd.settled) != 0)
+				atomic_store(&c[i].fd.settled, 0);
+			if (atomic_load(&c[i].fd.settled_flushed) != 0)
+				atomic_store(&c[i].fd.settled_flushed, 0);
+			if (atomic_load(&c[i].fd.settle_owner) != 0)
+				atomic_store(&c[i].fd.settle_owner, 0);
 			if (atomic_load(&c[i].fd.busy))
 				atomic_store(&c[i].fd.busy, 0);
 			/* A kept socket error is reported once, by the process

@@ -104,6 +104,61 @@ static inline bool consumes(int flags)
 		}                                                             \
 	} while (0)
 
+/* ---- the settled loop (settle.c) ----
+ *
+ * A loop the detector judged and that cannot be served is counted here,
+ * inline: its read and its write are recognised by descriptor, buffer,
+ * size and which of the two is due, and by the epoch (no event since it
+ * settled that could change the judgement: settle.c lists them, and why
+ * each check of the full path is unneeded). What the full path looks at
+ * on every call and the epoch does not cover is looked at here too:
+ * phantoms (EXPOSE_READ, EXPOSE, may_forward), file mappings
+ * (may_forward), bytes in flight (BEFORE_WRITE), kept socket errors
+ * (LOST_ERR). nb_real.read/write are resolved: the loop settled after
+ * calls through them. Any other result - a short or failed call, ends
+ * changed in between (detect.c samples them the same way), a signal
+ * handler that left the loop during the call - goes to the detector as
+ * the full path would have sent it. */
+
+static ssize_t read_full(int fd, void *buf, size_t n);
+static ssize_t write_full(int fd, const void *buf, size_t n);
+
+static __attribute__((noinline)) ssize_t settled_read_other(int fd, void *buf, ssize_t r)
+{
+	NB_KEEP_ERRNO(nb_detect_unsettle());
+	seen_read(fd, buf, r);
+	return r;
+}
+
+static __attribute__((noinline)) ssize_t settled_write_other(int fd, const void *buf, ssize_t r)
+{
+	NB_KEEP_ERRNO(nb_detect_unsettle());
+	seen_write(fd, buf, r);
+	return r;
+}
+
+/* Reached by a tail call once fd is the loop's, so that read() and
+ * write() keep no frame of their own on their other paths. */
+static __attribute__((noinline)) ssize_t settled_read(int fd, void *buf, size_t n)
+{
+	if (!nb_settle_current(buf, n))
+		return read_full(fd, buf, n);
+	ssize_t r = nb_real.read(fd, buf, n);
+	if (NB_LIKELY(nb_settle_read_done(fd, buf, n, r)))
+		return r;
+	return settled_read_other(fd, buf, r);
+}
+
+static __attribute__((noinline)) ssize_t settled_write(int fd, const void *buf, size_t n)
+{
+	if (!nb_settle_write_due(fd, buf, n))
+		return write_full(fd, buf, n);
+	ssize_t w = nb_real.write(fd, buf, n);
+	if (NB_LIKELY(nb_settle_write_done(fd, buf, n, w)))
+		return w;
+	return settled_write_other(fd, buf, w);
+}
+
 /* ---- sources ---- */
 
 static __attribute__((noinline)) ssize_t read_full(int fd, void *buf, size_t n)
@@ -125,6 +180,8 @@ NB_EXPORT ssize_t read(int fd, void *buf, size_t n)
 	if (NB_LIKELY(n < NB_TRACK_MIN) && NB_LIKELY(!nb_own_maybe(fd)) &&
 	    NB_LIKELY(!nb_phantom_any()) && NB_LIKELY(nb_real.read != NULL))
 		return nb_real.read(fd, buf, n);
+	if (fd == nb_settle_tls.rfd)
+		return settled_read(fd, buf, n);
 	return read_full(fd, buf, n);
 }
 
@@ -324,6 +381,8 @@ static __attribute__((noinline)) ssize_t write_full(int fd, const void *buf, siz
  * thread, which this write's bytes did not come from. */
 NB_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
+	if (fd == nb_settle_tls.wfd)
+		return settled_write(fd, buf, n);
 	if (NB_LIKELY(!nb_own_maybe(fd)) && NB_LIKELY(!nb_phantom_any()) &&
 	    NB_LIKELY(!nb_mapping_any()) && NB_LIKELY(!nb_flights_maybe()) &&
 	    NB_LIKELY(!nb_tracked()) &&

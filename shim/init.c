@@ -134,6 +134,7 @@ void nb_fork_child(void)
 	nb_stats_reset();
 	nb_loops_reset();
 	nb_fdtab_forget_pairs();
+	nb_settle_break(); /* no loop settled in the parent goes on here */
 	nb_detect_reset_thread();
 	nb_phantom_atfork_child();
 	nb_mapping_atfork_child();
@@ -385,6 +386,7 @@ __attribute__((destructor, used)) static void nb_dtor(void)
 	/* Nothing more to learn; keep the report consistent. */
 	bool first = !atomic_exchange(&reported, 1);
 	atomic_store(&nb_g.active, 0);
+	nb_settle_break();
 	if (first)
 		nb_final_report();
 	errno = saved;

@@ -216,6 +216,14 @@ struct nb_fd {
 	atomic_int lost_err;
 	dev_t lost_dev;
 	ino_t lost_ino;
+	/* The settled loop reading this source (settle.c): iterations of
+	 * settled_n bytes each that the read/write hooks counted without
+	 * the detector, part of the pair's counts until folded into them
+	 * (readers add them: nb_settled_count); the thread counting them. */
+	atomic_ullong settled;
+	atomic_ullong settled_flushed; /* of those, in the live counters */
+	size_t settled_n;
+	atomic_uint settle_owner;
 };
 
 /* Socket errors taken on the program's behalf and not reported yet: the
@@ -1169,6 +1177,127 @@ static inline bool nb_flights_maybe(void)
 static inline bool nb_own_maybe(int fd)
 {
 	return fd >= atomic_load_explicit(&nb_own_lo, memory_order_relaxed);
+}
+
+/* ------------------------------------------------------------------ */
+/* The settled loop: a judged loop the hooks count alone (settle.c)    */
+
+/* A repeating loop (detect.c "Repeating loops") whose pair was refused
+ * for a reason that cannot change while the loop repeats unchanged is
+ * "settled" on its thread: read() and write() recognise its next call
+ * inline (descriptor, buffer, size, which call is next) and count the
+ * iteration themselves, with no detector. Valid while epoch equals
+ * nb_settle_epoch, which every event that could change the judgement
+ * bumps (nb_settle_break). Written by the thread (and its signal
+ * handlers, which leave it first). */
+struct nb_settle {
+	const void *buf;
+	size_t n;
+	int rfd;         /* the source while the loop's read is next, else -1 */
+	int wfd;         /* the destination while its write is next, else -1 */
+	unsigned epoch;  /* nb_settle_epoch when settled; 0: not settled */
+	int src, dst;
+	uint64_t head, tail; /* the read's first and last 8 bytes (detect.c) */
+	struct nb_fd *e;     /* the source's slot, whose `settled` counts */
+	unsigned phase;      /* the pair's iterations mod 16 when settled */
+};
+extern __thread struct nb_settle nb_settle_tls
+	__attribute__((tls_model("initial-exec"))) NB_HIDDEN;
+extern atomic_uint nb_settle_epoch NB_HIDDEN;
+/* Every settled loop of every thread goes back to the detector. */
+void nb_settle_break(void);
+/* detect.c, holding the source's lock after the repeating loop counted a
+ * bounce: settles it when its pair can be left to the hooks. epoch: the
+ * value read before the generations were checked. */
+struct nb_rec;
+void nb_settle_consider(struct nb_fd *s, const struct nb_rec *r, int dst, unsigned epoch);
+/* Leaves this thread's settled loop: its count folded into the pair (or
+ * left on the slot for the next fold), the thread's state cleared.
+ * Returns true if it was settled, with *want_write (the read was made,
+ * its write not yet: head and tail are its samples). */
+bool nb_settle_leave(bool *want_write, uint64_t *head, uint64_t *tail);
+/* With the slot locked: the settled count into the pair (before the pair
+ * is retired, restarted or read as a whole). */
+void nb_settle_fold_locked(struct nb_fd *e);
+/* detect.c: leaves this thread's settled loop, the ring left as the
+ * detector would have left it had it seen every call. */
+void nb_detect_unsettle(void);
+
+static inline uint64_t nb_settled_count(const struct nb_fd *e)
+{
+	return atomic_load_explicit(&e->settled, memory_order_relaxed);
+}
+
+/* The settled loop's calls, as the read/write hooks decide them
+ * (hook_io.c; settle.c says why these checks are enough). Due: this
+ * call is the loop's next one and nothing the epoch does not cover is
+ * live. Done: after the real call returned r, the iteration's half is
+ * counted (true), or the loop is broken (false: the hook hands the call
+ * to the detector). */
+static inline uint64_t nb_settle_load8(const void *a)
+{
+	uint64_t v;
+	__builtin_memcpy(&v, a, sizeof v);
+	return v;
+}
+
+static inline bool nb_settle_current(const void *buf, size_t n)
+{
+	return buf == nb_settle_tls.buf && n == nb_settle_tls.n &&
+	       NB_LIKELY(nb_settle_tls.epoch ==
+			 atomic_load_explicit(&nb_settle_epoch, memory_order_relaxed)) &&
+	       NB_LIKELY(!nb_phantom_any());
+}
+
+static inline bool nb_settle_read_due(int fd, const void *buf, size_t n)
+{
+	return fd == nb_settle_tls.rfd && nb_settle_current(buf, n);
+}
+
+static inline bool nb_settle_write_due(int fd, const void *buf, size_t n)
+{
+	return fd == nb_settle_tls.wfd && nb_settle_current(buf, n) &&
+	       NB_LIKELY(!nb_mapping_any()) && NB_LIKELY(!nb_flights_maybe()) &&
+	       NB_LIKELY(!atomic_load_explicit(&nb_lost_errs, memory_order_relaxed));
+}
+
+static inline bool nb_settle_read_done(int fd, const void *buf, size_t n, ssize_t r)
+{
+	struct nb_settle *st = &nb_settle_tls;
+	/* A signal handler may have left the loop during the call. */
+	if (NB_UNLIKELY(r != (ssize_t)n) || NB_UNLIKELY(st->rfd != fd))
+		return false;
+	st->head = nb_settle_load8(buf);
+	st->tail = nb_settle_load8((const char *)buf + n - 8);
+	st->rfd = -1;
+	st->wfd = st->dst;
+	return true;
+}
+
+/* When the pair's whole count reaches a multiple of 16, as the detector
+ * flushes it (nb_loops_flush_live): the live counters (settle.c). */
+void nb_settle_flush_live(struct nb_fd *e, uint64_t k, size_t n);
+
+static inline bool nb_settle_write_done(int fd, const void *buf, size_t n, ssize_t w)
+{
+	struct nb_settle *st = &nb_settle_tls;
+	/* The epoch again: an event during the call (another thread's
+	 * close, say) may have retired the pair this count would go to.
+	 * The ends as write_piece compares them. */
+	if (NB_UNLIKELY(w != (ssize_t)n) || NB_UNLIKELY(st->wfd != fd) ||
+	    NB_UNLIKELY(st->epoch != atomic_load_explicit(&nb_settle_epoch, memory_order_relaxed)) ||
+	    nb_settle_load8(buf) != st->head ||
+	    nb_settle_load8((const char *)buf + n - 8) != st->tail)
+		return false;
+	struct nb_fd *e = st->e;
+	/* One writer per slot (settle_owner): a plain load and store. */
+	uint64_t k = atomic_load_explicit(&e->settled, memory_order_relaxed) + 1;
+	atomic_store_explicit(&e->settled, k, memory_order_relaxed);
+	st->wfd = -1;
+	st->rfd = st->src;
+	if (NB_UNLIKELY(((k + st->phase) & 15) == 0))
+		nb_settle_flush_live(e, k, n);
+	return true;
 }
 
 /* Reads shorter than this are never deferred: nb_defer_read needs

@@ -131,8 +131,9 @@ static void sum_live(int fd, struct nb_fd *e, void *ctx)
 {
 	(void)fd;
 	struct sums *t = ctx;
-	t->iterations += e->pair.iterations;
-	t->bytes += e->pair.bytes;
+	uint64_t k = nb_settled_count(e); /* settle.c: part of the pair's */
+	t->iterations += e->pair.iterations + k;
+	t->bytes += e->pair.bytes + k * e->settled_n;
 }
 
 void nb_loops_totals(uint64_t *iterations, uint64_t *bytes)
@@ -197,13 +198,16 @@ static void add_live(int fd, struct nb_fd *e, void *ctx)
 	struct nb_loop_view *v = slot_for(ctx, fd, p->dst, p->src_kind, p->dst_kind, p->path, 0);
 	if (v == NULL)
 		return;
-	v->iterations += p->iterations;
-	v->bytes += p->bytes;
+	uint64_t k = nb_settled_count(e); /* settle.c: part of the pair's */
+	v->iterations += p->iterations + k;
+	v->bytes += p->bytes + k * e->settled_n;
 	v->arms += p->arms;
 	for (int i = 0; i < NB_MISS_COUNT; i++)
 		v->misses[i] += p->misses[i];
 	for (int i = 0; i < NB_HIST_BUCKETS; i++)
 		v->hist[i] += p->hist[i];
+	if (k != 0)
+		v->hist[nb_hist_bucket(e->settled_n)] += k;
 	v->small_served += p->small_served;
 	v->buf_why |= p->buf_why;
 	v->buf_refusals += p->buf_refusals;

@@ -156,6 +156,7 @@ void nb_sandbox_enter(void)
 	}
 	int saved = errno;
 	if (atomic_exchange(&nb_g.active, 0)) {
+		nb_settle_break(); /* pass-through: no settled loop counts on */
 		nb_log(NB_LOG_INFO, "a seccomp filter is being installed: pass-through from here");
 		/* No new phantom from here (hooks test active); the ones
 		 * there are go into memory, their backings are let go. */
