@@ -13,6 +13,27 @@
  *       closed number once more into the same buffer, same size.
  *       Plainly that read fails with EBADF: nothing is open there.
  *
+ *   settleatk reset SRC
+ *       copies 64 4 KiB chunks of SRC into a TCP connection on 127.0.0.1
+ *       (settled: below the arming minimum), whose peer (a thread) reads
+ *       them all and then resets the connection (SO_LINGER 0); then
+ *       three more read/write turns of the loop, SIGPIPE ignored.
+ *       Plainly: ECONNRESET, then EPIPE, EPIPE.
+ *
+ *   settleatk threads N
+ *       two threads copy N 4 KiB chunks each from one /dev/zero
+ *       descriptor to one /dev/null descriptor, each through a buffer of
+ *       its own (a refused loop: no kernel path char -> char; one of
+ *       them may settle). Prints "copied C" (C = 2 N).
+ *
+ *   settleatk sig N
+ *       copies N 4 KiB chunks from /dev/zero to /dev/null through one
+ *       buffer while a 200 us interval timer's SIGALRM handler copies one
+ *       4 KiB chunk between the same descriptors through a buffer of its
+ *       own (same size: the handler's turn lands inside the settled
+ *       loop). Prints "main N"; "total T" (main and handler turns) goes
+ *       to stderr (timing).
+ *
  * Prints every result the program can observe: "loop N", the number the
  * file was put at relative to the top ("at top-1"), "read after close:
  * rc=R errno=E" and the first bytes read if any. Exit 0.
@@ -22,7 +43,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -93,10 +119,147 @@ static int ownfd(const char *src, const char *mapfile)
 	return 0;
 }
 
+static int peer_fd;
+
+static void *peer(void *arg)
+{
+	(void)arg;
+	static char b[65536];
+	size_t got = 0;
+	while (got < 64 * 4096) {
+		ssize_t r = recv(peer_fd, b, sizeof b, 0);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	printf("peer got %zu\n", got);
+	struct linger l = { 1, 0 };
+	setsockopt(peer_fd, SOL_SOCKET, SO_LINGER, &l, sizeof l);
+	close(peer_fd);
+	return NULL;
+}
+
+static int reset(const char *src)
+{
+	signal(SIGPIPE, SIG_IGN);
+	int ls = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	socklen_t al = sizeof a;
+	if (ls < 0 || bind(ls, (struct sockaddr *)&a, sizeof a) != 0 || listen(ls, 1) != 0 ||
+	    getsockname(ls, (struct sockaddr *)&a, &al) != 0)
+		die("listen");
+	int c = socket(AF_INET, SOCK_STREAM, 0);
+	if (c < 0 || connect(c, (struct sockaddr *)&a, sizeof a) != 0)
+		die("connect");
+	peer_fd = accept(ls, NULL, NULL);
+	if (peer_fd < 0)
+		die("accept");
+	int in = open(src, O_RDONLY);
+	if (in < 0)
+		die("open");
+	char *buf = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (buf == MAP_FAILED)
+		die("mmap");
+	pthread_t t;
+	pthread_create(&t, NULL, peer, NULL);
+	for (int i = 0; i < 64; i++) {
+		if (read(in, buf, 4096) != 4096)
+			die("read");
+		if (write(c, buf, 4096) != 4096)
+			die("write");
+	}
+	pthread_join(t, NULL);
+	/* The reset has arrived once the peer's close returned (loopback). */
+	for (int i = 0; i < 3; i++) {
+		ssize_t r = read(in, buf, 4096);
+		errno = 0;
+		ssize_t w = write(c, buf, 4096);
+		int e = errno;
+		printf("turn %d: read %zd write %zd errno=%s\n", i, r, w, w < 0 ? strerror(e) : "-");
+	}
+	return 0;
+}
+
+static int tz, tn;
+static volatile long hturns;
+static char *hbuf;
+
+static void on_alrm(int sig)
+{
+	(void)sig;
+	int e = errno;
+	if (read(tz, hbuf, 4096) == 4096 && write(tn, hbuf, 4096) == 4096)
+		hturns++;
+	errno = e;
+}
+
+static int sig(long n)
+{
+	tz = open("/dev/zero", O_RDONLY);
+	tn = open("/dev/null", O_WRONLY);
+	char *b = mmap(NULL, 8192, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (tz < 0 || tn < 0 || b == MAP_FAILED)
+		die("open");
+	hbuf = b + 4096;
+	struct sigaction sa = { .sa_handler = on_alrm, .sa_flags = SA_RESTART };
+	sigaction(SIGALRM, &sa, NULL);
+	struct itimerval it = { { 0, 200 }, { 0, 200 } };
+	setitimer(ITIMER_REAL, &it, NULL);
+	long done = 0;
+	for (long i = 0; i < n; i++) {
+		if (read(tz, b, 4096) != 4096 || write(tn, b, 4096) != 4096)
+			die("copy");
+		done++;
+	}
+	struct itimerval off = { { 0, 0 }, { 0, 0 } };
+	setitimer(ITIMER_REAL, &off, NULL);
+	printf("main %ld\n", done);
+	fprintf(stderr, "total %ld\n", done + hturns);
+	return 0;
+}
+static long tcount;
+
+static void *copier(void *arg)
+{
+	long *done = arg;
+	char *b = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (b == MAP_FAILED)
+		return NULL;
+	for (long i = 0; i < tcount; i++) {
+		if (read(tz, b, 4096) != 4096 || write(tn, b, 4096) != 4096)
+			break;
+		(*done)++;
+	}
+	return NULL;
+}
+
+static int threads(long n)
+{
+	tz = open("/dev/zero", O_RDONLY);
+	tn = open("/dev/null", O_WRONLY);
+	if (tz < 0 || tn < 0)
+		die("open");
+	tcount = n;
+	long d[2] = { 0, 0 };
+	pthread_t t[2];
+	for (int i = 0; i < 2; i++)
+		pthread_create(&t[i], NULL, copier, &d[i]);
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	printf("copied %ld\n", d[0] + d[1]);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "ownfd") == 0)
 		return ownfd(argv[2], argv[3]);
-	fprintf(stderr, "usage: settleatk ownfd SRC MAPFILE\n");
+	if (argc == 3 && strcmp(argv[1], "reset") == 0)
+		return reset(argv[2]);
+	if (argc == 3 && strcmp(argv[1], "threads") == 0)
+		return threads(atol(argv[2]));
+	if (argc == 3 && strcmp(argv[1], "sig") == 0)
+		return sig(atol(argv[2]));
+	fprintf(stderr, "usage: settleatk ownfd SRC MAPFILE | reset SRC | threads N | sig N\n");
 	return 2;
 }
