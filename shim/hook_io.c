@@ -141,11 +141,7 @@ static __attribute__((noinline)) ssize_t settled_write_other(int fd, const void 
  * write() keep no frame of their own on their other paths. */
 static __attribute__((noinline)) ssize_t settled_read(int fd, void *buf, size_t n)
 {
-	/* nb_own_maybe: a number closed behind our back (raw
-	 * syscall(SYS_close), no generation bump, no epoch bump) may since
-	 * be one of ours (ownfd.c "Lost numbers"): the full path's
-	 * NB_OWN_BADF answers EBADF as on the free number it plainly is. */
-	if (!nb_settle_current(buf, n) || NB_UNLIKELY(nb_own_maybe(fd)))
+	if (!nb_settle_current(buf, n))
 		return read_full(fd, buf, n);
 	ssize_t r = nb_real.read(fd, buf, n);
 	if (NB_LIKELY(nb_settle_read_done(fd, buf, n, r)))
@@ -155,8 +151,8 @@ static __attribute__((noinline)) ssize_t settled_read(int fd, void *buf, size_t 
 
 static __attribute__((noinline)) ssize_t settled_write(int fd, const void *buf, size_t n)
 {
-	if (!nb_settle_write_due(fd, buf, n) || NB_UNLIKELY(nb_own_maybe(fd)))
-		return write_full(fd, buf, n); /* nb_own_maybe: as in settled_read */
+	if (!nb_settle_write_due(fd, buf, n))
+		return write_full(fd, buf, n);
 	ssize_t w = nb_real.write(fd, buf, n);
 	if (NB_LIKELY(nb_settle_write_done(fd, buf, n, w)))
 		return w;

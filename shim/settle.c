@@ -47,11 +47,8 @@
  *    thread's loop, reset in a forked child): each bumps the epoch;
  *  - nb_own_maybe: a number becomes one of the library's only after the
  *    program closed it - a generation bump, unless the close was behind
- *    the hooks' back (raw syscall(SYS_close)): the next own descriptor
- *    (a mapped file's duplicate, a backing, /proc/self/mem) may then be
- *    put on the loop's number with no epoch bump, so the hooks still
- *    compare the number with nb_own_lo (one load) and leave it to the
- *    full path's NB_OWN_BADF above it;
+ *    the hooks' back (raw syscall(SYS_close)) - and the library made a
+ *    descriptor of its own, which bumps the epoch (ownfd.c own_add);
  *  - nb_on: the library turns off (seccomp, exit) with an epoch bump;
  *  - TRY_DEFER: only armed pairs defer, and none is settled;
  *  - phantoms, file mappings, bytes in flight, kept socket errors: still

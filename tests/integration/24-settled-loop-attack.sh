@@ -11,8 +11,8 @@
 # highest free number - the one the loop read. The program's next read
 # of that number, plainly EBADF, is the settled loop's read: it reads
 # the library's descriptor (the mapped file's bytes), and moves its
-# offset. The settled calls now leave numbers at or above nb_own_lo to
-# the full path.
+# offset. A descriptor the library makes for itself now ends every
+# settled loop (ownfd.c own_add), as a close the hooks see does.
 . "$(dirname "$0")/lib.sh"
 
 SA=$PROG/settleatk
@@ -28,6 +28,20 @@ test_a_settled_read_of_a_number_closed_behind_the_library_fails_with_ebadf_as_pl
 	assert_grep "^debug: [0-9]+ -> .*/map.bin$" shim.err
 	# The loop was seen (and settled: 4 KiB file -> /dev/null).
 	assert_eq "$(jloop stats.json file char iterations)" 64
+	diff plain.out shim.out >&2 || fail "output differs"
+}
+
+# A reset peer while a 4 KiB file -> TCP loop is settled: the settled
+# write is the real call, so the next write fails with ECONNRESET and the
+# ones after it with EPIPE, as plain (passes before the fix too: a guard).
+test_a_settled_loop_into_a_reset_tcp_peer_gets_econnreset_then_epipe_as_plain() {
+	mkdata src.bin 1000000
+	"$SA" reset src.bin > plain.out 2> plain.err || fail "plain run failed"
+	env LD_PRELOAD="$LIB" NOBOUNCE_STATS="$T/stats.json" \
+		"$SA" reset src.bin > shim.out 2> shim.err || fail "preloaded run failed"
+	assert_grep '^turn 0: read 4096 write -1 errno=Connection reset by peer$' plain.out
+	assert_grep '^turn 2: read 4096 write -1 errno=Broken pipe$' plain.out
+	assert_eq "$(jloop stats.json file tcp iterations)" 64
 	diff plain.out shim.out >&2 || fail "output differs"
 }
 

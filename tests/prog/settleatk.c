@@ -34,6 +34,12 @@
  *       loop). Prints "main N"; "total T" (main and handler turns) goes
  *       to stderr (timing).
  *
+ *   settleatk fork N
+ *       copies N 4 KiB chunks of /dev/zero to /dev/null (settled), forks
+ *       between a read and its write, and both processes write that
+ *       chunk and copy N more. Prints "child N+1", "parent N+1" (exit
+ *       status of the child checked).
+ *
  * Prints every result the program can observe: "loop N", the number the
  * file was put at relative to the top ("at top-1"), "read after close:
  * rc=R errno=E" and the first bytes read if any. Exit 0.
@@ -49,6 +55,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -193,6 +200,38 @@ static void on_alrm(int sig)
 	errno = e;
 }
 
+static int forked(long n)
+{
+	int z = open("/dev/zero", O_RDONLY), nul = open("/dev/null", O_WRONLY);
+	char *b = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (z < 0 || nul < 0 || b == MAP_FAILED)
+		die("open");
+	for (long i = 0; i < n; i++)
+		if (read(z, b, 4096) != 4096 || write(nul, b, 4096) != 4096)
+			die("copy");
+	if (read(z, b, 4096) != 4096)
+		die("read");
+	fflush(stdout);
+	pid_t p = fork();
+	if (p < 0)
+		die("fork");
+	long done = 0;
+	if (write(nul, b, 4096) == 4096)
+		done++;
+	for (long i = 0; i < n; i++)
+		if (read(z, b, 4096) == 4096 && write(nul, b, 4096) == 4096)
+			done++;
+	if (p == 0) {
+		printf("child %ld\n", done);
+		fflush(stdout);
+		_exit(0);
+	}
+	int st;
+	waitpid(p, &st, 0);
+	printf("parent %ld status %d\n", done, st);
+	return 0;
+}
+
 static int sig(long n)
 {
 	tz = open("/dev/zero", O_RDONLY);
@@ -258,6 +297,8 @@ int main(int argc, char **argv)
 		return reset(argv[2]);
 	if (argc == 3 && strcmp(argv[1], "threads") == 0)
 		return threads(atol(argv[2]));
+	if (argc == 3 && strcmp(argv[1], "fork") == 0)
+		return forked(atol(argv[2]));
 	if (argc == 3 && strcmp(argv[1], "sig") == 0)
 		return sig(atol(argv[2]));
 	fprintf(stderr, "usage: settleatk ownfd SRC MAPFILE | reset SRC | threads N | sig N\n");
