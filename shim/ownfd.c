@@ -77,6 +77,11 @@ static bool own_add(int fd)
 			int lo = atomic_load(&nb_own_lo);
 			while (fd < lo && !atomic_compare_exchange_weak(&nb_own_lo, &lo, fd))
 				;
+			/* A settled loop (settle.c) skips NB_OWN_BADF: its
+			 * number may be this one, closed behind the hooks'
+			 * back (a raw syscall(SYS_close) bumps no generation).
+			 * Back to the full path, which answers EBADF. */
+			nb_settle_break();
 			return true;
 		}
 	}

@@ -46,7 +46,9 @@
  *  - the pair (restarted for another destination, armed by another
  *    thread's loop, reset in a forked child): each bumps the epoch;
  *  - nb_own_maybe: a number becomes one of the library's only after the
- *    program closed it (a generation bump);
+ *    program closed it - a generation bump, unless the close was behind
+ *    the hooks' back (raw syscall(SYS_close)) - and the library made a
+ *    descriptor of its own, which bumps the epoch (ownfd.c own_add);
  *  - nb_on: the library turns off (seccomp, exit) with an epoch bump;
  *  - TRY_DEFER: only armed pairs defer, and none is settled;
  *  - phantoms, file mappings, bytes in flight, kept socket errors: still
