@@ -264,19 +264,30 @@ void nb_fd_forget_range(unsigned lo, unsigned hi)
  * file from the start of the call to its end, and a close or dup2 lands
  * before or after it. So the deferred read announces itself on the slot
  * (`reader` = its pid), and the hooked close, dup2, dup3, close_range and
- * closefrom announce a replacement (gen bumped) before their real call,
- * then wait while a reader is inside:
+ * closefrom announce a replacement (`replacing`, or `ranging` for a
+ * range, counted up; gen bumped) before their real call, then wait while a
+ * reader is inside:
  *
  *   reader                             replacer
- *   store reader = pid  (seq_cst)      gen += 1          (seq_cst)
- *   gen still as looked at? else       reader == our pid? sleep until 0
- *     release, plain read                (futex, hold_waiters counted;
+ *   store reader = pid  (seq_cst)      replacing += 1, gen += 1 (seq_cst)
+ *   gen still as looked at, nothing    reader == our pid? sleep until 0
+ *     replacing? else release, plain     (futex, hold_waiters counted;
  *   ... lseek, preads, backing ...        at most NB_HOLD_WAIT_NS)
  *   store reader = 0, wake sleepers    real close / dup2 / ...
  *                                      gen += 1 (nb_fd_forget)
+ *                                      replacing -= 1
  *
  * With both sides sequentially consistent, at least one sees the other:
- * the read goes plain, or the replacement waits for it. The reader holds
+ * the read goes plain, or the replacement waits for it. The count, not
+ * the first gen bump alone, is what the reader must see: between the bump
+ * and the real call the replacer may be preempted for milliseconds, and
+ * in them the reading thread catches the slot up to the bumped gen, looks
+ * at the file (still the old one), arms the pair again and begins a
+ * deferred read that the gen check lets through - the dup2 then landed in
+ * its middle, and the old file's position and backing were mixed with the
+ * new file's bytes (tests/integration/67-replace-between-announce-and-call.sh).
+ * A state looked at after the real call has a gen the forget bumps past
+ * before the count goes down. The reader holds
  * the number only inside its critical section (asynchronous signals
  * blocked, sigguard.c), so no handler on the reading thread can be the
  * one that waits for it; a reader of this file does not wait for anything
@@ -294,11 +305,16 @@ void nb_fd_forget_range(unsigned lo, unsigned hi)
  */
 #define NB_HOLD_WAIT_NS (2ull * 1000 * 1000 * 1000)
 
+/* close_range and closefrom going on: rare, so one count for all numbers
+ * rather than one per slot (a slot may appear between the walks). */
+static atomic_int ranging;
+
 bool nb_fd_read_hold(struct nb_fd *e)
 {
 	struct slot *s = (struct slot *)e;
 	atomic_store(&e->reader, nb_g.pid != 0 ? nb_g.pid : (int)syscall(SYS_getpid));
-	if (NB_LIKELY(s->state_gen == atomic_load(&e->gen)))
+	if (NB_LIKELY(s->state_gen == atomic_load(&e->gen) && atomic_load(&e->replacing) == 0 &&
+		      atomic_load(&ranging) == 0))
 		return true;
 	atomic_store_explicit(&e->reader, 0, memory_order_release);
 	return false;
@@ -389,16 +405,33 @@ int nb_fd_take_lost_err(int fd)
 	return lost_err_socket(fd, &s->fd) ? err : 0;
 }
 
-void nb_fd_before_replace(int fd)
+/* The slot is made if it does not exist yet: a reader may make it, and
+ * arm a pair on it, while the real call is still to come. */
+struct nb_fd *nb_fd_before_replace(int fd)
 {
-	struct slot *s = slot_of(fd, false);
-	if (s != NULL)
-		wait_reader(&s->fd);
+	struct slot *s = slot_of(fd, true);
+	if (s == NULL)
+		return NULL;
+	atomic_fetch_add(&s->fd.replacing, 1);
+	wait_reader(&s->fd);
+	return &s->fd;
+}
+
+void nb_fd_after_replace(struct nb_fd *e)
+{
+	if (e != NULL)
+		atomic_fetch_sub(&e->replacing, 1);
 }
 
 void nb_fd_before_replace_range(unsigned lo, unsigned hi)
 {
+	atomic_fetch_add(&ranging, 1);
 	each_slot(lo, hi, wait_reader);
+}
+
+void nb_fd_after_replace_range(void)
+{
+	atomic_fetch_sub(&ranging, 1);
 }
 
 void nb_fd_set_flags(struct nb_fd *e, int oflags)

@@ -45,11 +45,12 @@ NB_EXPORT int close(int fd)
 {
 	NB_OWN_BADF(fd, -1);
 	nb_same_before_close(fd); /* a reader may still hold file pages */
-	nb_fd_before_replace(fd);
+	struct nb_fd *held = nb_fd_before_replace(fd);
 	int r = NB_CALL(close, (int)syscall(SYS_close, fd), fd);
 	/* Linux frees the number even when close reports EINTR or EIO. */
 	if (r == 0 || errno != EBADF)
 		nb_fd_forget(fd);
+	nb_fd_after_replace(held);
 	return r;
 }
 
@@ -67,11 +68,14 @@ NB_EXPORT int close_range(unsigned lo, unsigned hi, int flags)
 	/* EINVAL for lo > hi or unknown flags must come from the kernel,
 	 * even when the range holds nothing but our descriptors. */
 	bool plain = lo > hi || (flags & ~(CLOSE_RANGE_UNSHARE | CLOSE_RANGE_CLOEXEC)) != 0;
-	if (!plain && !(flags & CLOSE_RANGE_CLOEXEC))
+	bool replaces = !plain && !(flags & CLOSE_RANGE_CLOEXEC);
+	if (replaces)
 		nb_fd_before_replace_range(lo, hi);
 	int r = plain ? real(lo, hi, flags) : nb_own_close_range(lo, hi, flags, real);
 	if (r == 0 && !(flags & CLOSE_RANGE_CLOEXEC))
 		nb_fd_forget_range(lo, hi);
+	if (replaces)
+		NB_KEEP_ERRNO(nb_fd_after_replace_range());
 	return r;
 }
 
@@ -118,6 +122,7 @@ NB_EXPORT void closefrom(int lowfd)
 	if (nb_own_close_range(lo, ~0U, 0, real) != 0)
 		closefrom_scan(lo);
 	nb_fd_forget_range(lo, ~0U);
+	nb_fd_after_replace_range();
 	errno = saved;
 }
 
@@ -136,28 +141,31 @@ NB_EXPORT int dup2(int fd, int nfd)
 		nb_own_prepare_surrender();
 		nb_own_evict(nfd);
 	}
-	if (fd != nfd)
-		nb_fd_before_replace(nfd);
+	struct nb_fd *held = fd != nfd ? nb_fd_before_replace(nfd) : NULL;
 	int r = NB_CALL(dup2, (int)syscall(SYS_dup2, fd, nfd), fd, nfd);
 	if (r >= 0 && fd != nfd) {
 		nb_fd_forget(r);
 		nb_same_stdio_target(r);
 	}
+	NB_KEEP_ERRNO(nb_fd_after_replace(held));
 	return r;
 }
 
 NB_EXPORT int dup3(int fd, int nfd, int flags)
 {
 	/* dup3(n, n) is EINVAL before any check of n: the kernel says so. */
+	struct nb_fd *held = NULL;
 	if (fd != nfd) {
 		NB_OWN_BADF(fd, -1);
 		if (NB_UNLIKELY(nb_own_is(nfd))) {
 			nb_own_prepare_surrender();
 			nb_own_evict(nfd);
 		}
-		nb_fd_before_replace(nfd);
+		held = nb_fd_before_replace(nfd);
 	}
-	return fresh(NB_CALL(dup3, (int)syscall(SYS_dup3, fd, nfd, flags), fd, nfd, flags));
+	int r = fresh(NB_CALL(dup3, (int)syscall(SYS_dup3, fd, nfd, flags), fd, nfd, flags));
+	NB_KEEP_ERRNO(nb_fd_after_replace(held));
+	return r;
 }
 
 static void setfl(int fd, int flags)

@@ -206,6 +206,10 @@ struct nb_fd {
 	 * read holds its number"). */
 	atomic_int reader;
 	atomic_int hold_waiters; /* replacers asleep on `reader` (futex) */
+	/* Hooked close/dup2/dup3 of this number between their announcement
+	 * and the forget after the real call (fdtab.c "A deferred read holds
+	 * its number"): no read may hold the number while one is. */
+	atomic_int replacing;
 	/* A pipe destination: bytes forwarded writes put into it, and those
 	 * writes going on now (forward.c; sameproc.c "Bytes in flight"). */
 	atomic_ullong piped;
@@ -249,9 +253,14 @@ void nb_fd_forget_range(unsigned lo, unsigned hi);
 bool nb_fd_read_hold(struct nb_fd *e);
 void nb_fd_read_release(struct nb_fd *e);
 /* Before a hooked close, dup2, dup3 or close_range takes the number(s)
- * away: waits for a deferred read holding one (bounded). */
-void nb_fd_before_replace(int fd);
+ * away: waits for a deferred read holding one (bounded), and keeps any
+ * from taking it until the matching after call - made once the real call
+ * returned and its nb_fd_forget bumped the generation, failed or not.
+ * nb_fd_before_replace returns what nb_fd_after_replace takes. */
+struct nb_fd *nb_fd_before_replace(int fd);
+void nb_fd_after_replace(struct nb_fd *e);
 void nb_fd_before_replace_range(unsigned lo, unsigned hi);
+void nb_fd_after_replace_range(void);
 /* Classify now (fstat + socket options). Returns the kind. */
 enum nb_kind nb_fd_classify(int fd, struct nb_fd *e);
 /* Is the cached classification still about the file the number names now? */
