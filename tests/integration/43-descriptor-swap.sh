@@ -53,4 +53,14 @@ test_the_library_moves_the_position_without_the_programs_own_lseek() {
 	[ "$(jget stats.json "j['counters']['deferred_reads']")" -gt 0 ] || fail "nothing was deferred"
 }
 
+# A close of a number the library never met waits for no reader and
+# keeps nothing: a daemon closing every number up to 2^20 stays small
+# (the replacement guard once made a table slot per close: 320 MiB).
+test_closing_every_number_keeps_no_state_for_numbers_never_met() {
+	local mib
+	mib=$(env LD_PRELOAD="$PRELOAD" "$PROG/closeall" | sed -n 's/^maxrss_mib //p')
+	[ -n "$mib" ] || fail "closeall printed no size"
+	[ "$mib" -lt 32 ] || fail "peak resident size $mib MiB after closing 2^20 numbers"
+}
+
 run_tests
