@@ -388,7 +388,7 @@ void nb_fd_note_lost_err(int fd, int err)
 	s->fd.lost_dev = st.st_dev;
 	s->fd.lost_ino = st.st_ino;
 	if (atomic_exchange(&s->fd.lost_err, err) == 0)
-		atomic_fetch_add(&nb_lost_errs, 1);
+		NB_SETTLE_RAISE(nb_lost_errs);
 }
 
 int nb_fd_take_lost_err(int fd)

@@ -232,7 +232,7 @@ struct nb_fd {
 
 /* Socket errors taken on the program's behalf and not reported yet: the
  * send hooks look for one only while this is not 0. */
-extern atomic_int nb_lost_errs;
+extern atomic_int nb_lost_errs __attribute__((visibility("hidden")));
 void nb_fd_note_lost_err(int fd, int err);
 /* The error to report for fd now (and forgotten), or 0. */
 int nb_fd_take_lost_err(int fd);
@@ -1215,6 +1215,21 @@ extern __thread struct nb_settle nb_settle_tls
 extern atomic_uint nb_settle_epoch NB_HIDDEN;
 /* Every settled loop of every thread goes back to the detector. */
 void nb_settle_break(void);
+/* The four process-wide flags a settled call does not look at (settle.c
+ * "One epoch for four flags"): phantoms, file mappings, bytes in flight,
+ * kept socket errors. Their owners raise them with NB_SETTLE_RAISE, so a
+ * rise from 0 ends every settled loop; nb_settle_consider does not
+ * settle while one is up. */
+#define NB_SETTLE_RAISE(flag)                                   \
+	do {                                                    \
+		if (atomic_fetch_add(&(flag), 1) == 0)          \
+			nb_settle_break();                      \
+	} while (0)
+static inline bool nb_settle_flags_up(void)
+{
+	return nb_phantom_any() || nb_mapping_any() || nb_flights_maybe() ||
+	       atomic_load(&nb_lost_errs) != 0;
+}
 /* detect.c, holding the source's lock after the repeating loop counted a
  * bounce: settles it when its pair can be left to the hooks. epoch: the
  * value read before the generations were checked. */
@@ -1254,8 +1269,7 @@ static inline bool nb_settle_current(const void *buf, size_t n)
 {
 	return buf == nb_settle_tls.buf && n == nb_settle_tls.n &&
 	       NB_LIKELY(nb_settle_tls.epoch ==
-			 atomic_load_explicit(&nb_settle_epoch, memory_order_relaxed)) &&
-	       NB_LIKELY(!nb_phantom_any());
+			 atomic_load_explicit(&nb_settle_epoch, memory_order_relaxed));
 }
 
 static inline bool nb_settle_read_due(int fd, const void *buf, size_t n)
@@ -1265,9 +1279,7 @@ static inline bool nb_settle_read_due(int fd, const void *buf, size_t n)
 
 static inline bool nb_settle_write_due(int fd, const void *buf, size_t n)
 {
-	return fd == nb_settle_tls.wfd && nb_settle_current(buf, n) &&
-	       NB_LIKELY(!nb_mapping_any()) && NB_LIKELY(!nb_flights_maybe()) &&
-	       NB_LIKELY(!atomic_load_explicit(&nb_lost_errs, memory_order_relaxed));
+	return fd == nb_settle_tls.wfd && nb_settle_current(buf, n);
 }
 
 static inline bool nb_settle_read_done(int fd, const void *buf, size_t n, ssize_t r)

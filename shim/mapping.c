@@ -136,7 +136,7 @@ static void cut(uintptr_t a, uintptr_t b, int *put, int *nput, int cap)
 				nb_backing_ref(e->backing);
 				put_entry(&table[j], b, e->end, e->off + (off_t)(b - e->start),
 					  e->backing, e->src);
-				atomic_fetch_add(&nb_mapping_live, 1);
+				NB_SETTLE_RAISE(nb_mapping_live);
 			}
 			ST(e->end, a);
 		} else if (left) {
@@ -236,7 +236,7 @@ void nb_mapping_added(void *addr, size_t len, int prot, int flags, int fd, off_t
 	int i = free_slot();
 	if (i >= 0) {
 		put_entry(&table[i], a, b, off, bk, fd);
-		atomic_fetch_add(&nb_mapping_live, 1);
+		NB_SETTLE_RAISE(nb_mapping_live);
 	}
 	wunlock();
 	if (i < 0)

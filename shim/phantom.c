@@ -418,7 +418,7 @@ static int add_entry(uintptr_t start, uintptr_t end, int src, off_t off, const s
 			    !atomic_compare_exchange_strong(&p->state, &expect, PH_BUSY))
 				continue;
 		} else {
-			atomic_fetch_add(&nb_phantom_live, 1);
+			NB_SETTLE_RAISE(nb_phantom_live);
 		}
 		if (gate_closed_to_me()) {
 			/* A fork began: this entry must not be caught half made. */

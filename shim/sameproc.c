@@ -681,7 +681,7 @@ void nb_same_flight_commit(int slot, int src, off_t off, size_t n, int dst, int 
 			f->family = AF_UNSPEC; /* cannot be asked: waits its bound */
 		}
 	}
-	atomic_fetch_add(&nb_flights_live, 1);
+	NB_SETTLE_RAISE(nb_flights_live);
 	atomic_store(&f->state, F_VALID);
 	errno = saved;
 }

@@ -51,9 +51,8 @@
  *    descriptor of its own, which bumps the epoch (ownfd.c own_add);
  *  - nb_on: the library turns off (seccomp, exit) with an epoch bump;
  *  - TRY_DEFER: only armed pairs defer, and none is settled;
- *  - phantoms, file mappings, bytes in flight, kept socket errors: still
- *    looked at by the hooks on every call (the same inline loads as the
- *    dd path), and any of them sends the call down the full path.
+ *  - phantoms, file mappings, bytes in flight, kept socket errors: see
+ *    "One epoch for four flags" below.
  *
  * Counts. nb_fd.settled is written by one thread only (settle_owner, a
  * token claimed under the slot's lock), with a plain load and store, and
@@ -64,6 +63,23 @@
  * slot. The live counters (`nobounce stat`) get what is not in them yet
  * whenever the pair's whole count reaches a multiple of 16, as the
  * detector flushes them (settled_flushed: how much of `settled` is in).
+ *
+ * One epoch for four flags. The full path must run while a phantom, a
+ * recorded file mapping, bytes in flight or a kept socket error exist
+ * anywhere in the process: a read may have to fill a phantom first, a
+ * write may be served from a mapping, wait for a reader or report the
+ * kept error. The settled path used to load the four counts on every
+ * call (about 8 instructions of a write's 25). Now their owners raise
+ * them with NB_SETTLE_RAISE, which bumps the epoch when a count leaves
+ * 0, and a loop does not settle while any is up (nb_settle_consider).
+ * So the one epoch compare stands for all four: a count that was up
+ * when the loop settled kept it from settling; one that rose later
+ * changed the epoch. Ordering: nb_settle_consider looks at the counts
+ * after the epoch it stores was read (detect.c reads it before the
+ * generations); a rise it missed happened after that read, and its bump
+ * after the rise. Counts going back to 0 bump nothing: the loop settles
+ * again through the detector. The window is the one the loads had: a
+ * count rising between the hook's check and its real call.
  *
  * Races. A settled write re-checks the epoch after its real call, before
  * counting; an event landing between that check and the store (a few
@@ -129,7 +145,8 @@ static bool plain_count(const struct nb_pair *p, size_t n, size_t served)
 void nb_settle_consider(struct nb_fd *s, const struct nb_rec *r, int dst, unsigned epoch)
 {
 	struct nb_settle *st = &nb_settle_tls;
-	if (!plain_count(&s->pair, r->len, nb_served_bytes(r->addr, r->len)))
+	if (!plain_count(&s->pair, r->len, nb_served_bytes(r->addr, r->len)) ||
+	    nb_settle_flags_up())
 		return;
 	if (token == 0)
 		token = atomic_fetch_add_explicit(&tokens, 1, memory_order_relaxed) + 1;

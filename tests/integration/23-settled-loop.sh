@@ -22,7 +22,7 @@ irun() {
 	rm -f cg.*
 }
 
-test_a_refused_4k_loop_costs_at_most_70_instructions_per_call_over_plain() {
+test_a_refused_4k_loop_costs_at_most_52_instructions_per_call_over_plain() {
 	command -v valgrind > /dev/null || fail "valgrind is not installed (scripts/deps.sh)"
 	local n=20000 p1 p2 l1 l2 per
 	p1=$(irun $n)
@@ -34,8 +34,8 @@ test_a_refused_4k_loop_costs_at_most_70_instructions_per_call_over_plain() {
 	assert_eq "$(jget s2.json 'j["mode"]')" on
 	assert_eq "$(jloop s2.json char char iterations)" $((2 * n))
 	per=$(( ((l2 - l1) - (p2 - p1)) / (2 * n) ))
-	echo "    instructions per hooked call over plain: $per (before the settled loop: 159)"
-	[ "$per" -le 70 ] || fail "$per instructions per call over plain"
+	echo "    instructions per hooked call over plain: $per (before the settled loop: 159; before one epoch stood for the four flags: 56)"
+	[ "$per" -le 52 ] || fail "$per instructions per call over plain"
 }
 
 # stats JSON: the file -> file loop's iterations, and deferred reads.

@@ -239,24 +239,56 @@ static void a_destination_replaced_ends_the_settled_loop_before_its_write(void *
 	assert_false(settled());
 }
 
-static void a_phantom_live_elsewhere_sends_the_calls_down_the_full_path(void **state)
+/* Each of the four flags a settled call does not look at itself. */
+static void raise_and_check(struct fx *f, atomic_int *flag_i, atomic_uint *flag_u)
 {
-	struct fx *f = *state;
 	turns(f, f->zero, f->null, f->buf, K4, 20);
-	atomic_fetch_add(&nb_phantom_live, 1);
-	assert_false(nb_settle_read_due(f->zero, f->buf, K4));
-	assert_false(nb_settle_write_due(f->null, f->buf, K4));
-	atomic_fetch_sub(&nb_phantom_live, 1);
 	assert_true(nb_settle_read_due(f->zero, f->buf, K4));
-	/* Bytes in flight, a mapping, a kept socket error: the write. */
 	hook_read(f, f->zero, f->buf, K4);
-	atomic_fetch_add(&nb_flights_live, 1);
-	assert_false(nb_settle_write_due(f->null, f->buf, K4));
-	atomic_fetch_sub(&nb_flights_live, 1);
-	atomic_fetch_add(&nb_lost_errs, 1);
-	assert_false(nb_settle_write_due(f->null, f->buf, K4));
-	atomic_fetch_sub(&nb_lost_errs, 1);
 	assert_true(nb_settle_write_due(f->null, f->buf, K4));
+	/* Raised by its owner: neither the pending write nor the next read
+	 * is the settled loop's any more. */
+	if (flag_i != NULL)
+		NB_SETTLE_RAISE(*flag_i);
+	else
+		NB_SETTLE_RAISE(*flag_u);
+	assert_false(nb_settle_write_due(f->null, f->buf, K4));
+	hook_write(f, f->null, f->buf, K4);
+	assert_false(nb_settle_read_due(f->zero, f->buf, K4));
+	/* While it is up, the loop runs the full path and does not settle. */
+	unsigned before = f->hooked;
+	turns(f, f->zero, f->null, f->buf, K4, 20);
+	assert_int_equal(f->hooked, before);
+	assert_false(settled());
+	if (flag_i != NULL)
+		atomic_fetch_sub(flag_i, 1);
+	else
+		atomic_fetch_sub(flag_u, 1);
+	/* Down again: it settles again, and every turn was counted once. */
+	turns(f, f->zero, f->null, f->buf, K4, 20);
+	assert_true(settled());
+	assert_true(f->hooked > before);
+	assert_int_equal(total_iterations(), 61);
+}
+
+static void a_phantom_made_anywhere_ends_the_settled_loop(void **state)
+{
+	raise_and_check(*state, NULL, &nb_phantom_live);
+}
+
+static void a_file_mapping_recorded_ends_the_settled_loop(void **state)
+{
+	raise_and_check(*state, &nb_mapping_live, NULL);
+}
+
+static void bytes_in_flight_end_the_settled_loop(void **state)
+{
+	raise_and_check(*state, &nb_flights_live, NULL);
+}
+
+static void a_kept_socket_error_ends_the_settled_loop(void **state)
+{
+	raise_and_check(*state, &nb_lost_errs, NULL);
 }
 
 static void an_arming_anywhere_ends_the_settled_loop(void **state)
@@ -326,7 +358,10 @@ int main(void)
 		T(another_source_leaves),
 		T(a_source_replaced_by_dup2_ends_the_settled_loop),
 		T(a_destination_replaced_ends_the_settled_loop_before_its_write),
-		T(a_phantom_live_elsewhere_sends_the_calls_down_the_full_path),
+		T(a_phantom_made_anywhere_ends_the_settled_loop),
+		T(a_file_mapping_recorded_ends_the_settled_loop),
+		T(bytes_in_flight_end_the_settled_loop),
+		T(a_kept_socket_error_ends_the_settled_loop),
 		T(an_arming_anywhere_ends_the_settled_loop),
 		T(modified_ends_are_a_miss_as_on_the_full_path),
 		T(a_short_write_is_handed_to_the_detector),
