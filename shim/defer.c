@@ -1077,7 +1077,7 @@ static bool file_identity(int fd, dev_t *dev, ino_t *ino, unsigned *flags)
 		nb_fd_classify(fd, e);
 		nb_fd_unlock(e);
 	}
-	if (e != NULL && e->kind == NB_KIND_FILE) {
+	if (e != NULL && nb_fd_kind(e) == NB_KIND_FILE) {
 		*dev = e->dev;
 		*ino = e->ino;
 		*flags = e->flags;

@@ -531,7 +531,7 @@ enum nb_kind nb_fd_classify(int fd, struct nb_fd *e)
 	e->dev = st.st_dev;
 	e->ino = st.st_ino;
 	e->size = st.st_size;
-	e->kind = (uint8_t)k;
+	__atomic_store_n(&e->kind, (uint8_t)k, __ATOMIC_RELEASE); /* last: nb_fd_kind */
 	NB_COUNT(classified, 1);
 	errno = saved;
 	return k;

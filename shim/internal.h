@@ -190,7 +190,7 @@ struct nb_pair {
 struct nb_fd {
 	atomic_uint gen;   /* bumped whenever the number is closed or reused */
 	atomic_uchar busy; /* try-lock for kind/pair updates (never waits) */
-	uint8_t kind;      /* enum nb_kind */
+	uint8_t kind;      /* enum nb_kind; published last (nb_fd_kind) */
 	uint8_t flags;     /* NB_FL_* */
 	dev_t dev;         /* identity at classification, to revalidate */
 	ino_t ino;
@@ -229,6 +229,16 @@ struct nb_fd {
 	size_t settled_n;
 	atomic_uint settle_owner;
 };
+
+/* The kind as a reader without the slot's lock may act on it: loaded
+ * before the identity it covers. nb_fd_classify stores flags, dev, ino
+ * and size first and the kind last, with release order, so a reader that
+ * sees NB_KIND_FILE also sees that file's identity, not a half-written
+ * one (the compiler may otherwise move the plain stores past it). */
+static inline enum nb_kind nb_fd_kind(const struct nb_fd *e)
+{
+	return (enum nb_kind)__atomic_load_n(&e->kind, __ATOMIC_ACQUIRE);
+}
 
 /* Socket errors taken on the program's behalf and not reported yet: the
  * send hooks look for one only while this is not 0. */

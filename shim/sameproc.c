@@ -354,7 +354,7 @@ bool nb_same_unseen(dev_t dev, ino_t ino)
 			nb_fd_classify(fd, e);
 			nb_fd_unlock(e);
 		}
-		if (e->kind == NB_KIND_FILE && e->dev == dev && e->ino == ino &&
+		if (nb_fd_kind(e) == NB_KIND_FILE && e->dev == dev && e->ino == ino &&
 		    !(e->flags & NB_FL_APPEND))
 			return true;
 	}
