@@ -45,4 +45,28 @@ test_a_settled_loop_into_a_reset_tcp_peer_gets_econnreset_then_epipe_as_plain() 
 	diff plain.out shim.out >&2 || fail "output differs"
 }
 
+# Bytes of the file in flight while a loop writing that file is settled:
+# another thread's armed file -> pipe loop leaves pages of WORK in a pipe
+# nobody reads yet (sameproc.c "Bytes in flight"); the settled loop's due
+# write over them must wait for the reader as the full path does
+# (BEFORE_WRITE), or the reader gets the new bytes where plainly the pipe
+# held copies. The epoch covers it twice: the arm bumps it, and so does
+# the first flight (NB_SETTLE_RAISE). A guard (passes before e5ea549
+# too); a settled write that skipped its epoch check fails it.
+test_a_settled_write_over_bytes_in_flight_waits_for_their_reader_as_plain() {
+	mkdata src.bin 1048576
+	mkdata work.bin 1048576
+	cp work.bin work.plain
+	"$SA" flight src.bin work.plain > plain.out 2> plain.err || fail "plain run failed"
+	env LD_PRELOAD="$LIB" NOBOUNCE_STATS="$T/stats.json" \
+		"$SA" flight src.bin work.bin > shim.out 2> shim.err || fail "preloaded run failed"
+	assert_grep '^write 4096$' plain.out
+	# The armed loop really was served, and the 4 KiB loop refused
+	# (settled: below the file -> file minimum).
+	assert_eq "$(jloop stats.json file pipe kernel_path)" splice
+	assert_eq "$(jloop stats.json file file iterations)" 65
+	diff plain.out shim.out >&2 || fail "output differs"
+	cmp work.plain work.bin || fail "files differ"
+}
+
 run_tests

@@ -40,11 +40,24 @@
  *       chunk and copy N more. Prints "child N+1", "parent N+1" (exit
  *       status of the child checked).
  *
+ *   settleatk flight SRC WORK
+ *       settles a 4 KiB loop SRC -> WORK (file -> file, below the arming
+ *       minimum) on the main thread, and stops it between a read and its
+ *       write; a second thread then copies all of WORK into a pipe
+ *       (1 MiB, no reader yet) in 64 KiB chunks - a loop the library arms
+ *       and serves with splice, leaving WORK's pages in the pipe; a third
+ *       thread reads the pipe after 300 ms. The main thread meanwhile
+ *       makes the loop's due write, at WORK's offset 960 KiB. Plainly the pipe
+ *       held copies: the reader gets WORK as it was before that write.
+ *       Prints "write W", "piped P hash H" (FNV-1a of what was read).
+ *
  * Prints every result the program can observe: "loop N", the number the
  * file was put at relative to the top ("at top-1"), "read after close:
  * rc=R errno=E" and the first bytes read if any. Exit 0.
  */
 #include <errno.h>
+#include <stdint.h>
+#include <time.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -289,6 +302,81 @@ static int threads(long n)
 	return 0;
 }
 
+/* ---- flight ---- */
+static int fl_work, fl_in, fl_pipe[2];
+static char *fl_big;
+static pthread_barrier_t fl_go, fl_done;
+
+static void *fl_armed(void *arg)
+{
+	(void)arg;
+	pthread_barrier_wait(&fl_go);
+	/* No close or open here: the flights alone must end the loop. */
+	ssize_t r;
+	for (int i = 0; i < 16; i++)
+		if ((r = read(fl_in, fl_big, 65536)) != 65536 ||
+		    write(fl_pipe[1], fl_big, 65536) != 65536)
+			die("armed copy");
+	pthread_barrier_wait(&fl_done);
+	return NULL;
+}
+
+static void *fl_reader(void *arg)
+{
+	(void)arg;
+	struct timespec ts = { 0, 300 * 1000 * 1000 };
+	nanosleep(&ts, NULL);
+	char *b = malloc(65536);
+	uint64_t h = 1469598103934665603ull;
+	long total = 0;
+	ssize_t r;
+	while (total < (1 << 20) && (r = read(fl_pipe[0], b, 65536)) > 0) {
+		for (ssize_t i = 0; i < r; i++)
+			h = (h ^ (unsigned char)b[i]) * 1099511628211ull;
+		total += r;
+	}
+	printf("piped %ld hash %016llx\n", total, (unsigned long long)h);
+	free(b);
+	return NULL;
+}
+
+static int flight(const char *src, const char *work)
+{
+	int s = open(src, O_RDONLY);
+	fl_work = open(work, O_WRONLY);
+	fl_in = open(work, O_RDONLY);
+	char *b = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	fl_big = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (s < 0 || fl_work < 0 || fl_in < 0 || b == MAP_FAILED || fl_big == MAP_FAILED ||
+	    pipe(fl_pipe) != 0)
+		die("open");
+	if (fcntl(fl_pipe[1], F_SETPIPE_SZ, 1 << 20) < 0)
+		die("F_SETPIPE_SZ");
+	/* The settled loop: SRC's first 256 KiB over WORK's. */
+	for (int i = 0; i < 64; i++)
+		if (read(s, b, 4096) != 4096 || write(fl_work, b, 4096) != 4096)
+			die("copy");
+	/* The due write lands in WORK's last 64 KiB (the armed loop's
+	 * first chunks are plain copies, its last ones spliced). */
+	if (lseek(fl_work, 15 * 65536, SEEK_SET) != 15 * 65536)
+		die("lseek");
+	/* Its next read; the write waits until WORK is in the pipe. */
+	if (read(s, b, 4096) != 4096)
+		die("read");
+	pthread_t a, rd;
+	pthread_barrier_init(&fl_go, NULL, 2);
+	pthread_barrier_init(&fl_done, NULL, 2);
+	pthread_create(&a, NULL, fl_armed, NULL);
+	pthread_barrier_wait(&fl_go);
+	pthread_barrier_wait(&fl_done);
+	pthread_join(a, NULL);
+	pthread_create(&rd, NULL, fl_reader, NULL);
+	ssize_t w = write(fl_work, b, 4096);
+	pthread_join(rd, NULL);
+	printf("write %zd\n", w);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 4 && strcmp(argv[1], "ownfd") == 0)
@@ -301,6 +389,8 @@ int main(int argc, char **argv)
 		return forked(atol(argv[2]));
 	if (argc == 3 && strcmp(argv[1], "sig") == 0)
 		return sig(atol(argv[2]));
-	fprintf(stderr, "usage: settleatk ownfd SRC MAPFILE | reset SRC | threads N | sig N\n");
+	if (argc == 4 && strcmp(argv[1], "flight") == 0)
+		return flight(argv[2], argv[3]);
+	fprintf(stderr, "usage: settleatk ownfd SRC MAPFILE | reset SRC | threads N | sig N | flight SRC WORK\n");
 	return 2;
 }
