@@ -1050,6 +1050,56 @@ void nb_defer_expose_msg(const struct msghdr *msg)
 	nb_defer_expose(m.msg_control, m.msg_controllen);
 }
 
+/* A phantom overlapping [a, a+n) is filled: true if there was one. */
+static bool refill_range(uintptr_t a, size_t n)
+{
+	if (n == 0 || a + n < a || nb_phantom_next(a, a + n) < 0)
+		return false;
+	nb_phantom_materialize_range(a, a + n);
+	return true;
+}
+
+bool nb_defer_refill(const void *buf, size_t n)
+{
+	if (!nb_phantom_any())
+		return false;
+	int saved = errno;
+	bool found = refill_range((uintptr_t)buf, n);
+	errno = saved;
+	return found;
+}
+
+bool nb_defer_refill_iov(const struct iovec *iov, int cnt)
+{
+	if (!nb_phantom_any() || iov == NULL || cnt <= 0 || cnt > 1024)
+		return false;
+	int saved = errno;
+	bool found = false;
+	struct iovec v[64];
+	for (int i = 0; i < cnt; i += 64) {
+		int m = cnt - i < 64 ? cnt - i : 64;
+		if (!nb_copy_in(v, iov + i, sizeof v[0] * (size_t)m))
+			break;
+		for (int j = 0; j < m; j++)
+			found |= refill_range((uintptr_t)v[j].iov_base, v[j].iov_len);
+	}
+	errno = saved;
+	return found;
+}
+
+bool nb_defer_refill_msg(const struct msghdr *msg)
+{
+	struct msghdr m;
+	if (!nb_phantom_any() || msg == NULL || !nb_copy_in(&m, msg, sizeof m))
+		return false;
+	int saved = errno;
+	bool found = m.msg_iovlen <= 1024 && nb_defer_refill_iov(m.msg_iov, (int)m.msg_iovlen);
+	found |= refill_range((uintptr_t)m.msg_name, m.msg_namelen);
+	found |= refill_range((uintptr_t)m.msg_control, m.msg_controllen);
+	errno = saved;
+	return found;
+}
+
 /* Fills the phantoms backed by bytes [lo, hi) of the file (dev, ino),
  * if any phantom is backed by it at all. */
 static void before_change(dev_t dev, ino_t ino, off_t lo, off_t hi)

@@ -730,6 +730,12 @@ void nb_defer_expose_iov(const struct iovec *iov, int cnt);
  * the kernel's to report): false if any of it is not readable. */
 bool nb_copy_in(void *dst, const void *src, size_t n);
 void nb_defer_expose_msg(const struct msghdr *msg);
+/* After a real call failed with EFAULT (hook_io.c "A phantom made after
+ * the look"): fills every phantom its memory overlaps; true if there was
+ * one, so the call is made again. errno is kept. */
+bool nb_defer_refill(const void *buf, size_t n);
+bool nb_defer_refill_iov(const struct iovec *iov, int cnt);
+bool nb_defer_refill_msg(const struct msghdr *msg);
 /* The program is about to change bytes [off, off+n) of what fd names
  * (off -1: at its position; n SIZE_MAX: to the end), or truncate it to
  * len: phantoms backed by those bytes are filled first. */

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# A phantom made after the look (shim/hook_io.c): a thread blocks in a
+# read, recv or writev of a buffer; a signal handler on that thread runs
+# a file -> file copy loop of its own through the same buffer, armed,
+# whose last read is deferred (the pages stay guarded); the handler
+# returns and the kernel restarts the call (SA_RESTART) with no hook in
+# between. The kernel's copy meets the guarded pages: EFAULT, where
+# plainly the call moves its bytes. The hook fills the phantom and makes
+# the call again. All three failed with "Bad address" before.
+. "$(dirname "$0")/lib.sh"
+
+SR=$PROG/sigrestart
+
+restarted_call_same_as_plain() { # MODE EXPECTED-PLAIN-LINE-REGEX
+	mkdata src.bin 524288
+	"$SR" src.bin dst.plain "$1" > plain.out 2> plain.err || fail "plain run failed"
+	env LD_PRELOAD="$LIB" NOBOUNCE_STATS="$T/stats.json" \
+		"$SR" src.bin dst.shim "$1" > shim.out 2> shim.err || fail "preloaded run failed"
+	assert_grep "$2" plain.out
+	# The handler's loop really armed and left a deferred read.
+	assert_eq "$(jloop stats.json file file arms)" 1
+	[ "$(jget stats.json 'j["counters"]["deferred_reads"]')" -gt 0 ] || fail "nothing was deferred"
+	cmp dst.plain dst.shim || fail "copies differ"
+	diff plain.out shim.out >&2 || fail "output differs"
+}
+
+test_a_read_restarted_after_a_handler_deferred_into_its_buffer_gets_the_bytes() {
+	restarted_call_same_as_plain read '^read 4096 errno=- first=M$'
+}
+
+test_a_recv_restarted_after_a_handler_deferred_into_its_buffer_gets_the_bytes() {
+	restarted_call_same_as_plain recv '^read 4096 errno=- first=M$'
+}
+
+test_a_writev_restarted_after_a_handler_deferred_into_its_buffer_sends_them() {
+	restarted_call_same_as_plain writev '^writev 4096 errno=- sum=[0-9]*$'
+}
+
+run_tests
