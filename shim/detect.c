@@ -233,7 +233,10 @@ static void bounce(const struct nb_rec *r, int dst)
 		unsigned allowed = nb_g.cfg.paths;
 		if (ddev != s->dev)
 			allowed &= ~(unsigned)NB_PATH_COPY_FILE_RANGE;
-		nb_pair_start(p, dst, dgen, sk, dk, nb_path_for(sk, dk, dflags, s->flags, allowed));
+		enum nb_none none;
+		nb_pair_start(p, dst, dgen, sk, dk,
+			      nb_path_for_why(sk, dk, dflags, s->flags, allowed, &none));
+		p->none_why = (uint8_t)none;
 	}
 	size_t served = nb_served_bytes(r->addr, r->len);
 	if (!count_bounce(r, s, dst, d, served) && r->sampled && d != NULL && ring.live == 1 &&

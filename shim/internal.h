@@ -172,6 +172,7 @@ struct nb_pair {
 	uint8_t state;          /* enum nb_pair_state */
 	uint8_t src_kind, dst_kind;
 	uint8_t path;           /* enum nb_path that would serve it */
+	uint8_t none_why;       /* enum nb_none: why path is NB_PATH_NONE */
 	uint32_t streak;        /* bounces since the last miss or state change */
 	uint32_t recent_misses; /* misses while armed, decays with bounces */
 	uint32_t cooldown;      /* bounces left in BACKOFF */
@@ -297,6 +298,22 @@ enum nb_event { NB_EV_NONE, NB_EV_ARMED, NB_EV_DISARMED, NB_EV_REARMABLE };
  * destination's flags and the allowed paths; NB_PATH_NONE if none. */
 enum nb_path nb_path_for(enum nb_kind src, enum nb_kind dst, unsigned dst_flags,
 			 unsigned src_flags, unsigned allowed);
+/* Why nb_path_for gave NB_PATH_NONE, for the reports: the kinds have no
+ * kernel path between them, or a flag of either side or the setting
+ * NOBOUNCE_PATHS rules out the one they have. */
+enum nb_none {
+	NB_NONE_KINDS,       /* no kernel path between these kinds */
+	NB_NONE_SRC_DIRECT,  /* the source is O_DIRECT */
+	NB_NONE_SRC_PSEUDO,  /* the source claims size 0 (/proc, /sys) */
+	NB_NONE_DST_DIRECT,  /* the destination is O_DIRECT (a packet pipe) */
+	NB_NONE_DST_APPEND,  /* the destination is O_APPEND */
+	NB_NONE_DST_SNDTIMEO, /* the destination socket has a send timeout */
+	NB_NONE_PATHS,       /* NOBOUNCE_PATHS leaves the path out */
+	NB_NONE_COUNT
+};
+enum nb_path nb_path_for_why(enum nb_kind src, enum nb_kind dst, unsigned dst_flags,
+			     unsigned src_flags, unsigned allowed, enum nb_none *why);
+const char *nb_none_text(enum nb_none why);
 const char *nb_path_name(enum nb_path p);
 void nb_pair_start(struct nb_pair *p, int dst, uint32_t dst_gen, enum nb_kind src_kind,
 		   enum nb_kind dst_kind, enum nb_path path);
@@ -377,6 +394,7 @@ struct nb_loop {
 	atomic_ullong small_served;
 	atomic_uint buf_why;         /* as nb_pair's */
 	atomic_ullong buf_refusals;
+	atomic_uint none_why;        /* as nb_pair's */
 };
 
 void nb_loops_retire(int src, const struct nb_pair *p);
@@ -392,6 +410,7 @@ struct nb_loop_view {
 	uint64_t misses[NB_MISS_COUNT];
 	uint64_t hist[NB_HIST_BUCKETS];
 	uint64_t small_served; /* bounces whose whole pages were below the minimum */
+	unsigned none_why;     /* 1 << enum nb_none, when path is NB_PATH_NONE */
 	unsigned buf_why;
 	uint64_t buf_refusals;
 };

@@ -39,6 +39,8 @@ static void add(struct nb_loop *l, const struct nb_pair *p)
 	atomic_fetch_add(&l->small_served, p->small_served);
 	atomic_fetch_or(&l->buf_why, p->buf_why);
 	atomic_fetch_add(&l->buf_refusals, p->buf_refusals);
+	if (p->path == NB_PATH_NONE)
+		atomic_fetch_or(&l->none_why, 1u << p->none_why);
 }
 
 void nb_loops_flush_live(struct nb_pair *p)
@@ -211,6 +213,8 @@ static void add_live(int fd, struct nb_fd *e, void *ctx)
 	v->small_served += p->small_served;
 	v->buf_why |= p->buf_why;
 	v->buf_refusals += p->buf_refusals;
+	if (p->path == NB_PATH_NONE)
+		v->none_why |= 1u << p->none_why;
 }
 
 size_t nb_loops_collect(struct nb_loop_view *out, size_t max)
@@ -239,6 +243,7 @@ size_t nb_loops_collect(struct nb_loop_view *out, size_t max)
 		v->small_served += atomic_load(&l->small_served);
 		v->buf_why |= atomic_load(&l->buf_why);
 		v->buf_refusals += atomic_load(&l->buf_refusals);
+		v->none_why |= atomic_load(&l->none_why);
 	}
 	nb_fd_each_pair(add_live, &c);
 	/* The largest first: pick the biggest left, max times. */
@@ -326,6 +331,16 @@ const char *nb_buf_refusal_name(int why)
 	static const char *const n[NB_BUF_COUNT] = { "none", "stack", "altstack", "shared",
 						     "fork_special" };
 	return why >= 0 && why < NB_BUF_COUNT ? n[why] : "?";
+}
+
+/* The first flag or setting that ruled the kernel path out; a loop
+ * with none of them has no kernel path between its kinds. */
+static enum nb_none first_none(unsigned set)
+{
+	for (int w = 1; w < NB_NONE_COUNT; w++)
+		if (set & (1u << w))
+			return (enum nb_none)w;
+	return NB_NONE_KINDS;
 }
 
 /* The first reason in a set of them, for the one-line verdict. */
@@ -422,9 +437,12 @@ void nb_loops_report_text(int fd, const char *prog, pid_t pid)
 		     nb_kind_name(l->dst_kind), (unsigned long long)l->iterations,
 		     l->mapped ? "writes" : "iterations", bytes, hist);
 		int why = first_why(l->buf_why);
-		if (l->path == NB_PATH_NONE)
+		if (l->path == NB_PATH_NONE && first_none(l->none_why) == NB_NONE_KINDS)
 			EMIT("nobounce:     no kernel path serves %s -> %s here; stays plain\n",
 			     nb_kind_name(l->src_kind), nb_kind_name(l->dst_kind));
+		else if (l->path == NB_PATH_NONE)
+			EMIT("nobounce:     not served: %s; stays plain\n",
+			     nb_none_text(first_none(l->none_why)));
 		else if (l->arms == 0 && why != NB_BUF_OK)
 			/* A promise would be false: no read of this buffer can
 			 * be deferred (defer.c), so the kernel path never runs. */
@@ -490,7 +508,7 @@ size_t nb_loops_json(char *buf, size_t len, size_t cap)
 		if (l->arms == 0 && !l->mapped) {
 			char r[128];
 			PUT("\"why_not\": \"%s\", ",
-			    l->path == NB_PATH_NONE ? "no kernel path serves this direction"
+			    l->path == NB_PATH_NONE ? nb_none_text(first_none(l->none_why))
 			    : why != NB_BUF_OK      ? nb_buf_refusal_text(why)
 						    : unarmed_reason(l, r, sizeof r));
 		}

@@ -31,18 +31,31 @@ static bool is_stream(enum nb_kind k)
 enum nb_path nb_path_for(enum nb_kind src, enum nb_kind dst, unsigned dst_flags,
 			 unsigned src_flags, unsigned allowed)
 {
+	enum nb_none why;
+	return nb_path_for_why(src, dst, dst_flags, src_flags, allowed, &why);
+}
+
+enum nb_path nb_path_for_why(enum nb_kind src, enum nb_kind dst, unsigned dst_flags,
+			     unsigned src_flags, unsigned allowed, enum nb_none *why)
+{
 	enum nb_path p = NB_PATH_NONE;
 	/* O_DIRECT needs aligned user buffers on both sides; O_APPEND
 	 * targets make sendfile/splice/copy_file_range fail with EINVAL
 	 * (splice(2), copy_file_range(2)); both stay on the plain path. */
-	if ((src_flags & NB_FL_DIRECT) ||
-	    (dst_flags & (NB_FL_DIRECT | NB_FL_APPEND | NB_FL_SNDTIMEO)))
+	*why = (src_flags & NB_FL_DIRECT)      ? NB_NONE_SRC_DIRECT
+	       : (dst_flags & NB_FL_DIRECT)    ? NB_NONE_DST_DIRECT
+	       : (dst_flags & NB_FL_APPEND)    ? NB_NONE_DST_APPEND
+	       : (dst_flags & NB_FL_SNDTIMEO)  ? NB_NONE_DST_SNDTIMEO
+					       : NB_NONE_KINDS;
+	if (*why != NB_NONE_KINDS)
 		return NB_PATH_NONE;
 	bool dst_file = dst == NB_KIND_FILE || dst == NB_KIND_BLOCK;
 
 	if (src == NB_KIND_FILE || src == NB_KIND_BLOCK) {
-		if (src_flags & NB_FL_PSEUDO)
+		if (src_flags & NB_FL_PSEUDO) {
+			*why = NB_NONE_SRC_PSEUDO;
 			return NB_PATH_NONE;
+		}
 		if (is_stream(dst))
 			p = NB_PATH_SENDFILE;
 		else if (dst == NB_KIND_PIPE)
@@ -56,7 +69,22 @@ enum nb_path nb_path_for(enum nb_kind src, enum nb_kind dst, unsigned dst_flags,
 		if (dst_file || is_stream(dst) || dst == NB_KIND_PIPE)
 			p = NB_PATH_SPLICE;
 	}
+	if (p != NB_PATH_NONE && !(allowed & p))
+		*why = NB_NONE_PATHS;
 	return (allowed & p) ? p : NB_PATH_NONE;
+}
+
+const char *nb_none_text(enum nb_none why)
+{
+	switch (why) {
+	case NB_NONE_SRC_DIRECT: return "the source is opened with O_DIRECT";
+	case NB_NONE_SRC_PSEUDO: return "the source is a pseudo file (size 0: /proc, /sys)";
+	case NB_NONE_DST_DIRECT: return "the destination is opened with O_DIRECT";
+	case NB_NONE_DST_APPEND: return "the destination is opened with O_APPEND";
+	case NB_NONE_DST_SNDTIMEO: return "the destination socket has a send timeout (SO_SNDTIMEO)";
+	case NB_NONE_PATHS: return "NOBOUNCE_PATHS leaves out the kernel path for it";
+	default: return "no kernel path serves this direction";
+	}
 }
 
 const char *nb_path_name(enum nb_path p)

@@ -86,14 +86,14 @@ test_cat_across_filesystems_report_names_a_path_that_works_across_filesystems() 
 		"kernel path for ext4 -> tmpfs; report: $(grep serve report.txt)"
 }
 
-test_cat_appending_to_a_file_reports_a_loop_no_kernel_path_serves() {
+test_cat_appending_to_a_file_reports_the_append_destination_as_why_not_served() {
 	mkdata in.bin 8M
 	printf 'first line\n' > out.bin
 	NOBOUNCE_MODE=observe nb_run cat in.bin >> out.bin 2> report.txt
 	{ printf 'first line\n'; cat in.bin; } > want.bin
 	assert_same want.bin out.bin
 	assert_grep 'fd 3 \(file\) -> fd 1 \(file\): 64 iterations, 8.0 MiB' report.txt
-	assert_grep 'no kernel path serves file -> file here' report.txt
+	assert_grep 'not served: the destination is opened with O_APPEND; stays plain' report.txt
 }
 
 test_cat_tcp_to_file_is_identical_and_reports_tcp_to_file_loop() {

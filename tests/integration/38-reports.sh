@@ -308,6 +308,35 @@ test_rinetd_unarmed_reason_is_the_stream_minimum() {
 	assert_grep 'below NOBOUNCE_MIN_CHUNK_STREAM' why.txt
 }
 
+# A loop whose kernel path a descriptor flag or a setting rules out says
+# which (it said "no kernel path serves file -> pipe", which is false).
+test_o_direct_source_is_the_reason_a_loop_stays_plain() {
+	mkdata in.bin 8M
+	NOBOUNCE_MODE=observe nb_run dd if=in.bin iflag=direct bs=1M status=none 2> report.txt |
+		cat > out.bin
+	assert_same in.bin out.bin
+	assert_grep 'fd 0 \(file\) -> fd 1 \(pipe\)' report.txt
+	assert_grep 'not served: the source is opened with O_DIRECT; stays plain' report.txt
+	assert_nogrep 'no kernel path serves' report.txt
+	NOBOUNCE_STATS="$T/s.json" nb_run dd if=in.bin iflag=direct bs=1M status=none | cat > on.bin
+	assert_same in.bin on.bin
+	assert_eq "$(jloop s.json file pipe why_not)" "the source is opened with O_DIRECT"
+}
+
+test_a_path_left_out_by_nobounce_paths_is_the_reason_a_loop_stays_plain() {
+	mkdata in.bin 8M
+	NOBOUNCE_MODE=observe NOBOUNCE_PATHS=sendfile nb_run dd if=in.bin bs=1M status=none \
+		2> report.txt | cat > out.bin
+	assert_same in.bin out.bin
+	assert_grep 'not served: NOBOUNCE_PATHS leaves out the kernel path for it; stays plain' report.txt
+}
+
+test_char_to_char_loop_still_has_no_kernel_path() {
+	NOBOUNCE_MODE=observe nb_run dd if=/dev/zero of=/dev/null bs=64K count=64 status=none \
+		2> report.txt
+	assert_grep 'no kernel path serves char -> char here; stays plain' report.txt
+}
+
 # nginx with a master and two workers: one report per process, summed by
 # `nobounce report DIR` into one table with the processes as a tree;
 # while it runs, `nobounce stat` shows the workers under the master.
