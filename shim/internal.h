@@ -736,6 +736,10 @@ void nb_defer_expose_msg(const struct msghdr *msg);
 bool nb_defer_refill(const void *buf, size_t n);
 bool nb_defer_refill_iov(const struct iovec *iov, int cnt);
 bool nb_defer_refill_msg(const struct msghdr *msg);
+/* Before a read's refill: may the read that failed with EFAULT be made
+ * again - did the kernel take nothing away (file, pipe, TCP or AF_UNIX
+ * stream, or MSG_PEEK in flags)? False while nothing is live. */
+bool nb_read_efault_took_nothing(int fd, int flags);
 /* The program is about to change bytes [off, off+n) of what fd names
  * (off -1: at its position; n SIZE_MAX: to the end), or truncate it to
  * len: phantoms backed by those bytes are filled first. */

@@ -36,4 +36,33 @@ test_a_writev_restarted_after_a_handler_deferred_into_its_buffer_sends_them() {
 	restarted_call_same_as_plain writev '^writev 4096 errno=- sum=[0-9]*$'
 }
 
+# refillatk: the same scenario on descriptors whose EFAULT must be looked
+# at before the read is made again (shim/defer.c
+# nb_read_efault_took_nothing).
+RA=$PROG/refillatk
+
+restarted_read_same_as_plain() { # MODE EXPECTED-PLAIN-LINE-REGEX
+	mkdata src.bin 524288
+	"$RA" src.bin dst.plain "$1" > plain.out 2> plain.err || fail "plain run failed"
+	env LD_PRELOAD="$LIB" NOBOUNCE_STATS="$T/stats.json" \
+		"$RA" src.bin dst.shim "$1" > shim.out 2> shim.err || fail "preloaded run failed"
+	assert_grep "$2" plain.out
+	assert_eq "$(jloop stats.json file file arms)" 1
+	[ "$(jget stats.json 'j["counters"]["deferred_reads"]')" -gt 0 ] || fail "nothing was deferred"
+	cmp dst.plain dst.shim || fail "copies differ"
+	diff plain.out shim.out >&2 || fail "output differs"
+}
+
+# pipe_read leaves a packet it could not copy in the ring: made again.
+test_a_packet_pipe_read_restarted_after_a_handler_deferred_into_its_buffer_gets_the_packet() {
+	restarted_read_same_as_plain pipedirect '^read 4096 errno=- first=M'
+}
+
+# MSG_PEEK takes nothing away, even from a datagram socket: made again,
+# and the datagram is still there for the recv after it.
+test_a_datagram_peek_restarted_after_a_handler_deferred_into_its_buffer_sees_the_datagram() {
+	restarted_read_same_as_plain peekdgram '^peek 4096 errno=- first=M$'
+	assert_grep '^read 4096 errno=- first=M' shim.out
+}
+
 run_tests
