@@ -1089,17 +1089,42 @@ bool nb_defer_refill_iov(const struct iovec *iov, int cnt)
 	return found;
 }
 
-bool nb_defer_refill_msg(const struct msghdr *msg)
+/*
+ * A receive writes the sender's address and its length after the data
+ * (___sys_recvmsg and __sys_recvfrom: move_addr_to_user once
+ * sock_recvmsg returned), when the bytes are already taken: an EFAULT
+ * there took them, and the call must not be made again. So for a read
+ * only a phantom in the data memory - whose EFAULT comes first, nothing
+ * taken - says "made again"; the address memory is filled with it, or
+ * the call made again would take the bytes and fail there. A send reads
+ * name and control before any data is queued: any phantom counts.
+ */
+bool nb_defer_refill_msg(const struct msghdr *msg, bool reading)
 {
 	struct msghdr m;
 	if (!nb_phantom_any() || msg == NULL || !nb_copy_in(&m, msg, sizeof m))
 		return false;
 	int saved = errno;
 	bool found = m.msg_iovlen <= 1024 && nb_defer_refill_iov(m.msg_iov, (int)m.msg_iovlen);
-	found |= refill_range((uintptr_t)m.msg_name, m.msg_namelen);
-	found |= refill_range((uintptr_t)m.msg_control, m.msg_controllen);
+	bool other = refill_range((uintptr_t)m.msg_name, m.msg_namelen);
+	other |= refill_range((uintptr_t)m.msg_control, m.msg_controllen);
 	errno = saved;
-	return found;
+	return found || (other && !reading);
+}
+
+bool nb_defer_refill_from(const void *buf, size_t n, const void *addr, const socklen_t *alen)
+{
+	if (!nb_defer_refill(buf, n))
+		return false;
+	int saved = errno;
+	socklen_t l;
+	if (alen != NULL) {
+		refill_range((uintptr_t)alen, sizeof *alen);
+		if (addr != NULL && nb_copy_in(&l, alen, sizeof l))
+			refill_range((uintptr_t)addr, l);
+	}
+	errno = saved;
+	return true;
 }
 
 /*

@@ -366,7 +366,7 @@ NB_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockad
 	else
 		EXPOSE_READ(buf, n);
 	ssize_t r = NB_CALL(recvfrom, NB_NOSYS, fd, buf, n, flags, addr, alen);
-	AGAIN_IF_READ_REFILLED(r, fd, flags, nb_defer_refill(buf, n), NB_CALL(recvfrom, NB_NOSYS, fd, buf, n, flags, addr, alen));
+	AGAIN_IF_READ_REFILLED(r, fd, flags, nb_defer_refill_from(buf, n, addr, alen), NB_CALL(recvfrom, NB_NOSYS, fd, buf, n, flags, addr, alen));
 	if (consumes(flags))
 		seen_read(fd, buf, r);
 	return r;
@@ -378,7 +378,7 @@ NB_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int
 	NB_OWN_BADF(fd, -1);
 	EXPOSE_READ(buf, n);
 	ssize_t r = NB_CALL(__recvfrom_chk, NB_NOSYS, fd, buf, n, buflen, flags, addr, alen);
-	AGAIN_IF_READ_REFILLED(r, fd, flags, nb_defer_refill(buf, n), NB_CALL(__recvfrom_chk, NB_NOSYS, fd, buf, n, buflen, flags, addr, alen));
+	AGAIN_IF_READ_REFILLED(r, fd, flags, nb_defer_refill_from(buf, n, addr, alen), NB_CALL(__recvfrom_chk, NB_NOSYS, fd, buf, n, buflen, flags, addr, alen));
 	if (consumes(flags))
 		seen_read(fd, buf, r);
 	return r;
@@ -389,7 +389,7 @@ NB_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	NB_OWN_BADF(fd, -1);
 	EXPOSE_MSG(msg);
 	ssize_t r = NB_CALL(recvmsg, NB_NOSYS, fd, msg, flags);
-	AGAIN_IF_READ_REFILLED(r, fd, flags, nb_defer_refill_msg(msg), NB_CALL(recvmsg, NB_NOSYS, fd, msg, flags));
+	AGAIN_IF_READ_REFILLED(r, fd, flags, nb_defer_refill_msg(msg, true), NB_CALL(recvmsg, NB_NOSYS, fd, msg, flags));
 	if (r >= NB_TRACK_MIN && consumes(flags) && nb_on())
 		NB_KEEP_ERRNO(nb_detect_readv(fd, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r));
 	return r;
@@ -561,7 +561,7 @@ NB_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		EXPOSE_MSG(msg);
 	if (r == NB_NOT_FORWARDED) {
 		r = NB_CALL(sendmsg, NB_NOSYS, fd, msg, flags);
-		AGAIN_IF_REFILLED(r, nb_defer_refill_msg(msg), NB_CALL(sendmsg, NB_NOSYS, fd, msg, flags));
+		AGAIN_IF_REFILLED(r, nb_defer_refill_msg(msg, false), NB_CALL(sendmsg, NB_NOSYS, fd, msg, flags));
 	}
 	if (r > 0 && nb_on() && nb_tracked())
 		NB_KEEP_ERRNO(nb_detect_writev(fd, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r));

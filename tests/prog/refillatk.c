@@ -26,6 +26,11 @@
  *         shortpipe a pipe, read() of 256 bytes (the short path of read)
  *         eintrpipe a pipe, the handler without SA_RESTART: the program
  *                   calls read() again after EINTR (printed: "eintr N")
+ *         fromalen  as stream, with recvfrom() whose address and address
+ *                   length are in a second 64 KiB buffer, which the
+ *                   handler's second copy loop (SRC to DST.b) leaves
+ *                   deferred too: two phantoms. Give a SRC of zeros: the
+ *                   kernel reads the length first (printed: "alen L")
  *       Prints "read R errno=E first=C val=V" (V: the 8-byte value read
  *       for eventfd/timerfd, the signal number for signalfd). Exit 0.
  */
@@ -43,15 +48,15 @@
 #include <time.h>
 #include <unistd.h>
 
-static int hf, hg, rd, wr, mode;
-static char *buf;
+static int hf, hg, hf2 = -1, hg2 = -1, rd, wr, mode;
+static char *buf, *buf2;
 static char msg[4096];
 
 enum { EVENTFD, TIMERFD, SIGNALFD, DGRAM, SEQPACKET, DGRAM2, STREAM, PIPEDIRECT, PEEKDGRAM,
-       SHORTPIPE, EINTRPIPE };
+       SHORTPIPE, EINTRPIPE, FROMALEN };
 static const char *const names[] = { "eventfd", "timerfd", "signalfd", "dgram", "seqpacket",
 				     "dgram2", "stream", "pipedirect", "peekdgram", "shortpipe",
-				     "eintrpipe" };
+				     "eintrpipe", "fromalen" };
 
 static void on_watchdog(int sig)
 {
@@ -73,6 +78,15 @@ static void on_alrm(int sig)
 		ssize_t r = read(hf, buf, 65536);
 		if (r <= 0 || write(hg, buf, (size_t)r) != r)
 			break;
+	}
+	if (hf2 >= 0) {
+		lseek(hf2, 0, SEEK_SET);
+		lseek(hg2, 0, SEEK_SET);
+		for (int k = 0; k < 8; k++) {
+			ssize_t r = read(hf2, buf2, 65536);
+			if (r <= 0 || write(hg2, buf2, (size_t)r) != r)
+				break;
+		}
 	}
 	switch (mode) {
 	case EVENTFD: {
@@ -122,6 +136,17 @@ int main(int argc, char **argv)
 	hg = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	buf = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	int p[2] = { -1, -1 }, made = 0;
+	if (mode == FROMALEN) {
+		char name[4096];
+		snprintf(name, sizeof name, "%s.b", argv[2]);
+		hf2 = open(argv[1], O_RDONLY);
+		hg2 = open(name, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		buf2 = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		if (hf2 < 0 || hg2 < 0 || buf2 == MAP_FAILED) {
+			perror("setup");
+			return 1;
+		}
+	}
 	sigset_t usr1;
 	sigemptyset(&usr1);
 	sigaddset(&usr1, SIGUSR1);
@@ -147,6 +172,7 @@ int main(int argc, char **argv)
 		made = socketpair(AF_UNIX, SOCK_SEQPACKET, 0, p);
 		break;
 	case STREAM:
+	case FROMALEN:
 		made = socketpair(AF_UNIX, SOCK_STREAM, 0, p);
 		break;
 	case PIPEDIRECT:
@@ -196,6 +222,12 @@ int main(int argc, char **argv)
 		while ((r = read(rd, buf, 4096)) < 0 && errno == EINTR)
 			eintr++;
 		printf("eintr %d\n", eintr);
+	} else if (mode == FROMALEN) {
+		socklen_t *alen = (socklen_t *)(buf2 + 40960);
+		r = recvfrom(rd, buf, 4096, 0, (struct sockaddr *)(buf2 + 32768), alen);
+		e = errno;
+		printf("alen %u\n", (unsigned)*alen);
+		errno = e;
 	} else if (p[0] >= 0 && mode != PIPEDIRECT) {
 		r = recv(rd, buf, 4096, 0);
 	} else {
