@@ -28,7 +28,9 @@
 #include <poll.h>
 #include <pthread.h>
 #include <string.h>
+#include <netinet/in.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -1087,17 +1089,99 @@ bool nb_defer_refill_iov(const struct iovec *iov, int cnt)
 	return found;
 }
 
-bool nb_defer_refill_msg(const struct msghdr *msg)
+/*
+ * A receive writes the sender's address and its length after the data
+ * (___sys_recvmsg and __sys_recvfrom: move_addr_to_user once
+ * sock_recvmsg returned), when the bytes are already taken: an EFAULT
+ * there took them, and the call must not be made again. So for a read
+ * only a phantom in the data memory - whose EFAULT comes first, nothing
+ * taken - says "made again"; the address memory is filled with it, or
+ * the call made again would take the bytes and fail there. A send reads
+ * name and control before any data is queued: any phantom counts.
+ */
+bool nb_defer_refill_msg(const struct msghdr *msg, bool reading)
 {
 	struct msghdr m;
 	if (!nb_phantom_any() || msg == NULL || !nb_copy_in(&m, msg, sizeof m))
 		return false;
 	int saved = errno;
 	bool found = m.msg_iovlen <= 1024 && nb_defer_refill_iov(m.msg_iov, (int)m.msg_iovlen);
-	found |= refill_range((uintptr_t)m.msg_name, m.msg_namelen);
-	found |= refill_range((uintptr_t)m.msg_control, m.msg_controllen);
+	bool other = refill_range((uintptr_t)m.msg_name, m.msg_namelen);
+	other |= refill_range((uintptr_t)m.msg_control, m.msg_controllen);
 	errno = saved;
-	return found;
+	return found || (other && !reading);
+}
+
+bool nb_defer_refill_from(const void *buf, size_t n, const void *addr, const socklen_t *alen)
+{
+	if (!nb_defer_refill(buf, n))
+		return false;
+	int saved = errno;
+	socklen_t l;
+	if (alen != NULL) {
+		refill_range((uintptr_t)alen, sizeof *alen);
+		if (addr != NULL && nb_copy_in(&l, alen, sizeof l))
+			refill_range((uintptr_t)addr, l);
+	}
+	errno = saved;
+	return true;
+}
+
+/*
+ * May a read of fd that failed with EFAULT be made again? Only where the
+ * kernel takes nothing away before its copy to the program's memory
+ * fails: the page cache of a regular file or block device (filemap_read,
+ * seq_read_iter and kernfs keep their state and position), a pipe or
+ * FIFO (pipe_read leaves the buffer in the ring, packet mode too), a TCP
+ * or AF_UNIX stream socket (tcp_recvmsg, unix_stream_read_generic: the
+ * sequence and the skb's consumed count move after the copy). Everything
+ * else may already have used up what it was copying: eventfd_read,
+ * timerfd_read and signalfd_read take the count, ticks or signal first;
+ * datagram and seqpacket sockets dequeue the datagram (unix_dgram_recvmsg,
+ * udp_recvmsg, sctp); a tty's line discipline hands its bytes to a
+ * kernel buffer first (iterate_tty_read); inotify removes the event. The
+ * call made again there waits for the next one - forever, when none
+ * comes - or gives the next datagram: such a read keeps its EFAULT. A
+ * MSG_PEEK read takes nothing away on any socket. errno is kept.
+ */
+bool nb_read_efault_took_nothing(int fd, int flags)
+{
+	if (!nb_phantom_any())
+		return false;
+	if (flags & MSG_PEEK)
+		return true;
+	int saved = errno;
+	struct stat st;
+	bool ok = false;
+	if (nb_sys_fstat(fd, &st) == 0) {
+		switch (st.st_mode & S_IFMT) {
+		case S_IFREG:
+		case S_IFBLK:
+		case S_IFIFO:
+			ok = true;
+			break;
+		case S_IFSOCK: {
+			int type = 0, domain = 0, proto = -1;
+			socklen_t l = sizeof type;
+			if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &l) != 0 || type != SOCK_STREAM)
+				break;
+			l = sizeof domain;
+			if (getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &l) != 0)
+				break;
+			l = sizeof proto;
+			if (getsockopt(fd, SOL_SOCKET, SO_PROTOCOL, &proto, &l) != 0)
+				break;
+			/* Not SCTP or MPTCP streams: only the two paths above. */
+			ok = domain == AF_UNIX ||
+			     ((domain == AF_INET || domain == AF_INET6) && proto == IPPROTO_TCP);
+			break;
+		}
+		default:
+			break;
+		}
+	}
+	errno = saved;
+	return ok;
 }
 
 /* Fills the phantoms backed by bytes [lo, hi) of the file (dev, ino),

@@ -68,15 +68,19 @@ static inline bool zero_copy(void)
  * signal(7)) with no hook in between - may leave a phantom of its own
  * copy loop in that very memory, and the kernel answers a guarded page
  * with EFAULT where the plain call succeeds. A read or write that fails
- * with EFAULT moved nothing: once a byte has moved they return a short
- * count instead (filemap_read, pipe_read/pipe_write, tcp_recvmsg and
- * tcp_sendmsg: "copied ? copied : -EFAULT"), and bytes not copied stay
- * where they were. So when the call's memory holds a phantom it is
- * filled and the call made once more; memory with none gets its EFAULT as
- * plain. Left as they are (README Known limits): a phantom over only the
- * tail of the memory (a short count, where plain moves it all); a
- * datagram socket, which drops the datagram it could not copy
- * (udp_recvmsg): the call made again reads the next one; and the short
+ * with EFAULT on a file, pipe or stream socket moved nothing: once a
+ * byte has moved they return a short count instead (filemap_read,
+ * pipe_read/pipe_write, tcp_recvmsg and tcp_sendmsg: "copied ? copied :
+ * -EFAULT"), and bytes not copied stay where they were; a write copies
+ * the program's bytes in before it does anything with them. So when the
+ * call's memory holds a phantom it is filled and the call made once more;
+ * memory with none gets its EFAULT as plain. Left as they are (README
+ * Known limits): a phantom over only the tail of the memory (a short
+ * count, where plain moves it all); a read of any other descriptor -
+ * eventfd, timerfd, signalfd, tty, datagram socket - which takes its
+ * count, signal, line or datagram away before the copy fails: made again
+ * it would wait for the next one (AGAIN_IF_READ_REFILLED), so it keeps
+ * its EFAULT; and the short
  * paths of read() and write() taken while nothing is live (below), which
  * stay tail calls - a check after them costs every small read and write
  * of every program 13 instructions (callgrind, dd bs=1: 20 -> 33).
@@ -86,6 +90,12 @@ static inline bool zero_copy(void)
 		if (NB_UNLIKELY((r) < 0) && errno == EFAULT && (refill))    \
 			(r) = (call);                                       \
 	} while (0)
+/* A read is made again only where the kernel took nothing away before
+ * its EFAULT (defer.c nb_read_efault_took_nothing): an eventfd, timerfd,
+ * signalfd, tty or datagram read made again would wait for the next
+ * count, signal, line or datagram - forever, if none comes. */
+#define AGAIN_IF_READ_REFILLED(r, fd, flags, refill, call)                     \
+	AGAIN_IF_REFILLED(r, nb_read_efault_took_nothing((fd), (flags)) && (refill), call)
 
 /* Memory a read is about to fill: no touch of the pair that made it. */
 #define EXPOSE_READ(buf, n)                                            \
@@ -153,7 +163,7 @@ static ssize_t write_full(int fd, const void *buf, size_t n);
 
 static __attribute__((noinline)) ssize_t settled_read_other(int fd, void *buf, size_t n, ssize_t r)
 {
-	AGAIN_IF_REFILLED(r, nb_defer_refill(buf, n), nb_real.read(fd, buf, n));
+	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill(buf, n), nb_real.read(fd, buf, n));
 	NB_KEEP_ERRNO(nb_detect_unsettle());
 	seen_read(fd, buf, r);
 	return r;
@@ -197,7 +207,7 @@ static __attribute__((noinline)) ssize_t read_full(int fd, void *buf, size_t n)
 	NB_OWN_BADF(fd, -1);
 	TRY_DEFER(fd, buf, n, 0, false);
 	ssize_t r = NB_CALL(read, syscall(SYS_read, fd, buf, n), fd, buf, n);
-	AGAIN_IF_REFILLED(r, nb_defer_refill(buf, n), NB_CALL(read, syscall(SYS_read, fd, buf, n), fd, buf, n));
+	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill(buf, n), NB_CALL(read, syscall(SYS_read, fd, buf, n), fd, buf, n));
 	seen_read(fd, buf, r);
 	return r;
 }
@@ -223,7 +233,7 @@ NB_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 	/* The real one keeps the fortify check (n > buflen aborts). */
 	EXPOSE_READ(buf, n < buflen ? n : buflen);
 	ssize_t r = NB_CALL(__read_chk, NB_NOSYS, fd, buf, n, buflen);
-	AGAIN_IF_REFILLED(r, nb_defer_refill(buf, n), NB_CALL(__read_chk, NB_NOSYS, fd, buf, n, buflen));
+	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill(buf, n), NB_CALL(__read_chk, NB_NOSYS, fd, buf, n, buflen));
 	seen_read(fd, buf, r);
 	return r;
 }
@@ -233,7 +243,7 @@ NB_EXPORT ssize_t pread(int fd, void *buf, size_t n, off_t off)
 	NB_OWN_BADF(fd, -1);
 	TRY_DEFER(fd, buf, n, off, true);
 	ssize_t r = NB_CALL(pread, syscall(SYS_pread64, fd, buf, n, off), fd, buf, n, off);
-	AGAIN_IF_REFILLED(r, nb_defer_refill(buf, n),
+	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill(buf, n),
 			  NB_CALL(pread, syscall(SYS_pread64, fd, buf, n, off), fd, buf, n, off));
 	if (n < NB_TRACK_MIN) /* as in read */
 		return r;
@@ -247,7 +257,7 @@ NB_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buf
 	NB_OWN_BADF(fd, -1);
 	EXPOSE_READ(buf, n < buflen ? n : buflen);
 	ssize_t r = NB_CALL(__pread_chk, NB_NOSYS, fd, buf, n, off, buflen);
-	AGAIN_IF_REFILLED(r, nb_defer_refill(buf, n), NB_CALL(__pread_chk, NB_NOSYS, fd, buf, n, off, buflen));
+	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill(buf, n), NB_CALL(__pread_chk, NB_NOSYS, fd, buf, n, off, buflen));
 	seen_read(fd, buf, r);
 	return r;
 }
@@ -257,7 +267,7 @@ NB_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t
 	NB_OWN_BADF(fd, -1);
 	EXPOSE_READ(buf, n < buflen ? n : buflen);
 	ssize_t r = NB_CALL(__pread64_chk, NB_NOSYS, fd, buf, n, off, buflen);
-	AGAIN_IF_REFILLED(r, nb_defer_refill(buf, n), NB_CALL(__pread64_chk, NB_NOSYS, fd, buf, n, off, buflen));
+	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill(buf, n), NB_CALL(__pread64_chk, NB_NOSYS, fd, buf, n, off, buflen));
 	seen_read(fd, buf, r);
 	return r;
 }
@@ -294,7 +304,7 @@ NB_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 	NB_OWN_BADF(fd, -1);
 	TRY_DEFER_IOV(fd, iov, cnt, 0, false);
 	ssize_t r = NB_CALL(readv, syscall(SYS_readv, fd, iov, cnt), fd, iov, cnt);
-	AGAIN_IF_REFILLED(r, nb_defer_refill_iov(iov, cnt), NB_CALL(readv, syscall(SYS_readv, fd, iov, cnt), fd, iov, cnt));
+	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill_iov(iov, cnt), NB_CALL(readv, syscall(SYS_readv, fd, iov, cnt), fd, iov, cnt));
 	seen_readv(fd, iov, cnt, r);
 	return r;
 }
@@ -304,7 +314,7 @@ NB_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
 	NB_OWN_BADF(fd, -1);
 	TRY_DEFER_IOV(fd, iov, cnt, off, true);
 	ssize_t r = NB_CALL(preadv, NB_NOSYS, fd, iov, cnt, off);
-	AGAIN_IF_REFILLED(r, nb_defer_refill_iov(iov, cnt), NB_CALL(preadv, NB_NOSYS, fd, iov, cnt, off));
+	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill_iov(iov, cnt), NB_CALL(preadv, NB_NOSYS, fd, iov, cnt, off));
 	seen_readv(fd, iov, cnt, r);
 	return r;
 }
@@ -315,7 +325,7 @@ NB_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, i
 	NB_OWN_BADF(fd, -1);
 	EXPOSE_IOV(iov, cnt);
 	ssize_t r = NB_CALL(preadv2, NB_NOSYS, fd, iov, cnt, off, flags);
-	AGAIN_IF_REFILLED(r, nb_defer_refill_iov(iov, cnt), NB_CALL(preadv2, NB_NOSYS, fd, iov, cnt, off, flags));
+	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill_iov(iov, cnt), NB_CALL(preadv2, NB_NOSYS, fd, iov, cnt, off, flags));
 	seen_readv(fd, iov, cnt, r);
 	return r;
 }
@@ -330,7 +340,7 @@ NB_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 	else
 		EXPOSE_READ(buf, n);
 	ssize_t r = NB_CALL(recv, NB_NOSYS, fd, buf, n, flags);
-	AGAIN_IF_REFILLED(r, nb_defer_refill(buf, n), NB_CALL(recv, NB_NOSYS, fd, buf, n, flags));
+	AGAIN_IF_READ_REFILLED(r, fd, flags, nb_defer_refill(buf, n), NB_CALL(recv, NB_NOSYS, fd, buf, n, flags));
 	if (consumes(flags))
 		seen_read(fd, buf, r);
 	return r;
@@ -341,7 +351,7 @@ NB_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int fla
 	NB_OWN_BADF(fd, -1);
 	EXPOSE_READ(buf, n);
 	ssize_t r = NB_CALL(__recv_chk, NB_NOSYS, fd, buf, n, buflen, flags);
-	AGAIN_IF_REFILLED(r, nb_defer_refill(buf, n), NB_CALL(__recv_chk, NB_NOSYS, fd, buf, n, buflen, flags));
+	AGAIN_IF_READ_REFILLED(r, fd, flags, nb_defer_refill(buf, n), NB_CALL(__recv_chk, NB_NOSYS, fd, buf, n, buflen, flags));
 	if (consumes(flags))
 		seen_read(fd, buf, r);
 	return r;
@@ -356,7 +366,7 @@ NB_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockad
 	else
 		EXPOSE_READ(buf, n);
 	ssize_t r = NB_CALL(recvfrom, NB_NOSYS, fd, buf, n, flags, addr, alen);
-	AGAIN_IF_REFILLED(r, nb_defer_refill(buf, n), NB_CALL(recvfrom, NB_NOSYS, fd, buf, n, flags, addr, alen));
+	AGAIN_IF_READ_REFILLED(r, fd, flags, nb_defer_refill_from(buf, n, addr, alen), NB_CALL(recvfrom, NB_NOSYS, fd, buf, n, flags, addr, alen));
 	if (consumes(flags))
 		seen_read(fd, buf, r);
 	return r;
@@ -368,7 +378,7 @@ NB_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int
 	NB_OWN_BADF(fd, -1);
 	EXPOSE_READ(buf, n);
 	ssize_t r = NB_CALL(__recvfrom_chk, NB_NOSYS, fd, buf, n, buflen, flags, addr, alen);
-	AGAIN_IF_REFILLED(r, nb_defer_refill(buf, n), NB_CALL(__recvfrom_chk, NB_NOSYS, fd, buf, n, buflen, flags, addr, alen));
+	AGAIN_IF_READ_REFILLED(r, fd, flags, nb_defer_refill_from(buf, n, addr, alen), NB_CALL(__recvfrom_chk, NB_NOSYS, fd, buf, n, buflen, flags, addr, alen));
 	if (consumes(flags))
 		seen_read(fd, buf, r);
 	return r;
@@ -379,7 +389,7 @@ NB_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	NB_OWN_BADF(fd, -1);
 	EXPOSE_MSG(msg);
 	ssize_t r = NB_CALL(recvmsg, NB_NOSYS, fd, msg, flags);
-	AGAIN_IF_REFILLED(r, nb_defer_refill_msg(msg), NB_CALL(recvmsg, NB_NOSYS, fd, msg, flags));
+	AGAIN_IF_READ_REFILLED(r, fd, flags, nb_defer_refill_msg(msg, true), NB_CALL(recvmsg, NB_NOSYS, fd, msg, flags));
 	if (r >= NB_TRACK_MIN && consumes(flags) && nb_on())
 		NB_KEEP_ERRNO(nb_detect_readv(fd, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r));
 	return r;
@@ -551,7 +561,7 @@ NB_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		EXPOSE_MSG(msg);
 	if (r == NB_NOT_FORWARDED) {
 		r = NB_CALL(sendmsg, NB_NOSYS, fd, msg, flags);
-		AGAIN_IF_REFILLED(r, nb_defer_refill_msg(msg), NB_CALL(sendmsg, NB_NOSYS, fd, msg, flags));
+		AGAIN_IF_REFILLED(r, nb_defer_refill_msg(msg, false), NB_CALL(sendmsg, NB_NOSYS, fd, msg, flags));
 	}
 	if (r > 0 && nb_on() && nb_tracked())
 		NB_KEEP_ERRNO(nb_detect_writev(fd, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r));

@@ -754,7 +754,14 @@ void nb_defer_expose_msg(const struct msghdr *msg);
  * one, so the call is made again. errno is kept. */
 bool nb_defer_refill(const void *buf, size_t n);
 bool nb_defer_refill_iov(const struct iovec *iov, int cnt);
-bool nb_defer_refill_msg(const struct msghdr *msg);
+bool nb_defer_refill_msg(const struct msghdr *msg, bool reading);
+/* recvfrom: only a phantom in [buf, buf+n) counts; addr and *alen are
+ * filled with it (defer.c nb_defer_refill_msg says why). */
+bool nb_defer_refill_from(const void *buf, size_t n, const void *addr, const socklen_t *alen);
+/* Before a read's refill: may the read that failed with EFAULT be made
+ * again - did the kernel take nothing away (file, pipe, TCP or AF_UNIX
+ * stream, or MSG_PEEK in flags)? False while nothing is live. */
+bool nb_read_efault_took_nothing(int fd, int flags);
 /* The program is about to change bytes [off, off+n) of what fd names
  * (off -1: at its position; n SIZE_MAX: to the end), or truncate it to
  * len: phantoms backed by those bytes are filled first. */
