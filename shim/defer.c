@@ -1024,21 +1024,37 @@ bool nb_copy_in(void *dst, const void *src, size_t n)
 	       (long)n;
 }
 
-void nb_defer_expose_iov(const struct iovec *iov, int cnt)
+/* Calls fn on every iovec of a program's array (read without faulting;
+ * at most 1024, as the kernel's UIO_MAXIOV); true if any call was. */
+static bool each_iov(const struct iovec *iov, int cnt, bool (*fn)(uintptr_t a, size_t n))
 {
-	if (NB_LIKELY(!nb_phantom_any()) || iov == NULL || cnt <= 0 || cnt > 1024)
-		return;
-	int saved = errno;
+	if (iov == NULL || cnt <= 0 || cnt > 1024)
+		return false;
+	bool any = false;
 	struct iovec v[64];
 	for (int i = 0; i < cnt; i += 64) {
 		int m = cnt - i < 64 ? cnt - i : 64;
 		if (!nb_copy_in(v, iov + i, sizeof v[0] * (size_t)m))
 			break;
 		for (int j = 0; j < m; j++)
-			if (v[j].iov_len > 0)
-				nb_phantom_materialize_range((uintptr_t)v[j].iov_base,
-							     (uintptr_t)v[j].iov_base + v[j].iov_len);
+			any |= fn((uintptr_t)v[j].iov_base, v[j].iov_len);
 	}
+	return any;
+}
+
+static bool expose_range(uintptr_t a, size_t n)
+{
+	if (n > 0)
+		nb_phantom_materialize_range(a, a + n);
+	return false;
+}
+
+void nb_defer_expose_iov(const struct iovec *iov, int cnt)
+{
+	if (NB_LIKELY(!nb_phantom_any()))
+		return;
+	int saved = errno;
+	each_iov(iov, cnt, expose_range);
 	errno = saved;
 }
 
@@ -1073,18 +1089,10 @@ bool nb_defer_refill(const void *buf, size_t n)
 
 bool nb_defer_refill_iov(const struct iovec *iov, int cnt)
 {
-	if (!nb_phantom_any() || iov == NULL || cnt <= 0 || cnt > 1024)
+	if (!nb_phantom_any())
 		return false;
 	int saved = errno;
-	bool found = false;
-	struct iovec v[64];
-	for (int i = 0; i < cnt; i += 64) {
-		int m = cnt - i < 64 ? cnt - i : 64;
-		if (!nb_copy_in(v, iov + i, sizeof v[0] * (size_t)m))
-			break;
-		for (int j = 0; j < m; j++)
-			found |= refill_range((uintptr_t)v[j].iov_base, v[j].iov_len);
-	}
+	bool found = each_iov(iov, cnt, refill_range);
 	errno = saved;
 	return found;
 }
