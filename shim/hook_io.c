@@ -80,10 +80,10 @@ static inline bool zero_copy(void)
  * eventfd, timerfd, signalfd, tty, datagram socket - which takes its
  * count, signal, line or datagram away before the copy fails: made again
  * it would wait for the next one (AGAIN_IF_READ_REFILLED), so it keeps
- * its EFAULT; and the short
- * paths of read() and write() taken while nothing is live (below), which
- * stay tail calls - a check after them costs every small read and write
- * of every program 13 instructions (callgrind, dd bs=1: 20 -> 33).
+ * its EFAULT; and the short paths of read() and write() taken while
+ * nothing is live (below), which stay tail calls - a check after them
+ * costs every small read and write of every program 13 instructions
+ * (callgrind, dd bs=1: 20 -> 33).
  */
 #define AGAIN_IF_REFILLED(r, refill, call)                                  \
 	do {                                                                \
@@ -207,7 +207,8 @@ static __attribute__((noinline)) ssize_t read_full(int fd, void *buf, size_t n)
 	NB_OWN_BADF(fd, -1);
 	TRY_DEFER(fd, buf, n, 0, false);
 	ssize_t r = NB_CALL(read, syscall(SYS_read, fd, buf, n), fd, buf, n);
-	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill(buf, n), NB_CALL(read, syscall(SYS_read, fd, buf, n), fd, buf, n));
+	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill(buf, n),
+			  NB_CALL(read, syscall(SYS_read, fd, buf, n), fd, buf, n));
 	seen_read(fd, buf, r);
 	return r;
 }
@@ -233,7 +234,8 @@ NB_EXPORT ssize_t __read_chk(int fd, void *buf, size_t n, size_t buflen)
 	/* The real one keeps the fortify check (n > buflen aborts). */
 	EXPOSE_READ(buf, n < buflen ? n : buflen);
 	ssize_t r = NB_CALL(__read_chk, NB_NOSYS, fd, buf, n, buflen);
-	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill(buf, n), NB_CALL(__read_chk, NB_NOSYS, fd, buf, n, buflen));
+	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill(buf, n),
+			  NB_CALL(__read_chk, NB_NOSYS, fd, buf, n, buflen));
 	seen_read(fd, buf, r);
 	return r;
 }
@@ -257,7 +259,8 @@ NB_EXPORT ssize_t __pread_chk(int fd, void *buf, size_t n, off_t off, size_t buf
 	NB_OWN_BADF(fd, -1);
 	EXPOSE_READ(buf, n < buflen ? n : buflen);
 	ssize_t r = NB_CALL(__pread_chk, NB_NOSYS, fd, buf, n, off, buflen);
-	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill(buf, n), NB_CALL(__pread_chk, NB_NOSYS, fd, buf, n, off, buflen));
+	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill(buf, n),
+			  NB_CALL(__pread_chk, NB_NOSYS, fd, buf, n, off, buflen));
 	seen_read(fd, buf, r);
 	return r;
 }
@@ -267,7 +270,8 @@ NB_EXPORT ssize_t __pread64_chk(int fd, void *buf, size_t n, off64_t off, size_t
 	NB_OWN_BADF(fd, -1);
 	EXPOSE_READ(buf, n < buflen ? n : buflen);
 	ssize_t r = NB_CALL(__pread64_chk, NB_NOSYS, fd, buf, n, off, buflen);
-	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill(buf, n), NB_CALL(__pread64_chk, NB_NOSYS, fd, buf, n, off, buflen));
+	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill(buf, n),
+			  NB_CALL(__pread64_chk, NB_NOSYS, fd, buf, n, off, buflen));
 	seen_read(fd, buf, r);
 	return r;
 }
@@ -304,7 +308,8 @@ NB_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 	NB_OWN_BADF(fd, -1);
 	TRY_DEFER_IOV(fd, iov, cnt, 0, false);
 	ssize_t r = NB_CALL(readv, syscall(SYS_readv, fd, iov, cnt), fd, iov, cnt);
-	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill_iov(iov, cnt), NB_CALL(readv, syscall(SYS_readv, fd, iov, cnt), fd, iov, cnt));
+	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill_iov(iov, cnt),
+			  NB_CALL(readv, syscall(SYS_readv, fd, iov, cnt), fd, iov, cnt));
 	seen_readv(fd, iov, cnt, r);
 	return r;
 }
@@ -314,7 +319,8 @@ NB_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
 	NB_OWN_BADF(fd, -1);
 	TRY_DEFER_IOV(fd, iov, cnt, off, true);
 	ssize_t r = NB_CALL(preadv, NB_NOSYS, fd, iov, cnt, off);
-	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill_iov(iov, cnt), NB_CALL(preadv, NB_NOSYS, fd, iov, cnt, off));
+	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill_iov(iov, cnt),
+			  NB_CALL(preadv, NB_NOSYS, fd, iov, cnt, off));
 	seen_readv(fd, iov, cnt, r);
 	return r;
 }
@@ -325,7 +331,8 @@ NB_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off, i
 	NB_OWN_BADF(fd, -1);
 	EXPOSE_IOV(iov, cnt);
 	ssize_t r = NB_CALL(preadv2, NB_NOSYS, fd, iov, cnt, off, flags);
-	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill_iov(iov, cnt), NB_CALL(preadv2, NB_NOSYS, fd, iov, cnt, off, flags));
+	AGAIN_IF_READ_REFILLED(r, fd, 0, nb_defer_refill_iov(iov, cnt),
+			  NB_CALL(preadv2, NB_NOSYS, fd, iov, cnt, off, flags));
 	seen_readv(fd, iov, cnt, r);
 	return r;
 }
@@ -340,7 +347,8 @@ NB_EXPORT ssize_t recv(int fd, void *buf, size_t n, int flags)
 	else
 		EXPOSE_READ(buf, n);
 	ssize_t r = NB_CALL(recv, NB_NOSYS, fd, buf, n, flags);
-	AGAIN_IF_READ_REFILLED(r, fd, flags, nb_defer_refill(buf, n), NB_CALL(recv, NB_NOSYS, fd, buf, n, flags));
+	AGAIN_IF_READ_REFILLED(r, fd, flags, nb_defer_refill(buf, n),
+			  NB_CALL(recv, NB_NOSYS, fd, buf, n, flags));
 	if (consumes(flags))
 		seen_read(fd, buf, r);
 	return r;
@@ -351,7 +359,8 @@ NB_EXPORT ssize_t __recv_chk(int fd, void *buf, size_t n, size_t buflen, int fla
 	NB_OWN_BADF(fd, -1);
 	EXPOSE_READ(buf, n);
 	ssize_t r = NB_CALL(__recv_chk, NB_NOSYS, fd, buf, n, buflen, flags);
-	AGAIN_IF_READ_REFILLED(r, fd, flags, nb_defer_refill(buf, n), NB_CALL(__recv_chk, NB_NOSYS, fd, buf, n, buflen, flags));
+	AGAIN_IF_READ_REFILLED(r, fd, flags, nb_defer_refill(buf, n),
+			  NB_CALL(__recv_chk, NB_NOSYS, fd, buf, n, buflen, flags));
 	if (consumes(flags))
 		seen_read(fd, buf, r);
 	return r;
@@ -366,7 +375,8 @@ NB_EXPORT ssize_t recvfrom(int fd, void *buf, size_t n, int flags, struct sockad
 	else
 		EXPOSE_READ(buf, n);
 	ssize_t r = NB_CALL(recvfrom, NB_NOSYS, fd, buf, n, flags, addr, alen);
-	AGAIN_IF_READ_REFILLED(r, fd, flags, nb_defer_refill_from(buf, n, addr, alen), NB_CALL(recvfrom, NB_NOSYS, fd, buf, n, flags, addr, alen));
+	AGAIN_IF_READ_REFILLED(r, fd, flags, nb_defer_refill_from(buf, n, addr, alen),
+			  NB_CALL(recvfrom, NB_NOSYS, fd, buf, n, flags, addr, alen));
 	if (consumes(flags))
 		seen_read(fd, buf, r);
 	return r;
@@ -378,7 +388,8 @@ NB_EXPORT ssize_t __recvfrom_chk(int fd, void *buf, size_t n, size_t buflen, int
 	NB_OWN_BADF(fd, -1);
 	EXPOSE_READ(buf, n);
 	ssize_t r = NB_CALL(__recvfrom_chk, NB_NOSYS, fd, buf, n, buflen, flags, addr, alen);
-	AGAIN_IF_READ_REFILLED(r, fd, flags, nb_defer_refill_from(buf, n, addr, alen), NB_CALL(__recvfrom_chk, NB_NOSYS, fd, buf, n, buflen, flags, addr, alen));
+	AGAIN_IF_READ_REFILLED(r, fd, flags, nb_defer_refill_from(buf, n, addr, alen),
+			  NB_CALL(__recvfrom_chk, NB_NOSYS, fd, buf, n, buflen, flags, addr, alen));
 	if (consumes(flags))
 		seen_read(fd, buf, r);
 	return r;
@@ -389,7 +400,8 @@ NB_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 	NB_OWN_BADF(fd, -1);
 	EXPOSE_MSG(msg);
 	ssize_t r = NB_CALL(recvmsg, NB_NOSYS, fd, msg, flags);
-	AGAIN_IF_READ_REFILLED(r, fd, flags, nb_defer_refill_msg(msg, true), NB_CALL(recvmsg, NB_NOSYS, fd, msg, flags));
+	AGAIN_IF_READ_REFILLED(r, fd, flags, nb_defer_refill_msg(msg, true),
+			  NB_CALL(recvmsg, NB_NOSYS, fd, msg, flags));
 	if (r >= NB_TRACK_MIN && consumes(flags) && nb_on())
 		NB_KEEP_ERRNO(nb_detect_readv(fd, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r));
 	return r;
@@ -422,7 +434,8 @@ static __attribute__((noinline)) ssize_t write_full(int fd, const void *buf, siz
 	ssize_t r = may_forward() ? nb_forward(fd, buf, n, NB_FWD_WRITE, 0, 0) : NB_NOT_FORWARDED;
 	if (r == NB_NOT_FORWARDED) {
 		r = NB_CALL(write, syscall(SYS_write, fd, buf, n), fd, buf, n);
-		AGAIN_IF_REFILLED(r, nb_defer_refill(buf, n), NB_CALL(write, syscall(SYS_write, fd, buf, n), fd, buf, n));
+		AGAIN_IF_REFILLED(r, nb_defer_refill(buf, n),
+				  NB_CALL(write, syscall(SYS_write, fd, buf, n), fd, buf, n));
 	}
 	seen_write(fd, buf, r);
 	return r;
@@ -456,7 +469,9 @@ NB_EXPORT ssize_t pwrite(int fd, const void *buf, size_t n, off_t off)
 	ssize_t r = may_forward() ? nb_forward(fd, buf, n, NB_FWD_PWRITE, 0, off) : NB_NOT_FORWARDED;
 	if (r == NB_NOT_FORWARDED) {
 		r = NB_CALL(pwrite, syscall(SYS_pwrite64, fd, buf, n, off), fd, buf, n, off);
-		AGAIN_IF_REFILLED(r, nb_defer_refill(buf, n), NB_CALL(pwrite, syscall(SYS_pwrite64, fd, buf, n, off), fd, buf, n, off));
+		AGAIN_IF_REFILLED(r, nb_defer_refill(buf, n),
+				  NB_CALL(pwrite, syscall(SYS_pwrite64, fd, buf, n, off), fd, buf,
+					  n, off));
 	}
 	seen_write(fd, buf, r);
 	return r;
@@ -472,7 +487,8 @@ NB_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 				  : NB_NOT_FORWARDED;
 	if (r == NB_NOT_FORWARDED) {
 		r = NB_CALL(writev, syscall(SYS_writev, fd, iov, cnt), fd, iov, cnt);
-		AGAIN_IF_REFILLED(r, nb_defer_refill_iov(iov, cnt), NB_CALL(writev, syscall(SYS_writev, fd, iov, cnt), fd, iov, cnt));
+		AGAIN_IF_REFILLED(r, nb_defer_refill_iov(iov, cnt),
+				  NB_CALL(writev, syscall(SYS_writev, fd, iov, cnt), fd, iov, cnt));
 	}
 	seen_writev(fd, iov, cnt, r);
 	return r;
@@ -486,7 +502,8 @@ NB_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 				  : NB_NOT_FORWARDED;
 	if (r == NB_NOT_FORWARDED) {
 		r = NB_CALL(pwritev, NB_NOSYS, fd, iov, cnt, off);
-		AGAIN_IF_REFILLED(r, nb_defer_refill_iov(iov, cnt), NB_CALL(pwritev, NB_NOSYS, fd, iov, cnt, off));
+		AGAIN_IF_REFILLED(r, nb_defer_refill_iov(iov, cnt),
+				  NB_CALL(pwritev, NB_NOSYS, fd, iov, cnt, off));
 	}
 	seen_writev(fd, iov, cnt, r);
 	return r;
@@ -506,7 +523,8 @@ NB_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off, 
 		EXPOSE_IOV(iov, cnt);
 	if (r == NB_NOT_FORWARDED) {
 		r = NB_CALL(pwritev2, NB_NOSYS, fd, iov, cnt, off, flags);
-		AGAIN_IF_REFILLED(r, nb_defer_refill_iov(iov, cnt), NB_CALL(pwritev2, NB_NOSYS, fd, iov, cnt, off, flags));
+		AGAIN_IF_REFILLED(r, nb_defer_refill_iov(iov, cnt),
+				  NB_CALL(pwritev2, NB_NOSYS, fd, iov, cnt, off, flags));
 	}
 	seen_writev(fd, iov, cnt, r);
 	return r;
@@ -521,7 +539,8 @@ NB_EXPORT ssize_t send(int fd, const void *buf, size_t n, int flags)
 	ssize_t r = may_forward() ? nb_forward(fd, buf, n, NB_FWD_SEND, flags, 0) : NB_NOT_FORWARDED;
 	if (r == NB_NOT_FORWARDED) {
 		r = NB_CALL(send, NB_NOSYS, fd, buf, n, flags);
-		AGAIN_IF_REFILLED(r, nb_defer_refill(buf, n), NB_CALL(send, NB_NOSYS, fd, buf, n, flags));
+		AGAIN_IF_REFILLED(r, nb_defer_refill(buf, n),
+				  NB_CALL(send, NB_NOSYS, fd, buf, n, flags));
 	}
 	seen_write(fd, buf, r);
 	return r;
@@ -540,7 +559,8 @@ NB_EXPORT ssize_t sendto(int fd, const void *buf, size_t n, int flags,
 		EXPOSE(buf, n);
 	if (r == NB_NOT_FORWARDED) {
 		r = NB_CALL(sendto, NB_NOSYS, fd, buf, n, flags, addr, alen);
-		AGAIN_IF_REFILLED(r, nb_defer_refill(buf, n), NB_CALL(sendto, NB_NOSYS, fd, buf, n, flags, addr, alen));
+		AGAIN_IF_REFILLED(r, nb_defer_refill(buf, n),
+				  NB_CALL(sendto, NB_NOSYS, fd, buf, n, flags, addr, alen));
 	}
 	seen_write(fd, buf, r);
 	return r;
@@ -561,7 +581,8 @@ NB_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 		EXPOSE_MSG(msg);
 	if (r == NB_NOT_FORWARDED) {
 		r = NB_CALL(sendmsg, NB_NOSYS, fd, msg, flags);
-		AGAIN_IF_REFILLED(r, nb_defer_refill_msg(msg, false), NB_CALL(sendmsg, NB_NOSYS, fd, msg, flags));
+		AGAIN_IF_REFILLED(r, nb_defer_refill_msg(msg, false),
+				  NB_CALL(sendmsg, NB_NOSYS, fd, msg, flags));
 	}
 	if (r > 0 && nb_on() && nb_tracked())
 		NB_KEEP_ERRNO(nb_detect_writev(fd, msg->msg_iov, (int)msg->msg_iovlen, (size_t)r));
