@@ -344,8 +344,14 @@ static bool near_sp(uintptr_t a, uintptr_t b, uintptr_t sp)
 }
 
 /* This thread's alternate signal stack (sigaltstack(2)): the kernel
- * pushes signal frames there, whoever is running. Read on the slow path
- * only: a new one bumps maps_gen (the sigaltstack hook). */
+ * pushes signal frames there, whoever is running, from the top down, and
+ * never past its bottom (a frame that does not fit is a SIGSEGV: x86
+ * get_sigframe). So only the stack itself is refused: memory over its
+ * top never holds a frame (a runtime's per-thread stack - ASan's, Rust's -
+ * often lies right under the program's next mapping), and a handler
+ * that overflows it into memory under it corrupts that memory plainly
+ * too. Read on the slow path only: a new one bumps maps_gen (the
+ * sigaltstack hook). */
 static bool in_altstack(uintptr_t a, uintptr_t b)
 {
 	stack_t ss;
@@ -353,7 +359,7 @@ static bool in_altstack(uintptr_t a, uintptr_t b)
 	    ss.ss_size == 0)
 		return false;
 	uintptr_t lo = (uintptr_t)ss.ss_sp, hi = lo + ss.ss_size;
-	return a < hi + NB_SP_BELOW && b > lo;
+	return a < hi && b > lo;
 }
 
 static bool guardable(uintptr_t a, uintptr_t b)
