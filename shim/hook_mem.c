@@ -336,6 +336,14 @@ NB_EXPORT void *shmat(int id, const void *addr, int flg)
 NB_EXPORT int sigaltstack(const stack_t *ss, stack_t *old)
 {
 	nb_kread_sigaltstack(ss, old);
+	stack_t in;
+	/* Memory that becomes the alternate stack gets the kernel's signal
+	 * frames, pushed without a fault anyone could handle: a phantom
+	 * there is filled first (a former copy buffer made the stack died
+	 * at its first signal). in_altstack keeps new ones out. */
+	if (ss != NULL && phantoms() && nb_copy_in(&in, ss, sizeof in) &&
+	    !(in.ss_flags & SS_DISABLE) && in.ss_size > 0)
+		nb_defer_expose(in.ss_sp, in.ss_size);
 	if (ss != NULL)
 		nb_defer_maps_changed();
 	return NB_CALL(sigaltstack, (int)syscall(SYS_sigaltstack, ss, old), ss, old);

@@ -31,4 +31,20 @@ test_a_buffer_under_the_alternate_stacks_bottom_is_deferred() {
 	[ "$(jget stats.json 'j["counters"]["deferred_reads"]')" -gt 0 ] || fail "nothing was deferred"
 }
 
+# A buffer that still holds a phantom made the alternate stack: the
+# kernel pushes the next signal frame there without a fault anyone can
+# handle. The phantom is filled first (it died of SIGSEGV before).
+test_a_former_copy_buffer_made_the_alternate_stack_takes_a_signal() {
+	mkdata src.bin 4194304
+	"$AN" reuse src.bin plain.bin > plain.out 2> plain.err || fail "plain run failed"
+	local rc=0
+	env LD_PRELOAD="$LIB" NOBOUNCE_STATS="$T/stats.json" \
+		"$AN" reuse src.bin shim.bin > shim.out 2> shim.err || rc=$?
+	assert_eq "$rc" 0 "exit status preloaded"
+	assert_grep '^handled 1$' shim.out
+	diff plain.out shim.out >&2 || fail "output differs"
+	cmp plain.bin shim.bin || fail "copies differ"
+	[ "$(jget stats.json 'j["counters"]["deferred_reads"]')" -gt 0 ] || fail "nothing was deferred"
+}
+
 run_tests
