@@ -25,10 +25,12 @@ CA=$PROG/chunkatk
 # must match, in a pair of runs where both met the reset. Whether the peer
 # resets before the writer has queued the whole file is a race of buffer
 # sizes (a served write queues page references, a plain one copies), so
-# a pair where either side copied to the end is run again, up to 5 times.
+# a pair where either side copied to the end is run again, up to 12 times
+# (5 were not enough over the link about one run in five, on 6075530
+# too: each pair meets the reset only about half the time there).
 same_as_plain() {
 	local rc prc try
-	for try in 1 2 3 4 5; do
+	for try in $(seq 1 12); do
 		rc=0 prc=0
 		timeout 60 "$CA" "$@" > plain.out 2> plain.err || prc=$?
 		rm -f "$T/stats.json"
@@ -37,7 +39,7 @@ same_as_plain() {
 		grep -q 'copied to the end' plain.out shim.out || break
 	done
 	grep -q 'copied to the end' plain.out shim.out &&
-		fail "no pair of runs met the reset in 5 tries"
+		fail "no pair of runs met the reset in 12 tries"
 	assert_eq "$rc" "$prc" "exit status (plain: $(cat plain.err))"
 	assert_same plain.out shim.out
 	[ "$(jget stats.json "j['counters']['forwarded_writes']")" -gt 0 ] || fail "no write was served"
