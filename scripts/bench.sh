@@ -2,25 +2,36 @@
 # bench.sh - per-call overhead of libnobounce when there is nothing to
 # optimise (`make bench`).
 #
-# Runs build/prog/overhead three ways, interleaved, for BENCH_ROUNDS rounds
+# Runs build/prog/overhead four ways, interleaved, for BENCH_ROUNDS rounds
 # (the order rotates every round, so drift of a noisy machine does not
 # always hit the same variant):
 #   plain      no preload
+#   passthru   LD_PRELOAD=build/testlib/libpassthru.so: read and write that
+#              only call the next definition - what any preload that hooks
+#              them costs on this machine (the floor no library can go under)
 #   preloaded  LD_PRELOAD=build/libnobounce.so (default mode "on")
 #   off        LD_PRELOAD=build/libnobounce.so NOBOUNCE_MODE=off
 # and prints a markdown table of the medians over rounds of each run's
 # median. It also writes results/bench-overhead.{json,md}.
+# All cases run in one process, as a program with several loops would:
+# what the library learns from one (a tracked 64K loop, say) changes what
+# the others pay. The cases of BENCH_ALONE (default: the 4K loop and the
+# 1-byte write) also run each in a process of its own, in the same
+# rounds - what a program doing just that pays - as rows "CASE (alone)".
 #
 # Environment:
 #   BENCH_ROUNDS   rounds (default 5)
 #   BENCH_ARGS     extra arguments for overhead (e.g. "-t 0.5 -r 9")
 #   BENCH_CASES    space-separated subset of cases (default all)
+#   BENCH_ALONE    cases also run alone (default "bounce4k_zero_null_rw
+#                  write1_null"; "" for none)
 #   BENCH_PERF     0 to skip the perf instruction count even if it works
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 LIB=$ROOT/build/libnobounce.so
 PROG=$ROOT/build/prog/overhead
+BARE=$ROOT/build/testlib/libpassthru.so
 ROUNDS=${BENCH_ROUNDS:-5}
 ARGS=${BENCH_ARGS:-}
 PERF_EVENT=${BENCH_PERF_EVENT:-instructions:u} # override only to test the plumbing
@@ -28,12 +39,16 @@ PY=/usr/bin/python3
 [ -x "$PY" ] || PY=python3
 
 case $ROUNDS in '' | *[!0-9]* | 0) echo "bench.sh: BENCH_ROUNDS must be a positive integer" >&2; exit 2 ;; esac
-if [ ! -f "$LIB" ] || [ ! -x "$PROG" ]; then
-	make -s lib progs
+if [ ! -f "$LIB" ] || [ ! -x "$PROG" ] || [ ! -f "$BARE" ]; then
+	make -s lib progs build/testlib/libpassthru.so
 fi
 
 CASE_ARGS=()
 for c in ${BENCH_CASES:-}; do CASE_ARGS+=(-c "$c"); done
+ALONE=()
+for c in ${BENCH_ALONE-bounce4k_zero_null_rw write1_null}; do
+	case " ${BENCH_CASES:-$c} " in *" $c "*) ALONE+=("$c") ;; esac
+done
 
 mkdir -p results
 TMP=$(mktemp -d /tmp/nb-bench.XXXXXX)
@@ -44,10 +59,11 @@ trap 'rm -rf "$TMP"' EXIT
 CLEAN=(env -u LD_PRELOAD)
 for v in $(env | sed -n 's/^\(NOBOUNCE_[A-Za-z0-9_]*\)=.*/\1/p'); do CLEAN+=(-u "$v"); done
 
-VARIANTS=(plain preloaded off)
+VARIANTS=(plain passthru preloaded off)
 variant_env() {
 	case $1 in
 	plain) echo "" ;;
+	passthru) echo "LD_PRELOAD=$BARE" ;;
 	preloaded) echo "LD_PRELOAD=$LIB" ;;
 	off) echo "LD_PRELOAD=$LIB NOBOUNCE_MODE=off" ;;
 	esac
@@ -57,6 +73,15 @@ run_variant() { # variant outfile [extra overhead args...]
 	shift 2
 	# shellcheck disable=SC2046,SC2086 # VAR=value words and option words
 	"${CLEAN[@]}" $(variant_env "$v") "$PROG" $ARGS "${CASE_ARGS[@]}" "$@" > "$out"
+}
+run_alone() { # variant outfile: each BENCH_ALONE case in its own process
+	local v=$1 out=$2 c
+	: > "$out"
+	for c in "${ALONE[@]}"; do
+		# shellcheck disable=SC2046,SC2086 # VAR=value words and option words
+		"${CLEAN[@]}" $(variant_env "$v") "$PROG" $ARGS -c "$c" |
+			awk -v c="$c" '$1 == c { $1 = c "_alone"; print }' >> "$out"
+	done
 }
 
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -1)
@@ -75,9 +100,12 @@ echo
 start=$SECONDS
 for ((r = 0; r < ROUNDS; r++)); do
 	order=()
-	for ((i = 0; i < 3; i++)); do order+=("${VARIANTS[$(((r + i) % 3))]}"); done
+	for ((i = 0; i < ${#VARIANTS[@]}; i++)); do order+=("${VARIANTS[$(((r + i) % ${#VARIANTS[@]}))]}"); done
 	printf 'round %d/%d: %s ...' $((r + 1)) "$ROUNDS" "${order[*]}"
-	for v in "${order[@]}"; do run_variant "$v" "$TMP/$v.$r"; done
+	for v in "${order[@]}"; do
+		run_variant "$v" "$TMP/$v.$r"
+		run_alone "$v" "$TMP/$v.$r.alone"
+	done
 	printf ' done (%ds)\n' $((SECONDS - start))
 done
 echo
@@ -113,20 +141,21 @@ else
 	done
 fi
 
-"$PY" - "$TMP" "$ROUNDS" "$MACHINE" "$PERF_OK" "$PERF_NOTE" "$PROG${ARGS:+ $ARGS}" "$LIB" <<'EOF'
+"$PY" - "$TMP" "$ROUNDS" "$MACHINE" "$PERF_OK" "$PERF_NOTE" "$PROG${ARGS:+ $ARGS}" "$LIB" "$BARE" <<'EOF'
 import json, os, statistics, sys, time
 
-tmp, rounds, machine, perf_ok, perf_note, prog, lib = sys.argv[1:8]
+tmp, rounds, machine, perf_ok, perf_note, prog, lib, bare = sys.argv[1:9]
 # the report names paths as the repository does, not as this machine does
-prog, lib = os.path.relpath(prog), os.path.relpath(lib)
+prog, lib, bare = os.path.relpath(prog), os.path.relpath(lib), os.path.relpath(bare)
 rounds = int(rounds)
-variants = ["plain", "preloaded", "off"]
+variants = ["plain", "passthru", "preloaded", "off"]
 data = {}   # case -> variant -> {"min": [...], "median": [...]}
 order = []
 for v in variants:
     for r in range(rounds):
-        with open(os.path.join(tmp, f"{v}.{r}")) as f:
-            for line in f:
+        with open(os.path.join(tmp, f"{v}.{r}")) as f, \
+             open(os.path.join(tmp, f"{v}.{r}.alone")) as g:
+            for line in f.readlines() + g.readlines():
                 if line.startswith("#") or not line.strip():
                     continue
                 case, mn, md = line.split()[:3]
@@ -168,6 +197,8 @@ for c in order:
         "overhead_ns": med["preloaded"] - med["plain"],
         "overhead_off_ns": med["off"] - med["plain"],
         "ratio": med["preloaded"] / med["plain"],
+        "ratio_passthru": med["passthru"] / med["plain"],
+        "ratio_over_passthru": med["preloaded"] / med["passthru"],
         "overhead_best_ns": best["preloaded"] - best["plain"],
         "per_round_delta_ns": deltas,
         "runs": d,
@@ -176,15 +207,16 @@ for c in order:
         s["instructions_per_unit"] = instr[c]
         s["overhead_instructions"] = instr[c]["preloaded"] - instr[c]["plain"]
     summary[c] = s
-    row = [c, fmt(med["plain"]), fmt(med["preloaded"]), fmt(med["off"]),
-           fmt(s["overhead_ns"]), f"{s['ratio']:.3f}",
+    row = [c, fmt(med["plain"]), fmt(med["passthru"]), fmt(med["preloaded"]), fmt(med["off"]),
+           fmt(s["overhead_ns"]), f"{s['ratio']:.3f}", f"{s['ratio_passthru']:.3f}",
+           f"{s['ratio_over_passthru']:.3f}",
            fmt(s["overhead_best_ns"]), f"{fmt(min(deltas))} .. {fmt(max(deltas))}"]
     if perf_ok == "1":
         row.append(fmt(s.get("overhead_instructions", float("nan"))))
     rows.append(row)
 
-head = ["case", "plain ns", "preloaded ns", "off ns", "overhead ns (preloaded - plain)",
-        "ratio", "overhead ns, best runs (min - min)", "per-round overhead range ns"]
+head = ["case", "plain ns", "passthru ns", "preloaded ns", "off ns", "overhead ns (preloaded - plain)",
+        "ratio", "passthru / plain", "preloaded / passthru", "overhead ns, best runs (min - min)", "per-round overhead range ns"]
 if perf_ok == "1":
     head.append("overhead instructions")
 lines = ["| " + " | ".join(head) + " |",
@@ -201,12 +233,20 @@ notes = [
     "noisy estimate on a busy machine.",
     "'off' is the library preloaded with NOBOUNCE_MODE=off: the cost of the "
     "pass-through wrappers alone.",
+    "'passthru' is the smallest preload that hooks read and write (each calls "
+    "the next definition, nothing else; pread64 is not hooked there): what "
+    "any interposition costs on this machine. 'preloaded / passthru' is what "
+    "the library adds on top of that floor.",
     "The bounce*_zero_null cases are detected but refused (no kernel path for "
     "char -> char); bounce64k_file_file_rw is detected and armed "
     "(copy_file_range would serve it); this version serves all of them plainly.",
     "bounce4k_zero_null_2thr_rw runs the 4K loop in two threads at once, each on "
     "its own descriptors (ns per iteration of one thread): the cost of state "
     "the threads share.",
+    "All cases run in one process, interleaved, so a case pays for what the "
+    "others leave behind (a 64K loop the library tracked makes every later "
+    "write of 512 bytes or more go through the detector); a row CASE_alone is "
+    "the case in a process of its own (what a program doing just that pays).",
     perf_note + ".",
 ]
 table = "\n".join(lines + notes)
@@ -215,6 +255,7 @@ print(table)
 hdr = [f"# nobounce per-call overhead", "", f"machine: {machine}", "",
        "commands:", "",
        f"    {prog}",
+       f"    LD_PRELOAD={bare} {prog}",
        f"    LD_PRELOAD={lib} {prog}",
        f"    LD_PRELOAD={lib} NOBOUNCE_MODE=off {prog}", ""]
 os.makedirs("results", exist_ok=True)
@@ -228,6 +269,7 @@ with open("results/bench-overhead.json", "w") as f:
         "rounds": rounds,
         "commands": {
             "plain": prog,
+            "passthru": f"LD_PRELOAD={bare} {prog}",
             "preloaded": f"LD_PRELOAD={lib} {prog}",
             "off": f"LD_PRELOAD={lib} NOBOUNCE_MODE=off {prog}",
         },
