@@ -38,7 +38,8 @@
 
 #define NB_MIN_PAGES 2
 /* The read hooks skip nb_defer_read below NB_DEFER_MIN_BYTES (internal.h):
- * it must not exceed the smallest read deferred with 4 KiB pages. */
+ * it must not exceed the smallest read deferred with 4 KiB pages. (read()'s
+ * hot path skips more, up to NOBOUNCE_MIN_CHUNK: hook_io.c.) */
 _Static_assert(NB_DEFER_MIN_BYTES <= NB_MIN_PAGES * 4096u, "hot-path read bound");
 #define NB_GUARD_MAX (256u * 1024u) /* larger PROT_NONE: not a stack guard */
 

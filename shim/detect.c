@@ -7,7 +7,7 @@
  * Must not: change what any call returns, allocate, or block: it runs
  * after the real call inside hooks that must stay async-signal-safe.
  *
- * A read of k >= NB_TRACK_MIN bytes into [p, p+k) becomes a record. A write
+ * A read of k >= nb_track_min() bytes into [p, p+k) becomes a record. A write
  * of [q, q+m) is walked piece by piece: a piece that continues a record
  * exactly where its forwarded prefix ends advances it, and a record whose
  * every byte went to one destination is one bounce. This recognises the
@@ -331,7 +331,7 @@ void nb_detect_unsettle(void)
 static void record(int fd, const void *buf, size_t n, bool sample)
 {
 	UNSETTLE();
-	if (n < NB_TRACK_MIN)
+	if (n < nb_track_min())
 		return;
 	uintptr_t a = (uintptr_t)buf;
 	if (repeat.rec != NULL) {
@@ -339,9 +339,16 @@ static void record(int fd, const void *buf, size_t n, bool sample)
 			return;
 		repeat.rec = NULL;
 	}
-	/* Written once: readers of the flag never fight over the line. */
-	if (NB_UNLIKELY(!atomic_load_explicit(&nb_g.tracked, memory_order_relaxed)))
+	/* Written once: readers of the flag never fight over the line.
+	 * From the first record on, every read from NB_TRACK_MIN is looked
+	 * at (init.c track_min): a loop's shorter reads - what a socket had
+	 * queued, the end of a file - must replace its record of the buffer,
+	 * or the write after them is judged against bytes the buffer no
+	 * longer holds (a "modified" miss, and a loop that never arms). */
+	if (NB_UNLIKELY(!atomic_load_explicit(&nb_g.tracked, memory_order_relaxed))) {
+		atomic_store_explicit(&nb_g.track_min, NB_TRACK_MIN, memory_order_relaxed);
 		atomic_store_explicit(&nb_g.tracked, 1, memory_order_relaxed);
+	}
 	if (ring.live > 0) {
 		unsigned left = ring.live;
 		for (unsigned i = 0; i < NB_RING && left > 0; i++) {

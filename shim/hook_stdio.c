@@ -179,7 +179,7 @@ static size_t forward_fwrite(const void *p, size_t size, size_t n, FILE *f)
  * writes than the smallest read it tracks cannot complete a bounce. */
 static void seen_fwrite(FILE *f, const void *p, size_t size, size_t items)
 {
-	if (items > 0 && f != NULL && size * items >= NB_TRACK_MIN && nb_on())
+	if (items > 0 && f != NULL && size * items >= nb_track_min() && nb_on())
 		NB_KEEP_ERRNO(nb_detect_write(fileno(f), p, size * items));
 }
 

@@ -33,7 +33,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-struct nb_global nb_g = { .log_fd = -1 };
+struct nb_global nb_g = { .log_fd = -1, .track_min = NB_TRACK_MIN };
 
 static atomic_int init_state; /* 0 not started, 1 running, 2 done */
 static bool forked;            /* this process is a fork of the one that started */
@@ -162,6 +162,31 @@ long nb_fork_around(long (*do_fork)(void))
 	return r;
 }
 
+/*
+ * The smallest read worth looking at. In mode on, a read of fewer bytes
+ * than NOBOUNCE_MIN_CHUNK can never count towards arming (every
+ * direction's minimum is at least that, pair.c nb_min_chunk_for), so
+ * while the process has made no read that large, a loop of smaller reads
+ * is left to the hot path: the real call and nothing else (a 4 KiB
+ * read/write loop then costs little more than any preload costs, make
+ * bench's passthru column). The first read the detector records lowers
+ * it to NB_TRACK_MIN for good (detect.c record: a loop's short reads
+ * must update its record). Observe mode exists to tell about every loop,
+ * too small ones included ("its chunks are below ..."), so it looks from
+ * NB_TRACK_MIN on. With the library off nothing is looked at.
+ */
+static size_t track_min(const struct nb_config *c)
+{
+	switch (c->mode) {
+	case NB_MODE_ON:
+		return c->min_chunk > NB_TRACK_MIN ? c->min_chunk : NB_TRACK_MIN;
+	case NB_MODE_OBSERVE:
+		return NB_TRACK_MIN;
+	default:
+		return SIZE_MAX;
+	}
+}
+
 void nb_init(void)
 {
 	int expect = 0;
@@ -237,6 +262,7 @@ void nb_init(void)
 	       NB_VERSION, nb_mode_name(nb_g.cfg.mode), nb_g.cfg.min_chunk, nb_g.cfg.arm_after);
 	atomic_store(&nb_g.active, 1);
 done:
+	atomic_store_explicit(&nb_g.track_min, track_min(&nb_g.cfg), memory_order_relaxed);
 	atomic_store(&init_state, 2);
 	errno = saved;
 }

@@ -344,7 +344,10 @@ const char *nb_pair_state_name(enum nb_pair_state s);
 /* ------------------------------------------------------------------ */
 /* The detector (detect.c)                                             */
 
-/* Reads smaller than this are not tracked at all: keeps tiny I/O cheap. */
+/* Reads smaller than this are never tracked: keeps tiny I/O cheap. The
+ * hooks use nb_track_min(): this in observe mode and, in mode on, the
+ * smallest chunk that could ever arm until the first read is recorded
+ * (init.c track_min). */
 #define NB_TRACK_MIN 512
 #define NB_RING 8
 
@@ -934,6 +937,7 @@ void nb_crit_reset_thread(void);
 struct nb_global {
 	atomic_int active;     /* hooks do work (not off, initialised, not secure) */
 	atomic_int tracked;    /* some read was big enough to track */
+	atomic_size_t track_min; /* reads below this are not looked at (init.c) */
 	bool secure;           /* AT_SECURE: environment ignored */
 	struct nb_config cfg;
 	int log_fd;            /* private dup of stderr, O_CLOEXEC, or -1 */
@@ -941,6 +945,12 @@ struct nb_global {
 	char prog[64];
 };
 extern struct nb_global nb_g;
+
+/* The smallest read the hooks look at (init.c track_min, detect.c). */
+static inline size_t nb_track_min(void)
+{
+	return atomic_load_explicit(&nb_g.track_min, memory_order_relaxed);
+}
 
 void nb_init(void);
 /* The fork handlers (pthread_atfork, and the _Fork hook). */
