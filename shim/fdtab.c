@@ -292,14 +292,15 @@ void nb_fd_forget_range(unsigned lo, unsigned hi)
  * blocked, sigguard.c), so no handler on the reading thread can be the
  * one that waits for it; a reader of this file does not wait for anything
  * but the kernel on regular files (and, once per file, the lease thread's
- * answer) - or for the program's own memory: the edges are read into the
- * buffer inside the hold, and a buffer whose pages the program serves
- * itself (userfaultfd) waits for the program's fault thread; if that
- * thread is the one replacing the number, both stand still until the
- * bound (tests/findings/44-hold-waits-for-its-closer.sh, README Known
- * limits). The wait is bounded for that, and for a reader stopped by a
- * debugger; after it the replacement goes ahead, as it would without the
- * library. A pid that is not ours is a mark a forked child inherited
+ * answer). The edges are read into the program's buffer inside the hold,
+ * and a copy into memory the program serves itself (userfaultfd) would
+ * wait for the program's fault thread - which may be the thread replacing
+ * the number, waiting here: so a process that makes or sets up a
+ * userfaultfd defers no read from then on (sigguard.c "uffd",
+ * tests/integration/76-userfaultfd-defers-nothing.sh). The wait is
+ * bounded for a reader stopped by a debugger, and for what no hook sees
+ * (a userfaultfd made with the syscall instruction itself); after it the
+ * replacement goes ahead, as it would without the library. A pid that is not ours is a mark a forked child inherited
  * from a thread that does not exist there: never waited for. What no hook
  * sees (a raw close or dup2) is not covered: README Known limits.
  */

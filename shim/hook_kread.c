@@ -1425,6 +1425,9 @@ NB_EXPORT int ioctl(int fd, unsigned long req, ...)
 	va_start(ap, req);
 	unsigned long arg = va_arg(ap, unsigned long);
 	va_end(ap);
+	/* A userfaultfd made or set up: deferral ends first (sigguard.c). */
+	if (NB_UNLIKELY(NB_UFFD_IOCTL(req)))
+		nb_sigguard_uffd();
 	KX(M(arg, _IOC_DIR(req) != _IOC_NONE && _IOC_SIZE(req) != 0 ? _IOC_SIZE(req) : 256));
 	return NB_CALL(ioctl, (int)SYS(SYS_ioctl, fd, req, arg), fd, req, arg);
 }

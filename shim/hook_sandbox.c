@@ -167,6 +167,15 @@ __attribute__((used)) long nb_syscall_seen(long nr, long a1, long a2, long a3, l
 			return nb_term_rt_sigaction((int)a1, (const void *)a2, (void *)a3, a4);
 		break;
 	}
+	case SYS_userfaultfd:
+		/* No libc wrapper in glibc 2.36: this is how programs make one
+		 * (sigguard.c "uffd"). */
+		nb_sigguard_uffd();
+		break;
+	case SYS_ioctl:
+		if (NB_UFFD_IOCTL(a2))
+			nb_sigguard_uffd();
+		break;
 	case SYS_exit_group:
 		/* The way out without exit(3) or _exit(2): the report first. */
 		nb_exit_report();
@@ -209,7 +218,7 @@ __asm__(".text\n"
 	NB_SEEN(SYS_rt_sigprocmask) NB_SEEN(SYS_rt_sigaction) NB_SEEN(SYS_fork)
 	NB_SEEN(SYS_close_range) NB_SEEN(SYS_munmap) NB_SEEN(SYS_mmap)
 	NB_SEEN(SYS_mremap) NB_SEEN(SYS_madvise) NB_SEEN(SYS_mprotect) NB_SEEN(SYS_pkey_mprotect)
-	NB_SEEN(SYS_exit_group)
+	NB_SEEN(SYS_exit_group) NB_SEEN(SYS_userfaultfd) NB_SEEN(SYS_ioctl)
 	"	jmp nb_raw_syscall\n"
 	"1:	movq nb_syscall_sixth@gottpoff(%rip), %r11\n"
 	"	movq 8(%rsp), %rax\n"

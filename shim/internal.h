@@ -907,7 +907,7 @@ void nb_fault_uninstall(void); /* the program's actions back, for good */
 /* Can a touch of a guarded page still reach the trampoline (sigguard.c)?
  * A mask that blocks SIGSEGV anywhere, or a disposition changed behind
  * the library, stops deferral for good, every phantom filled first. */
-enum { NB_GUARD_NONE = 0, NB_GUARD_MASK, NB_GUARD_DISPOSITION, NB_GUARD_HANDLER };
+enum { NB_GUARD_NONE = 0, NB_GUARD_MASK, NB_GUARD_DISPOSITION, NB_GUARD_HANDLER, NB_GUARD_UFFD };
 /* At start-up: the mask in force; a handler found with SIGSEGV in its
  * mask (sigview.c) counts as such a mask. */
 void nb_sigguard_init(bool handler_masks_segv);
@@ -925,6 +925,12 @@ bool nb_sigguard_allows(void);
 /* After publishing one: is it still allowed (else fill it)? */
 bool nb_sigguard_recheck(void);
 const char *nb_sigguard_reason(void); /* NULL while deferral is allowed */
+/* The process makes, or sets up, a userfaultfd (before the call): every
+ * phantom filled, none made again in this process (sigguard.c). */
+void nb_sigguard_uffd(void);
+/* An ioctl request of userfaultfd's (type 0xAA: USERFAULTFD_IOC_NEW on
+ * /dev/userfaultfd, UFFDIO_API, UFFDIO_REGISTER, ...). */
+#define NB_UFFD_IOCTL(req) ((((unsigned long)(req)) >> 8 & 0xff) == 0xAA)
 /* A section in which the library holds a phantom entry: asynchronous
  * signals blocked, so no handler on this thread waits for it. Nests. */
 void nb_crit_enter(void);

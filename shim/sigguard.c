@@ -2,7 +2,8 @@
  * sigguard.c - can a touch of a guarded page still reach the trampoline?
  *
  * Owns: the answer to "may a new phantom be made now", as far as signal
- * delivery is concerned, and the critical sections in which the library
+ * delivery (and a program serving its own page faults) is concerned, and
+ * the critical sections in which the library
  * holds a phantom entry with the program's asynchronous signals blocked.
  * Must not: allocate, lock, or make a system call on the hooks' fast path
  * while nothing of this matters (no phantom, no armed read).
@@ -36,6 +37,28 @@
  * its phantom, then looks at the flag (nb_sigguard_recheck) and fills it
  * if the flag went up. With sequentially consistent operations on both
  * sides at least one of them sees the other.
+ *
+ * A program that serves its own page faults (userfaultfd(2)) stops
+ * deferral the same way, for good ("uffd" below): a copy into its memory
+ * - the edges a deferred read reads into the buffer while it holds the
+ * source number (fdtab.c), the fill of a touched phantom - can wait for
+ * the program's fault thread, and that thread may be waiting for the
+ * library: in a close of the number the read holds (2 s, then the read
+ * could return the bytes of the file opened on it next), or inside the
+ * trampoline, touching a phantom whose fill waits for itself (forever).
+ * Which memory is registered, when, and which thread serves it cannot be
+ * known, so the rule is per process: once the process makes a
+ * userfaultfd or sets one up, every phantom is filled and none is made
+ * again. Every user must make UFFDIO_API on its descriptor before
+ * UFFDIO_REGISTER, and before a registration no copy into its memory can
+ * wait: filled before the first such call, no phantom meets a registered
+ * page. The hooks that see it: ioctl (type 0xAA: USERFAULTFD_IOC_NEW on
+ * /dev/userfaultfd, UFFDIO_API, UFFDIO_REGISTER), and syscall() for
+ * SYS_userfaultfd and SYS_ioctl (glibc 2.36 has no userfaultfd wrapper).
+ * A fork inherits the flag with the memory (a child may inherit
+ * registrations, UFFD_FEATURE_EVENT_FORK); exec starts a new one, whose
+ * memory no earlier userfaultfd serves. Not seen: a userfaultfd made and
+ * set up with the syscall instruction itself (README Known limits).
  *
  * Critical sections (nb_crit_enter/leave): a phantom entry held by a
  * thread (phantom.c claim) must never be waited for by a signal handler
@@ -101,6 +124,8 @@ const char *nb_sigguard_reason(void)
 		return "SIGSEGV's disposition was changed behind the library";
 	case NB_GUARD_HANDLER:
 		return "a signal handler runs with SIGSEGV blocked";
+	case NB_GUARD_UFFD:
+		return "the program serves its own page faults (userfaultfd)";
 	default:
 		return atomic_load(&blocked_calls) ? "a call waits with SIGSEGV blocked" : NULL;
 	}
@@ -181,6 +206,27 @@ void nb_sigguard_call_end(bool began)
 {
 	if (began)
 		atomic_fetch_sub(&blocked_calls, 1);
+}
+
+/* Before a call that makes or sets up a userfaultfd ("uffd" above): the
+ * check that deferral may go on is the one every deferred read makes
+ * already (nb_sigguard_allows, nb_sigguard_recheck). Raised even while
+ * the hooks do nothing yet (before init): the flag is one store, and a
+ * deferral that begins later must not miss it. Once any reason has
+ * stopped deferral, every phantom was filled and none is made: nothing
+ * more to do (later UFFDIO_COPY calls cost one load). */
+void nb_sigguard_uffd(void)
+{
+	if (atomic_load(&blocked_for_good) != 0)
+		return;
+	int saved = errno;
+	if (atomic_load_explicit(&nb_g.active, memory_order_relaxed)) {
+		stop_for_good(NB_GUARD_UFFD);
+	} else {
+		int none = 0;
+		atomic_compare_exchange_strong(&blocked_for_good, &none, NB_GUARD_UFFD);
+	}
+	errno = saved;
 }
 
 /* From the trampoline, about to run the program's own SIGSEGV handler

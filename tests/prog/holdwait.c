@@ -3,6 +3,7 @@
  * of the program, and that thread closes the source number first.
  *
  *   holdwait uffd|uffd-reopen [TURN]     in an empty scratch directory
+ *   holdwait late-syscall|late-dev|late-fork|late-exec
  *
  * The buffer lives in memory the program serves itself (userfaultfd(2),
  * missing-page mode): when the kernel copies into a page that is not
@@ -26,6 +27,24 @@
  *                one after 40 turns: with library defaults the first read
  *                the library defers is number 2.
  *
+ * late-*: the program makes its userfaultfd only after LATE_TURNS reads
+ * into the (then ordinary) buffer, registers it and goes on: 40 more
+ * reads with the first page dropped before each, then the trap read with
+ * the close and reopen (as uffd-reopen). After each read the buffer is
+ * looked at for a guarded (PROT_NONE) part - plainly never; preloaded,
+ * before the userfaultfd, the library's phantom - and the counts go to
+ * stderr ("before: guarded reads=N", "after: guarded reads=N"):
+ *   late-syscall  made with syscall(SYS_userfaultfd), then UFFDIO_API
+ *   late-dev      made with open(/dev/userfaultfd) + USERFAULTFD_IOC_NEW
+ *   late-fork     (as late-syscall) the 40 reads are made by a child
+ *                 forked after the registration ("child: guarded
+ *                 reads=N"), the trap read by the parent after it
+ *   late-exec     (as late-syscall) and a child forked then, which execs
+ *                 this program again ("loop": copies f.bin to loop.bin
+ *                 and prints "exec: guarded reads=N" - a new process,
+ *                 which no userfaultfd serves)
+ * stderr also has "pid=N" (the process whose report counts).
+ *
  * stdout: the trap read's return value and errno, whether its bytes are
  * the file's, whether the close took more than 500 ms, and the next
  * read's result (EBADF: the number is closed). Exit status 0.
@@ -42,6 +61,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -58,6 +78,8 @@ static int every;          /* the first page is dropped before every read */
 static volatile int trap, stop;
 static volatile long close_ms = -1;
 static volatile int close_rc = 1;
+
+#define LATE_TURNS 20
 
 static void die(const char *what)
 {
@@ -103,10 +125,83 @@ static void *faults(void *arg)
 	return NULL;
 }
 
+/* A userfaultfd for this process, set up (UFFDIO_API), the region
+ * registered for missing pages. */
+static void setup_uffd(char *region, size_t len, int dev)
+{
+	if (dev) {
+		int d = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+		if (d < 0)
+			die("/dev/userfaultfd");
+		uffd = ioctl(d, USERFAULTFD_IOC_NEW, O_CLOEXEC | O_NONBLOCK);
+		close(d);
+	} else {
+		uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	}
+	if (uffd < 0)
+		die("userfaultfd");
+	struct uffdio_api api = { .api = UFFD_API };
+	if (ioctl(uffd, UFFDIO_API, &api) != 0)
+		die("UFFDIO_API");
+	struct uffdio_register reg = {
+		.range = { .start = (uintptr_t)region, .len = len },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+	if (ioctl(uffd, UFFDIO_REGISTER, &reg) != 0)
+		die("UFFDIO_REGISTER");
+}
+
+/* turns reads of CH from src into buf, each written to out; the first
+ * page of region dropped before each if drop. Returns how many of the
+ * reads left a guarded part in the buffer's whole pages. */
+static int copy_turns(int turns, int out, char *region, char *buf, int drop)
+{
+	int g = 0;
+	for (int turn = 0; turn < turns; turn++) {
+		if (drop && madvise(region, PG, MADV_DONTNEED) != 0)
+			die("madvise");
+		ssize_t r = read(src, buf, CH);
+		if (r != CH) {
+			fprintf(stderr, "turn %d: read %zd\n", turn, r);
+			die("read");
+		}
+		if (guarded(region + PG, CH - PG) == 1)
+			g++;
+		if (write(out, buf, CH) != CH)
+			die("write out");
+	}
+	return g;
+}
+
+/* late-exec's child: a fresh copy loop in a new process. */
+static int loop(void)
+{
+	src = open("f.bin", O_RDONLY);
+	int out = open("loop.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	char *region = mmap(NULL, CH + 2 * PG, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (src < 0 || out < 0 || region == MAP_FAILED)
+		die("loop");
+	int seen = copy_turns((int)(FSZ / CH), out, region, region + 512, 0);
+	fprintf(stderr, "exec: guarded reads=%d\n", seen);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && strcmp(argv[1], "loop") == 0)
+		return loop();
+	const char *late = argc == 2 && strncmp(argv[1], "late-", 5) == 0 ? argv[1] + 5 : NULL;
+	if (late != NULL) {
+		if (strcmp(late, "syscall") != 0 && strcmp(late, "dev") != 0 &&
+		    strcmp(late, "fork") != 0 && strcmp(late, "exec") != 0)
+			late = NULL;
+		else
+			argv[1] = "uffd-reopen";
+	}
 	if (argc < 2 || (strcmp(argv[1], "uffd") != 0 && strcmp(argv[1], "uffd-reopen") != 0)) {
-		fprintf(stderr, "usage: holdwait uffd|uffd-reopen [TURN]\n");
+		fprintf(stderr, "usage: holdwait uffd|uffd-reopen [TURN]\n"
+				"       holdwait late-syscall|late-dev|late-fork|late-exec\n");
 		return 2;
 	}
 	reopen = strcmp(argv[1], "uffd-reopen") == 0;
@@ -143,35 +238,56 @@ int main(int argc, char **argv)
 	char *region = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (region == MAP_FAILED)
 		die("mmap");
-	uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	if (uffd < 0)
-		die("userfaultfd");
-	struct uffdio_api api = { .api = UFFD_API };
-	if (ioctl(uffd, UFFDIO_API, &api) != 0)
-		die("UFFDIO_API");
-	struct uffdio_register reg = {
-		.range = { .start = (uintptr_t)region, .len = len },
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
-	};
-	if (ioctl(uffd, UFFDIO_REGISTER, &reg) != 0)
-		die("UFFDIO_REGISTER");
+	fprintf(stderr, "pid=%d\n", (int)getpid());
+	char *buf = region + 512;
+	uint64_t off = 0;
+	if (late != NULL) {
+		int seen = copy_turns(LATE_TURNS, out, region, buf, 0);
+		fprintf(stderr, "before: guarded reads=%d\n", seen);
+		off += (uint64_t)LATE_TURNS * CH;
+		trap_turn = 40;
+		every = 1;
+	}
+	setup_uffd(region, len, late != NULL && strcmp(late, "dev") == 0);
 	pthread_t t;
 	pthread_create(&t, NULL, faults, NULL);
 
-	char *buf = region + 512;
-	uint64_t off = 0;
-	for (int turn = 0; turn < trap_turn; turn++) {
-		if (every && madvise(region, PG, MADV_DONTNEED) != 0)
-			die("madvise");
-		ssize_t r = read(src, buf, CH);
-		if (r != CH) {
-			fprintf(stderr, "turn %d: read %zd\n", turn, r);
-			die("read");
+	if (late != NULL && strcmp(late, "exec") == 0) {
+		/* A child of a process with a userfaultfd, which execs. */
+		pid_t c = fork();
+		if (c < 0)
+			die("fork");
+		if (c == 0) {
+			execl("/proc/self/exe", "holdwait", "loop", (char *)NULL);
+			_exit(127);
 		}
-		if (write(out, buf, CH) != CH)
-			die("write out");
-		off += CH;
+		int st;
+		if (waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			die("loop child");
 	}
+	if (late != NULL && strcmp(late, "fork") == 0) {
+		/* The reads in a child forked after the registration: its
+		 * pages are not registered (no UFFD_FEATURE_EVENT_FORK), the
+		 * program's memory is the parent's copy. */
+		fflush(stderr);
+		pid_t c = fork();
+		if (c < 0)
+			die("fork");
+		if (c == 0) {
+			int seen = copy_turns(trap_turn, out, region, buf, every);
+			fprintf(stderr, "child: guarded reads=%d\n", seen);
+			fflush(stderr);
+			_exit(0);
+		}
+		int st;
+		if (waitpid(c, &st, 0) != c || !WIFEXITED(st) || WEXITSTATUS(st) != 0)
+			die("fork child");
+	} else {
+		int seen = copy_turns(trap_turn, out, region, buf, every);
+		if (late != NULL)
+			fprintf(stderr, "after: guarded reads=%d\n", seen);
+	}
+	off += (uint64_t)trap_turn * CH;
 	/* The first page goes back; the fault thread closes the number on
 	 * the next fault: in the next read's copy. */
 	if (madvise(region, PG, MADV_DONTNEED) != 0)
