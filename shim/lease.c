@@ -273,10 +273,16 @@ static void mine_reset(void)
 }
 
 /* The thread's own: F_UNLCK, then the number goes. */
+/* The close itself lets go of the lease (the last reference to the open
+ * file description goes: __fput -> locks_remove_file), so the writer the
+ * break held goes on only once no descriptor of ours names the file. An
+ * F_UNLCK before the close let it go on first: if this thread was then
+ * kept off the CPU, the program could close the file, find itself its
+ * only opener, and still have F_SETLEASE F_WRLCK fail with EAGAIN on our
+ * reopen (tests/integration/34-lease-table.sh, last-chunk-break-idle). */
 static void release_here(int fd)
 {
 	int i = rec_of_fd(fd);
-	nb_sys_fcntl(fd, F_SETLEASE, F_UNLCK);
 	if (i >= 0)
 		atomic_store(&mine[i].fd, -1);
 	atomic_fetch_sub(&held, 1);

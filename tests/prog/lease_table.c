@@ -18,6 +18,11 @@
  *                     program closed both files no descriptor names the
  *                     source any more, and - its only opener again - the
  *                     program gets a write lease on it (F_SETLEASE F_WRLCK)
+ *   last-chunk-break-idle  the same, and before the change every other
+ *                     thread of the process is put to SCHED_IDLE (the
+ *                     caller keeps the CPU busy): a thread that lets go
+ *                     of the source late, after the writer went on, still
+ *                     holds it when the write lease is asked for
  *   many-breaks       300 sources, each with its last chunk read and not
  *                     yet written when another process overwrites them all;
  *                     then every chunk is written and every source closed:
@@ -35,10 +40,12 @@
 
 #include <dirent.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/signalfd.h>
+#include <sys/syscall.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -146,6 +153,25 @@ static void other_overwrite(const char *path, off_t off, size_t len)
 	other_run(&oth, cmd);
 }
 
+static bool idle_others; /* last-chunk-break-idle */
+
+/* Every thread of this process but the caller to SCHED_IDLE. */
+static void make_others_idle(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	if (d == NULL)
+		die("opendir task");
+	pid_t me = (pid_t)syscall(SYS_gettid);
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		pid_t t = (pid_t)atoi(e->d_name);
+		struct sched_param sp = { 0 };
+		if (t > 0 && t != me && sched_setscheduler(t, SCHED_IDLE, &sp) != 0)
+			die("sched_setscheduler");
+	}
+	closedir(d);
+}
+
 static void copy(const char *src, const char *dst, int change_at)
 {
 	int in = open(src, O_RDONLY), out = open(dst, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -155,8 +181,11 @@ static void copy(const char *src, const char *dst, int change_at)
 	int n = 0;
 	ssize_t r;
 	while ((r = read(in, buf, CHUNK)) > 0) {
-		if (++n == change_at)
+		if (++n == change_at) {
+			if (idle_others)
+				make_others_idle();
 			other_overwrite(src, 0, FILE_SIZE);
+		}
 		if (write(out, buf, (size_t)r) != r)
 			die("write");
 	}
@@ -306,6 +335,10 @@ int main(int argc, char **argv)
 	const char *sc = argc > 1 ? argv[1] : "";
 	if (strcmp(sc, "last-chunk-break") == 0)
 		last_chunk_break();
+	else if (strcmp(sc, "last-chunk-break-idle") == 0) {
+		idle_others = true;
+		last_chunk_break();
+	}
 	else if (strcmp(sc, "many-breaks") == 0)
 		many_breaks();
 	else if (strcmp(sc, "fork-child") == 0)
