@@ -679,7 +679,19 @@ static bool break_here(int fd)
 	 * the file gets the bytes as read, then the writer may go on. */
 	if (!nb_backing_lease_taken_out(fd, &dev, &ino)) {
 		/* Its slot let go of it already (queued in drops[], closed
-		 * when the thread wakes): the writer need not wait for that. */
+		 * when the thread wakes): closed now, so that the writer goes
+		 * on with no descriptor of ours left (release_here). The
+		 * handler runs only while the thread sleeps, never inside
+		 * run_drops, so the entry is still there - unless the slot is
+		 * about to queue it: then it is only unlocked here, and closed
+		 * when the thread wakes. */
+		for (int i = 0; i < NB_LEASE_MAX; i++) {
+			if (atomic_load(&drops[i]) == fd + 1) {
+				release_here(fd);
+				atomic_store(&drops[i], 0);
+				return true;
+			}
+		}
 		nb_sys_fcntl(fd, F_SETLEASE, F_UNLCK);
 		return true;
 	}

@@ -50,6 +50,23 @@ test_a_break_of_the_last_chunk_leaves_no_descriptor_of_the_source_open_on_a_busy
 	stop hog
 }
 
+# A guard (passes before the change too): the source closed before its
+# end, then changed by another process while the library's threads are
+# idle on a busy CPU - the lease the closed slot queued for the lease
+# thread to let go of must not make the program's write lease fail.
+test_a_source_closed_early_then_changed_leaves_no_descriptor_open_on_a_busy_cpu() {
+	serve hog taskset -c 0 sh -c 'while :; do :; done'
+	mkdir plain shim
+	(cd plain && taskset -c 0 "$LT" closed-break-idle > ../plain.out 2> ../plain.err) ||
+		fail "plain run failed"
+	(cd shim && taskset -c 0 env LD_PRELOAD="$PRELOAD" NOBOUNCE_STATS="$T/stats.json" \
+		"$LT" closed-break-idle > ../shim.out 2> ../shim.err) || fail "preloaded run failed"
+	stop hog
+	assert_grep '^write lease on the source: 0 $' plain.out
+	diff plain.out shim.out >&2 || fail "output differs"
+	[ "$(counter leases_taken)" -ge 1 ] || fail "no lease was taken"
+}
+
 test_breaks_of_many_sources_leave_no_descriptor_open_once_they_are_closed() {
 	same_as_plain many-breaks
 	broke_a_lease 100

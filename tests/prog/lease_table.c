@@ -23,6 +23,9 @@
  *                     caller keeps the CPU busy): a thread that lets go
  *                     of the source late, after the writer went on, still
  *                     holds it when the write lease is asked for
+ *   closed-break-idle  three of the four chunks copied, the source closed
+ *                     (not read to its end), the other threads put to
+ *                     SCHED_IDLE, then the change, then the write lease
  *   many-breaks       300 sources, each with its last chunk read and not
  *                     yet written when another process overwrites them all;
  *                     then every chunk is written and every source closed:
@@ -223,6 +226,30 @@ static void last_chunk_break(void)
 	close(fd);
 }
 
+static void closed_break_idle(void)
+{
+	make_file("src.bin", FILE_SIZE);
+	int in = open("src.bin", O_RDONLY), out = open("dst.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	char *buf = malloc(CHUNK);
+	if (in < 0 || out < 0 || buf == NULL)
+		die("open");
+	for (int n = 0; n < 3; n++)
+		if (read(in, buf, CHUNK) != CHUNK || write(out, buf, CHUNK) != CHUNK)
+			die("copy");
+	free(buf);
+	close(in);
+	close(out);
+	make_others_idle();
+	other_overwrite("src.bin", 0, FILE_SIZE);
+	print_file("dst.bin");
+	int fd = open("src.bin", O_RDONLY);
+	int r = fcntl(fd, F_SETLEASE, F_WRLCK);
+	printf("write lease on the source: %d %s\n", r, r ? strerror(errno) : "");
+	if (r == 0)
+		fcntl(fd, F_SETLEASE, F_UNLCK);
+	close(fd);
+}
+
 static void many_breaks(void)
 {
 	enum { N = 300 };
@@ -339,6 +366,8 @@ int main(int argc, char **argv)
 		idle_others = true;
 		last_chunk_break();
 	}
+	else if (strcmp(sc, "closed-break-idle") == 0)
+		closed_break_idle();
 	else if (strcmp(sc, "many-breaks") == 0)
 		many_breaks();
 	else if (strcmp(sc, "fork-child") == 0)
