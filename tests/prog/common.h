@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -143,6 +144,221 @@ static inline void other_run(struct other *o, const char *cmd)
 {
 	other_post(o, cmd);
 	other_wait(o);
+}
+
+/* ---- what the programs print about bytes ---- */
+
+/* FNV-1a (64 bit) over n bytes, continued from h: the "sum"/"hash" the
+ * programs print. Start one with FNV1A_INIT (FNV's offset basis) or, for
+ * the sums the hazard programs print, with SUM_INIT: those have always
+ * started from this value (the basis short of its last digit), and a
+ * printed sum must not change. */
+#define FNV1A_INIT 0xcbf29ce484222325ull
+#define SUM_INIT 1469598103934665603ull
+
+static inline uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static inline uint64_t sum_bytes(const void *p, size_t n)
+{
+	return fnv1a(SUM_INIT, p, n);
+}
+
+/* Size and sum (SUM_INIT) of a file, read with raw system calls (nothing
+ * preloaded sees them). -1 with errno if it cannot be opened. */
+static inline int raw_file_hash(const char *path, long long *bytes, uint64_t *hash)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	static unsigned char b[1 << 16];
+	uint64_t h = SUM_INIT;
+	long long n = 0;
+	long r;
+	while ((r = syscall(SYS_read, fd, b, sizeof b)) > 0) {
+		h = fnv1a(h, b, (size_t)r);
+		n += r;
+	}
+	syscall(SYS_close, fd);
+	*bytes = n;
+	*hash = h;
+	return 0;
+}
+
+/* Short names of the errors a send on a lost connection reports; any
+ * other is printed as strerror() says it. */
+static inline const char *ename(int e)
+{
+	switch (e) {
+	case 0: return "0";
+	case EPIPE: return "EPIPE";
+	case ECONNRESET: return "ECONNRESET";
+	case EAGAIN: return "EAGAIN";
+	default: return strerror(e);
+	}
+}
+
+/* ---- files with known contents ---- */
+
+/*
+ * Setup helpers that cannot go on when a call fails say which (perror)
+ * and exit with status 2, as the programs' own die() does.
+ */
+static inline void setup_died(const char *what)
+{
+	perror(what);
+	exit(2);
+}
+
+/* All of p to fd; a write interrupted by a signal is made again. */
+static inline void write_all_or_die(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			setup_died("write");
+		c += w;
+		n -= (size_t)w;
+	}
+}
+
+/* splitmix64: the pattern word number x of a source (no two alike). */
+static inline uint64_t splitmix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* xorshift32 from a seed: byte i of a seeded file is the low byte of the
+ * (i+1)-th step, or-ed with `set` (1 keeps zero bytes out: a zero then
+ * shows a page that was never filled). */
+static inline uint32_t xs32_start(unsigned seed)
+{
+	return 2654435761u * (seed + 1);
+}
+
+static inline uint32_t xs32_next(uint32_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 17;
+	*x ^= *x << 5;
+	return *x;
+}
+
+static inline void xs32_file(const char *path, unsigned seed, size_t len, unsigned char set)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		setup_died("create");
+	static char b[65536];
+	uint32_t x = xs32_start(seed);
+	for (size_t done = 0; done < len;) {
+		size_t n = len - done < sizeof b ? len - done : sizeof b;
+		for (size_t i = 0; i < n; i++)
+			b[i] = (char)(xs32_next(&x) | set);
+		if (write(fd, b, n) != (ssize_t)n)
+			setup_died("write src");
+		done += n;
+	}
+	close(fd);
+}
+
+/* A file of `size` bytes, byte i being (i * 131 + i / 4099) & 0xff: no
+ * short period, so a byte from the wrong place shows. 0, or -1 with
+ * errno. */
+static inline int slow_pattern_file(const char *path, size_t size)
+{
+	unsigned char *b = malloc(size);
+	if (b == NULL)
+		return -1;
+	for (size_t i = 0; i < size; i++)
+		b[i] = (unsigned char)((i * 131u + i / 4099u) & 0xff);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int ok = fd >= 0 && write(fd, b, size) == (ssize_t)size && close(fd) == 0;
+	free(b);
+	return ok ? 0 : -1;
+}
+
+/* A file of `size` bytes (a multiple of 64 KiB) in 64 KiB blocks, byte j
+ * of block i being (i * 131 + j * 7) & 0xff. 0, or -1 with errno. */
+static inline int block_pattern_file(const char *path, size_t size)
+{
+	static unsigned char b[1 << 16];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		return -1;
+	for (unsigned i = 0; i < size / sizeof b; i++) {
+		for (unsigned j = 0; j < sizeof b; j++)
+			b[j] = (unsigned char)(i * 131 + j * 7);
+		if (write(fd, b, sizeof b) != (ssize_t)sizeof b) {
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+/*
+ * Files of words that name themselves: every 8-byte word of file `id`
+ * (1 or 2) is id << 56 | its offset. A copy that took bytes from the
+ * wrong file, the wrong place or twice shows in the words it holds.
+ * id_file() writes one of `size` bytes and returns it opened to read.
+ */
+#define ID_OFF_MASK ((1ull << 56) - 1)
+
+static inline int id_file(const char *path, uint64_t id, uint64_t size)
+{
+	int f = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	uint64_t *w = malloc(1u << 20);
+	if (f < 0 || w == NULL)
+		setup_died("make");
+	for (uint64_t o = 0; o < size; o += 1u << 20) {
+		for (size_t i = 0; i < (1u << 17); i++)
+			w[i] = id << 56 | (o + i * 8);
+		if (write(f, w, 1u << 20) != 1 << 20)
+			setup_died("write");
+	}
+	free(w);
+	close(f);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		setup_died("open");
+	return fd;
+}
+
+/* Checks a stream of such words: each file's words must come in order
+ * (or start again at offset 0); counts the wrong ones and names the
+ * first three on stderr. */
+struct id_check {
+	uint64_t next[3];
+	unsigned long bad;
+};
+
+static inline void id_check_words(struct id_check *c, const uint64_t *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned id = (unsigned)(w[i] >> 56);
+		uint64_t off = w[i] & ID_OFF_MASK;
+		if (id < 1 || id > 2 || (off != c->next[id] && off != 0)) {
+			if (c->bad++ < 3)
+				fprintf(stderr, "bad word: id %u offset %llu\n", id,
+					(unsigned long long)off);
+			if (id < 1 || id > 2)
+				continue;
+		}
+		c->next[id] = off + 8;
+	}
 }
 
 #endif

@@ -50,28 +50,6 @@ static void die(const char *what)
 	exit(2);
 }
 
-static void make_file(const char *path, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0)
-		die("create");
-	static char b[65536];
-	uint32_t x = 2654435761u;
-	for (size_t done = 0; done < len;) {
-		size_t n = len - done < sizeof b ? len - done : sizeof b;
-		for (size_t i = 0; i < n; i++) {
-			x ^= x << 13;
-			x ^= x >> 17;
-			x ^= x << 5;
-			b[i] = (char)(x | 1);
-		}
-		if (write(fd, b, n) != (ssize_t)n)
-			die("write src");
-		done += n;
-	}
-	close(fd);
-}
-
 static void report(const char *path)
 {
 	int fd = open(path, O_RDONLY);
@@ -92,19 +70,6 @@ static void report(const char *path)
 	}
 	printf("%s: %zu bytes, sum %016llx, X %zu\n", path, have, (unsigned long long)h, xs);
 	free(m);
-}
-
-static void write_all(int fd, const char *b, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, b, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			die("write");
-		b += w;
-		n -= (size_t)w;
-	}
 }
 
 /* Exactly n bytes from the pipe, in as many reads as it takes. */
@@ -146,7 +111,7 @@ static void send_file(void)
 	char *b = mem + 4096;
 	ssize_t n;
 	while ((n = read(src, b, CHUNK)) > 0)
-		write_all(p[1], b, (size_t)n);
+		write_all_or_die(p[1], b, (size_t)n);
 	close(src);
 	free(mem);
 }
@@ -166,7 +131,7 @@ static void copy_back(void (*before_last)(void))
 			fprintf(stderr, "probe act guarded=%d\n", guarded(rbuf, CHUNK));
 			before_last();
 		}
-		write_all(dst, rbuf, n);
+		write_all_or_die(dst, rbuf, n);
 	}
 	close(dst);
 }
@@ -192,7 +157,7 @@ int main(int argc, char **argv)
 	if (argc != 2)
 		return 2;
 	scen = argv[1];
-	make_file("src.bin", SIZE);
+	xs32_file("src.bin", 0, SIZE, 1);
 	if (pipe(p) != 0)
 		die("pipe");
 	fcntl(p[1], F_SETPIPE_SZ, (int)SIZE);
@@ -209,13 +174,13 @@ int main(int argc, char **argv)
 			ssize_t n = read(src, wb, CHUNK);
 			if (n <= 0)
 				break;
-			write_all(p[1], wb, (size_t)n);
+			write_all_or_die(p[1], wb, (size_t)n);
 			size_t k = read_chunk(p[0], rbuf, (size_t)n);
 			if (i == NCHUNK - 1) {
 				fprintf(stderr, "probe act guarded=%d\n", guarded(rbuf, CHUNK));
 				overwrite();
 			}
-			write_all(dst, rbuf, k);
+			write_all_or_die(dst, rbuf, k);
 		}
 		close(src);
 		close(dst);

@@ -58,29 +58,14 @@ static void die(const char *what)
 	exit(3);
 }
 
-static uint64_t fnv(uint64_t h, const unsigned char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	return h;
-}
-
 static void print_file(const char *label, const char *path)
 {
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY);
-	if (fd < 0) {
+	long long n;
+	uint64_t h;
+	if (raw_file_hash(path, &n, &h) != 0) {
 		printf("%s: cannot open\n", label);
 		return;
 	}
-	static unsigned char b[1 << 16];
-	uint64_t h = 1469598103934665603ull;
-	long long n = 0;
-	long r;
-	while ((r = syscall(SYS_read, fd, b, sizeof b)) > 0) {
-		h = fnv(h, b, (size_t)r);
-		n += r;
-	}
-	syscall(SYS_close, fd);
 	printf("%s bytes %lld hash %016llx\n", label, n, (unsigned long long)h);
 }
 
@@ -178,7 +163,7 @@ static int sc_srcwrite(const char *how)
 	printf("errno after %d\n", errno == MARK ? -1 : errno);
 	k = write(out, buf, (size_t)last);
 	result("write the buffer", k, errno);
-	printf("buf hash %016llx\n", (unsigned long long)fnv(1469598103934665603ull, buf, CHUNK));
+	printf("buf hash %016llx\n", (unsigned long long)sum_bytes(buf, CHUNK));
 	print_file("out.bin", "out.bin");
 	print_file("src.bin", "src.bin");
 	return 0;

@@ -52,25 +52,10 @@ static void die(const char *what)
 	exit(2);
 }
 
-static uint64_t sum(const unsigned char *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	return h;
-}
-
 static void make_file(const char *path, size_t size)
 {
-	unsigned char *b = malloc(size);
-	if (b == NULL)
-		die("malloc");
-	for (size_t i = 0; i < size; i++)
-		b[i] = (unsigned char)((i * 131u + i / 4099u) & 0xff);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || write(fd, b, size) != (ssize_t)size || close(fd) != 0)
+	if (slow_pattern_file(path, size) != 0)
 		die("make");
-	free(b);
 }
 
 /* Descriptors of this process (any thread's table that /proc/self/fd
@@ -175,7 +160,7 @@ static void print_file(const char *path)
 	ssize_t n = b == NULL ? -1 : read(fd, b, (size_t)st.st_size);
 	close(fd);
 	printf("%s: %zd bytes, sum %016llx\n", path, n,
-	       (unsigned long long)sum(b, n > 0 ? (size_t)n : 0));
+	       (unsigned long long)sum_bytes(b, n > 0 ? (size_t)n : 0));
 	free(b);
 }
 

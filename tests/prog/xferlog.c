@@ -48,6 +48,8 @@ void nb_fd_note_lost_err(int fd, int err)
 #include <sys/time.h>
 #include <sys/wait.h>
 
+#include "common.h"
+
 #define K 1024
 #define M (1024 * 1024)
 #define SRC_LEN (8 * M)
@@ -89,16 +91,6 @@ static void die(const char *what)
 	_exit(99);
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-#define FNV0 0xcbf29ce484222325ULL
 
 static const char *en(int e)
 {
@@ -426,14 +418,14 @@ static struct peer reader(int fd, int others_to_close[], int nclose, int go, int
 		if (delay_ms)
 			usleep((useconds_t)delay_ms * 1000);
 		static unsigned char b[1 << 20];
-		uint64_t h = FNV0, total = 0;
+		uint64_t h = FNV1A_INIT, total = 0;
 		ssize_t r;
 		if (chunk > sizeof b)
 			chunk = sizeof b;
 		while (skip > 0 && (r = read(fd, b, skip < chunk ? skip : chunk)) > 0)
 			skip -= (size_t)r;
 		while ((r = read(fd, b, chunk)) > 0) {
-			h = fnv(h, b, (size_t)r);
+			h = fnv1a(h, b, (size_t)r);
 			total += (uint64_t)r;
 			if (pause_us)
 				usleep((useconds_t)pause_us);
@@ -475,13 +467,13 @@ static void file_report(int fd, const char *what)
 	struct stat st;
 	if (fstat(fd, &st) != 0)
 		die("fstat");
-	uint64_t h = FNV0;
+	uint64_t h = FNV1A_INIT;
 	static unsigned char b[1 << 20];
 	for (off_t o = 0; o < st.st_size;) {
 		ssize_t r = pread(fd, b, sizeof b, o);
 		if (r <= 0)
 			die("pread dst");
-		h = fnv(h, b, (size_t)r);
+		h = fnv1a(h, b, (size_t)r);
 		o += r;
 	}
 	say("%s size=%lld sum=%016llx pos=%lld", what, (long long)st.st_size,
@@ -1030,10 +1022,10 @@ static void eintr_pipe_partial(bool restart, off_t soff)
 	disarm_timer();
 	close(p[1]);
 	static unsigned char b[1 << 20];
-	uint64_t h = FNV0, total = 0;
+	uint64_t h = FNV1A_INIT, total = 0;
 	ssize_t n;
 	while ((n = read(p[0], b, sizeof b)) > 0) {
-		h = fnv(h, b, (size_t)n);
+		h = fnv1a(h, b, (size_t)n);
 		total += (uint64_t)n;
 	}
 	if (soff % 4096 == 0)
