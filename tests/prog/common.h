@@ -1,15 +1,20 @@
 /*
- * common.h - pieces the test programs share.
+ * common.h - pieces the test programs share. One copy of each: a program
+ * that needs one of these uses it rather than a copy of its own. Helpers
+ * that can fail return -1 with errno and leave the reporting to the
+ * program (its own die()), except the setup helpers that say so.
  */
 #ifndef NB_TEST_COMMON_H
 #define NB_TEST_COMMON_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -169,6 +174,16 @@ static inline uint64_t sum_bytes(const void *p, size_t n)
 	return fnv1a(SUM_INIT, p, n);
 }
 
+/* How many of n bytes are not zero. */
+static inline size_t nonzero(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += c[i] != 0;
+	return k;
+}
+
 /* Size and sum (SUM_INIT) of a file, read with raw system calls (nothing
  * preloaded sees them). -1 with errno if it cannot be opened. */
 static inline int raw_file_hash(const char *path, long long *bytes, uint64_t *hash)
@@ -190,6 +205,13 @@ static inline int raw_file_hash(const char *path, long long *bytes, uint64_t *ha
 	return 0;
 }
 
+/* The symbolic name of an errno value ("EPIPE"), "E?" if it has none. */
+static inline const char *errno_name(int e)
+{
+	const char *s = strerrorname_np(e);
+	return s ? s : "E?";
+}
+
 /* Short names of the errors a send on a lost connection reports; any
  * other is printed as strerror() says it. */
 static inline const char *ename(int e)
@@ -201,6 +223,49 @@ static inline const char *ename(int e)
 	case EAGAIN: return "EAGAIN";
 	default: return strerror(e);
 	}
+}
+
+/* ---- calls the scenarios make ---- */
+
+/* In a signal handler: copies `from` to `to`, both from their start, in
+ * 8 read()/write() of 64 KiB through buf - the handler's own copy loop,
+ * made while the interrupted one is inside a call. It stops before the
+ * end of a longer file: its last read is left deferred when preloaded.
+ * Only async-signal-safe calls. */
+static inline void handler_copy_loop(int from, int to, char *buf)
+{
+	lseek(from, 0, SEEK_SET);
+	lseek(to, 0, SEEK_SET);
+	for (int k = 0; k < 8; k++) {
+		ssize_t r = read(from, buf, 65536);
+		if (r <= 0 || write(to, buf, (size_t)r) != r)
+			break;
+	}
+}
+
+/* How many of this process's descriptors (/proc/self/fd: the main
+ * thread's table) name something `match` accepts, given what readlink
+ * says of it; -1 if the directory cannot be read. */
+static inline int count_fds_naming(int (*match)(const char *target))
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return -1;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		char path[300], t[4096];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+		ssize_t k = readlink(path, t, sizeof t - 1);
+		if (k <= 0)
+			continue;
+		t[k] = '\0';
+		n += match(t) != 0;
+	}
+	closedir(d);
+	return n;
 }
 
 /* ---- files with known contents ---- */
@@ -215,19 +280,30 @@ static inline void setup_died(const char *what)
 	exit(2);
 }
 
-/* All of p to fd; a write interrupted by a signal is made again. */
-static inline void write_all_or_die(int fd, const void *p, size_t n)
+/* All of p to fd; a write interrupted by a signal is made again. 0, or
+ * -1 with errno (0 if a write wrote nothing). */
+static inline int write_fully(int fd, const void *p, size_t n)
 {
 	const char *c = p;
 	while (n > 0) {
 		ssize_t w = write(fd, c, n);
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0)
-			setup_died("write");
+		if (w <= 0) {
+			if (w == 0)
+				errno = 0;
+			return -1;
+		}
 		c += w;
 		n -= (size_t)w;
 	}
+	return 0;
+}
+
+static inline void write_all_or_die(int fd, const void *p, size_t n)
+{
+	if (write_fully(fd, p, n) != 0)
+		setup_died("write");
 }
 
 /* splitmix64: the pattern word number x of a source (no two alike). */
@@ -306,6 +382,66 @@ static inline int block_pattern_file(const char *path, size_t size)
 		}
 	}
 	close(fd);
+	return 0;
+}
+
+/* A file of `size` bytes from the LCG x = x * 1103515245 + 12345 started
+ * at seed (byte: bits 16-23), written with raw system calls (nothing
+ * preloaded sees them). 0, or -1 with errno. */
+static inline int lcg_file(const char *path, size_t size, unsigned seed)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		return -1;
+	static unsigned char b[1 << 16];
+	unsigned x = seed;
+	for (size_t done = 0; done < size;) {
+		size_t k = size - done < sizeof b ? size - done : sizeof b;
+		for (size_t i = 0; i < k; i++) {
+			x = x * 1103515245u + 12345u;
+			b[i] = (unsigned char)(x >> 16);
+		}
+		if (syscall(SYS_write, fd, b, k) != (long)k) {
+			syscall(SYS_close, fd);
+			return -1;
+		}
+		done += k;
+	}
+	syscall(SYS_close, fd);
+	return 0;
+}
+
+/* What a whole file holds: its size, sum (sum_bytes), and how many of its
+ * bytes are zero and 'X' (the byte the hazard programs overwrite with). */
+struct file_counts {
+	size_t bytes, zeros, xs;
+	uint64_t sum;
+};
+
+static inline int count_file(const char *path, struct file_counts *c)
+{
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	unsigned char *m = NULL;
+	if (fstat(fd, &st) != 0 || (m = malloc((size_t)st.st_size + 1)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	size_t have = 0;
+	ssize_t r;
+	while ((r = read(fd, m + have, (size_t)st.st_size - have)) > 0)
+		have += (size_t)r;
+	close(fd);
+	memset(c, 0, sizeof *c);
+	for (size_t i = 0; i < have; i++) {
+		c->zeros += m[i] == 0;
+		c->xs += m[i] == 'X';
+	}
+	c->bytes = have;
+	c->sum = sum_bytes(m, have);
+	free(m);
 	return 0;
 }
 

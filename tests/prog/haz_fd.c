@@ -58,24 +58,16 @@ static void die(const char *what)
 }
 
 /* Descriptors naming a file that was deleted (readlink " (deleted)"). */
+static int is_deleted(const char *target)
+{
+	return strstr(target, " (deleted)") != NULL;
+}
+
 static int deleted_open(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	if (d == NULL)
+	int n = count_fds_naming(is_deleted);
+	if (n < 0)
 		die("opendir");
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		char path[300], to[512];
-		snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
-		ssize_t k = readlink(path, to, sizeof to - 1);
-		if (k <= 0)
-			continue;
-		to[k] = '\0';
-		if (strstr(to, " (deleted)") != NULL)
-			n++;
-	}
-	closedir(d);
 	return n;
 }
 

@@ -52,24 +52,10 @@ static void die(const char *what)
 
 static void report(const char *path)
 {
-	int fd = open(path, O_RDONLY);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) != 0)
+	struct file_counts c;
+	if (count_file(path, &c) != 0)
 		die(path);
-	unsigned char *m = malloc((size_t)st.st_size + 1);
-	size_t have = 0;
-	ssize_t r;
-	while ((r = read(fd, m + have, (size_t)st.st_size - have)) > 0)
-		have += (size_t)r;
-	close(fd);
-	uint64_t h = 1469598103934665603ull;
-	size_t xs = 0;
-	for (size_t i = 0; i < have; i++) {
-		h = (h ^ m[i]) * 1099511628211ull;
-		xs += m[i] == 'X';
-	}
-	printf("%s: %zu bytes, sum %016llx, X %zu\n", path, have, (unsigned long long)h, xs);
-	free(m);
+	printf("%s: %zu bytes, sum %016llx, X %zu\n", path, c.bytes, (unsigned long long)c.sum, c.xs);
 }
 
 /* Exactly n bytes from the pipe, in as many reads as it takes. */

@@ -83,24 +83,11 @@ static void stream_bytes(unsigned seed, size_t off, size_t n, unsigned char *out
 /* What a file holds: size, sum, zero bytes and 'X' bytes. */
 static void report(const char *path)
 {
-	int fd = open(path, O_RDONLY);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) != 0)
+	struct file_counts c;
+	if (count_file(path, &c) != 0)
 		die(path);
-	unsigned char *m = malloc((size_t)st.st_size + 1);
-	size_t have = 0;
-	ssize_t r;
-	while ((r = read(fd, m + have, (size_t)st.st_size - have)) > 0)
-		have += (size_t)r;
-	close(fd);
-	size_t zeros = 0, xs = 0;
-	for (size_t i = 0; i < have; i++) {
-		zeros += m[i] == 0;
-		xs += m[i] == 'X';
-	}
-	printf("%s: %zu bytes, sum %016llx, zeros %zu, X %zu\n", path, have,
-	       (unsigned long long)sum_bytes(m, have), zeros, xs);
-	free(m);
+	printf("%s: %zu bytes, sum %016llx, zeros %zu, X %zu\n", path, c.bytes,
+	       (unsigned long long)c.sum, c.zeros, c.xs);
 }
 
 /* A child that copies fd to path, after waiting ms; it closes its copy

@@ -99,15 +99,8 @@ static void probe(const char *what, const void *p, size_t n)
 
 static void write_all(int fd, const unsigned char *p, size_t n)
 {
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			die("write dst");
-		p += w;
-		n -= (size_t)w;
-	}
+	if (write_fully(fd, p, n) != 0)
+		die("write dst");
 }
 
 /* ---- the copy loop ---- */

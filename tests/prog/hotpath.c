@@ -43,22 +43,8 @@ static void print_file(const char *label, const char *path)
 
 static void make_file(const char *path, size_t size)
 {
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0)
+	if (lcg_file(path, size, 12345) != 0)
 		die(path);
-	static unsigned char b[1 << 16];
-	unsigned x = 12345;
-	for (size_t done = 0; done < size;) {
-		size_t k = size - done < sizeof b ? size - done : sizeof b;
-		for (size_t i = 0; i < k; i++) {
-			x = x * 1103515245u + 12345u;
-			b[i] = (unsigned char)(x >> 16);
-		}
-		if (syscall(SYS_write, fd, b, k) != (long)k)
-			die("make_file write");
-		done += k;
-	}
-	syscall(SYS_close, fd);
 }
 
 static int sc_small(const char *src, const char *dst)

@@ -62,28 +62,18 @@ static void make_file(const char *path, size_t size)
  * shows: the main thread's) naming a regular file whose name starts with
  * "src" or "m" - the sources. The library's own others (its log,
  * /proc/self/mem) are listed there too and are not counted. */
+static int is_source(const char *target)
+{
+	const char *base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	return strncmp(base, "src", 3) == 0 || (base[0] == 'm' && base[1] >= '0' && base[1] <= '9');
+}
+
 static int count_fds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	if (d == NULL)
+	int n = count_fds_naming(is_source);
+	if (n < 0)
 		die("opendir");
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		char p[300], t[4096];
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof p, "/proc/self/fd/%s", e->d_name);
-		ssize_t k = readlink(p, t, sizeof t - 1);
-		if (k <= 0)
-			continue;
-		t[k] = '\0';
-		const char *base = strrchr(t, '/');
-		base = base ? base + 1 : t;
-		if (strncmp(base, "src", 3) == 0 || (base[0] == 'm' && base[1] >= '0' && base[1] <= '9'))
-			n++;
-	}
-	closedir(d);
 	return n;
 }
 

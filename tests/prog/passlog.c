@@ -114,12 +114,6 @@ static uint64_t iov_sum(const struct iovec *iov, int cnt, size_t n)
 	return h;
 }
 
-static const char *en(int e)
-{
-	const char *s = strerrorname_np(e);
-	return s ? s : "E?";
-}
-
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void say(const char *fmt, ...)
 {
@@ -141,9 +135,9 @@ static void result(long r, int e, int has_sum, uint64_t sum, const char *fmt, ..
 	va_end(ap);
 	fprintf(logf_, " = %ld", r);
 	if (r < 0)
-		fprintf(logf_, " %s", en(e));
+		fprintf(logf_, " %s", errno_name(e));
 	else if (e != 0)
-		fprintf(logf_, " (errno set to %s)", en(e));
+		fprintf(logf_, " (errno set to %s)", errno_name(e));
 	if (has_sum && r > 0)
 		fprintf(logf_, " sum=%016llx", (unsigned long long)sum);
 	fputc('\n', logf_);
@@ -207,7 +201,7 @@ static void show_stat(int fd, const char *name)
 {
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
-		say("fstat(%s) failed: %s", name, en(errno));
+		say("fstat(%s) failed: %s", name, errno_name(errno));
 		return;
 	}
 	say("fstat(%s): type=%s mode=%04o size=%lld", name,
@@ -283,7 +277,7 @@ static void drain_finish(struct drain *d, const char *what, uint64_t expect, siz
 {
 	pthread_join(d->t, NULL);
 	say("%s: reader got %llu bytes sum=%016llx end=%s (%s)", what, d->total,
-	    (unsigned long long)d->sum, d->err ? en(d->err) : "EOF",
+	    (unsigned long long)d->sum, d->err ? errno_name(d->err) : "EOF",
 	    d->total == expect_len && d->sum == expect ? "as sent" : "WRONG");
 }
 
@@ -348,7 +342,7 @@ static void scan(const char *when)
 			n += (size_t)snprintf(line + n, sizeof line - n, " %d%s", fd,
 					      (r & FD_CLOEXEC) ? "(cloexec)" : "");
 		else if (errno != EBADF)
-			n += (size_t)snprintf(line + n, sizeof line - n, " %d:%s", fd, en(errno));
+			n += (size_t)snprintf(line + n, sizeof line - n, " %d:%s", fd, errno_name(errno));
 		if (n >= sizeof line - 32)
 			break;
 	}
@@ -363,7 +357,7 @@ static void scan(const char *when)
 			n += (size_t)snprintf(line + n, sizeof line - n, " %d->%d", fd, d);
 			close(d);
 		} else if (errno != EBADF) {
-			n += (size_t)snprintf(line + n, sizeof line - n, " %d:%s", fd, en(errno));
+			n += (size_t)snprintf(line + n, sizeof line - n, " %d:%s", fd, errno_name(errno));
 		}
 		if (n >= sizeof line - 32)
 			break;
@@ -378,7 +372,7 @@ static void scan(const char *when)
 		if (r >= 0)
 			n += (size_t)snprintf(line + n, sizeof line - n, " %d", fd);
 		else if (errno != EBADF)
-			n += (size_t)snprintf(line + n, sizeof line - n, " %d:%s", fd, en(errno));
+			n += (size_t)snprintf(line + n, sizeof line - n, " %d:%s", fd, errno_name(errno));
 		if (n >= sizeof line - 32)
 			break;
 	}
@@ -547,7 +541,7 @@ static const char *hname(__sighandler_t h)
 		int e_ = errno;                                                \
 		fprintf(logf_, __VA_ARGS__);                                   \
 		fprintf(logf_, " = %s%s%s\n", hname(h_), h_ == SIG_ERR ? " " : "", \
-			h_ == SIG_ERR ? en(e_) : "");                          \
+			h_ == SIG_ERR ? errno_name(e_) : "");                          \
 	} while (0)
 
 static void sec_signals(void)
@@ -782,7 +776,7 @@ static void file_result(FILE *f, int e, const char *what)
 	if (f)
 		say("%s = FILE fd=%d", what, fileno(f));
 	else
-		say("%s = NULL %s", what, en(e));
+		say("%s = NULL %s", what, errno_name(e));
 }
 
 #define FCALL(var, expr, what)            \
@@ -1557,7 +1551,7 @@ static void sec_loops(void)
 		}
 		moved += (size_t)r;
 	}
-	say("  moved %zu bytes pipe -> tcp, error %s", moved, bad ? en(bad) : "none");
+	say("  moved %zu bytes pipe -> tcp, error %s", moved, bad ? errno_name(bad) : "none");
 	pthread_join(f.t, NULL);
 	CALL(shutdown(c3, SHUT_WR), "shutdown(tcp, WR)");
 	drain_finish(&d, "pipe -> tcp", sum_of(data + 5, 2 * M1), 2 * M1);
@@ -1773,7 +1767,7 @@ static int run_fds(void)
 	for (;;) {
 		int x = dup(nul);
 		if (x < 0) {
-			say("dup failed at %d: %s", prev, en(errno));
+			say("dup failed at %d: %s", prev, errno_name(errno));
 			break;
 		}
 		if (first < 0)

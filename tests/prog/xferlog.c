@@ -92,12 +92,6 @@ static void die(const char *what)
 }
 
 
-static const char *en(int e)
-{
-	const char *s = strerrorname_np(e);
-	return s ? s : "E?";
-}
-
 /* ------------------------------------------------------------------ */
 /* Signals                                                             */
 
@@ -263,7 +257,7 @@ static ssize_t one_write(const struct dest *d, int src, off_t soff, size_t n, en
 	}
 	if (r == NB_XFER_FALLBACK) {
 		say("# fallback %s err=%s calls=%u", nb_xfer_why_name(res.why),
-		    res.err ? en(res.err) : "-", res.calls);
+		    res.err ? errno_name(res.err) : "-", res.calls);
 		errno = 0;
 		r = plain_call(d, w, mem, n, msgf, poff);
 		*err = errno;
@@ -284,7 +278,7 @@ static ssize_t wcall(const char *label, const struct dest *d, int src, off_t sof
 	snap(&s);
 	ssize_t r = one_write(d, src, soff, n, w, msgf, poff, &err);
 	if (r < 0)
-		say("%s n=%zu -> r=%zd %s sigs=%s", label, n, r, en(err), sigs_since(&s, sg, sizeof sg));
+		say("%s n=%zu -> r=%zd %s sigs=%s", label, n, r, errno_name(err), sigs_since(&s, sg, sizeof sg));
 	else
 		say("%s n=%zu -> r=%zd sigs=%s", label, n, r, sigs_since(&s, sg, sizeof sg));
 	return r;
@@ -520,7 +514,7 @@ static void case_unix_block(void) { stream_block(true); }
 static const char *klass(ssize_t r, int err, size_t n)
 {
 	if (r < 0)
-		return en(err);
+		return errno_name(err);
 	return (size_t)r == n ? "full" : "partial";
 }
 
@@ -572,7 +566,7 @@ static void stream_nonblock(bool unix_)
 				if (poll(&pf, 1, 20000) != 1)
 					die("poll");
 			} else {
-				say("chunk %zu: r=%zd %s", c, r, en(err));
+				say("chunk %zu: r=%zd %s", c, r, errno_name(err));
 				break;
 			}
 		}
@@ -811,7 +805,7 @@ static void case_tcp_fin_big_handler(void)
 	ssize_t r = one_write(&d, src, 0, 100000, W_WRITE, 0, 0, &err);
 	if (xfer_mode)
 		say("# 1st r=%zd", r);
-	say("1st n=100000 -> %s sigs=%s", r > 0 ? "count" : en(err), sigs_since(&s, sg, sizeof sg));
+	say("1st n=100000 -> %s sigs=%s", r > 0 ? "count" : errno_name(err), sigs_since(&s, sg, sizeof sg));
 	wcall("2nd", &d, src, 4096, 100000, W_WRITE, 0, 0);
 	src_report(src);
 }
@@ -1008,7 +1002,7 @@ static void eintr_pipe_partial(bool restart, off_t soff)
 	snap(&s);
 	ssize_t r = one_write(&d, src, soff, M, W_WRITE, 0, 0, &err);
 	if (soff % 4096 == 0) {
-		say("write 1M@%lld -> r=%zd %s sigs=%s", (long long)soff, r, r < 0 ? en(err) : "",
+		say("write 1M@%lld -> r=%zd %s sigs=%s", (long long)soff, r, r < 0 ? errno_name(err) : "",
 		    sigs_since(&s, sg, sizeof sg));
 	} else {
 		/* one slot holds a partial page: up to soff % 4096 bytes
