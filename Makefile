@@ -63,7 +63,7 @@ $(B)/core/%.o: shim/%.c $(HDRS) | deps
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(CFLAGS) $(SAN) -c $< -o $@
 
-$(B)/unit/%: tests/unit/%.c $(CORE_OBJ) | deps
+$(B)/unit/%: tests/unit/%.c tests/unit/*.h $(CORE_OBJ) | deps
 	@mkdir -p $(@D)
 	$(CC) $(BASEFLAGS) $(CFLAGS) $(SAN) $< $(CORE_OBJ) -o $@ -lcmocka -ldl -lpthread
 

@@ -42,14 +42,12 @@ met_phantom() {
 	assert_grep '^probe taken it 4 guarded=1$' shim/err.txt
 }
 
-counter() { jget shim/s.json "j['counters']['$1']"; }
-
 test_closefrom_keeps_the_library_descriptors_and_fills_stay_exact() {
 	both closefrom
 	same_as_plain
 	met_phantom
 	# Zero-copy carries on after closefrom: the reads after it are served too.
-	[ "$(counter deferred_reads)" -gt 5 ] || fail "deferred_reads=$(counter deferred_reads)"
+	[ "$(report_counter deferred_reads shim/s.json)" -gt 5 ] || fail "deferred_reads=$(report_counter deferred_reads shim/s.json)"
 }
 
 test_raw_close_range_over_library_descriptors_still_gives_the_right_bytes() {
@@ -84,7 +82,7 @@ test_thousand_files_through_one_buffer_stay_zero_copy_and_free_deleted_files() {
 	# Every file: three whole chunks and a short tail; the first read of
 	# each new descriptor arms the pair, the rest are deferred.
 	local d
-	d=$(counter deferred_reads)
+	d=$(report_counter deferred_reads shim/s.json)
 	[ "$d" -ge 2000 ] || fail "deferred_reads=$d for 1000 files: zero-copy stopped"
 }
 

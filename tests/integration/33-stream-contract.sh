@@ -76,21 +76,7 @@ test_haproxy_tcp_mode_relays_eight_32m_downloads_whole() {
 	# (the file opened per connection, after the fork: one offset each)
 	serve origin socat -U "TCP-LISTEN:$p1,bind=127.0.0.1,reuseaddr,fork" OPEN:in.bin,rdonly
 	wait_listen "$p1"
-	cat > haproxy.cfg <<CFG
-global
-	maxconn 64
-	nbthread 1
-defaults
-	mode tcp
-	timeout connect 5s
-	timeout client 30s
-	timeout server 30s
-frontend f
-	bind 127.0.0.1:$p2
-	default_backend b
-backend b
-	server origin 127.0.0.1:$p1
-CFG
+	haproxy_cfg tcp "$p2" "$p1"
 	serve hap env LD_PRELOAD="$LIB" NOBOUNCE_STATS="$T/hap-%p.json" NOBOUNCE_MIN_CHUNK=8K \
 		NOBOUNCE_MIN_CHUNK_STREAM=8K haproxy -q -db -f haproxy.cfg
 	wait_listen "$p2"

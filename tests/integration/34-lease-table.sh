@@ -14,13 +14,6 @@ same_as_plain() {
 	assert_same plain/dst.bin shim/dst.bin
 }
 
-counter() { jget stats.json "j['counters']['$1']"; }
-
-broke_a_lease() {
-	[ "$(counter deferred_reads)" -gt 0 ] || fail "nothing was deferred"
-	[ "$(counter leases_broken)" -ge "${1:-1}" ] || fail "no lease was broken"
-}
-
 test_a_break_of_the_last_chunk_leaves_no_descriptor_of_the_source_open() {
 	same_as_plain last-chunk-break
 	broke_a_lease
@@ -77,8 +70,8 @@ test_breaks_of_many_sources_leave_no_descriptor_open_once_they_are_closed() {
 # read when another process changes the file afterwards.
 test_a_child_writes_a_chunk_read_before_fork_as_it_was_read() {
 	same_as_plain fork-child
-	[ "$(counter deferred_reads)" -gt 0 ] || fail "nothing was deferred"
-	[ "$(counter leases_taken)" -ge 1 ] || fail "no lease was taken"
+	[ "$(report_counter deferred_reads)" -gt 0 ] || fail "nothing was deferred"
+	[ "$(report_counter leases_taken)" -ge 1 ] || fail "no lease was taken"
 	assert_grep '^child: status 0$' shim.out
 }
 
@@ -88,12 +81,12 @@ test_a_child_writes_a_chunk_read_before_fork_as_it_was_read_strict() {
 
 test_the_program_takes_the_lease_signal_with_sigwaitinfo() {
 	same_as_plain sigwait
-	[ "$(counter leases_taken)" -ge 1 ] || fail "no lease was taken"
+	[ "$(report_counter leases_taken)" -ge 1 ] || fail "no lease was taken"
 }
 
 test_the_program_takes_the_lease_signal_with_a_signalfd() {
 	same_as_plain signalfd
-	[ "$(counter leases_taken)" -ge 1 ] || fail "no lease was taken"
+	[ "$(report_counter leases_taken)" -ge 1 ] || fail "no lease was taken"
 }
 
 run_tests

@@ -16,14 +16,6 @@ same_as_plain() {
 	assert_same plain/dst.bin shim/dst.bin
 }
 
-counter() { jget stats.json "j['counters']['$1']"; }
-
-# The change met a phantom: reads were deferred and a lease was broken.
-broke_a_lease() {
-	[ "$(counter deferred_reads)" -gt 0 ] || fail "nothing was deferred"
-	[ "$(counter leases_broken)" -ge "${1:-1}" ] || fail "no lease was broken"
-}
-
 test_another_process_overwriting_the_source_leaves_the_chunk_read_as_it_was() {
 	same_as_plain overwrite
 	broke_a_lease
@@ -55,7 +47,7 @@ test_without_a_lease_a_source_cut_under_a_phantom_fails_the_write_and_sends_no_z
 	mkdir shim
 	( cd shim && env LD_PRELOAD="$PRELOAD" NOBOUNCE_STATS="$T/stats.json" NOBOUNCE_EXACT=off \
 		"$HAZ" cut-inside > ../shim.out 2> ../shim.err ) || fail "exit status"
-	[ "$(counter deferred_reads)" -gt 0 ] || fail "nothing was deferred"
+	[ "$(report_counter deferred_reads)" -gt 0 ] || fail "nothing was deferred"
 	assert_grep '^short write 32768 of 262144 at chunk 3$' shim.out
 	assert_grep '^write -1 Input/output error at 32768 of chunk 3$' shim.out
 	assert_grep '^dst bytes 819200, differing from the original 0$' shim.out
@@ -73,7 +65,7 @@ test_breaks_reach_the_phantoms_of_two_copying_threads() {
 # read before it.
 leases_given_up_for_the_programs_handler() {
 	assert_grep 'given up: the program uses the lease signal' stats.json
-	assert_eq "$(counter leases_taken)" 0 "leases taken"
+	assert_eq "$(report_counter leases_taken)" 0 "leases taken"
 }
 
 test_the_programs_own_handler_for_the_lease_signal_gets_every_signal_it_sends() {
@@ -90,7 +82,7 @@ test_the_break_of_the_programs_own_lease_reaches_its_handler_with_its_fd() {
 
 test_a_handler_set_after_leases_were_taken_never_runs_on_the_library_thread() {
 	same_as_plain own-signal-late
-	[ "$(counter leases_taken)" -ge 1 ] || fail "no lease was taken before the handler"
+	[ "$(report_counter leases_taken)" -ge 1 ] || fail "no lease was taken before the handler"
 	assert_grep 'given up: the program uses the lease signal' stats.json
 	assert_grep '^before unblocking: 0 deliveries, 0 unexpected$' shim.out
 	assert_grep '^own handler: 16 deliveries, 0 breaks \(last si_fd -1\), 0 unexpected$' shim.out
@@ -98,13 +90,13 @@ test_a_handler_set_after_leases_were_taken_never_runs_on_the_library_thread() {
 
 test_the_program_gets_a_write_lease_on_a_source_the_library_holds_a_lease_on() {
 	same_as_plain own-write-lease
-	[ "$(counter leases_taken)" -ge 1 ] || fail "no lease of the library's was in the way"
+	[ "$(report_counter leases_taken)" -ge 1 ] || fail "no lease of the library's was in the way"
 	assert_grep '^own write lease: 0 , F_GETLEASE 1$' shim.out
 }
 
 test_strict_defers_nothing_while_another_process_has_the_source_open_for_writing() {
 	same_as_plain writer-open NOBOUNCE_EXACT=strict
-	[ "$(counter leases_refused)" -ge 1 ] || fail "no lease was refused"
+	[ "$(report_counter leases_refused)" -ge 1 ] || fail "no lease was refused"
 	assert_eq "$(jget stats.json "j['exact']")" strict
 }
 
@@ -112,8 +104,8 @@ test_auto_defers_a_file_open_for_writing_elsewhere_and_says_it_is_unleased() {
 	mkdir shim
 	( cd shim && env LD_PRELOAD="$PRELOAD" NOBOUNCE_STATS="$T/stats.json" \
 		"$HAZ" writer-open > ../shim.out 2> ../shim.err ) || fail "exit status"
-	[ "$(counter leases_refused)" -ge 1 ] || fail "no lease was refused"
-	[ "$(counter deferred_reads)" -gt 0 ] || fail "auto deferred nothing"
+	[ "$(report_counter leases_refused)" -ge 1 ] || fail "no lease was refused"
+	[ "$(report_counter deferred_reads)" -gt 0 ] || fail "auto deferred nothing"
 	assert_eq "$(jget stats.json "j['exact']")" auto
 }
 
@@ -136,19 +128,19 @@ test_a_vfork_child_writing_the_source_is_not_held_up_by_its_waiting_parent() {
 	# The child runs the library too: its open lets go of the lease (no
 	# break to wait for), and its writes fill the phantoms first.
 	same_as_plain vfork-writer
-	[ "$(counter leases_taken)" -ge 1 ] || fail "no lease was held"
+	[ "$(report_counter leases_taken)" -ge 1 ] || fail "no lease was held"
 	assert_grep '^vfork writer: status 0, waited under 1 s$' shim.out
 }
 
 test_the_programs_own_nonblocking_open_for_writing_of_its_source_succeeds() {
 	same_as_plain self-open-nonblock
-	[ "$(counter leases_taken)" -ge 1 ] || fail "no lease was held"
+	[ "$(report_counter leases_taken)" -ge 1 ] || fail "no lease was held"
 	assert_grep '^self open nonblock: ok, pwrite 4096$' shim.out
 }
 
 test_the_programs_handler_without_sa_restart_still_interrupts_a_blocked_read() {
 	same_as_plain own-handler-eintr
-	[ "$(counter leases_taken)" -ge 1 ] || fail "no lease was held"
+	[ "$(report_counter leases_taken)" -ge 1 ] || fail "no lease was held"
 	assert_grep '^blocked read: -1 Interrupted system call$' shim.out
 }
 
@@ -156,9 +148,9 @@ test_exact_off_takes_no_lease() {
 	mkdir shim
 	( cd shim && env LD_PRELOAD="$PRELOAD" NOBOUNCE_STATS="$T/stats.json" NOBOUNCE_EXACT=off \
 		"$HAZ" own-write-lease > ../shim.out 2> ../shim.err ) || fail "exit status"
-	assert_eq "$(counter leases_taken)" 0 "leases taken"
+	assert_eq "$(report_counter leases_taken)" 0 "leases taken"
 	assert_eq "$(jget stats.json "j['leases']")" off
-	[ "$(counter deferred_reads)" -gt 0 ] || fail "nothing was deferred"
+	[ "$(report_counter deferred_reads)" -gt 0 ] || fail "nothing was deferred"
 }
 
 test_another_lease_signal_number_is_used_when_set() {
@@ -184,7 +176,7 @@ test_the_lease_thread_has_a_descriptor_table_of_its_own() {
 	mkdir shim
 	( cd shim && env LD_PRELOAD="$PRELOAD" NOBOUNCE_STATS="$T/stats.json" \
 		"$HAZ" thread-table > ../shim.out 2> ../shim.err ) || fail "exit status"
-	[ "$(counter leases_taken)" -ge 1 ] || fail "no lease was taken"
+	[ "$(report_counter leases_taken)" -ge 1 ] || fail "no lease was taken"
 	assert_grep "^library thread's descriptor table: its own$" shim.out
 }
 

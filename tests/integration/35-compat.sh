@@ -229,24 +229,7 @@ test_nginx_with_sendfile_off() {
 	mkdata www/big.bin $SIZE
 	local p
 	p=$(port)
-	cat > nginx.conf <<-EOF
-		daemon off;
-		master_process off;
-		worker_processes 1;
-		pid $T/nginx.pid.file;
-		error_log $T/nginx.err;
-		events { worker_connections 64; }
-		http {
-		    access_log off;
-		    sendfile off;
-		    client_body_temp_path $T/tmp/body;
-		    proxy_temp_path $T/tmp/proxy;
-		    fastcgi_temp_path $T/tmp/fastcgi;
-		    uwsgi_temp_path $T/tmp/uwsgi;
-		    scgi_temp_path $T/tmp/scgi;
-		    server { listen 127.0.0.1:$p; root $T/www; }
-		}
-	EOF
+	nginx_conf "$p" "master_process off; worker_processes 1;" ""
 	serve nginx env LD_PRELOAD="$LIB" NOBOUNCE_MODE=on NOBOUNCE_LOG=info \
 		NOBOUNCE_STATS="$T/s-%p.json" nginx -e "$T/nginx.err" -p "$T" -c "$T/nginx.conf" 2> nginx.log
 	wait_port "$p"

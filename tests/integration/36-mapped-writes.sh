@@ -27,8 +27,6 @@ both() {
 	[ -f s/s.json ] || fail "no JSON report"
 }
 
-counter() { jget s/s.json "j['counters']['$1']"; }
-
 # The destination got exactly the source file (after the header, if any).
 assert_payload() {
 	local skip=${1:-0}
@@ -43,14 +41,14 @@ assert_payload() {
 
 assert_by_kernel() {
 	local mb
-	mb=$(counter mapped_bytes)
+	mb=$(report_counter mapped_bytes s/s.json)
 	[ "$mb" -ge "$1" ] || fail "mapped_bytes $mb < $1: the kernel did not move the mapping"
-	[ "$(counter mapped_writes)" -ge 1 ] || fail "no mapped write counted"
+	[ "$(report_counter mapped_writes s/s.json)" -ge 1 ] || fail "no mapped write counted"
 }
 
 assert_not_by_kernel() {
-	assert_eq "$(counter mapped_bytes)" 0 "mapped_bytes"
-	assert_eq "$(counter forwarded_bytes)" 0 "forwarded_bytes"
+	assert_eq "$(report_counter mapped_bytes s/s.json)" 0 "mapped_bytes"
+	assert_eq "$(report_counter forwarded_bytes s/s.json)" 0 "forwarded_bytes"
 }
 
 SIZE=$((8 * 1024 * 1024 + 5000))
@@ -209,18 +207,18 @@ test_observe_names_the_mapped_loop() {
 
 test_a_range_changed_after_its_mapped_write_reaches_a_slow_pipe_reader_as_written() {
 	both changed-after pipe
-	[ "$(counter mapped_bytes)" -ge 524288 ] || fail "the write did not go by the kernel"
+	[ "$(report_counter mapped_bytes s/s.json)" -ge 524288 ] || fail "the write did not go by the kernel"
 	# both: the reader got what plain's reader got, the bytes at the write
 }
 
 test_a_range_changed_after_its_mapped_write_reaches_a_slow_tcp_reader_as_written() {
 	both changed-after tcp
-	[ "$(counter mapped_bytes)" -ge 524288 ] || fail "the write did not go by the kernel"
+	[ "$(report_counter mapped_bytes s/s.json)" -ge 524288 ] || fail "the write did not go by the kernel"
 }
 
 test_a_new_writable_mapping_after_a_mapped_write_waits_for_the_slow_reader() {
 	both changed-after pipe map
-	[ "$(counter mapped_bytes)" -ge 524288 ] || fail "the write did not go by the kernel"
+	[ "$(report_counter mapped_bytes s/s.json)" -ge 524288 ] || fail "the write did not go by the kernel"
 }
 
 test_a_send_timeout_is_one_budget_for_the_whole_write_of_a_mapping() {

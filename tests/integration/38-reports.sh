@@ -348,26 +348,7 @@ test_nginx_workers_sum_into_one_report_and_stat_shows_the_tree() {
 	local p user=""
 	p=$(port)
 	[ "$(id -u)" = 0 ] && user="user root;" # workers that can write their reports
-	cat > nginx.conf <<-EOF
-		$user
-		daemon off;
-		master_process on;
-		worker_processes 2;
-		pid $T/nginx.pid.file;
-		error_log $T/nginx.err;
-		events { worker_connections 64; }
-		http {
-		    access_log off;
-		    sendfile off;
-		    output_buffers 2 256k;
-		    client_body_temp_path $T/tmp/body;
-		    proxy_temp_path $T/tmp/proxy;
-		    fastcgi_temp_path $T/tmp/fastcgi;
-		    uwsgi_temp_path $T/tmp/uwsgi;
-		    scgi_temp_path $T/tmp/scgi;
-		    server { listen 127.0.0.1:$p; root $T/www; }
-		}
-	EOF
+	nginx_conf "$p" "$user master_process on; worker_processes 2;" "output_buffers 2 256k;"
 	serve nginx env LD_PRELOAD="$LIB" NOBOUNCE_LIVE_DIR="$T/live" NOBOUNCE_STATS="$T/rep/%p.json" \
 		nginx -e "$T/nginx.err" -p "$T" -c "$T/nginx.conf"
 	wait_port "$p"

@@ -33,21 +33,7 @@ relay() {
 	mkdir -p www && ln -sf ../in.bin www/in.bin
 	serve_long origin "$PY" -m http.server --bind 127.0.0.1 --directory www "$p1" > origin.log 2>&1
 	wait_listen "$p1"
-	cat > haproxy.cfg <<CFG
-global
-	maxconn 64
-	nbthread 1
-defaults
-	mode $mode
-	timeout connect 5s
-	timeout client 30s
-	timeout server 30s
-frontend f
-	bind 127.0.0.1:$p2
-	default_backend b
-backend b
-	server origin 127.0.0.1:$p1
-CFG
+	haproxy_cfg "$mode" "$p2" "$p1"
 	if [ "$pre" = yes ]; then
 		serve_long hap env LD_PRELOAD="$LIB" NOBOUNCE_STATS="$T/hap-%p.json" \
 			NOBOUNCE_MIN_CHUNK=8K NOBOUNCE_MIN_CHUNK_STREAM=8K haproxy -q -db -f haproxy.cfg

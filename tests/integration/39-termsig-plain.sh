@@ -79,6 +79,17 @@ test_actions_read_after_system_are_plains() {
 	same_as_plain after-system
 }
 
+# gone_or_alive PID: "gone" if process PID has ended; else "alive", and
+# it is killed by that PID.
+gone_or_alive() {
+	if [ -d "/proc/$1" ]; then
+		echo alive
+		kill -KILL "$1" 2> /dev/null
+	else
+		echo gone
+	fi
+}
+
 # killed_in_time [ENV...]: `cat /dev/zero` with stdout and stderr into a
 # pipe no one reads (full), sent SIGTERM; echoes "gone" or "alive" 2 s later
 # (an alive one is then killed by its recorded PID).
@@ -91,12 +102,7 @@ killed_in_time() {
 	p=$(cat cat.pid)
 	kill -TERM "$p"
 	sleep 2
-	if [ -d "/proc/$p" ]; then
-		echo alive
-		kill -KILL "$p" 2> /dev/null
-	else
-		echo gone
-	fi
+	gone_or_alive "$p"
 	wait "$sub" 2> /dev/null
 }
 
@@ -132,12 +138,7 @@ os._exit(0)'
 	for _ in $(seq 50); do [ -s py.pid ] && break; sleep 0.1; done
 	sleep 3
 	p=$(cat py.pid)
-	if [ -d "/proc/$p" ]; then
-		echo alive
-		kill -KILL "$p" 2> /dev/null
-	else
-		echo gone
-	fi
+	gone_or_alive "$p"
 	wait "$sub" 2> /dev/null
 }
 

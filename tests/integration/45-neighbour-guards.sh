@@ -42,8 +42,6 @@ nb_both() {
 	assert_nogrep 'guarded=1' plain/err.txt
 }
 
-counter() { jget shim/s.json "j['counters']['$1']"; }
-
 # B's loop is armed at its first bounce; from its second read on, every
 # read is a phantom in the same pages, whatever A's loop below it does
 # (its guard is replaced at every read: 64 and 60 KiB by turns) and
@@ -67,8 +65,8 @@ test_buffer_above_another_loops_changing_guard_stays_guarded_at_every_read() {
 	[ "$on" -eq 1023 ] ||
 		fail "B guarded at $on of 1023 probes after arming: $(grep -E 'guarded=0' shim/err.txt | sed -n '2,4p' | tr '\n' ' ')"
 	# and A's loop, below it, was really replacing its guard meanwhile
-	[ "$(counter deferred_reads)" -gt $((1023 + 1023)) ] ||
-		fail "A's loop was not served as phantoms: deferred_reads=$(counter deferred_reads)"
+	[ "$(report_counter deferred_reads shim/s.json)" -gt $((1023 + 1023)) ] ||
+		fail "A's loop was not served as phantoms: deferred_reads=$(report_counter deferred_reads shim/s.json)"
 }
 
 # The refusal that the test above must not trigger by mistake still
@@ -79,7 +77,7 @@ test_buffer_lent_from_another_threads_stack_is_never_guarded() {
 	assert_grep '^the lender.s frame kept 4096 of 4096 bytes$' shim/out.txt
 	assert_grep '^probe B it ' shim/err.txt
 	assert_nogrep 'guarded=1' shim/err.txt
-	assert_eq "$(counter deferred_reads)" 0 "reads deferred into another thread's stack"
+	assert_eq "$(report_counter deferred_reads shim/s.json)" 0 "reads deferred into another thread's stack"
 }
 
 run_tests

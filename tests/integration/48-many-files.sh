@@ -12,23 +12,21 @@
 
 FS=$PROG/filestream
 
-counter() { jget stats.json "j['counters']['$1']"; }
-
 test_a_stream_of_many_files_into_one_pipe_takes_one_lease_per_file() {
 	runs_as_plain "$FS" many-files
 	assert_grep '^status ok$' shim.out
 	# 300 files of 8 chunks: the first two of each file arm its pair.
-	assert_eq "$(counter deferred_reads)" 1800 "deferred reads"
-	assert_eq "$(counter leases_taken)" 300 "leases taken"
-	assert_eq "$(counter misses_modified)" 0 "phantoms filled from memory"
-	assert_eq "$(counter disarms)" 0 "disarms"
+	assert_eq "$(report_counter deferred_reads)" 1800 "deferred reads"
+	assert_eq "$(report_counter leases_taken)" 300 "leases taken"
+	assert_eq "$(report_counter misses_modified)" 0 "phantoms filled from memory"
+	assert_eq "$(report_counter disarms)" 0 "disarms"
 }
 
 test_a_stream_of_many_files_into_one_pipe_strict() {
 	runs_as_plain "$FS" many-files NOBOUNCE_EXACT=strict
-	assert_eq "$(counter deferred_reads)" 1800 "deferred reads"
-	assert_eq "$(counter leases_taken)" 300 "leases taken"
-	assert_eq "$(counter disarms)" 0 "disarms"
+	assert_eq "$(report_counter deferred_reads)" 1800 "deferred reads"
+	assert_eq "$(report_counter leases_taken)" 300 "leases taken"
+	assert_eq "$(report_counter disarms)" 0 "disarms"
 }
 
 run_tests

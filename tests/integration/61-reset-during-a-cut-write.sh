@@ -21,6 +21,8 @@
 
 CA=$PROG/chunkatk
 
+both_met_the_reset() { ! grep -q 'copied to the end' plain.out shim.out; }
+
 # same_as_plain SCENARIO MSS CHUNK: plain and preloaded stdout and status
 # must match, in a pair of runs where both met the reset. Whether the peer
 # resets before the writer has queued the whole file is a race of buffer
@@ -29,18 +31,8 @@ CA=$PROG/chunkatk
 # (5 were not enough over the link about one run in five, on 6075530
 # too: each pair meets the reset only about half the time there).
 same_as_plain() {
-	local rc prc try
-	for try in $(seq 1 12); do
-		rc=0 prc=0
-		timeout 60 "$CA" "$@" > plain.out 2> plain.err || prc=$?
-		rm -f "$T/stats.json"
-		env LD_PRELOAD="$PRELOAD" NOBOUNCE_STATS="$T/stats.json" timeout 60 "$CA" "$@" \
-			> shim.out 2> shim.err || rc=$?
-		grep -q 'copied to the end' plain.out shim.out || break
-	done
-	grep -q 'copied to the end' plain.out shim.out &&
-		fail "no pair of runs met the reset in 12 tries"
-	assert_eq "$rc" "$prc" "exit status (plain: $(cat plain.err))"
+	paired_runs 12 "the reset" both_met_the_reset "$CA" "$@"
+	assert_eq "$rc_shim" "$rc_plain" "exit status (plain: $(cat plain.err))"
 	assert_same plain.out shim.out
 	[ "$(jget stats.json "j['counters']['forwarded_writes']")" -gt 0 ] || fail "no write was served"
 }

@@ -15,24 +15,16 @@
 
 KA=$PROG/keptatk
 
+both_wrote_short() { grep -q '^short write' plain.out && grep -q '^short write' shim.out; }
+
 # same_as_plain SCENARIO: plain and preloaded stdout and status must
 # match, in a pair of runs where both writers met a short write (the
 # reset cut a write: its error left pending). A run whose reset came
 # between two writes (the write fails outright) is run again, up to 5
 # times.
 same_as_plain() {
-	local rc prc try
-	for try in 1 2 3 4 5; do
-		rc=0 prc=0
-		timeout 60 "$KA" "$@" > plain.out 2> plain.err || prc=$?
-		rm -f "$T/stats.json"
-		env LD_PRELOAD="$PRELOAD" NOBOUNCE_STATS="$T/stats.json" timeout 60 "$KA" "$@" \
-			> shim.out 2> shim.err || rc=$?
-		grep -q '^short write' plain.out && grep -q '^short write' shim.out && break
-	done
-	grep -q '^short write' plain.out && grep -q '^short write' shim.out ||
-		fail "no pair of runs met a short write in 5 tries"
-	assert_eq "$rc" "$prc" "exit status (plain: $(cat plain.err))"
+	paired_runs 5 "a short write" both_wrote_short "$KA" "$@"
+	assert_eq "$rc_shim" "$rc_plain" "exit status (plain: $(cat plain.err))"
 	diff plain.out shim.out >&2 || fail "output of '$*' differs"
 	[ "$(jget stats.json "j['counters']['forwarded_writes']")" -gt 0 ] || fail "no write was served"
 }

@@ -77,6 +77,17 @@ EOF
 # jget FILE EXPR: a python expression over the JSON document j.
 jget() { "$PY" -c 'import json,sys; j=json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"; }
 
+# report_counter NAME [REPORT]: counter NAME of a preloaded run's JSON
+# report (REPORT, by default stats.json in the test's directory).
+report_counter() { jget "${2:-stats.json}" "j['counters']['$1']"; }
+
+# broke_a_lease [N]: the report (stats.json) shows the change met a
+# phantom: reads were deferred and at least N (1) read leases broken.
+broke_a_lease() {
+	[ "$(report_counter deferred_reads)" -gt 0 ] || fail "nothing was deferred"
+	[ "$(report_counter leases_broken)" -ge "${1:-1}" ] || fail "no lease was broken"
+}
+
 # wait_listen PORT: until a socket listens on 127.0.0.1:PORT, without
 # connecting to it (a server that accepts one connection would take a
 # probe for its client).
@@ -119,6 +130,71 @@ runs_as_plain() {
 }
 
 mkdata() { head -c "$2" /dev/urandom > "$1"; }
+
+# nginx_conf PORT MAIN HTTP: ./nginx.conf for nginx serving $T/www on
+# 127.0.0.1:PORT in the foreground, with sendfile off (the copy loop the
+# library serves), its pid file, error log and temporary files ($T/tmp,
+# which must exist) in $T. MAIN and HTTP: more directives for the main
+# context and the http block.
+nginx_conf() {
+	cat > nginx.conf <<-EOF
+		$2
+		daemon off;
+		pid $T/nginx.pid.file;
+		error_log $T/nginx.err;
+		events { worker_connections 64; }
+		http {
+		    access_log off;
+		    sendfile off;
+		    $3
+		    client_body_temp_path $T/tmp/body;
+		    proxy_temp_path $T/tmp/proxy;
+		    fastcgi_temp_path $T/tmp/fastcgi;
+		    uwsgi_temp_path $T/tmp/uwsgi;
+		    scgi_temp_path $T/tmp/scgi;
+		    server { listen 127.0.0.1:$1; root $T/www; }
+		}
+	EOF
+}
+
+# haproxy_cfg MODE PORT ORIGIN_PORT: ./haproxy.cfg for one haproxy thread
+# relaying 127.0.0.1:PORT to 127.0.0.1:ORIGIN_PORT in MODE (tcp, http).
+haproxy_cfg() {
+	cat > haproxy.cfg <<CFG
+global
+	maxconn 64
+	nbthread 1
+defaults
+	mode $1
+	timeout connect 5s
+	timeout client 30s
+	timeout server 30s
+frontend f
+	bind 127.0.0.1:$2
+	default_backend b
+backend b
+	server origin 127.0.0.1:$3
+CFG
+}
+
+# paired_runs TRIES WHAT MET PROG ARGS...: PROG ARGS plain (stdout in
+# ./plain.out) and preloaded (./shim.out, the report in $T/stats.json),
+# each under a 60 s limit, as a pair, again until the command MET says the
+# pair met WHAT (the race the test is about) - at most TRIES pairs; fails
+# if none did. Leaves the exit statuses in rc_plain and rc_shim.
+paired_runs() {
+	local tries=$1 what=$2 met=$3 try
+	shift 3
+	for try in $(seq 1 "$tries"); do
+		rc_plain=0 rc_shim=0
+		timeout 60 "$@" > plain.out 2> plain.err || rc_plain=$?
+		rm -f "$T/stats.json"
+		env LD_PRELOAD="$PRELOAD" NOBOUNCE_STATS="$T/stats.json" timeout 60 "$@" \
+			> shim.out 2> shim.err || rc_shim=$?
+		"$met" && return 0
+	done
+	fail "no pair of runs met $what in $tries tries"
+}
 
 run_tests() {
 	local pass=0 failc=0 t

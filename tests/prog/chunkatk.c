@@ -58,6 +58,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define SRC_SIZE (8u << 20)
 #define RESET_AT (1u << 20)
 
@@ -70,17 +72,9 @@ static void die(const char *what)
 	exit(1);
 }
 
-static uint64_t pat(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
 static unsigned char byte_at(uint64_t i)
 {
-	return (unsigned char)(pat(i / 8) >> (8 * (i % 8)));
+	return (unsigned char)(splitmix64(i / 8) >> (8 * (i % 8)));
 }
 
 static void make_src(void)

@@ -1,14 +1,20 @@
 /*
- * common.h - pieces the test programs share.
+ * common.h - pieces the test programs share. One copy of each: a program
+ * that needs one of these uses it rather than a copy of its own. Helpers
+ * that can fail return -1 with errno and leave the reporting to the
+ * program (its own die()), except the setup helpers that say so.
  */
 #ifndef NB_TEST_COMMON_H
 #define NB_TEST_COMMON_H
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -143,6 +149,352 @@ static inline void other_run(struct other *o, const char *cmd)
 {
 	other_post(o, cmd);
 	other_wait(o);
+}
+
+/* ---- what the programs print about bytes ---- */
+
+/* FNV-1a (64 bit) over n bytes, continued from h: the "sum"/"hash" the
+ * programs print. Start one with FNV1A_INIT (FNV's offset basis) or, for
+ * the sums the hazard programs print, with SUM_INIT: those have always
+ * started from this value (the basis short of its last digit), and a
+ * printed sum must not change. */
+#define FNV1A_INIT 0xcbf29ce484222325ull
+#define SUM_INIT 1469598103934665603ull
+
+static inline uint64_t fnv1a(uint64_t h, const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 0x100000001b3ull;
+	return h;
+}
+
+static inline uint64_t sum_bytes(const void *p, size_t n)
+{
+	return fnv1a(SUM_INIT, p, n);
+}
+
+/* How many of n bytes are not zero. */
+static inline size_t nonzero(const void *p, size_t n)
+{
+	const unsigned char *c = p;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		k += c[i] != 0;
+	return k;
+}
+
+/* Size and sum (SUM_INIT) of a file, read with raw system calls (nothing
+ * preloaded sees them). -1 with errno if it cannot be opened. */
+static inline int raw_file_hash(const char *path, long long *bytes, uint64_t *hash)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	static unsigned char b[1 << 16];
+	uint64_t h = SUM_INIT;
+	long long n = 0;
+	long r;
+	while ((r = syscall(SYS_read, fd, b, sizeof b)) > 0) {
+		h = fnv1a(h, b, (size_t)r);
+		n += r;
+	}
+	syscall(SYS_close, fd);
+	*bytes = n;
+	*hash = h;
+	return 0;
+}
+
+/* The symbolic name of an errno value ("EPIPE"), "E?" if it has none. */
+static inline const char *errno_name(int e)
+{
+	const char *s = strerrorname_np(e);
+	return s ? s : "E?";
+}
+
+/* Short names of the errors a send on a lost connection reports; any
+ * other is printed as strerror() says it. */
+static inline const char *ename(int e)
+{
+	switch (e) {
+	case 0: return "0";
+	case EPIPE: return "EPIPE";
+	case ECONNRESET: return "ECONNRESET";
+	case EAGAIN: return "EAGAIN";
+	default: return strerror(e);
+	}
+}
+
+/* ---- calls the scenarios make ---- */
+
+/* In a signal handler: copies `from` to `to`, both from their start, in
+ * 8 read()/write() of 64 KiB through buf - the handler's own copy loop,
+ * made while the interrupted one is inside a call. It stops before the
+ * end of a longer file: its last read is left deferred when preloaded.
+ * Only async-signal-safe calls. */
+static inline void handler_copy_loop(int from, int to, char *buf)
+{
+	lseek(from, 0, SEEK_SET);
+	lseek(to, 0, SEEK_SET);
+	for (int k = 0; k < 8; k++) {
+		ssize_t r = read(from, buf, 65536);
+		if (r <= 0 || write(to, buf, (size_t)r) != r)
+			break;
+	}
+}
+
+/* How many of this process's descriptors (/proc/self/fd: the main
+ * thread's table) name something `match` accepts, given what readlink
+ * says of it; -1 if the directory cannot be read. */
+static inline int count_fds_naming(int (*match)(const char *target))
+{
+	DIR *d = opendir("/proc/self/fd");
+	if (d == NULL)
+		return -1;
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		char path[300], t[4096];
+		if (e->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
+		ssize_t k = readlink(path, t, sizeof t - 1);
+		if (k <= 0)
+			continue;
+		t[k] = '\0';
+		n += match(t) != 0;
+	}
+	closedir(d);
+	return n;
+}
+
+/* ---- files with known contents ---- */
+
+/*
+ * Setup helpers that cannot go on when a call fails say which (perror)
+ * and exit with status 2, as the programs' own die() does.
+ */
+static inline void setup_died(const char *what)
+{
+	perror(what);
+	exit(2);
+}
+
+/* All of p to fd; a write interrupted by a signal is made again. 0, or
+ * -1 with errno (0 if a write wrote nothing). */
+static inline int write_fully(int fd, const void *p, size_t n)
+{
+	const char *c = p;
+	while (n > 0) {
+		ssize_t w = write(fd, c, n);
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0) {
+			if (w == 0)
+				errno = 0;
+			return -1;
+		}
+		c += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+static inline void write_all_or_die(int fd, const void *p, size_t n)
+{
+	if (write_fully(fd, p, n) != 0)
+		setup_died("write");
+}
+
+/* splitmix64: the pattern word number x of a source (no two alike). */
+static inline uint64_t splitmix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ull;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+	return x ^ (x >> 31);
+}
+
+/* xorshift32 from a seed: byte i of a seeded file is the low byte of the
+ * (i+1)-th step, or-ed with `set` (1 keeps zero bytes out: a zero then
+ * shows a page that was never filled). */
+static inline uint32_t xs32_start(unsigned seed)
+{
+	return 2654435761u * (seed + 1);
+}
+
+static inline uint32_t xs32_next(uint32_t *x)
+{
+	*x ^= *x << 13;
+	*x ^= *x >> 17;
+	*x ^= *x << 5;
+	return *x;
+}
+
+static inline void xs32_file(const char *path, unsigned seed, size_t len, unsigned char set)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		setup_died("create");
+	static char b[65536];
+	uint32_t x = xs32_start(seed);
+	for (size_t done = 0; done < len;) {
+		size_t n = len - done < sizeof b ? len - done : sizeof b;
+		for (size_t i = 0; i < n; i++)
+			b[i] = (char)(xs32_next(&x) | set);
+		if (write(fd, b, n) != (ssize_t)n)
+			setup_died("write src");
+		done += n;
+	}
+	close(fd);
+}
+
+/* A file of `size` bytes, byte i being (i * 131 + i / 4099) & 0xff: no
+ * short period, so a byte from the wrong place shows. 0, or -1 with
+ * errno. */
+static inline int slow_pattern_file(const char *path, size_t size)
+{
+	unsigned char *b = malloc(size);
+	if (b == NULL)
+		return -1;
+	for (size_t i = 0; i < size; i++)
+		b[i] = (unsigned char)((i * 131u + i / 4099u) & 0xff);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	int ok = fd >= 0 && write(fd, b, size) == (ssize_t)size && close(fd) == 0;
+	free(b);
+	return ok ? 0 : -1;
+}
+
+/* A file of `size` bytes (a multiple of 64 KiB) in 64 KiB blocks, byte j
+ * of block i being (i * 131 + j * 7) & 0xff. 0, or -1 with errno. */
+static inline int block_pattern_file(const char *path, size_t size)
+{
+	static unsigned char b[1 << 16];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		return -1;
+	for (unsigned i = 0; i < size / sizeof b; i++) {
+		for (unsigned j = 0; j < sizeof b; j++)
+			b[j] = (unsigned char)(i * 131 + j * 7);
+		if (write(fd, b, sizeof b) != (ssize_t)sizeof b) {
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	return 0;
+}
+
+/* A file of `size` bytes from the LCG x = x * 1103515245 + 12345 started
+ * at seed (byte: bits 16-23), written with raw system calls (nothing
+ * preloaded sees them). 0, or -1 with errno. */
+static inline int lcg_file(const char *path, size_t size, unsigned seed)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (fd < 0)
+		return -1;
+	static unsigned char b[1 << 16];
+	unsigned x = seed;
+	for (size_t done = 0; done < size;) {
+		size_t k = size - done < sizeof b ? size - done : sizeof b;
+		for (size_t i = 0; i < k; i++) {
+			x = x * 1103515245u + 12345u;
+			b[i] = (unsigned char)(x >> 16);
+		}
+		if (syscall(SYS_write, fd, b, k) != (long)k) {
+			syscall(SYS_close, fd);
+			return -1;
+		}
+		done += k;
+	}
+	syscall(SYS_close, fd);
+	return 0;
+}
+
+/* What a whole file holds: its size, sum (sum_bytes), and how many of its
+ * bytes are zero and 'X' (the byte the hazard programs overwrite with). */
+struct file_counts {
+	size_t bytes, zeros, xs;
+	uint64_t sum;
+};
+
+static inline int count_file(const char *path, struct file_counts *c)
+{
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		return -1;
+	struct stat st;
+	unsigned char *m = NULL;
+	if (fstat(fd, &st) != 0 || (m = malloc((size_t)st.st_size + 1)) == NULL) {
+		close(fd);
+		return -1;
+	}
+	size_t have = 0;
+	ssize_t r;
+	while ((r = read(fd, m + have, (size_t)st.st_size - have)) > 0)
+		have += (size_t)r;
+	close(fd);
+	memset(c, 0, sizeof *c);
+	for (size_t i = 0; i < have; i++) {
+		c->zeros += m[i] == 0;
+		c->xs += m[i] == 'X';
+	}
+	c->bytes = have;
+	c->sum = sum_bytes(m, have);
+	free(m);
+	return 0;
+}
+
+/*
+ * Files of words that name themselves: every 8-byte word of file `id`
+ * (1 or 2) is id << 56 | its offset. A copy that took bytes from the
+ * wrong file, the wrong place or twice shows in the words it holds.
+ * id_file() writes one of `size` bytes and returns it opened to read.
+ */
+#define ID_OFF_MASK ((1ull << 56) - 1)
+
+static inline int id_file(const char *path, uint64_t id, uint64_t size)
+{
+	int f = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	uint64_t *w = malloc(1u << 20);
+	if (f < 0 || w == NULL)
+		setup_died("make");
+	for (uint64_t o = 0; o < size; o += 1u << 20) {
+		for (size_t i = 0; i < (1u << 17); i++)
+			w[i] = id << 56 | (o + i * 8);
+		if (write(f, w, 1u << 20) != 1 << 20)
+			setup_died("write");
+	}
+	free(w);
+	close(f);
+	int fd = open(path, O_RDONLY);
+	if (fd < 0)
+		setup_died("open");
+	return fd;
+}
+
+/* Checks a stream of such words: each file's words must come in order
+ * (or start again at offset 0); counts the wrong ones and names the
+ * first three on stderr. */
+struct id_check {
+	uint64_t next[3];
+	unsigned long bad;
+};
+
+static inline void id_check_words(struct id_check *c, const uint64_t *w, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		unsigned id = (unsigned)(w[i] >> 56);
+		uint64_t off = w[i] & ID_OFF_MASK;
+		if (id < 1 || id > 2 || (off != c->next[id] && off != 0)) {
+			if (c->bad++ < 3)
+				fprintf(stderr, "bad word: id %u offset %llu\n", id,
+					(unsigned long long)off);
+			if (id < 1 || id > 2)
+				continue;
+		}
+		c->next[id] = off + 8;
+	}
 }
 
 #endif

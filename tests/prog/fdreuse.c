@@ -79,15 +79,8 @@ static void make(const char *path, int file)
 
 static void write_all(int fd, const char *p, size_t n)
 {
-	while (n > 0) {
-		ssize_t k = write(fd, p, n);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			die("write");
-		p += k;
-		n -= (size_t)k;
-	}
+	if (write_fully(fd, p, n) != 0)
+		die("write");
 }
 
 /* Copies chunks of src into a new file dst with buf: `chunks` of them,

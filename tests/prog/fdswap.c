@@ -58,25 +58,6 @@ static void die(const char *what)
 	exit(2);
 }
 
-static void make(const char *path, uint64_t id, int *fd)
-{
-	int f = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	uint64_t *w = malloc(1u << 20);
-	if (f < 0 || w == NULL)
-		die("make");
-	for (uint64_t o = 0; o < FSZ; o += 1u << 20) {
-		for (size_t i = 0; i < (1u << 17); i++)
-			w[i] = id << 56 | (o + i * 8);
-		if (write(f, w, 1u << 20) != 1 << 20)
-			die("write");
-	}
-	free(w);
-	close(f);
-	*fd = open(path, O_RDONLY);
-	if (*fd < 0)
-		die("open");
-}
-
 /* Puts the other file's description (or a fresh open of it) on src. */
 static void swap_once(int which)
 {
@@ -109,31 +90,9 @@ static void *swapper(void *arg)
 	return NULL;
 }
 
-/* Checks a stream of words; returns the number of wrong words. */
-struct check {
-	uint64_t next[3];
-	unsigned long bad;
-};
-
-static void check_words(struct check *c, const uint64_t *w, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned id = (unsigned)(w[i] >> 56);
-		uint64_t off = w[i] & ((1ull << 56) - 1);
-		if (id < 1 || id > 2 || (off != c->next[id] && off != 0)) {
-			if (c->bad++ < 3)
-				fprintf(stderr, "bad word: id %u offset %llu\n", id,
-					(unsigned long long)off);
-			if (id < 1 || id > 2)
-				continue;
-		}
-		c->next[id] = off + 8;
-	}
-}
-
 static unsigned long check_fd(int in)
 {
-	struct check c = { { 0, 0, 0 }, 0 };
+	struct id_check c = { { 0, 0, 0 }, 0 };
 	uint64_t *w = malloc(CH);
 	size_t have = 0;
 	ssize_t r;
@@ -142,7 +101,7 @@ static unsigned long check_fd(int in)
 	while ((r = read(in, (char *)w + have, CH - have)) > 0) {
 		have += (size_t)r;
 		size_t nw = have / 8;
-		check_words(&c, w, nw);
+		id_check_words(&c, w, nw);
 		memmove(w, (char *)w + nw * 8, have - nw * 8);
 		have -= nw * 8;
 	}
@@ -238,7 +197,7 @@ static int own_lseek_case(void)
 	int out = open("out.bin", O_RDWR | O_CREAT | O_TRUNC, 0644);
 	if (buf == NULL || out < 0)
 		die("own-lseek");
-	struct check c = { { 0, 0, 0 }, 0 };
+	struct id_check c = { { 0, 0, 0 }, 0 };
 	for (int i = 0; i < 6; i++) {
 		if (i == 3)
 			trigger = 1;
@@ -253,10 +212,10 @@ static int own_lseek_case(void)
 		}
 		size_t nw = (size_t)r / 8;
 		printf("read %d: %zd bytes, first id %u offset %llu, last id %u offset %llu\n", i, r,
-		       (unsigned)(buf[0] >> 56), (unsigned long long)(buf[0] & ((1ull << 56) - 1)),
+		       (unsigned)(buf[0] >> 56), (unsigned long long)(buf[0] & ID_OFF_MASK),
 		       (unsigned)(buf[nw - 1] >> 56),
-		       (unsigned long long)(buf[nw - 1] & ((1ull << 56) - 1)));
-		check_words(&c, buf, nw);
+		       (unsigned long long)(buf[nw - 1] & ID_OFF_MASK));
+		id_check_words(&c, buf, nw);
 		write_all(out, (const char *)buf, (size_t)r);
 	}
 	printf("position of a.bin %lld, of b.bin %lld\n", (long long)syscall(SYS_lseek, fa, 0, SEEK_CUR),
@@ -270,8 +229,8 @@ int main(int argc, char **argv)
 	alarm(120);
 	if (argc < 2)
 		goto usage;
-	make("a.bin", 1, &fa);
-	make("b.bin", 2, &fb);
+	fa = id_file("a.bin", 1, FSZ);
+	fb = id_file("b.bin", 2, FSZ);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (strcmp(argv[1], "own-lseek") == 0)
 		return own_lseek_case();

@@ -57,69 +57,17 @@ static void die(const char *what)
 	exit(2);
 }
 
-/* Deterministic bytes: file `seed`, offset o. */
-static void make_file(const char *path, unsigned seed, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0)
-		die("create");
-	static char b[65536];
-	uint32_t x = 2654435761u * (seed + 1);
-	for (size_t done = 0; done < len;) {
-		size_t n = len - done < sizeof b ? len - done : sizeof b;
-		for (size_t i = 0; i < n; i++) {
-			x ^= x << 13;
-			x ^= x >> 17;
-			x ^= x << 5;
-			b[i] = (char)x;
-		}
-		if (write(fd, b, n) != (ssize_t)n)
-			die("write src");
-		done += n;
-	}
-	close(fd);
-}
-
-static uint64_t sum(const unsigned char *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	return h;
-}
-
-static void write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			die("write");
-		p += w;
-		n -= (size_t)w;
-	}
-}
-
 /* Descriptors naming a file that was deleted (readlink " (deleted)"). */
+static int is_deleted(const char *target)
+{
+	return strstr(target, " (deleted)") != NULL;
+}
+
 static int deleted_open(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	if (d == NULL)
+	int n = count_fds_naming(is_deleted);
+	if (n < 0)
 		die("opendir");
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		char path[300], to[512];
-		snprintf(path, sizeof path, "/proc/self/fd/%s", e->d_name);
-		ssize_t k = readlink(path, to, sizeof to - 1);
-		if (k <= 0)
-			continue;
-		to[k] = '\0';
-		if (strstr(to, " (deleted)") != NULL)
-			n++;
-	}
-	closedir(d);
 	return n;
 }
 
@@ -129,8 +77,8 @@ enum { CLOSEFROM, RAW_RANGE, REUSE, REUSE_WRITE, PLAIN };
  * are taken away (how), then the buffer is summed and written. */
 static int lost(int how)
 {
-	make_file("src.bin", 7, 16 * CHUNK + 12345);
-	make_file("decoy.bin", 99, 16 * CHUNK);
+	xs32_file("src.bin", 7, 16 * CHUNK + 12345, 0);
+	xs32_file("decoy.bin", 99, 16 * CHUNK, 0);
 	int src = open("src.bin", O_RDONLY);
 	int dst = open("out.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
 	if (src < 0 || dst < 0)
@@ -168,9 +116,9 @@ static int lost(int how)
 			}
 			if (how != REUSE_WRITE)
 				printf("chunk %d: %zd bytes, sum %016llx\n", it, n,
-			       (unsigned long long)sum((unsigned char *)buf, (size_t)n));
+			       (unsigned long long)sum_bytes(buf, (size_t)n));
 		}
-		write_all(dst, buf, (size_t)n);
+		write_all_or_die(dst, buf, (size_t)n);
 	}
 	/* The descriptors the program holds, as it sees them. */
 	printf("src still reads: %s\n", fcntl(src, F_GETFD) >= 0 ? "yes" : "no");
@@ -199,12 +147,12 @@ static int pipe_range(bool through_libc)
 		die("fork");
 	if (c == 0) {
 		close(p[0]);
-		make_file("feed.bin", 3, 32 * 65536);
+		xs32_file("feed.bin", 3, 32 * 65536, 0);
 		int f = open("feed.bin", O_RDONLY);
 		static char b[65536];
 		ssize_t n;
 		while ((n = read(f, b, sizeof b)) > 0)
-			write_all(p[1], b, (size_t)n);
+			write_all_or_die(p[1], b, (size_t)n);
 		_exit(0);
 	}
 	close(p[1]);
@@ -232,9 +180,9 @@ static int pipe_range(bool through_libc)
 					  : asm_syscall4(SYS_close_range, top + 1, ~0U, 0, 0)) != 0)
 				die("close_range");
 			printf("chunk %d: sum %016llx\n", it,
-			       (unsigned long long)sum((unsigned char *)buf, (size_t)n));
+			       (unsigned long long)sum_bytes(buf, (size_t)n));
 		}
-		write_all(dst, buf, (size_t)n);
+		write_all_or_die(dst, buf, (size_t)n);
 		total += (uint64_t)n;
 	}
 	waitpid(c, NULL, 0);
@@ -253,14 +201,14 @@ static int many(int files)
 		char name[64];
 		snprintf(name, sizeof name, "src-%d.bin", i);
 		/* Sizes differ: whole chunks and a short last one. */
-		make_file(name, (unsigned)i, 3 * CHUNK + (size_t)(i % 7) * 4096 + (size_t)i);
+		xs32_file(name, (unsigned)i, 3 * CHUNK + (size_t)(i % 7) * 4096 + (size_t)i, 0);
 		int src = open(name, O_RDONLY);
 		if (src < 0)
 			die("open src");
 		ssize_t n;
 		uint64_t h = 0;
 		while ((n = read(src, buf, CHUNK)) > 0) {
-			write_all(dst, buf, (size_t)n);
+			write_all_or_die(dst, buf, (size_t)n);
 			h += (uint64_t)n;
 		}
 		if (n < 0)

@@ -50,61 +50,12 @@ static void die(const char *what)
 	exit(2);
 }
 
-static void make_file(const char *path, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0)
-		die("create");
-	static char b[65536];
-	uint32_t x = 2654435761u;
-	for (size_t done = 0; done < len;) {
-		size_t n = len - done < sizeof b ? len - done : sizeof b;
-		for (size_t i = 0; i < n; i++) {
-			x ^= x << 13;
-			x ^= x >> 17;
-			x ^= x << 5;
-			b[i] = (char)(x | 1);
-		}
-		if (write(fd, b, n) != (ssize_t)n)
-			die("write src");
-		done += n;
-	}
-	close(fd);
-}
-
 static void report(const char *path)
 {
-	int fd = open(path, O_RDONLY);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) != 0)
+	struct file_counts c;
+	if (count_file(path, &c) != 0)
 		die(path);
-	unsigned char *m = malloc((size_t)st.st_size + 1);
-	size_t have = 0;
-	ssize_t r;
-	while ((r = read(fd, m + have, (size_t)st.st_size - have)) > 0)
-		have += (size_t)r;
-	close(fd);
-	uint64_t h = 1469598103934665603ull;
-	size_t xs = 0;
-	for (size_t i = 0; i < have; i++) {
-		h = (h ^ m[i]) * 1099511628211ull;
-		xs += m[i] == 'X';
-	}
-	printf("%s: %zu bytes, sum %016llx, X %zu\n", path, have, (unsigned long long)h, xs);
-	free(m);
-}
-
-static void write_all(int fd, const char *b, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, b, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			die("write");
-		b += w;
-		n -= (size_t)w;
-	}
+	printf("%s: %zu bytes, sum %016llx, X %zu\n", path, c.bytes, (unsigned long long)c.sum, c.xs);
 }
 
 /* Exactly n bytes from the pipe, in as many reads as it takes. */
@@ -146,7 +97,7 @@ static void send_file(void)
 	char *b = mem + 4096;
 	ssize_t n;
 	while ((n = read(src, b, CHUNK)) > 0)
-		write_all(p[1], b, (size_t)n);
+		write_all_or_die(p[1], b, (size_t)n);
 	close(src);
 	free(mem);
 }
@@ -166,7 +117,7 @@ static void copy_back(void (*before_last)(void))
 			fprintf(stderr, "probe act guarded=%d\n", guarded(rbuf, CHUNK));
 			before_last();
 		}
-		write_all(dst, rbuf, n);
+		write_all_or_die(dst, rbuf, n);
 	}
 	close(dst);
 }
@@ -192,7 +143,7 @@ int main(int argc, char **argv)
 	if (argc != 2)
 		return 2;
 	scen = argv[1];
-	make_file("src.bin", SIZE);
+	xs32_file("src.bin", 0, SIZE, 1);
 	if (pipe(p) != 0)
 		die("pipe");
 	fcntl(p[1], F_SETPIPE_SZ, (int)SIZE);
@@ -209,13 +160,13 @@ int main(int argc, char **argv)
 			ssize_t n = read(src, wb, CHUNK);
 			if (n <= 0)
 				break;
-			write_all(p[1], wb, (size_t)n);
+			write_all_or_die(p[1], wb, (size_t)n);
 			size_t k = read_chunk(p[0], rbuf, (size_t)n);
 			if (i == NCHUNK - 1) {
 				fprintf(stderr, "probe act guarded=%d\n", guarded(rbuf, CHUNK));
 				overwrite();
 			}
-			write_all(dst, rbuf, k);
+			write_all_or_die(dst, rbuf, k);
 		}
 		close(src);
 		close(dst);

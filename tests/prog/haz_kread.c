@@ -83,17 +83,11 @@ static void die(const char *fmt, ...)
 	exit(1);
 }
 
-static const char *en(int e)
-{
-	const char *s = strerrorname_np(e);
-	return s ? s : "E?";
-}
-
 /* "123" or "-1 EFAULT" */
 static void result(const char *what, long r, int e)
 {
 	if (r < 0)
-		printf("%s: -1 %s\n", what, en(e));
+		printf("%s: -1 %s\n", what, errno_name(e));
 	else
 		printf("%s: %ld\n", what, r);
 }
@@ -321,7 +315,7 @@ static void a_getcwd(unsigned char *buf, off_t off)
 {
 	(void)off;
 	char *c = getcwd((char *)AT(buf), PG);
-	printf("getcwd: %s\n", c ? "ok" : en(errno));
+	printf("getcwd: %s\n", c ? "ok" : errno_name(errno));
 	char own[PATH_MAX];
 	if (c)
 		printf("  same as own buffer %d\n", getcwd(own, sizeof own) && !strcmp(own, c));
@@ -344,7 +338,7 @@ static void a_wait4(unsigned char *buf, off_t off)
 		_exit(7);
 	int *st = (int *)AT(buf);
 	long r = waitpid(c, st, 0);
-	printf("waitpid: %s\n", r == c ? "the child" : en(errno));
+	printf("waitpid: %s\n", r == c ? "the child" : errno_name(errno));
 	if (r == c)
 		printf("  exit status %d\n", WEXITSTATUS(*st));
 	/* The status is gone for good once reaped. */
@@ -438,7 +432,7 @@ static void aio_wait(struct aiocb *cb)
 	const struct aiocb *l[1] = { cb };
 	while (aio_error(cb) == EINPROGRESS)
 		aio_suspend(l, 1, NULL);
-	printf("  aio_error %s, aio_return %zd\n", aio_error(cb) ? en(aio_error(cb)) : "0",
+	printf("  aio_error %s, aio_return %zd\n", aio_error(cb) ? errno_name(aio_error(cb)) : "0",
 	       aio_return(cb));
 }
 
@@ -487,7 +481,7 @@ static void a_mq(unsigned char *buf, off_t off)
 	struct mq_attr at = { .mq_maxmsg = 4, .mq_msgsize = 128 };
 	mqd_t q = mq_open(name, O_RDWR | O_CREAT | O_EXCL, 0600, &at);
 	if (q == (mqd_t)-1) {
-		printf("mq_open: %s\n", en(errno));
+		printf("mq_open: %s\n", errno_name(errno));
 		return;
 	}
 	mq_unlink(name);
@@ -525,7 +519,7 @@ static void a_accept_addr(unsigned char *buf, off_t off)
 	struct sockaddr_in *pa = (struct sockaddr_in *)AT(buf);
 	socklen_t pl = sizeof *pa;
 	int s = accept(lsock, (struct sockaddr *)pa, &pl);
-	printf("accept: %s\n", s >= 0 ? "a connection" : en(errno));
+	printf("accept: %s\n", s >= 0 ? "a connection" : errno_name(errno));
 	if (s >= 0)
 		printf("  family %d len %u loopback %d\n", pa->sin_family, (unsigned)pl,
 		       pa->sin_addr.s_addr == htonl(0x7f000001));
@@ -533,7 +527,7 @@ static void a_accept_addr(unsigned char *buf, off_t off)
 	int fl = fcntl(lsock, F_GETFL);
 	fcntl(lsock, F_SETFL, fl | O_NONBLOCK);
 	int again = accept(lsock, NULL, NULL);
-	printf("  accepted again: %s\n", again >= 0 ? "a connection" : en(errno));
+	printf("  accepted again: %s\n", again >= 0 ? "a connection" : errno_name(errno));
 }
 
 static void a_getsockopt(unsigned char *buf, off_t off)
@@ -574,7 +568,7 @@ static void a_msg(unsigned char *buf, off_t off)
 	(void)off;
 	int q = msgget(IPC_PRIVATE, 0600 | IPC_CREAT);
 	if (q < 0) {
-		printf("msgget: %s\n", en(errno));
+		printf("msgget: %s\n", errno_name(errno));
 		return;
 	}
 	struct {

@@ -92,25 +92,10 @@ static void die(const char *what)
 	exit(2);
 }
 
-static uint64_t sum(const unsigned char *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	return h;
-}
-
 static void make_file(const char *path)
 {
-	unsigned char *b = malloc(FILE_SIZE);
-	if (b == NULL)
-		die("malloc");
-	for (size_t i = 0; i < FILE_SIZE; i++)
-		b[i] = (unsigned char)((i * 131u + i / 4099u) & 0xff);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || write(fd, b, FILE_SIZE) != (ssize_t)FILE_SIZE || close(fd) != 0)
+	if (slow_pattern_file(path, FILE_SIZE) != 0)
 		die("make src");
-	free(b);
 }
 
 static double now(void)
@@ -391,7 +376,7 @@ static void *copy(void *arg)
 		die("read back");
 	for (int i = 0; i < j->chunks; i++) {
 		ssize_t n = pread(back, c, CHUNK, (off_t)i * CHUNK);
-		j->sums[i] = sum(c, n > 0 ? (size_t)n : 0);
+		j->sums[i] = sum_bytes(c, n > 0 ? (size_t)n : 0);
 	}
 	free(c);
 	close(back);

@@ -119,15 +119,6 @@ static uint64_t sum(const void *p, size_t n)
 	return h;
 }
 
-static size_t nonzero(const void *p, size_t n)
-{
-	const unsigned char *c = p;
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		k += c[i] != 0;
-	return k;
-}
-
 static void make_src(void)
 {
 	int fd = (int)syscall(SYS_openat, AT_FDCWD, "src.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);

@@ -68,84 +68,26 @@ static void die(const char *what)
 	exit(2);
 }
 
-static void make_file(const char *path, unsigned seed, size_t len)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0)
-		die("create");
-	static char b[65536];
-	uint32_t x = 2654435761u * (seed + 1);
-	for (size_t done = 0; done < len;) {
-		size_t n = len - done < sizeof b ? len - done : sizeof b;
-		for (size_t i = 0; i < n; i++) {
-			x ^= x << 13;
-			x ^= x >> 17;
-			x ^= x << 5;
-			b[i] = (char)(x | 1); /* never zero: zeros show */
-		}
-		if (write(fd, b, n) != (ssize_t)n)
-			die("write src");
-		done += n;
-	}
-	close(fd);
-}
-
-/* Bytes [off, off+n) of what make_file(seed) writes. */
+/* Bytes [off, off+n) of what xs32_file(seed, 1) writes (never zero: a zero
+ * shows a page that was never filled). */
 static void stream_bytes(unsigned seed, size_t off, size_t n, unsigned char *out)
 {
-	uint32_t x = 2654435761u * (seed + 1);
+	uint32_t x = xs32_start(seed);
 	for (size_t i = 0; i < off + n; i++) {
-		x ^= x << 13;
-		x ^= x >> 17;
-		x ^= x << 5;
+		uint32_t v = xs32_next(&x);
 		if (i >= off)
-			out[i - off] = (unsigned char)(x | 1);
+			out[i - off] = (unsigned char)(v | 1);
 	}
-}
-
-static uint64_t sum(const unsigned char *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	return h;
 }
 
 /* What a file holds: size, sum, zero bytes and 'X' bytes. */
 static void report(const char *path)
 {
-	int fd = open(path, O_RDONLY);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st) != 0)
+	struct file_counts c;
+	if (count_file(path, &c) != 0)
 		die(path);
-	unsigned char *m = malloc((size_t)st.st_size + 1);
-	size_t have = 0;
-	ssize_t r;
-	while ((r = read(fd, m + have, (size_t)st.st_size - have)) > 0)
-		have += (size_t)r;
-	close(fd);
-	size_t zeros = 0, xs = 0;
-	for (size_t i = 0; i < have; i++) {
-		zeros += m[i] == 0;
-		xs += m[i] == 'X';
-	}
-	printf("%s: %zu bytes, sum %016llx, zeros %zu, X %zu\n", path, have,
-	       (unsigned long long)sum(m, have), zeros, xs);
-	free(m);
-}
-
-static ssize_t write_all(int fd, const char *p, size_t n)
-{
-	size_t done = 0;
-	while (done < n) {
-		ssize_t w = write(fd, p + done, n - done);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			die("write");
-		done += (size_t)w;
-	}
-	return (ssize_t)done;
+	printf("%s: %zu bytes, sum %016llx, zeros %zu, X %zu\n", path, c.bytes,
+	       (unsigned long long)c.sum, c.zeros, c.xs);
 }
 
 /* A child that copies fd to path, after waiting ms; it closes its copy
@@ -192,7 +134,7 @@ static pid_t writer(int fd, int other, unsigned seed, size_t len)
 		if (i != fd)
 			close(i);
 	signal(SIGPIPE, SIG_DFL);
-	make_file("feed.bin", seed, len);
+	xs32_file("feed.bin", seed, len, 1);
 	int in = open("feed.bin", O_RDONLY);
 	static char b[48 * 1024];
 	ssize_t r;
@@ -303,8 +245,8 @@ static void change(int it, off_t pos, ssize_t n)
 /* src.bin to dst in chunks; the change at chunk ACT. */
 static int copy(int dst)
 {
-	make_file("src.bin", 7, 8 * CHUNK + 12345);
-	make_file("decoy.bin", 99, 8 * CHUNK);
+	xs32_file("src.bin", 7, 8 * CHUNK + 12345, 1);
+	xs32_file("decoy.bin", 99, 8 * CHUNK, 1);
 	if (!strcmp(scen, "mprotect-write")) {
 		int fd = open("src.bin", O_RDWR);
 		mapping = mmap(NULL, 8 * CHUNK + 12345, PROT_READ, MAP_SHARED, fd, 0);
@@ -336,7 +278,7 @@ static int copy(int dst)
 		if (w != n)
 			printf("chunk %d: write %zd of %zd\n", it, w, n);
 		if (w > 0 && w < n)
-			write_all(dst, buf + w, (size_t)(n - w));
+			write_all_or_die(dst, buf + w, (size_t)(n - w));
 		else if (w <= 0)
 			die("write");
 		pos += n;
@@ -365,7 +307,7 @@ static int socket_moved_trunc(void)
 		ssize_t n = read(sv[0], buf, 65536);
 		if (n <= 0)
 			break;
-		write_all(dst, buf, (size_t)n);
+		write_all_or_die(dst, buf, (size_t)n);
 		if (it == 6) {
 			fprintf(stderr, "probe act guarded=%d\n", guarded(buf, 65536));
 			int t = open("dst.bin", O_WRONLY | O_TRUNC);
@@ -396,7 +338,7 @@ static int socket_moved_trunc(void)
 /* 768K of src.bin to dst in 256K chunks, then 'X' over src.bin. */
 static void send_then_overwrite(int dst, const char *path)
 {
-	make_file(path, 3, 3 * CHUNK);
+	xs32_file(path, 3, 3 * CHUNK, 1);
 	int src = open(path, O_RDWR);
 	char *mem = malloc(CHUNK + 8192);
 	char *buf = mem + 100;
@@ -406,7 +348,7 @@ static void send_then_overwrite(int dst, const char *path)
 			break;
 		if (it == 2)
 			fprintf(stderr, "probe act guarded=%d\n", guarded(buf, CHUNK));
-		write_all(dst, buf, (size_t)n);
+		write_all_or_die(dst, buf, (size_t)n);
 	}
 	static char xs[3 * CHUNK];
 	memset(xs, 'X', sizeof xs);
@@ -484,10 +426,10 @@ static int inflight_moved(void)
 		ssize_t n = read(sv[0], buf, 65536);
 		if (n <= 0)
 			break;
-		write_all(mid, buf, (size_t)n);
+		write_all_or_die(mid, buf, (size_t)n);
 		if (it == 6) {
 			fprintf(stderr, "probe act guarded=%d\n", guarded(buf, 65536));
-			write_all(p[1], buf, (size_t)n);
+			write_all_or_die(p[1], buf, (size_t)n);
 			if (pwrite(mid, xs, (size_t)n, at) != n)
 				die("pwrite");
 			sent = n;

@@ -52,14 +52,6 @@ static void die(const char *what)
 	exit(1);
 }
 
-static uint64_t pat(uint64_t x)
-{
-	x += 0x9e3779b97f4a7c15ull;
-	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
-	x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
-	return x ^ (x >> 31);
-}
-
 static void make_src(const char *path, size_t size)
 {
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -68,7 +60,7 @@ static void make_src(const char *path, size_t size)
 	static uint64_t blk[8192];
 	for (size_t at = 0; at < size; at += sizeof blk) {
 		for (size_t i = 0; i < sizeof blk / 8; i++)
-			blk[i] = pat((at / 8) + i);
+			blk[i] = splitmix64((at / 8) + i);
 		if (write(fd, blk, sizeof blk) != (ssize_t)sizeof blk)
 			die("write src");
 	}
@@ -78,7 +70,7 @@ static void make_src(const char *path, size_t size)
 /* FNV-1a over bytes, read with plain loads (a touch of a guarded page). */
 static uint64_t sum(const volatile unsigned char *p, size_t n)
 {
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = SUM_INIT;
 	for (size_t i = 0; i < n; i++)
 		h = (h ^ p[i]) * 1099511628211ull;
 	return h;
@@ -90,11 +82,10 @@ static uint64_t file_sum(const char *path)
 	if (fd < 0)
 		die("open for sum");
 	static unsigned char b[65536];
-	uint64_t h = 1469598103934665603ull;
+	uint64_t h = SUM_INIT;
 	ssize_t r;
 	while ((r = (ssize_t)syscall(SYS_read, fd, b, sizeof b)) > 0)
-		for (ssize_t i = 0; i < r; i++)
-			h = (h ^ b[i]) * 1099511628211ull;
+		h = fnv1a(h, b, (size_t)r);
 	close(fd);
 	return h;
 }
@@ -108,15 +99,8 @@ static void probe(const char *what, const void *p, size_t n)
 
 static void write_all(int fd, const unsigned char *p, size_t n)
 {
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			die("write dst");
-		p += w;
-		n -= (size_t)w;
-	}
+	if (write_fully(fd, p, n) != 0)
+		die("write dst");
 }
 
 /* ---- the copy loop ---- */

@@ -49,6 +49,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define MiB (1024L * 1024L)
 
 static int out_fd = -1;
@@ -71,17 +73,9 @@ static void pattern(unsigned char *b, size_t n, uint64_t off)
 
 static void write_all(int fd, const void *buf, size_t n)
 {
-	const char *p = buf;
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0) {
-			printf("write error: %s\n", w < 0 ? strerror(errno) : "0");
-			exit(1);
-		}
-		p += w;
-		n -= (size_t)w;
+	if (write_fully(fd, buf, n) != 0) {
+		printf("write error: %s\n", errno ? strerror(errno) : "0");
+		exit(1);
 	}
 }
 

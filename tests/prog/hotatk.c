@@ -58,50 +58,21 @@ static void die(const char *what)
 	exit(3);
 }
 
-static uint64_t fnv(uint64_t h, const unsigned char *p, size_t n)
-{
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	return h;
-}
-
 static void print_file(const char *label, const char *path)
 {
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY);
-	if (fd < 0) {
+	long long n;
+	uint64_t h;
+	if (raw_file_hash(path, &n, &h) != 0) {
 		printf("%s: cannot open\n", label);
 		return;
 	}
-	static unsigned char b[1 << 16];
-	uint64_t h = 1469598103934665603ull;
-	long long n = 0;
-	long r;
-	while ((r = syscall(SYS_read, fd, b, sizeof b)) > 0) {
-		h = fnv(h, b, (size_t)r);
-		n += r;
-	}
-	syscall(SYS_close, fd);
 	printf("%s bytes %lld hash %016llx\n", label, n, (unsigned long long)h);
 }
 
 static void make_file(const char *path, size_t size, unsigned seed)
 {
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0)
+	if (lcg_file(path, size, seed) != 0)
 		die(path);
-	static unsigned char b[1 << 16];
-	unsigned x = seed;
-	for (size_t done = 0; done < size;) {
-		size_t k = size - done < sizeof b ? size - done : sizeof b;
-		for (size_t i = 0; i < k; i++) {
-			x = x * 1103515245u + 12345u;
-			b[i] = (unsigned char)(x >> 16);
-		}
-		if (syscall(SYS_write, fd, b, k) != (long)k)
-			die("make_file write");
-		done += k;
-	}
-	syscall(SYS_close, fd);
 }
 
 static void result(const char *what, ssize_t r, int err)
@@ -178,7 +149,7 @@ static int sc_srcwrite(const char *how)
 	printf("errno after %d\n", errno == MARK ? -1 : errno);
 	k = write(out, buf, (size_t)last);
 	result("write the buffer", k, errno);
-	printf("buf hash %016llx\n", (unsigned long long)fnv(1469598103934665603ull, buf, CHUNK));
+	printf("buf hash %016llx\n", (unsigned long long)sum_bytes(buf, CHUNK));
 	print_file("out.bin", "out.bin");
 	print_file("src.bin", "src.bin");
 	return 0;

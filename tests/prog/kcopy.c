@@ -131,6 +131,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define DEFAULT_SRC "/dev/shm/nb-kcopy.src"
 #define PEER_PIPE (1024 * 1024)   /* receiving peers' pipe and call size */
 #define MIN_IPIPE (64 * 1024)     /* the kernel's default pipe capacity */
@@ -359,16 +361,8 @@ static void make_pipe(int p[2], size_t size)
 
 static void write_full(int fd, const void *p, size_t n, const char *what)
 {
-	const char *c = p;
-	while (n > 0) {
-		ssize_t w = write(fd, c, n);
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			die("%s: %s", what, w < 0 ? strerror(errno) : "wrote 0");
-		c += w;
-		n -= (size_t)w;
-	}
+	if (write_fully(fd, p, n) != 0)
+		die("%s: %s", what, errno ? strerror(errno) : "wrote 0");
 }
 
 /* Keep only the listed descriptors (and 0-2): the peer must not hold a

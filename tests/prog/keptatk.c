@@ -45,6 +45,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #define SRC_SIZE (16u << 20)
 #define GONE_AT (1u << 20)
 #define CHUNK (256u * 1024)
@@ -59,30 +61,10 @@ static void die(const char *what)
 	exit(1);
 }
 
-static const char *ename(int e)
-{
-	switch (e) {
-	case 0: return "0";
-	case EPIPE: return "EPIPE";
-	case ECONNRESET: return "ECONNRESET";
-	case EAGAIN: return "EAGAIN";
-	default: return strerror(e);
-	}
-}
-
 static void make_src(void)
 {
-	static unsigned char b[1 << 16];
-	int fd = open("src.bin", O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0)
+	if (block_pattern_file("src.bin", SRC_SIZE) != 0)
 		die("src.bin");
-	for (unsigned i = 0; i < SRC_SIZE / sizeof b; i++) {
-		for (unsigned j = 0; j < sizeof b; j++)
-			b[j] = (unsigned char)(i * 131 + j * 7);
-		if (write(fd, b, sizeof b) != (ssize_t)sizeof b)
-			die("write src.bin");
-	}
-	close(fd);
 }
 
 /* The peer: reads GONE_AT bytes, then resets. */

@@ -62,53 +62,28 @@ static void die(const char *what)
 	exit(2);
 }
 
-static uint64_t sum(const unsigned char *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	return h;
-}
-
 static void make_file(const char *path, size_t size)
 {
-	unsigned char *b = malloc(size);
-	if (b == NULL)
-		die("malloc");
-	for (size_t i = 0; i < size; i++)
-		b[i] = (unsigned char)((i * 131u + i / 4099u) & 0xff);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || write(fd, b, size) != (ssize_t)size || close(fd) != 0)
+	if (slow_pattern_file(path, size) != 0)
 		die("make");
-	free(b);
 }
 
 /* Descriptors of this process (any thread's table that /proc/self/fd
  * shows: the main thread's) naming a regular file whose name starts with
  * "src" or "m" - the sources. The library's own others (its log,
  * /proc/self/mem) are listed there too and are not counted. */
+static int is_source(const char *target)
+{
+	const char *base = strrchr(target, '/');
+	base = base ? base + 1 : target;
+	return strncmp(base, "src", 3) == 0 || (base[0] == 'm' && base[1] >= '0' && base[1] <= '9');
+}
+
 static int count_fds(void)
 {
-	DIR *d = opendir("/proc/self/fd");
-	if (d == NULL)
+	int n = count_fds_naming(is_source);
+	if (n < 0)
 		die("opendir");
-	int n = 0;
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		char p[300], t[4096];
-		if (e->d_name[0] == '.')
-			continue;
-		snprintf(p, sizeof p, "/proc/self/fd/%s", e->d_name);
-		ssize_t k = readlink(p, t, sizeof t - 1);
-		if (k <= 0)
-			continue;
-		t[k] = '\0';
-		const char *base = strrchr(t, '/');
-		base = base ? base + 1 : t;
-		if (strncmp(base, "src", 3) == 0 || (base[0] == 'm' && base[1] >= '0' && base[1] <= '9'))
-			n++;
-	}
-	closedir(d);
 	return n;
 }
 
@@ -207,7 +182,7 @@ static void print_file(const char *path)
 	ssize_t n = b == NULL ? -1 : read(fd, b, (size_t)st.st_size);
 	close(fd);
 	printf("%s: %zd bytes, sum %016llx\n", path, n,
-	       (unsigned long long)sum(b, n > 0 ? (size_t)n : 0));
+	       (unsigned long long)sum_bytes(b, n > 0 ? (size_t)n : 0));
 	free(b);
 }
 

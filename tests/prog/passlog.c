@@ -55,6 +55,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 #ifndef CLOSE_RANGE_CLOEXEC
 #define CLOSE_RANGE_CLOEXEC (1U << 2)
 #endif
@@ -94,38 +96,22 @@ static FILE *logf_;           /* where the log goes: stdout, a child's file */
 /* ------------------------------------------------------------------ */
 /* Logging                                                             */
 
-#define FNV0 0xcbf29ce484222325ULL
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
 
 static uint64_t sum_of(const void *p, size_t n)
 {
-	return fnv(FNV0, p, n);
+	return fnv1a(FNV1A_INIT, p, n);
 }
 
 static uint64_t iov_sum(const struct iovec *iov, int cnt, size_t n)
 {
-	uint64_t h = FNV0;
+	uint64_t h = FNV1A_INIT;
 	for (int i = 0; i < cnt && n > 0; i++) {
 		size_t take = iov[i].iov_len < n ? iov[i].iov_len : n;
-		h = fnv(h, iov[i].iov_base, take);
+		h = fnv1a(h, iov[i].iov_base, take);
 		n -= take;
 	}
 	return h;
-}
-
-static const char *en(int e)
-{
-	const char *s = strerrorname_np(e);
-	return s ? s : "E?";
 }
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -149,9 +135,9 @@ static void result(long r, int e, int has_sum, uint64_t sum, const char *fmt, ..
 	va_end(ap);
 	fprintf(logf_, " = %ld", r);
 	if (r < 0)
-		fprintf(logf_, " %s", en(e));
+		fprintf(logf_, " %s", errno_name(e));
 	else if (e != 0)
-		fprintf(logf_, " (errno set to %s)", en(e));
+		fprintf(logf_, " (errno set to %s)", errno_name(e));
 	if (has_sum && r > 0)
 		fprintf(logf_, " sum=%016llx", (unsigned long long)sum);
 	fputc('\n', logf_);
@@ -215,7 +201,7 @@ static void show_stat(int fd, const char *name)
 {
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
-		say("fstat(%s) failed: %s", name, en(errno));
+		say("fstat(%s) failed: %s", name, errno_name(errno));
 		return;
 	}
 	say("fstat(%s): type=%s mode=%04o size=%lld", name,
@@ -230,11 +216,11 @@ static void show_file_sum(const char *name, uint64_t expect, size_t expect_len)
 	int fd = open(name, O_RDONLY);
 	if (fd < 0)
 		die(name);
-	uint64_t h = FNV0;
+	uint64_t h = FNV1A_INIT;
 	size_t total = 0;
 	ssize_t r;
 	while ((r = read(fd, rbuf, RBUF_LEN)) > 0) {
-		h = fnv(h, rbuf, (size_t)r);
+		h = fnv1a(h, rbuf, (size_t)r);
 		total += (size_t)r;
 	}
 	close(fd);
@@ -261,7 +247,7 @@ static void *drain_main(void *arg)
 {
 	struct drain *d = arg;
 	unsigned char *b = malloc(K64);
-	d->sum = FNV0;
+	d->sum = FNV1A_INIT;
 	for (;;) {
 		ssize_t r = d->use_recv ? recv(d->fd, b, K64, 0) : read(d->fd, b, K64);
 		if (r < 0 && errno == EINTR)
@@ -270,7 +256,7 @@ static void *drain_main(void *arg)
 			d->err = r < 0 ? errno : 0;
 			break;
 		}
-		d->sum = fnv(d->sum, b, (size_t)r);
+		d->sum = fnv1a(d->sum, b, (size_t)r);
 		d->total += (unsigned long long)r;
 	}
 	free(b);
@@ -291,7 +277,7 @@ static void drain_finish(struct drain *d, const char *what, uint64_t expect, siz
 {
 	pthread_join(d->t, NULL);
 	say("%s: reader got %llu bytes sum=%016llx end=%s (%s)", what, d->total,
-	    (unsigned long long)d->sum, d->err ? en(d->err) : "EOF",
+	    (unsigned long long)d->sum, d->err ? errno_name(d->err) : "EOF",
 	    d->total == expect_len && d->sum == expect ? "as sent" : "WRONG");
 }
 
@@ -356,7 +342,7 @@ static void scan(const char *when)
 			n += (size_t)snprintf(line + n, sizeof line - n, " %d%s", fd,
 					      (r & FD_CLOEXEC) ? "(cloexec)" : "");
 		else if (errno != EBADF)
-			n += (size_t)snprintf(line + n, sizeof line - n, " %d:%s", fd, en(errno));
+			n += (size_t)snprintf(line + n, sizeof line - n, " %d:%s", fd, errno_name(errno));
 		if (n >= sizeof line - 32)
 			break;
 	}
@@ -371,7 +357,7 @@ static void scan(const char *when)
 			n += (size_t)snprintf(line + n, sizeof line - n, " %d->%d", fd, d);
 			close(d);
 		} else if (errno != EBADF) {
-			n += (size_t)snprintf(line + n, sizeof line - n, " %d:%s", fd, en(errno));
+			n += (size_t)snprintf(line + n, sizeof line - n, " %d:%s", fd, errno_name(errno));
 		}
 		if (n >= sizeof line - 32)
 			break;
@@ -386,7 +372,7 @@ static void scan(const char *when)
 		if (r >= 0)
 			n += (size_t)snprintf(line + n, sizeof line - n, " %d", fd);
 		else if (errno != EBADF)
-			n += (size_t)snprintf(line + n, sizeof line - n, " %d:%s", fd, en(errno));
+			n += (size_t)snprintf(line + n, sizeof line - n, " %d:%s", fd, errno_name(errno));
 		if (n >= sizeof line - 32)
 			break;
 	}
@@ -555,7 +541,7 @@ static const char *hname(__sighandler_t h)
 		int e_ = errno;                                                \
 		fprintf(logf_, __VA_ARGS__);                                   \
 		fprintf(logf_, " = %s%s%s\n", hname(h_), h_ == SIG_ERR ? " " : "", \
-			h_ == SIG_ERR ? en(e_) : "");                          \
+			h_ == SIG_ERR ? errno_name(e_) : "");                          \
 	} while (0)
 
 static void sec_signals(void)
@@ -790,7 +776,7 @@ static void file_result(FILE *f, int e, const char *what)
 	if (f)
 		say("%s = FILE fd=%d", what, fileno(f));
 	else
-		say("%s = NULL %s", what, en(e));
+		say("%s = NULL %s", what, errno_name(e));
 }
 
 #define FCALL(var, expr, what)            \
@@ -1434,7 +1420,7 @@ static void sec_loops(void)
 	say("# copy loop: pread + writev with a header iovec -> pipe");
 	CALL(pipe(p), "pipe(p)");
 	drain_start(&d, p[0], 0);
-	uint64_t hsum = FNV0;
+	uint64_t hsum = FNV1A_INIT;
 	char hdr[16];
 	for (int i = 0; i < 32; i++) {
 		snprintf(hdr, sizeof hdr, "chunk %08d\n", i);
@@ -1444,8 +1430,8 @@ static void sec_loops(void)
 			break;
 		struct iovec v[2] = { { hdr, 15 }, { rbuf, (size_t)r } };
 		CALL(writev(p[1], v, 2), "loop %d writev(pipe, 15+%ld)", i, r);
-		hsum = fnv(hsum, hdr, 15);
-		hsum = fnv(hsum, data + (size_t)i * K64, (size_t)r);
+		hsum = fnv1a(hsum, hdr, 15);
+		hsum = fnv1a(hsum, data + (size_t)i * K64, (size_t)r);
 	}
 	CALL(close(p[1]), "close(pipe.w)");
 	drain_finish(&d, "pread+writev -> pipe", hsum, 32 * (15 + K64));
@@ -1481,7 +1467,7 @@ static void sec_loops(void)
 	drain_start(&d, p[0], 0);
 	drain_start(&d2, p2[0], 0);
 	CALL(lseek(src, 0, SEEK_SET), "lseek(file, 0, SET)");
-	uint64_t s1 = FNV0, s2 = FNV0;
+	uint64_t s1 = FNV1A_INIT, s2 = FNV1A_INIT;
 	size_t n1 = 0, n2 = 0;
 	for (int i = 0; i < 24; i++) {
 		long r = CALLR(rbuf, read(src, rbuf, K64), "loop %d read(file, 65536)", i);
@@ -1496,21 +1482,21 @@ static void sec_loops(void)
 			}
 			CALL(write(p[1], rbuf, (size_t)r), "loop %d write(pipe, %ld)%s", i, r,
 			     i >= 4 ? " modified" : "");
-			s1 = fnv(s1, rbuf, (size_t)r);
+			s1 = fnv1a(s1, rbuf, (size_t)r);
 			n1 += (size_t)r;
 		} else if (i < 16) {
 			/* tee: the same bytes to two destinations */
 			CALL(write(p[1], rbuf, (size_t)r), "loop %d write(pipe, %ld)", i, r);
 			CALL(write(p2[1], rbuf, (size_t)r), "loop %d write(pipe2, %ld)", i, r);
-			s1 = fnv(s1, rbuf, (size_t)r);
-			s2 = fnv(s2, rbuf, (size_t)r);
+			s1 = fnv1a(s1, rbuf, (size_t)r);
+			s2 = fnv1a(s2, rbuf, (size_t)r);
 			n1 += (size_t)r;
 			n2 += (size_t)r;
 		} else {
 			/* header stripped: only the tail is forwarded */
 			CALL(write(p[1], rbuf + 100, (size_t)r - 100), "loop %d write(pipe, %ld)", i,
 			     r - 100);
-			s1 = fnv(s1, rbuf + 100, (size_t)r - 100);
+			s1 = fnv1a(s1, rbuf + 100, (size_t)r - 100);
 			n1 += (size_t)r - 100;
 		}
 	}
@@ -1565,7 +1551,7 @@ static void sec_loops(void)
 		}
 		moved += (size_t)r;
 	}
-	say("  moved %zu bytes pipe -> tcp, error %s", moved, bad ? en(bad) : "none");
+	say("  moved %zu bytes pipe -> tcp, error %s", moved, bad ? errno_name(bad) : "none");
 	pthread_join(f.t, NULL);
 	CALL(shutdown(c3, SHUT_WR), "shutdown(tcp, WR)");
 	drain_finish(&d, "pipe -> tcp", sum_of(data + 5, 2 * M1), 2 * M1);
@@ -1781,7 +1767,7 @@ static int run_fds(void)
 	for (;;) {
 		int x = dup(nul);
 		if (x < 0) {
-			say("dup failed at %d: %s", prev, en(errno));
+			say("dup failed at %d: %s", prev, errno_name(errno));
 			break;
 		}
 		if (first < 0)

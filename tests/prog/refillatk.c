@@ -48,6 +48,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "common.h"
+
 static int hf, hg, hf2 = -1, hg2 = -1, rd, wr, mode;
 static char *buf, *buf2;
 static char msg[4096];
@@ -71,22 +73,9 @@ static void on_alrm(int sig)
 {
 	(void)sig;
 	int e = errno;
-	lseek(hf, 0, SEEK_SET);
-	lseek(hg, 0, SEEK_SET);
-	/* Stops before end of file: the last read is left deferred. */
-	for (int k = 0; k < 8; k++) {
-		ssize_t r = read(hf, buf, 65536);
-		if (r <= 0 || write(hg, buf, (size_t)r) != r)
-			break;
-	}
+	handler_copy_loop(hf, hg, buf);
 	if (hf2 >= 0) {
-		lseek(hf2, 0, SEEK_SET);
-		lseek(hg2, 0, SEEK_SET);
-		for (int k = 0; k < 8; k++) {
-			ssize_t r = read(hf2, buf2, 65536);
-			if (r <= 0 || write(hg2, buf2, (size_t)r) != r)
-				break;
-		}
+		handler_copy_loop(hf2, hg2, buf2);
 	}
 	switch (mode) {
 	case EVENTFD: {

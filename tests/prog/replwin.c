@@ -59,25 +59,6 @@ static void die(const char *what)
 	exit(2);
 }
 
-static void make(const char *path, uint64_t id, int *fd)
-{
-	int f = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	uint64_t *w = malloc(1u << 20);
-	if (f < 0 || w == NULL)
-		die("make");
-	for (uint64_t o = 0; o < FSZ; o += 1u << 20) {
-		for (size_t i = 0; i < (1u << 17); i++)
-			w[i] = id << 56 | (o + i * 8);
-		if (write(f, w, 1u << 20) != 1 << 20)
-			die("write");
-	}
-	free(w);
-	close(f);
-	*fd = open(path, O_RDONLY);
-	if (*fd < 0)
-		die("open");
-}
-
 /* A filter for the calling thread only: system call nr (with first
  * argument arg0, unless -1) goes to the returned listener. */
 static int notify_filter(int nr, int arg0)
@@ -188,27 +169,6 @@ static void *supervisor(void *arg)
 	return NULL;
 }
 
-struct check {
-	uint64_t next[3];
-	unsigned long bad;
-};
-
-static void check_words(struct check *c, const uint64_t *w, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		unsigned id = (unsigned)(w[i] >> 56);
-		uint64_t off = w[i] & ((1ull << 56) - 1);
-		if (id < 1 || id > 2 || (off != c->next[id] && off != 0)) {
-			if (c->bad++ < 3)
-				fprintf(stderr, "bad word: id %u offset %llu\n", id,
-					(unsigned long long)off);
-			if (id < 1 || id > 2)
-				continue;
-		}
-		c->next[id] = off + 8;
-	}
-}
-
 static void copy_once(int i, uint64_t *buf)
 {
 	ssize_t r = read(src, buf, CH);
@@ -218,8 +178,8 @@ static void copy_once(int i, uint64_t *buf)
 	}
 	size_t nw = (size_t)r / 8;
 	printf("read %d: %zd bytes, first id %u offset %llu, last id %u offset %llu\n", i, r,
-	       (unsigned)(buf[0] >> 56), (unsigned long long)(buf[0] & ((1ull << 56) - 1)),
-	       (unsigned)(buf[nw - 1] >> 56), (unsigned long long)(buf[nw - 1] & ((1ull << 56) - 1)));
+	       (unsigned)(buf[0] >> 56), (unsigned long long)(buf[0] & ID_OFF_MASK),
+	       (unsigned)(buf[nw - 1] >> 56), (unsigned long long)(buf[nw - 1] & ID_OFF_MASK));
 	for (const char *p = (const char *)buf; r > 0;) {
 		ssize_t w = write(out, p, (size_t)r);
 		if (w <= 0)
@@ -255,12 +215,12 @@ static int dup2_case(void)
 	put(main_done[1]);
 	pthread_join(v, NULL);
 	fprintf(stderr, "lseeks of the number stopped: %d\n", lseeks_stopped);
-	struct check c = { { 0, 0, 0 }, 0 };
+	struct id_check c = { { 0, 0, 0 }, 0 };
 	ssize_t r;
 	if (lseek(out, 0, SEEK_SET) != 0)
 		die("lseek out");
 	while ((r = read(out, buf, CH)) > 0)
-		check_words(&c, buf, (size_t)r / 8);
+		id_check_words(&c, buf, (size_t)r / 8);
 	printf(c.bad ? "verify: BAD (%lu words)\n" : "verify: ok\n", c.bad);
 	return c.bad != 0;
 }
@@ -270,8 +230,8 @@ int main(int argc, char **argv)
 	alarm(60);
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc == 2 && strcmp(argv[1], "dup2") == 0) {
-		make("a.bin", 1, &fa);
-		make("b.bin", 2, &fb);
+		fa = id_file("a.bin", 1, FSZ);
+		fb = id_file("b.bin", 2, FSZ);
 		return dup2_case();
 	}
 	fprintf(stderr, "usage: replwin dup2\n");

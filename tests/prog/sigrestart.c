@@ -27,6 +27,8 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "common.h"
+
 static int hf, hg, p[2];
 static char *buf;
 static char msg[4096];
@@ -37,14 +39,7 @@ static void on_alrm(int sig)
 {
 	(void)sig;
 	int e = errno;
-	lseek(hf, 0, SEEK_SET);
-	lseek(hg, 0, SEEK_SET);
-	/* Stops before end of file: the last read is left deferred. */
-	for (int k = 0; k < 8; k++) {
-		ssize_t r = read(hf, buf, 65536);
-		if (r <= 0 || write(hg, buf, (size_t)r) != r)
-			break;
-	}
+	handler_copy_loop(hf, hg, buf);
 	if (mode == 2) {
 		/* Room for the interrupted writev: the pipe emptied. */
 		int fl = fcntl(p[0], F_GETFL);

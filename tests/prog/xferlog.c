@@ -48,6 +48,8 @@ void nb_fd_note_lost_err(int fd, int err)
 #include <sys/time.h>
 #include <sys/wait.h>
 
+#include "common.h"
+
 #define K 1024
 #define M (1024 * 1024)
 #define SRC_LEN (8 * M)
@@ -89,22 +91,6 @@ static void die(const char *what)
 	_exit(99);
 }
 
-static uint64_t fnv(uint64_t h, const void *p, size_t n)
-{
-	const unsigned char *b = p;
-	for (size_t i = 0; i < n; i++) {
-		h ^= b[i];
-		h *= 0x100000001b3ULL;
-	}
-	return h;
-}
-#define FNV0 0xcbf29ce484222325ULL
-
-static const char *en(int e)
-{
-	const char *s = strerrorname_np(e);
-	return s ? s : "E?";
-}
 
 /* ------------------------------------------------------------------ */
 /* Signals                                                             */
@@ -271,7 +257,7 @@ static ssize_t one_write(const struct dest *d, int src, off_t soff, size_t n, en
 	}
 	if (r == NB_XFER_FALLBACK) {
 		say("# fallback %s err=%s calls=%u", nb_xfer_why_name(res.why),
-		    res.err ? en(res.err) : "-", res.calls);
+		    res.err ? errno_name(res.err) : "-", res.calls);
 		errno = 0;
 		r = plain_call(d, w, mem, n, msgf, poff);
 		*err = errno;
@@ -292,7 +278,7 @@ static ssize_t wcall(const char *label, const struct dest *d, int src, off_t sof
 	snap(&s);
 	ssize_t r = one_write(d, src, soff, n, w, msgf, poff, &err);
 	if (r < 0)
-		say("%s n=%zu -> r=%zd %s sigs=%s", label, n, r, en(err), sigs_since(&s, sg, sizeof sg));
+		say("%s n=%zu -> r=%zd %s sigs=%s", label, n, r, errno_name(err), sigs_since(&s, sg, sizeof sg));
 	else
 		say("%s n=%zu -> r=%zd sigs=%s", label, n, r, sigs_since(&s, sg, sizeof sg));
 	return r;
@@ -426,14 +412,14 @@ static struct peer reader(int fd, int others_to_close[], int nclose, int go, int
 		if (delay_ms)
 			usleep((useconds_t)delay_ms * 1000);
 		static unsigned char b[1 << 20];
-		uint64_t h = FNV0, total = 0;
+		uint64_t h = FNV1A_INIT, total = 0;
 		ssize_t r;
 		if (chunk > sizeof b)
 			chunk = sizeof b;
 		while (skip > 0 && (r = read(fd, b, skip < chunk ? skip : chunk)) > 0)
 			skip -= (size_t)r;
 		while ((r = read(fd, b, chunk)) > 0) {
-			h = fnv(h, b, (size_t)r);
+			h = fnv1a(h, b, (size_t)r);
 			total += (uint64_t)r;
 			if (pause_us)
 				usleep((useconds_t)pause_us);
@@ -475,13 +461,13 @@ static void file_report(int fd, const char *what)
 	struct stat st;
 	if (fstat(fd, &st) != 0)
 		die("fstat");
-	uint64_t h = FNV0;
+	uint64_t h = FNV1A_INIT;
 	static unsigned char b[1 << 20];
 	for (off_t o = 0; o < st.st_size;) {
 		ssize_t r = pread(fd, b, sizeof b, o);
 		if (r <= 0)
 			die("pread dst");
-		h = fnv(h, b, (size_t)r);
+		h = fnv1a(h, b, (size_t)r);
 		o += r;
 	}
 	say("%s size=%lld sum=%016llx pos=%lld", what, (long long)st.st_size,
@@ -528,7 +514,7 @@ static void case_unix_block(void) { stream_block(true); }
 static const char *klass(ssize_t r, int err, size_t n)
 {
 	if (r < 0)
-		return en(err);
+		return errno_name(err);
 	return (size_t)r == n ? "full" : "partial";
 }
 
@@ -580,7 +566,7 @@ static void stream_nonblock(bool unix_)
 				if (poll(&pf, 1, 20000) != 1)
 					die("poll");
 			} else {
-				say("chunk %zu: r=%zd %s", c, r, en(err));
+				say("chunk %zu: r=%zd %s", c, r, errno_name(err));
 				break;
 			}
 		}
@@ -819,7 +805,7 @@ static void case_tcp_fin_big_handler(void)
 	ssize_t r = one_write(&d, src, 0, 100000, W_WRITE, 0, 0, &err);
 	if (xfer_mode)
 		say("# 1st r=%zd", r);
-	say("1st n=100000 -> %s sigs=%s", r > 0 ? "count" : en(err), sigs_since(&s, sg, sizeof sg));
+	say("1st n=100000 -> %s sigs=%s", r > 0 ? "count" : errno_name(err), sigs_since(&s, sg, sizeof sg));
 	wcall("2nd", &d, src, 4096, 100000, W_WRITE, 0, 0);
 	src_report(src);
 }
@@ -1016,7 +1002,7 @@ static void eintr_pipe_partial(bool restart, off_t soff)
 	snap(&s);
 	ssize_t r = one_write(&d, src, soff, M, W_WRITE, 0, 0, &err);
 	if (soff % 4096 == 0) {
-		say("write 1M@%lld -> r=%zd %s sigs=%s", (long long)soff, r, r < 0 ? en(err) : "",
+		say("write 1M@%lld -> r=%zd %s sigs=%s", (long long)soff, r, r < 0 ? errno_name(err) : "",
 		    sigs_since(&s, sg, sizeof sg));
 	} else {
 		/* one slot holds a partial page: up to soff % 4096 bytes
@@ -1030,10 +1016,10 @@ static void eintr_pipe_partial(bool restart, off_t soff)
 	disarm_timer();
 	close(p[1]);
 	static unsigned char b[1 << 20];
-	uint64_t h = FNV0, total = 0;
+	uint64_t h = FNV1A_INIT, total = 0;
 	ssize_t n;
 	while ((n = read(p[0], b, sizeof b)) > 0) {
-		h = fnv(h, b, (size_t)n);
+		h = fnv1a(h, b, (size_t)n);
 		total += (uint64_t)n;
 	}
 	if (soff % 4096 == 0)

@@ -80,7 +80,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "common.h" /* guarded(): the PROT_NONE probe the test programs share */
+#include "common.h" /* guarded(): the PROT_NONE probe the test programs share; nonzero() */
 
 #define KiB 1024
 #define MiB (1024 * 1024)
@@ -181,15 +181,6 @@ static uint64_t sum(const void *p, size_t n)
 	return h;
 }
 
-static size_t nonzero(const void *p, size_t n)
-{
-	const unsigned char *c = p;
-	size_t k = 0;
-	for (size_t i = 0; i < n; i++)
-		k += c[i] != 0;
-	return k;
-}
-
 /* Checksum and size of a file, read with raw calls. */
 static void file_sum(const char *path, long long *bytes, uint64_t *h)
 {
@@ -225,17 +216,11 @@ static void print_file(const char *label, const char *path)
 
 /* ---- what the program observes ---- */
 
-static const char *en(int e)
-{
-	const char *s = strerrorname_np(e);
-	return s ? s : "E?";
-}
-
 /* "123" or "-1 EPIPE" */
 static const char *ret(ssize_t r, int e, char *out, size_t cap)
 {
 	if (r < 0)
-		snprintf(out, cap, "-1 %s", en(e));
+		snprintf(out, cap, "-1 %s", errno_name(e));
 	else
 		snprintf(out, cap, "%zd", r);
 	return out;
@@ -1621,26 +1606,18 @@ static int sc_sock_src(enum dstk k, bool touch, bool aligned)
  * the write is cut short there, and the buffer still holds the stream. At
  * the end dst.bin is closed: no descriptor of the process may still name
  * it (the library keeps none once the program let go). */
-static int count_fds_naming(const char *path)
+static char fds_want[PATH_MAX];
+
+static int names_want(const char *target)
 {
-	char want[PATH_MAX], link[PATH_MAX], name[300];
-	if (realpath(path, want) == NULL)
+	return strcmp(target, fds_want) == 0;
+}
+
+static int fds_naming(const char *path)
+{
+	if (realpath(path, fds_want) == NULL)
 		return -1;
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-	struct dirent *de;
-	while (d != NULL && (de = readdir(d)) != NULL) {
-		snprintf(name, sizeof name, "/proc/self/fd/%s", de->d_name);
-		ssize_t k = readlink(name, link, sizeof link - 1);
-		if (k <= 0)
-			continue;
-		link[k] = '\0';
-		if (strcmp(link, want) == 0)
-			n++;
-	}
-	if (d != NULL)
-		closedir(d);
-	return n;
+	return count_fds_naming(names_want);
 }
 
 static int sc_after_write(bool fsize)
@@ -1733,7 +1710,7 @@ static int sc_after_write(bool fsize)
 	close(out2);
 	close(dst2_in);
 	unlink("dst2.bin"); /* which buffers went there is timing; checked above */
-	printf("descriptors naming dst.bin after close: %d\n", count_fds_naming("dst.bin"));
+	printf("descriptors naming dst.bin after close: %d\n", fds_naming("dst.bin"));
 	printf("last buffer after close: %s\n",
 	       last != NULL && memcmp(want, last, last_n) == 0 ? "right" : "WRONG");
 	/* dst.bin holds a prefix of the stream (all of it without fsize) */
@@ -2778,7 +2755,7 @@ static int sc_nonblock(void)
 				off += w;
 				written += w;
 			} else {
-				fprintf(calls, "  write %zd -> %zd %s\n", r - off, w, w < 0 ? en(e) : "");
+				fprintf(calls, "  write %zd -> %zd %s\n", r - off, w, w < 0 ? errno_name(e) : "");
 				if (w < 0 && e == EAGAIN)
 					eagain++;
 				else {

@@ -24,6 +24,7 @@
 #include <sys/mman.h>
 
 #include "internal.h"
+#include "unit.h"
 
 #define K64 ((size_t)64 * 1024)
 #define K32 ((size_t)32 * 1024)
@@ -37,41 +38,16 @@ struct fx {
 	unsigned seq;      /* makes every simulated read deliver new bytes */
 };
 
-static int temp_file(size_t size)
-{
-	char path[] = "/tmp/nb-detect-XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	unlink(path);
-	char buf[4096];
-	memset(buf, 'd', sizeof buf);
-	while (size > 0) {
-		size_t n = size < sizeof buf ? size : sizeof buf;
-		assert_int_equal(write(fd, buf, n), (ssize_t)n);
-		size -= n;
-	}
-	return fd;
-}
-
 static int setup(void **state)
 {
-	nb_config_defaults(&nb_g.cfg);
-	nb_detect_reset_thread();
-	nb_stats_reset();
-	nb_loops_reset();
-	nb_fdtab_reset();
+	unit_fresh_core();
 	struct fx *f = calloc(1, sizeof *f);
 	assert_non_null(f);
-	f->src = temp_file(1 << 20);
+	f->src = unlinked_file(1 << 20, 0);
 	assert_int_equal(pipe(f->pipe), 0);
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, f->sock), 0);
-	/* Private anonymous pages, as a program's large malloc gets: a pair
-	 * arms only on a buffer the library could guard (detect.c), and
-	 * under valgrind the small-block heap is not such memory. */
-	f->a = mmap(NULL, K64, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	f->b = mmap(NULL, K64, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(f->a != MAP_FAILED);
-	assert_true(f->b != MAP_FAILED);
+	f->a = anon_pages(K64);
+	f->b = anon_pages(K64);
 	memset(f->a, 0, K64);
 	memset(f->b, 0, K64);
 	*state = f;
@@ -89,9 +65,7 @@ static int teardown(void **state)
 	munmap(f->a, K64);
 	munmap(f->b, K64);
 	free(f);
-	nb_detect_reset_thread();
-	nb_fdtab_reset();
-	nb_loops_reset();
+	unit_drop_core();
 	return 0;
 }
 
@@ -205,7 +179,7 @@ static void bounce_to_dev_null_is_counted_but_refused(void **state)
 static void bounce_from_an_empty_source_file_is_refused(void **state)
 {
 	struct fx *f = *state;
-	int empty = temp_file(0); /* size 0: looks like a /proc file */
+	int empty = unlinked_file(0, 0); /* size 0: looks like a /proc file */
 	for (int i = 0; i < 5; i++) {
 		rd(f, empty, f->a, K64);
 		wr(f->pipe[1], f->a, K64);
@@ -254,7 +228,7 @@ static void chunks_below_min_chunk_bounce_but_never_arm(void **state)
 static void arming_checks_the_source_still_names_the_same_file(void **state)
 {
 	struct fx *f = *state;
-	int other = temp_file(4096);
+	int other = unlinked_file(4096, 0);
 	loop(f, f->a, K64, f->pipe[1]);
 	/* The number is reused behind the hooks' back (no forget). */
 	assert_int_equal(dup2(other, f->src), f->src);

@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "unit.h"
 
 #define BIG ((size_t)64 * 1024)
 
@@ -40,23 +41,6 @@ static int teardown(void **state)
 	nb_fdtab_reset();
 	nb_loops_reset();
 	return 0;
-}
-
-/* An open, already unlinked regular file holding `size` bytes. */
-static int temp_file(size_t size, int flags)
-{
-	char path[] = "/tmp/nb-fdtab-XXXXXX";
-	int fd = mkostemp(path, flags);
-	assert_true(fd >= 0);
-	unlink(path);
-	char buf[4096];
-	memset(buf, 'x', sizeof buf);
-	while (size > 0) {
-		size_t n = size < sizeof buf ? size : sizeof buf;
-		assert_int_equal(write(fd, buf, n), (ssize_t)n);
-		size -= n;
-	}
-	return fd;
 }
 
 static enum nb_kind classify(int fd)
@@ -199,7 +183,7 @@ static void reset_drops_every_slot(void **state)
 static void classifies_regular_file_with_data_as_file(void **state)
 {
 	(void)state;
-	int fd = temp_file(10000, 0);
+	int fd = unlinked_file(10000, 0);
 	assert_int_equal(classify(fd), NB_KIND_FILE);
 	struct nb_fd *e = nb_fd_peek(fd);
 	assert_int_equal(e->kind, NB_KIND_FILE);
@@ -215,7 +199,7 @@ static void classifies_regular_file_with_data_as_file(void **state)
 static void classifies_empty_regular_file_as_pseudo_file(void **state)
 {
 	(void)state;
-	int fd = temp_file(0, 0);
+	int fd = unlinked_file(0, 0);
 	assert_int_equal(classify(fd), NB_KIND_FILE);
 	assert_int_equal(nb_fd_peek(fd)->flags & NB_FL_PSEUDO, NB_FL_PSEUDO);
 	close(fd);
@@ -313,7 +297,7 @@ static void classifies_directory_as_other(void **state)
 static void classify_of_a_closed_number_is_unknown(void **state)
 {
 	(void)state;
-	int fd = temp_file(100, 0);
+	int fd = unlinked_file(100, 0);
 	close(fd);
 	assert_int_equal(classify(fd), NB_KIND_UNKNOWN);
 	assert_int_equal(nb_fd_peek(fd)->kind, NB_KIND_UNKNOWN);
@@ -323,7 +307,7 @@ static void classify_of_a_closed_number_is_unknown(void **state)
 static void classify_preserves_errno(void **state)
 {
 	(void)state;
-	int fd = temp_file(100, 0);
+	int fd = unlinked_file(100, 0);
 	errno = EXDEV;
 	classify(fd);
 	assert_int_equal(errno, EXDEV);
@@ -348,7 +332,7 @@ static void classify_counts_each_classification(void **state)
 static void classify_records_the_append_flag(void **state)
 {
 	(void)state;
-	int fd = temp_file(100, O_APPEND);
+	int fd = unlinked_file(100, O_APPEND);
 	classify(fd);
 	assert_int_equal(nb_fd_peek(fd)->flags & NB_FL_APPEND, NB_FL_APPEND);
 	assert_int_equal(nb_fd_peek(fd)->flags & NB_FL_NONBLOCK, 0);
@@ -374,7 +358,7 @@ static void classify_records_the_nonblock_flag(void **state)
 static void classify_of_a_plain_descriptor_sets_no_flags(void **state)
 {
 	(void)state;
-	int fd = temp_file(100, 0);
+	int fd = unlinked_file(100, 0);
 	classify(fd);
 	assert_int_equal(nb_fd_peek(fd)->flags, 0);
 	close(fd);
@@ -420,7 +404,7 @@ static void forget_bumps_the_generation(void **state)
 static void get_after_forget_resets_the_slot(void **state)
 {
 	(void)state;
-	int fd = temp_file(100, O_APPEND);
+	int fd = unlinked_file(100, O_APPEND);
 	classify(fd);
 	make_pair(fd, 42, 1);
 	nb_fd_forget(fd);
@@ -564,7 +548,7 @@ static void forget_range_of_one_number_forgets_only_it(void **state)
 static void revalidate_keeps_the_same_file_valid(void **state)
 {
 	(void)state;
-	int fd = temp_file(100, 0);
+	int fd = unlinked_file(100, 0);
 	classify(fd);
 	unsigned g = gen(fd);
 	assert_true(revalidate(fd));
@@ -578,8 +562,8 @@ static void revalidate_keeps_the_same_file_valid(void **state)
 static void revalidate_detects_a_different_file_on_the_same_number(void **state)
 {
 	(void)state;
-	int fd = temp_file(100, 0);
-	int other = temp_file(200, 0);
+	int fd = unlinked_file(100, 0);
+	int other = unlinked_file(200, 0);
 	classify(fd);
 	unsigned g = gen(fd);
 	/* Reused behind the hooks' back (say, a raw close + open). */
@@ -613,7 +597,7 @@ static void revalidate_detects_a_pipe_replaced_by_a_socket(void **state)
 static void revalidate_of_a_closed_number_is_false(void **state)
 {
 	(void)state;
-	int fd = temp_file(100, 0);
+	int fd = unlinked_file(100, 0);
 	classify(fd);
 	close(fd);
 	assert_false(revalidate(fd));
@@ -623,7 +607,7 @@ static void revalidate_of_a_closed_number_is_false(void **state)
 static void revalidate_refreshes_the_flags_of_the_same_file(void **state)
 {
 	(void)state;
-	int fd = temp_file(100, 0);
+	int fd = unlinked_file(100, 0);
 	classify(fd);
 	assert_int_equal(nb_fd_peek(fd)->flags & NB_FL_APPEND, 0);
 	assert_int_equal(fcntl(fd, F_SETFL, O_APPEND), 0);
@@ -635,7 +619,7 @@ static void revalidate_refreshes_the_flags_of_the_same_file(void **state)
 static void revalidate_clears_pseudo_once_the_file_has_data(void **state)
 {
 	(void)state;
-	int fd = temp_file(0, 0);
+	int fd = unlinked_file(0, 0);
 	classify(fd);
 	assert_int_equal(nb_fd_peek(fd)->flags & NB_FL_PSEUDO, NB_FL_PSEUDO);
 	assert_int_equal(write(fd, "some bytes", 10), 10);
@@ -648,7 +632,7 @@ static void revalidate_clears_pseudo_once_the_file_has_data(void **state)
 static void revalidate_of_an_unclassified_slot_is_false(void **state)
 {
 	(void)state;
-	int fd = temp_file(100, 0);
+	int fd = unlinked_file(100, 0);
 	assert_false(revalidate(fd));
 	close(fd);
 }
@@ -656,7 +640,7 @@ static void revalidate_of_an_unclassified_slot_is_false(void **state)
 static void revalidate_after_forget_is_false(void **state)
 {
 	(void)state;
-	int fd = temp_file(100, 0);
+	int fd = unlinked_file(100, 0);
 	classify(fd);
 	nb_fd_forget(fd);
 	struct nb_fd *e = nb_fd_peek(fd);
@@ -742,8 +726,8 @@ static void pairs_retired_twice_from_the_same_numbers_are_merged(void **state)
 static void pair_retired_by_failed_revalidation_shows_up_in_loops_collect(void **state)
 {
 	(void)state;
-	int fd = temp_file(100, 0);
-	int other = temp_file(100, 0);
+	int fd = unlinked_file(100, 0);
+	int other = unlinked_file(100, 0);
 	classify(fd);
 	make_pair(fd, 99, 2);
 	assert_int_equal(dup2(other, fd), fd);

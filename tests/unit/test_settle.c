@@ -22,6 +22,7 @@
 #include <cmocka.h>
 
 #include "internal.h"
+#include "unit.h"
 
 #define K4 ((size_t)4096)
 
@@ -34,11 +35,7 @@ struct fx {
 
 static int setup(void **state)
 {
-	nb_config_defaults(&nb_g.cfg);
-	nb_detect_reset_thread();
-	nb_stats_reset();
-	nb_loops_reset();
-	nb_fdtab_reset();
+	unit_fresh_core();
 	struct fx *f = calloc(1, sizeof *f);
 	assert_non_null(f);
 	f->zero = open("/dev/zero", O_RDONLY);
@@ -50,8 +47,7 @@ static int setup(void **state)
 	unlink(path);
 	assert_int_equal(ftruncate(f->file, 1 << 20), 0);
 	assert_int_equal(pipe(f->pipe), 0);
-	f->buf = mmap(NULL, 65536, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	assert_true(f->buf != MAP_FAILED);
+	f->buf = anon_pages(65536);
 	*state = f;
 	return 0;
 }
@@ -67,9 +63,7 @@ static int teardown(void **state)
 	close(f->pipe[1]);
 	munmap(f->buf, 65536);
 	free(f);
-	nb_detect_reset_thread();
-	nb_fdtab_reset();
-	nb_loops_reset();
+	unit_drop_core();
 	return 0;
 }
 
