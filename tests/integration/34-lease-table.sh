@@ -57,7 +57,7 @@ test_a_source_closed_early_then_changed_leaves_no_descriptor_open_on_a_busy_cpu(
 	stop hog
 	assert_grep '^write lease on the source: 0 $' plain.out
 	diff plain.out shim.out >&2 || fail "output differs"
-	[ "$(counter leases_taken)" -ge 1 ] || fail "no lease was taken"
+	[ "$(report_counter leases_taken)" -ge 1 ] || fail "no lease was taken"
 }
 
 test_breaks_of_many_sources_leave_no_descriptor_open_once_they_are_closed() {
