@@ -848,6 +848,7 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 	bool moved = false; /* the file position was moved ahead by n */
 	bool crit = false;  /* inside nb_crit_enter */
 	bool held = false;  /* the number is held (nb_fd_read_hold) */
+	bool counted = false; /* counted in flight (nb_sigguard_read_begin) */
 	off_t pos = -1;
 
 	/* Phantoms of this source were touched since the last read: each is
@@ -884,6 +885,13 @@ ssize_t nb_defer_read(int fd, void *buf, size_t n, off_t poff, bool positional)
 	 * the number under the read (below). */
 	nb_crit_enter();
 	crit = true;
+	/* Counted before anything touches the program's memory, and the
+	 * flag looked at after: a userfaultfd call made since the look above
+	 * (another thread's, or a handler's before the section) waits for
+	 * this read or makes it plain (sigguard.c "File reads in flight"). */
+	if (!nb_sigguard_read_begin())
+		goto out;
+	counted = true;
 	/* From here on the number must name the file it named when the slot
 	 * was looked at: the position moves and the edges are read through
 	 * it. Another thread's close, dup2 or dup3 of it waits until this
@@ -1007,6 +1015,8 @@ out:
 		nb_sys_lseek(fd, pos, SEEK_SET); /* not deferred: as if never asked */
 	if (held)
 		nb_fd_read_release(e);
+	if (counted)
+		nb_sigguard_read_end();
 	if (crit)
 		nb_crit_leave();
 	nb_fd_unlock(e);

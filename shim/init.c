@@ -141,6 +141,7 @@ void nb_fork_child(void)
 	nb_pipe_atfork_child();
 	nb_backing_leases_atfork_child();
 	nb_lease_atfork_child();
+	nb_sigguard_atfork_child();
 }
 
 /* A fork the atfork handlers do not run for (_Fork, syscall(SYS_fork)):

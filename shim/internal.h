@@ -928,6 +928,11 @@ const char *nb_sigguard_reason(void); /* NULL while deferral is allowed */
 /* The process makes, or sets up, a userfaultfd (before the call): every
  * phantom filled, none made again in this process (sigguard.c). */
 void nb_sigguard_uffd(void);
+/* A deferred file read's section, counted for nb_sigguard_uffd: false
+ * (and not counted) once deferral has stopped for good. */
+bool nb_sigguard_read_begin(void);
+void nb_sigguard_read_end(void);
+void nb_sigguard_atfork_child(void);
 /* An ioctl request of userfaultfd's (type 0xAA: USERFAULTFD_IOC_NEW on
  * /dev/userfaultfd, UFFDIO_API, UFFDIO_REGISTER, ...). */
 #define NB_UFFD_IOCTL(req) ((((unsigned long)(req)) >> 8 & 0xff) == 0xAA)
