@@ -14,9 +14,11 @@
 #   dd-1byte    dd if=/dev/zero of=/dev/null bs=1 (2 hooked calls a byte)
 #   4k-loop     build/prog/overhead -c bounce4k_zero_null_rw: read 4 KiB
 #               of /dev/zero, write them to /dev/null (2 hooked calls per
-#               iteration; detected, never armed: char -> char; after
-#               two turns the loop is settled and counted by the hooks
-#               alone, shim/settle.c)
+#               iteration). Below NOBOUNCE_MIN_CHUNK (16K) in a process
+#               that made no larger read: not looked at (init.c track_min)
+#   4k-loop-seen  the same with NOBOUNCE_MIN_CHUNK=4K: detected, never
+#               armed (char -> char); after two turns the loop is settled
+#               and counted by the hooks alone (shim/settle.c)
 # Prints a markdown table and writes results/bench-hotpath.md. The
 # preloaded runs also write a stats report, to show that the library was
 # active under valgrind (it does not look for valgrind, but a run that
@@ -63,6 +65,7 @@ workload() { # NAME COUNT -> the command
 	case $1 in
 	dd-1byte) echo "dd if=/dev/zero of=/dev/null bs=1 count=$2 status=none" ;;
 	4k-loop) echo "$OVER -n $2 -r 1 -c bounce4k_zero_null_rw" ;;
+	4k-loop-seen) echo "env NOBOUNCE_MIN_CHUNK=4K $OVER -n $2 -r 1 -c bounce4k_zero_null_rw" ;;
 	esac
 }
 
@@ -73,7 +76,7 @@ echo
 {
 	echo "| workload | plain instr/iteration | passthru over plain, per hooked call | nobounce over plain, per hooked call | nobounce over passthru, per hooked call |"
 	echo "|---|---:|---:|---:|---:|"
-	for w in dd-1byte 4k-loop; do
+	for w in dd-1byte 4k-loop 4k-loop-seen; do
 		declare -A I=()
 		for v in plain passthru preloaded; do
 			# shellcheck disable=SC2046
