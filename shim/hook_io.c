@@ -485,14 +485,39 @@ static __attribute__((noinline)) ssize_t write_full(int fd, const void *buf, siz
 	return r;
 }
 
+/* As read_light: the real write, and the EFAULT retry of "A phantom made
+ * after the look" - a write blocked on a full pipe or socket whose buffer
+ * a signal handler of this thread defers into is restarted by the kernel
+ * and fails with EFAULT (tests/integration/77-*). */
+static __attribute__((noinline, cold)) ssize_t write_light_failed(const void *buf, size_t n,
+								     int fd, ssize_t r)
+{
+	AGAIN_IF_REFILLED(r, nb_defer_refill(buf, n), nb_real.write(fd, buf, n));
+	return r;
+}
+
+static __attribute__((noinline)) ssize_t write_light(int fd, const void *buf, size_t n)
+{
+	volatile int vfd = fd; /* in the frame: see read_light */
+	const void *volatile vbuf = buf;
+	volatile size_t vn = n;
+	ssize_t r = nb_real.write(fd, buf, n);
+	if (NB_UNLIKELY(r < 0))
+		return write_light_failed(vbuf, vn, vfd, r);
+	return r;
+}
+
 /* The hot path (issue 15): with no phantom, no file mapping and no bytes
  * in flight anywhere, and no read ever recorded for the detector, a
- * write of one of the program's descriptors is the real call alone:
- * write_full would change nothing before it (BEFORE_WRITE, may_forward)
- * and match nothing after it (this thread's ring is empty, nb_tracked).
- * The flag is looked at before the call rather than after: a record
- * could appear during it only from a signal handler's read on this
- * thread, which this write's bytes did not come from. */
+ * write of one of the program's descriptors is the real call and the
+ * EFAULT retry (write_light): write_full would change nothing before it
+ * (BEFORE_WRITE, may_forward) and match nothing after it (this thread's
+ * ring is empty, nb_tracked). Below NB_TRACK_MIN it is the real call
+ * alone, a tail call (README Known limits: such a write restarted after
+ * a handler deferred into its buffer keeps its EFAULT). The flag is
+ * looked at before the call rather than after: a record could appear
+ * during it only from a signal handler's read on this thread, which this
+ * write's bytes did not come from. */
 NB_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 {
 	if (fd == nb_settle_tls.wfd)
@@ -501,8 +526,11 @@ NB_EXPORT ssize_t write(int fd, const void *buf, size_t n)
 	    NB_LIKELY(!nb_mapping_any()) && NB_LIKELY(!nb_flights_maybe()) &&
 	    NB_LIKELY(!nb_tracked()) &&
 	    NB_LIKELY(!atomic_load_explicit(&nb_lost_errs, memory_order_relaxed)) &&
-	    NB_LIKELY(nb_real.write != NULL))
-		return nb_real.write(fd, buf, n);
+	    NB_LIKELY(nb_real.write != NULL)) {
+		if (n < NB_TRACK_MIN)
+			return nb_real.write(fd, buf, n);
+		return write_light(fd, buf, n);
+	}
 	return write_full(fd, buf, n);
 }
 

@@ -261,9 +261,13 @@ void nb_init(void)
 	nb_term_init();
 	nb_log(NB_LOG_INFO, "%s %s in %s mode (min chunk %zu, arm after %u)", "nobounce",
 	       NB_VERSION, nb_mode_name(nb_g.cfg.mode), nb_g.cfg.min_chunk, nb_g.cfg.arm_after);
+	/* Before the hooks become active: from then on only the first
+	 * record may change it (detect.c). */
+	atomic_store_explicit(&nb_g.track_min, track_min(&nb_g.cfg), memory_order_relaxed);
 	atomic_store(&nb_g.active, 1);
 done:
-	atomic_store_explicit(&nb_g.track_min, track_min(&nb_g.cfg), memory_order_relaxed);
+	if (!atomic_load(&nb_g.active))
+		atomic_store_explicit(&nb_g.track_min, SIZE_MAX, memory_order_relaxed);
 	atomic_store(&init_state, 2);
 	errno = saved;
 }

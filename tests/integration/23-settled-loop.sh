@@ -27,7 +27,7 @@ irun() {
 	rm -f cg.*
 }
 
-test_a_4k_loop_below_the_minimum_costs_at_most_28_instructions_per_call_over_plain() {
+test_a_4k_loop_below_the_minimum_costs_at_most_34_instructions_per_call_over_plain() {
 	command -v valgrind > /dev/null || fail "valgrind is not installed (scripts/deps.sh)"
 	local n=20000 p1 p2 l1 l2 per
 	p1=$(irun $n)
@@ -39,8 +39,8 @@ test_a_4k_loop_below_the_minimum_costs_at_most_28_instructions_per_call_over_pla
 	assert_eq "$(jget s2.json 'j["mode"]')" on
 	assert_eq "$(jget s2.json 'len(j["loops"])')" 0
 	per=$(( ((l2 - l1) - (p2 - p1)) / (2 * n) ))
-	echo "    instructions per hooked call over plain: $per (looked at and settled: 49; dd bs=1: 21)"
-	[ "$per" -le 28 ] || fail "$per instructions per call over plain"
+	echo "    instructions per hooked call over plain: $per (looked at and settled: 50; dd bs=1: 23)"
+	[ "$per" -le 34 ] || fail "$per instructions per call over plain"
 }
 
 test_a_refused_4k_loop_costs_at_most_52_instructions_per_call_over_plain() {
