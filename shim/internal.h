@@ -716,6 +716,8 @@ void nb_lease_drop(int fd);
 /* The same, returning once the lease is gone (the program is about to
  * open, truncate or lease the file itself). */
 void nb_lease_drop_wait(int fd);
+/* Waits until every lease queued for the thread is let go of (lease.c). */
+void nb_lease_drops_wait(void);
 /* The lease thread has a descriptor table of its own: code that runs
  * there (a break fills phantoms) must not use the program's numbers. */
 bool nb_lease_on_thread(void);

@@ -206,6 +206,8 @@ static atomic_int mine_ready;
 /* Numbers of leases whose slot let go of them, for the thread to close
  * (fd + 1; 0 = empty). Never more than the leases held. */
 static atomic_int drops[NB_LEASE_MAX];
+/* Entries of drops[] in use: the program's close looks at it (below). */
+static atomic_int queued;
 
 enum { REQ_IDLE, REQ_POSTED, REQ_ANSWERED, REQ_SETTLED };
 static atomic_int req_owner;
@@ -269,12 +271,13 @@ static void mine_reset(void)
 		atomic_store(&mine[i].fd, -1);
 		atomic_store(&drops[i], 0);
 	}
+	atomic_store(&queued, 0);
 	atomic_store(&mine_ready, 1);
 }
 
-/* The thread's own: F_UNLCK, then the number goes. */
-/* The close itself lets go of the lease (the last reference to the open
- * file description goes: __fput -> locks_remove_file), so the writer the
+/* The thread's own: the number goes, and the lease with it. The close
+ * itself lets go of the lease (the last reference to the open file
+ * description goes: __fput -> locks_remove_file), so the writer the
  * break held goes on only once no descriptor of ours names the file. An
  * F_UNLCK before the close let it go on first: if this thread was then
  * kept off the CPU, the program could close the file, find itself its
@@ -296,9 +299,12 @@ static void run_drops(void)
 {
 	atomic_store(&dropping, 1);
 	for (int i = 0; i < NB_LEASE_MAX; i++) {
-		int v = atomic_exchange(&drops[i], 0);
-		if (v > 0)
+		int v = atomic_load(&drops[i]);
+		if (v > 0) {
 			release_here(v - 1);
+			atomic_store(&drops[i], 0);
+			atomic_fetch_sub(&queued, 1);
+		}
 	}
 	atomic_store(&dropping, 0);
 }
@@ -627,6 +633,7 @@ void nb_lease_settled(void)
 /* Queues the thread's number fd for it to let go of; the entry used. */
 static int queue_drop(int fd)
 {
+	atomic_fetch_add(&queued, 1); /* never below the entries in use */
 	for (int i = 0;; i = (i + 1) % NB_LEASE_MAX) {
 		int none = 0;
 		if (atomic_compare_exchange_strong(&drops[i], &none, fd + 1)) {
@@ -689,6 +696,7 @@ static bool break_here(int fd)
 			if (atomic_load(&drops[i]) == fd + 1) {
 				release_here(fd);
 				atomic_store(&drops[i], 0);
+				atomic_fetch_sub(&queued, 1);
 				return true;
 			}
 		}
@@ -768,8 +776,33 @@ void nb_lease_program_takes_signal(void)
 			sched_yield();
 }
 
+/*
+ * Leases queued for the thread to let go of (a slot closed in a critical
+ * section, a fault or the thread itself) are still leases, on a
+ * descriptor of ours that keeps the file open. The program's close of a
+ * descriptor - when, plainly, a file it was done with has no opener left
+ * - and its own F_SETLEASE wait until the thread has let go of them all:
+ * another process's or the program's write lease on such a file is then
+ * granted as plainly (tests/integration/79-lease-release-attack.sh). One
+ * load when nothing is queued. Not on the thread, nor once it is gone;
+ * the thread waits for nothing the caller holds (a hook, outside every
+ * buffer entry).
+ */
+void nb_lease_drops_wait(void)
+{
+	if (NB_LIKELY(atomic_load_explicit(&queued, memory_order_relaxed) == 0) || on_thread)
+		return;
+	int saved = errno;
+	kick();
+	while (atomic_load(&queued) != 0 && atomic_load(&thread_tid) > 0 &&
+	       !atomic_load(&thread_gone))
+		sched_yield();
+	errno = saved;
+}
+
 void nb_lease_yield(int fd)
 {
+	nb_lease_drops_wait();
 	/* A slot a break left open would hold the file open too. */
 	nb_backing_sweep();
 	struct stat st;
