@@ -224,7 +224,10 @@ void nb_sigguard_call_end(bool began)
  * Nothing such a read waits for is the program's before that call
  * returns (regular files, the lease thread; no handler runs in the
  * section), so the wait ends; it is bounded all the same (2 s, as
- * fdtab.c's hold). Stream sources hold no number: not counted.
+ * fdtab.c's hold). A stream source's read is counted from after its
+ * splice (which may wait for the program) to its end; a handler of its
+ * own thread may come in between, and a userfaultfd call there does not
+ * wait for the read it interrupted (my_reads).
  *
  *   idle --read: count +1, flag down--> reading --read out: count -1--> idle
  *   idle --read: count +1, flag up: count -1--> idle (the read is plain)
@@ -234,31 +237,38 @@ void nb_sigguard_call_end(bool began)
  * section, and the other threads do not exist there.
  */
 static atomic_int reads_in_flight;
+/* This thread's share of it: a stream read's section is not a critical
+ * one, so a handler of the same thread may make the userfaultfd call in
+ * the middle of it; that call must not wait for the read it interrupted. */
+static __thread int my_reads __attribute__((tls_model("initial-exec")));
 
 bool nb_sigguard_read_begin(void)
 {
+	my_reads++;
 	atomic_fetch_add(&reads_in_flight, 1);
 	if (NB_LIKELY(atomic_load(&blocked_for_good) == 0))
 		return true;
 	atomic_fetch_sub(&reads_in_flight, 1);
+	my_reads--;
 	return false;
 }
 
 void nb_sigguard_read_end(void)
 {
 	atomic_fetch_sub(&reads_in_flight, 1);
+	my_reads--;
 }
 
 void nb_sigguard_atfork_child(void)
 {
-	atomic_store(&reads_in_flight, 0);
+	atomic_store(&reads_in_flight, my_reads); /* this thread's, if any */
 }
 
 static void wait_for_reads(void)
 {
 	struct timespec t0, t;
 	bool timed = false;
-	for (unsigned spins = 0; atomic_load(&reads_in_flight) != 0; spins++) {
+	for (unsigned spins = 0; atomic_load(&reads_in_flight) - my_reads > 0; spins++) {
 		if (spins < 64) {
 			sched_yield();
 			continue;

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# NOT in the suite: reproducers of open findings (hazard class: descriptor
+# replaced under a read); move them into tests/integration/ with the fix.
+# Run (after make lib progs):
+#   bash tests/findings/80-stream-number-replaced.sh
+#
+# A deferred read of a pipe or stream socket names its source by number
+# more than once: the wait for a pipe (ppoll), the splice, and the rest
+# of the buffer past the pool pipe's pages (read_more). A plain read holds
+# one file from start to end. Another thread's dup2 over the number in
+# between (or a userfaultfd fault thread's, while the read copies its
+# head) makes the served read differ: read_more now checks the number
+# still names the source (no bytes from the other descriptor any more) and
+# stops short - up to the buffer's last partial page fewer bytes, which
+# stay in the replaced socket and are lost with it when nothing else holds
+# it; a pipe read waiting in ppoll sleeps on the new, empty pipe (a hang).
+# The exact fix holds a reference of its own for the read (a hidden dup
+# of the source, or the whole read in one kernel call). README Known
+# limits. tests/prog/uffdatk2.c.
+. "$(dirname "$0")/../integration/lib.sh"
+
+UA2=$PROG/uffdatk2
+STREAM=(NOBOUNCE_MIN_CHUNK_STREAM=16K NOBOUNCE_MIN_CHUNK=16K)
+
+# FAILS now (every run): the same with an AF_UNIX socket source; the
+# fault thread, at the read's first fault (its copy of the head), puts
+# another socket (64 KiB of 0xee) on the source number with dup2. The
+# read's last 512 bytes - read_more() through the number after the
+# splice - come from the other socket: 510 bytes not the stream's, and
+# the other socket is 512 bytes short. Plainly the read holds the first
+# socket and all 64 KiB are the stream's.
+test_a_socket_read_in_flight_when_its_number_is_replaced_from_a_fault_keeps_its_source() {
+	runs_as_plain "$UA2" stream-swap-uffd-unix "${STREAM[@]}"
+	assert_grep "^trap read: bytes not the stream's=0 " shim.out
+	assert_grep '^second source holds=65536$' shim.out
+	assert_grep '^guarded before=1$' shim.err
+}
+
+# FAILS now (every run), no userfaultfd at all: another thread dup2s a
+# second socket over the source number while the read waits in its
+# splice; the splice holds the first socket (its bytes), read_more()
+# reads the tail from the second (0xee). Plainly all from the first.
+test_a_socket_read_waiting_when_its_number_is_replaced_keeps_its_source() {
+	runs_as_plain "$UA2" stream-swap-wait-unix "${STREAM[@]}"
+	assert_grep "^trap read: bytes not the stream's=0 " shim.out
+	assert_grep '^second source holds=65536$' shim.out
+	assert_grep '^guarded before=1$' shim.err
+}
+
+# FAILS now (every run; a hang), no userfaultfd: the pipe read waits in
+# pipe_wait's ppoll on the number; another thread dup2s an empty pipe
+# over it, then writes the stream into the first pipe and, 200 ms later,
+# 0xee into the second. ppoll looks the number up again on each wake-up
+# (do_pollfd's fdget) and its wait-queue entries are the first pipe's
+# only: it finds the empty second pipe and sleeps where no write wakes
+# it. The program's 6 s alarm prints "hang" (status 124). Plainly the
+# read holds the first pipe and returns its 65024 bytes at once.
+test_a_pipe_read_waiting_when_its_number_is_replaced_returns_the_first_pipes_bytes() {
+	runs_as_plain "$UA2" stream-swap-wait-pipe "${STREAM[@]}"
+	assert_grep "^trap read: bytes not the stream's=0 " shim.out
+	assert_grep '^guarded before=1$' shim.err
+}
+
+run_tests
