@@ -509,31 +509,21 @@ static size_t pipe_to_memory(const struct nb_pipe *p, uintptr_t dst, size_t n)
 /* A pipe's next bytes without waiting where RWF_NOWAIT is refused (Linux
  * 6.18 answers preadv2 on a pipe with EOPNOTSUPP): a non-blocking splice
  * into a pool pipe - SPLICE_F_NONBLOCK holds for both pipes - then the
- * copy into memory. The served read then returns as much as the plain one
- * would, not a page less (tests/integration/80-*, pipe-short). */
-static ssize_t pipe_plain_front(int fd, const struct nb_pipe *t, size_t want, bool may_wait);
-
+ * copy into memory. n is at most what stream_read looked at for packets
+ * already (examined), so nothing taken here is a packet the splice would
+ * carry whole where read(2) cuts it. The served read then returns as much
+ * as the plain one would, not a page less (tests/integration/80-*,
+ * pipe-short; 81-*). */
 static ssize_t pipe_more(int fd, uintptr_t dst, size_t n)
 {
 	struct nb_pipe t;
-	if (nb_pipe_get(&t) != 0)
+	if (n == 0 || nb_pipe_get(&t) != 0)
 		return -1;
 	if (n > t.cap)
 		n = t.cap;
-	/* Only bytes that hold no packet (a read stops at a packet and
-	 * throws its rest away; a splice would not): looked at as the
-	 * read's front was, never waiting. */
-	ssize_t f = pipe_plain_front(fd, &t, n, false);
-	if (f < 2) {
-		if (f == -3)
-			nb_pipe_put(&t); /* not known to be empty: never reused */
-		else
-			nb_pipe_put_holding(&t, 0);
-		return -1;
-	}
 	ssize_t k;
 	do
-		k = (ssize_t)syscall(SYS_splice, fd, NULL, t.w, NULL, (size_t)f, SPLICE_F_NONBLOCK);
+		k = (ssize_t)syscall(SYS_splice, fd, NULL, t.w, NULL, n, SPLICE_F_NONBLOCK);
 	while (k < 0 && errno == EINTR);
 	if (k <= 0) {
 		nb_pipe_put_holding(&t, 0);
@@ -549,7 +539,7 @@ static ssize_t pipe_more(int fd, uintptr_t dst, size_t n)
  * into MSG_DONTWAIT, pipe_read into -EAGAIN). A TCP source stops at the
  * urgent mark, as a plain read that began before it does. Never fails:
  * an error or the end is the next read's to report. */
-static size_t read_more(int fd, const struct nb_fd *e, uintptr_t dst, size_t n)
+static size_t read_more(int fd, const struct nb_fd *e, uintptr_t dst, size_t n, size_t examined)
 {
 	size_t got = 0;
 	int saved = errno;
@@ -575,7 +565,7 @@ static size_t read_more(int fd, const struct nb_fd *e, uintptr_t dst, size_t n)
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0 && errno == EOPNOTSUPP && kind == NB_KIND_PIPE)
-			r = pipe_more(fd, dst + got, n - got);
+			r = pipe_more(fd, dst + got, n - got < examined ? n - got : examined);
 		if (r <= 0)
 			break;
 		got += (size_t)r;
@@ -630,7 +620,7 @@ static int pipe_wait(int fd)
  * tell), or -1 with errno (EAGAIN on an empty non-blocking pipe). The
  * copy goes into the caller's empty pool pipe t, which is empty again
  * after; nothing of the source is consumed. */
-static ssize_t pipe_plain_front(int fd, const struct nb_pipe *t, size_t want, bool may_wait)
+static ssize_t pipe_plain_front(int fd, const struct nb_pipe *t, size_t want)
 {
 	if (want > NB_SINK * NB_SINK_IOV)
 		want = NB_SINK * NB_SINK_IOV;
@@ -640,8 +630,6 @@ static ssize_t pipe_plain_front(int fd, const struct nb_pipe *t, size_t want, bo
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k < 0 && errno == EAGAIN && tries < 8) {
-			if (!may_wait)
-				return NB_NOT_DEFERRED;
 			int w = pipe_wait(fd);
 			if (w == 0)
 				continue;
@@ -713,10 +701,13 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 		nb_pipe_put_holding(&p, 0);
 		return NB_NOT_DEFERRED;
 	}
-	size_t h = lo - a, want = end - a, queued = 0;
+	size_t h = lo - a, want = end - a, queued = 0, examined = 0;
 	if (kind == NB_KIND_PIPE) {
-		/* Only bytes looked at for packets are taken: want shrinks. */
-		ssize_t f = pipe_plain_front(fd, &p, want, true);
+		/* Only bytes looked at for packets are taken: want shrinks.
+		 * The whole read is looked at, its rest past the pages too
+		 * (what pipe_more may take then): a packet anywhere in it
+		 * makes the plain read, which cuts it as pipe_read does. */
+		ssize_t f = pipe_plain_front(fd, &p, n < p.cap ? n : p.cap);
 		if (f < 0) {
 			int err = errno;
 			if (f == -3) { /* not known to be empty: never reused */
@@ -727,7 +718,8 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 			errno = err;
 			return f;
 		}
-		queued = (size_t)f;
+		examined = (size_t)f;
+		queued = examined < want ? examined : want;
 		want = queued;
 	}
 	/* A pipe source holds less than the pages (the examined count): the
@@ -807,7 +799,7 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 			goto done;
 		}
 		if (cont)
-			got += read_more(fd, e, stop, a + n - stop);
+			got += read_more(fd, e, stop, a + n - stop, examined > (size_t)m ? examined - (size_t)m : 0);
 		ret = (ssize_t)got;
 		goto done;
 	}
@@ -821,7 +813,7 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 	size_t k = (size_t)m - h;
 	/* The rest of the buffer, past the pages the pipe filled: ordinary
 	 * memory (overwritten above). */
-	size_t tail = cont ? read_more(fd, e, end, a + n - end) : 0;
+	size_t tail = cont ? read_more(fd, e, end, a + n - end, examined > (size_t)m ? examined - (size_t)m : 0) : 0;
 	size_t count = (size_t)m + tail;
 	if (reuse && v.len > k) {
 		/* The old phantom's bytes past this read are still the
