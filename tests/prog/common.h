@@ -10,6 +10,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -495,6 +496,27 @@ static inline void id_check_words(struct id_check *c, const uint64_t *w, size_t 
 		}
 		c->next[id] = off + 8;
 	}
+}
+
+/* Every thread of this process but the caller to SCHED_IDLE (a program
+ * that lowers its helper threads, the library's among them): 0, or -1
+ * with errno. */
+static inline int others_idle(void)
+{
+	DIR *d = opendir("/proc/self/task");
+	if (d == NULL)
+		return -1;
+	pid_t me = (pid_t)syscall(SYS_gettid);
+	struct dirent *e;
+	int rc = 0;
+	while ((e = readdir(d)) != NULL) {
+		pid_t t = (pid_t)atoi(e->d_name);
+		struct sched_param sp = { 0 };
+		if (t > 0 && t != me && sched_setscheduler(t, SCHED_IDLE, &sp) != 0)
+			rc = -1;
+	}
+	closedir(d);
+	return rc;
 }
 
 #endif

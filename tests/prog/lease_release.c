@@ -71,14 +71,6 @@ static void die(const char *what)
 	exit(2);
 }
 
-static uint64_t sum(const unsigned char *p, size_t n)
-{
-	uint64_t h = 1469598103934665603ull;
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ p[i]) * 1099511628211ull;
-	return h;
-}
-
 static void make_file(const char *path, size_t size)
 {
 	unsigned char *b = malloc(size);
@@ -102,25 +94,15 @@ static void print_file(const char *path)
 	ssize_t n = b == NULL ? -1 : read(fd, b, (size_t)st.st_size);
 	close(fd);
 	printf("%s: %zd bytes, sum %016llx\n", path, n,
-	       (unsigned long long)sum(b, n > 0 ? (size_t)n : 0));
+	       (unsigned long long)sum_bytes(b, n > 0 ? (size_t)n : 0));
 	free(b);
 }
 
 /* Every thread of this process but the caller to SCHED_IDLE. */
 static void make_others_idle(void)
 {
-	DIR *d = opendir("/proc/self/task");
-	if (d == NULL)
-		die("opendir task");
-	pid_t me = (pid_t)syscall(SYS_gettid);
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		pid_t t = (pid_t)atoi(e->d_name);
-		struct sched_param sp = { 0 };
-		if (t > 0 && t != me && sched_setscheduler(t, SCHED_IDLE, &sp) != 0)
-			die("sched_setscheduler");
-	}
-	closedir(d);
+	if (others_idle() != 0)
+		die("sched_setscheduler");
 }
 
 static double now(void)

@@ -136,18 +136,8 @@ static bool idle_others; /* last-chunk-break-idle */
 /* Every thread of this process but the caller to SCHED_IDLE. */
 static void make_others_idle(void)
 {
-	DIR *d = opendir("/proc/self/task");
-	if (d == NULL)
-		die("opendir task");
-	pid_t me = (pid_t)syscall(SYS_gettid);
-	struct dirent *e;
-	while ((e = readdir(d)) != NULL) {
-		pid_t t = (pid_t)atoi(e->d_name);
-		struct sched_param sp = { 0 };
-		if (t > 0 && t != me && sched_setscheduler(t, SCHED_IDLE, &sp) != 0)
-			die("sched_setscheduler");
-	}
-	closedir(d);
+	if (others_idle() != 0)
+		die("sched_setscheduler");
 }
 
 static void copy(const char *src, const char *dst, int change_at)
