@@ -590,84 +590,28 @@ static bool more_queued(int fd, int kind)
 #define NB_SINK_IOV 64u
 static char probe_sink[NB_SINK];
 
-/* pipe_wait's answer when the number was replaced while it waited. */
-#define NB_PIPE_REPLACED (-4)
-
-static bool names(int fd, const struct nb_fd *e)
-{
-	struct stat st;
-	return nb_sys_fstat(fd, &st) == 0 && st.st_dev == e->dev && st.st_ino == e->ino;
-}
-
-/* Waits for a blocking pipe source to have bytes, as read(2) would: no
- * timeout exists for pipes, and a signal whose handler has SA_RESTART
- * restarts a pipe read, so poll's EINTR is retried - only while every
- * handler has SA_RESTART (else the plain read is made). 0 when ready,
- * -1 with errno, NB_NOT_DEFERRED, or NB_PIPE_REPLACED.
- * The wait holds the pipe through a descriptor of its own (a hidden dup),
- * as the plain read holds its file from start to end: ppoll looks the
- * number up again at every wake-up, and another thread's dup2 over it
- * left it asleep on the new pipe, where plainly the read returns the old
- * one's bytes (tests/integration/80-*). Replaced meanwhile: *held is the
- * dup, for the caller to make the plain read through and let go of. A
- * number replaced before the dup was taken is the new pipe's read: plain. */
-static int pipe_wait(int fd, const struct nb_fd *e, int *held)
-{
-	int fl = nb_sys_fcntl(fd, F_GETFL, 0);
-	if (fl < 0)
-		return NB_NOT_DEFERRED;
-	if (fl & O_NONBLOCK) {
-		errno = EAGAIN;
-		return -1;
-	}
-	if (nb_sigview_plain_handlers())
-		return NB_NOT_DEFERRED;
-	int d = nb_hide_fd(fd);
-	if (d < 0)
-		return NB_NOT_DEFERRED;
-	if (!names(d, e)) {
-		nb_own_release(d);
-		return NB_NOT_DEFERRED;
-	}
-	struct pollfd pf = { .fd = d, .events = POLLIN };
-	long r;
-	do
-		r = syscall(SYS_ppoll, &pf, 1UL, NULL, NULL, 8UL);
-	while (r < 0 && errno == EINTR);
-	if (r > 0 && !names(fd, e)) {
-		*held = d;
-		return NB_PIPE_REPLACED;
-	}
-	int err = errno;
-	nb_own_release(d);
-	errno = err;
-	return r > 0 ? 0 : NB_NOT_DEFERRED;
-}
-
 /* How many bytes at the front of pipe source fd (at most want) hold no
- * packet: 2..want, or NB_NOT_DEFERRED (packets, the end, too little to
- * tell), or -1 with errno (EAGAIN on an empty non-blocking pipe). The
+ * packet: 2..want, or NB_NOT_DEFERRED (packets, the end, an empty pipe,
+ * too little to tell), or -3 (the pool pipe could not be emptied). The
  * copy goes into the caller's empty pool pipe t, which is empty again
  * after; nothing of the source is consumed. */
-static ssize_t pipe_plain_front(int fd, const struct nb_fd *e, const struct nb_pipe *t, size_t want,
-				int *held)
+static ssize_t pipe_plain_front(int fd, const struct nb_pipe *t, size_t want)
 {
 	if (want > NB_SINK * NB_SINK_IOV)
 		want = NB_SINK * NB_SINK_IOV;
+	/* An empty pipe: the plain read, which waits - or fails with EAGAIN
+	 * - holding the pipe itself from start to end. A wait of ours (it
+	 * was a ppoll here, then one through a duplicate) met the program's
+	 * dup2 over the number, a fork child holding the duplicate as a
+	 * reader, the duplicate let go of on EMFILE, and handlers without
+	 * SA_RESTART installed meanwhile (tests/integration/80-*, 82-*): a
+	 * loop waiting on a slow writer loses the deferral of the reads that
+	 * wait, never their result. */
 	long k;
-	for (int tries = 0;; tries++) {
+	do
 		k = syscall(SYS_tee, fd, t->w, want, SPLICE_F_NONBLOCK);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0 && errno == EAGAIN && tries < 8) {
-			int w = pipe_wait(fd, e, held);
-			if (w == 0)
-				continue;
-			return w;
-		}
-		break;
-	}
-	if (k <= 1) { /* the end, an error, or too little to tell */
+	while (k < 0 && errno == EINTR);
+	if (k <= 1) { /* the end, an error, empty, or too little to tell */
 		if (k > 0 && !nb_pipe_skip(t, (size_t)k))
 			return -3; /* the pipe could not be emptied */
 		return NB_NOT_DEFERRED;
@@ -700,7 +644,8 @@ static ssize_t pipe_plain_front(int fd, const struct nb_fd *e, const struct nb_p
  * splice moves the read into the pipe and waits for the first byte as
  * read does: tcp_splice_read and unix_stream_splice_read wait like recv
  * (timeouts, -ERESTARTSYS on a signal) and return what is queued, a pipe
- * source has been waited for already (pipe_plain_front); the pool pipe's
+ * source has bytes already (pipe_plain_front: an empty one is read
+ * plainly); the pool pipe's
  * write end is blocking for that reason (pipepool.c), and being empty it
  * never makes the call wait itself. The partial first page (shared with
  * other data) is then read out of the pipe's front into memory. When the
@@ -737,28 +682,12 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 		 * The whole read is looked at, its rest past the pages too
 		 * (what pipe_more may take then): a packet anywhere in it
 		 * makes the plain read, which cuts it as pipe_read does. */
-		int held = -1;
-		ssize_t f = pipe_plain_front(fd, e, &p, n < p.cap ? n : p.cap, &held);
+		ssize_t f = pipe_plain_front(fd, &p, n < p.cap ? n : p.cap);
 		if (f < 0) {
 			int err = errno;
 			if (f == -3) { /* not known to be empty: never reused */
 				nb_pipe_put(&p);
 				return NB_NOT_DEFERRED;
-			}
-			if (f == NB_PIPE_REPLACED) {
-				/* The pipe the read began on has bytes, and its
-				 * number names another file now: the plain read, of
-				 * that pipe (pipe_wait). */
-				nb_pipe_put_holding(&p, 0);
-				nb_phantom_overwrite_range(a, a + n); /* ordinary memory */
-				ssize_t r;
-				do
-					r = (ssize_t)syscall(SYS_read, held, (void *)a, n);
-				while (r < 0 && errno == EINTR);
-				err = errno;
-				nb_own_release(held);
-				errno = err;
-				return r;
 			}
 			nb_pipe_put_holding(&p, 0);
 			errno = err;

@@ -14,10 +14,11 @@
 # stops short - up to the buffer's last partial page fewer bytes, which
 # stay in the replaced socket and are lost with it when nothing else holds
 # it. (A pipe read waiting in ppoll slept on the new, empty pipe - a hang:
-# pipe_wait holds a dup of its own now, 80-userfaultfd-attack-2.) The
-# exact fix holds a reference of its own for the whole read (a hidden dup
-# of the source - about five system calls a read - or the whole read in
-# one kernel call). README Known limits. tests/prog/uffdatk2.c.
+# a served read that finds its pipe empty is the plain read now,
+# 80-userfaultfd-attack-2.) The exact fix holds a reference of its own for
+# the whole read (a hidden dup of the source - about five system calls a
+# read, and a dup held while waiting met forks and EMFILE: 82-* - or the
+# whole read in one kernel call). README Known limits. tests/prog/uffdatk2.c.
 . "$(dirname "$0")/../integration/lib.sh"
 
 UA2=$PROG/uffdatk2

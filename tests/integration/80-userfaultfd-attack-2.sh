@@ -38,15 +38,15 @@ test_a_pipe_read_waiting_when_the_program_registers_its_buffer_returns_as_plainl
 
 
 
-# No userfaultfd (a hang before pipe_wait held a dup): the pipe read waits in
+# No userfaultfd (a hang while pipe_wait polled the number): the pipe read waits in
 # pipe_wait's ppoll on the number; another thread dup2s an empty pipe
 # over it, then writes the stream into the first pipe and, 200 ms later,
 # 0xee into the second. ppoll looks the number up again on each wake-up
 # (do_pollfd's fdget) and its wait-queue entries are the first pipe's
 # only: it finds the empty second pipe and sleeps where no write wakes
 # it. The program's 6 s alarm printed "hang" (status 124). Plainly the
-# read holds the first pipe and returns its 65024 bytes at once; now the
-# wait holds it too, and the read is the plain one through that hold.
+# read holds the first pipe and returns its 65024 bytes at once; so does
+# the served read now: one that finds its pipe empty is the plain read.
 test_a_pipe_read_waiting_when_its_number_is_replaced_returns_the_first_pipes_bytes() {
 	runs_as_plain "$UA2" stream-swap-wait-pipe "${STREAM[@]}"
 	assert_grep "^trap read: bytes not the stream's=0 " shim.out
