@@ -239,20 +239,12 @@ int nb_backing_get_reader(int dst, dev_t dev, ino_t ino)
 	return hidden < 0 ? -1 : install(hidden, dev, ino, dst, NULL, 0, -1);
 }
 
-/* The slot closes: its mapping and its lease go with it. The lease
- * thread lets go of the lease; `wait`: before this returns - the
- * program's close of the source (unkeep), so that once its close has
- * returned no descriptor of ours names the file and a write lease on it,
- * the program's or another process's, is granted as plainly
- * (tests/integration/79-lease-release-attack.sh). From a critical
- * section, a fault or the lease thread it is only queued. */
-static void unmap(struct backing *b, bool wait)
+/* The slot closes: its mapping and its lease go with it. The lease is
+ * queued for the lease thread to let go of; the program's close waits
+ * for that (nb_backing_fds_closed). */
+static void unmap(struct backing *b)
 {
-	int l = atomic_exchange(&b->lease, -1);
-	if (wait)
-		nb_lease_drop_wait(l);
-	else
-		nb_lease_drop(l);
+	nb_lease_drop(atomic_exchange(&b->lease, -1));
 	if (b->map != NULL)
 		nb_sys_munmap(b->map, b->maplen);
 	b->map = NULL;
@@ -272,13 +264,13 @@ static void release_fd(struct backing *b, int fd)
 }
 
 /* Closes an idle slot (no references), if it still is one. */
-static void close_idle(struct backing *b, bool wait)
+static void close_idle(struct backing *b)
 {
 	int expect = 0;
 	if (atomic_load(&b->fd) < 0 || !atomic_compare_exchange_strong(&b->refs, &expect, -1))
 		return;
 	int fd = atomic_exchange(&b->fd, -1);
-	unmap(b, wait);
+	unmap(b);
 	release_fd(b, fd);
 	atomic_store(&b->refs, 0);
 }
@@ -302,7 +294,7 @@ static void sweep(void)
 	for (int i = 0; i < NB_BACKINGS; i++) {
 		struct backing *b = &backings[i];
 		if (atomic_exchange(&b->orphan, 0) && atomic_load(&b->keep) < 0)
-			close_idle(b, false);
+			close_idle(b);
 	}
 }
 
@@ -317,13 +309,25 @@ static void unkeep(struct backing *b)
 	atomic_fetch_sub(&kept, 1);
 	if (atomic_load(&b->refs) > 0)
 		nb_phantom_materialize_file_range(b->dev, b->ino, 0, INT64_MAX);
-	close_idle(b, true);
+	close_idle(b);
 }
 
+static void fds_closed(unsigned lo, unsigned hi);
+
+/* The program closed [lo, hi]: when, plainly, a file it was done with has
+ * no opener left. Leases queued for the lease thread - by this close's
+ * slots or earlier ones (a slot closed in a critical section or a fault)
+ * - are let go of before the close returns, so that a write lease on such
+ * a file, the program's or another process's, is granted as plainly
+ * (tests/integration/79-lease-release-attack.sh). */
 void nb_backing_fds_closed(unsigned lo, unsigned hi)
 {
-	/* Leases let go of lately, still on the lease thread's queue. */
+	fds_closed(lo, hi);
 	nb_lease_drops_wait();
+}
+
+static void fds_closed(unsigned lo, unsigned hi)
+{
 	/* The program closing a descriptor is when a source it read is let
 	 * go of: a slot a break left to close goes with it. Not in a vfork
 	 * child: its closes leave the parent's numbers open, and letting go
@@ -409,7 +413,7 @@ static void put_slot(struct backing *b, int fd)
 	int expect = 0;
 	if (atomic_compare_exchange_strong(&b->refs, &expect, -1)) {
 		atomic_store(&b->fd, -1);
-		unmap(b, false);
+		unmap(b);
 		release_fd(b, fd);
 		atomic_store(&b->refs, 0);
 	}

@@ -506,11 +506,18 @@ static size_t pipe_to_memory(const struct nb_pipe *p, uintptr_t dst, size_t n)
  * returns one packet as pipe_read does. Only the bytes examined are taken.
  */
 
+/* Does fd still name the file the slot was classified as (st filled)? A
+ * socket's or pipe's inode is its own, a file's its identity. */
+static bool names_source(int fd, const struct nb_fd *e, struct stat *st)
+{
+	return nb_sys_fstat(fd, st) == 0 && st->st_dev == e->dev && st->st_ino == e->ino;
+}
+
 /* A pipe's next bytes without waiting where RWF_NOWAIT is refused (Linux
  * 6.18 answers preadv2 on a pipe with EOPNOTSUPP): a non-blocking splice
  * into a pool pipe - SPLICE_F_NONBLOCK holds for both pipes - then the
  * copy into memory. n is at most what stream_read looked at for packets
- * already (examined), so nothing taken here is a packet the splice would
+ * already (read_more's `looked`), so nothing taken here is a packet the splice would
  * carry whole where read(2) cuts it. The served read then returns as much
  * as the plain one would, not a page less (tests/integration/80-*,
  * pipe-short; 81-*). */
@@ -537,9 +544,10 @@ static ssize_t pipe_more(int fd, uintptr_t dst, size_t n)
 /* Bytes [dst, dst+n) from the source without waiting: what is queued now
  * (RWF_NOWAIT makes the one call non-blocking: sock_read_iter turns it
  * into MSG_DONTWAIT, pipe_read into -EAGAIN). A TCP source stops at the
- * urgent mark, as a plain read that began before it does. Never fails:
+ * urgent mark, as a plain read that began before it does. A pipe's next
+ * `looked` bytes are known to hold no packet (stream_read). Never fails:
  * an error or the end is the next read's to report. */
-static size_t read_more(int fd, const struct nb_fd *e, uintptr_t dst, size_t n, size_t examined)
+static size_t read_more(int fd, const struct nb_fd *e, uintptr_t dst, size_t n, size_t looked)
 {
 	size_t got = 0;
 	int saved = errno;
@@ -548,11 +556,11 @@ static size_t read_more(int fd, const struct nb_fd *e, uintptr_t dst, size_t n, 
 	 * Another thread's dup2 over the number since (or a fault thread's,
 	 * while the head was copied) would give the rest from another
 	 * descriptor, where the plain read's bytes all come from one: then
-	 * the count stops here, short, as a stream read may. A socket or
-	 * pipe's inode is its own. (A replacement between this look and the
-	 * call is not covered: README Known limits.) */
+	 * the count stops here, short, as a stream read may. (A replacement
+	 * between this look and the call is not covered: README Known
+	 * limits.) */
 	struct stat st;
-	if (nb_sys_fstat(fd, &st) != 0 || st.st_dev != e->dev || st.st_ino != e->ino)
+	if (!names_source(fd, e, &st))
 		return 0;
 	while (got < n) {
 		if (kind == NB_KIND_TCP) {
@@ -565,7 +573,7 @@ static size_t read_more(int fd, const struct nb_fd *e, uintptr_t dst, size_t n, 
 		if (r < 0 && errno == EINTR)
 			continue;
 		if (r < 0 && errno == EOPNOTSUPP && kind == NB_KIND_PIPE)
-			r = pipe_more(fd, dst + got, n - got < examined ? n - got : examined);
+			r = pipe_more(fd, dst + got, n - got < looked ? n - got : looked);
 		if (r <= 0)
 			break;
 		got += (size_t)r;
@@ -761,6 +769,8 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 	 * last page would sit under the rest of the read, so then all of it
 	 * goes into memory, a copy, and the read goes on from there). */
 	uintptr_t stop = a + (size_t)m; /* the pipe's bytes end here */
+	/* Of a pipe's bytes looked at for packets, those past the splice. */
+	size_t looked = examined > (size_t)m ? examined - (size_t)m : 0;
 	bool cont = stop == end ? end < a + n : more_queued(fd, kind);
 	if ((cont && stop != end) || (size_t)m <= h + NB_MIN_PAGES * pg || !counted) {
 		/* Too little for a phantom, or more to come: all of it into
@@ -774,7 +784,7 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 			goto done;
 		}
 		if (cont)
-			got += read_more(fd, e, stop, a + n - stop, examined > (size_t)m ? examined - (size_t)m : 0);
+			got += read_more(fd, e, stop, a + n - stop, looked);
 		ret = (ssize_t)got;
 		goto done;
 	}
@@ -788,7 +798,7 @@ static ssize_t stream_read(int fd, struct nb_fd *e, uintptr_t a, size_t n)
 	size_t k = (size_t)m - h;
 	/* The rest of the buffer, past the pages the pipe filled: ordinary
 	 * memory (overwritten above). */
-	size_t tail = cont ? read_more(fd, e, end, a + n - end, examined > (size_t)m ? examined - (size_t)m : 0) : 0;
+	size_t tail = cont ? read_more(fd, e, end, a + n - end, looked) : 0;
 	size_t count = (size_t)m + tail;
 	if (reuse && v.len > k) {
 		/* The old phantom's bytes past this read are still the
@@ -844,8 +854,7 @@ done:
 static bool size_read(int fd, const struct nb_fd *e, off_t pos, size_t *k, bool *sized)
 {
 	struct stat st;
-	if (nb_sys_fstat(fd, &st) != 0 || st.st_dev != e->dev || st.st_ino != e->ino ||
-	    pos >= st.st_size)
+	if (!names_source(fd, e, &st) || pos >= st.st_size)
 		return false;
 	if ((size_t)(st.st_size - pos) < *k)
 		*k = (size_t)(st.st_size - pos);
