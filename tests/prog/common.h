@@ -519,4 +519,21 @@ static inline int others_idle(void)
 	return rc;
 }
 
+/* Prints "PATH: N bytes, sum S" (sum_bytes of the whole file): the
+ * lease programs' account of what a copy wrote. 0, or -1 with errno. */
+static inline int print_file_sum(const char *path)
+{
+	struct stat st;
+	int fd = open(path, O_RDONLY);
+	if (fd < 0 || fstat(fd, &st) != 0)
+		return -1;
+	unsigned char *b = malloc((size_t)st.st_size + 1);
+	ssize_t n = b == NULL ? -1 : read(fd, b, (size_t)st.st_size);
+	close(fd);
+	printf("%s: %zd bytes, sum %016llx\n", path, n,
+	       (unsigned long long)sum_bytes(b, n > 0 ? (size_t)n : 0));
+	free(b);
+	return 0;
+}
+
 #endif

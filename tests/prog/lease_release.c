@@ -73,29 +73,14 @@ static void die(const char *what)
 
 static void make_file(const char *path, size_t size)
 {
-	unsigned char *b = malloc(size);
-	if (b == NULL)
-		die("malloc");
-	for (size_t i = 0; i < size; i++)
-		b[i] = (unsigned char)((i * 131u + i / 4099u) & 0xff);
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-	if (fd < 0 || write(fd, b, size) != (ssize_t)size || close(fd) != 0)
+	if (slow_pattern_file(path, size) != 0)
 		die("make");
-	free(b);
 }
 
 static void print_file(const char *path)
 {
-	struct stat st;
-	int fd = open(path, O_RDONLY);
-	if (fd < 0 || fstat(fd, &st) != 0)
+	if (print_file_sum(path) != 0)
 		die("open result");
-	unsigned char *b = malloc((size_t)st.st_size + 1);
-	ssize_t n = b == NULL ? -1 : read(fd, b, (size_t)st.st_size);
-	close(fd);
-	printf("%s: %zd bytes, sum %016llx\n", path, n,
-	       (unsigned long long)sum_bytes(b, n > 0 ? (size_t)n : 0));
-	free(b);
 }
 
 /* Every thread of this process but the caller to SCHED_IDLE. */

@@ -164,16 +164,8 @@ static void copy(const char *src, const char *dst, int change_at)
 
 static void print_file(const char *path)
 {
-	struct stat st;
-	int fd = open(path, O_RDONLY);
-	if (fd < 0 || fstat(fd, &st) != 0)
+	if (print_file_sum(path) != 0)
 		die("open result");
-	unsigned char *b = malloc((size_t)st.st_size + 1);
-	ssize_t n = b == NULL ? -1 : read(fd, b, (size_t)st.st_size);
-	close(fd);
-	printf("%s: %zd bytes, sum %016llx\n", path, n,
-	       (unsigned long long)sum_bytes(b, n > 0 ? (size_t)n : 0));
-	free(b);
 }
 
 static void last_chunk_break(void)
