@@ -295,16 +295,22 @@ static void release_here(int fd)
 
 static atomic_int dropping; /* the thread is in run_drops */
 
+/* Lets go of queued entry i (the thread's number fd): closed first, then
+ * the entry freed - a nb_lease_drop_wait on it ends only after the close. */
+static void release_queued(int i, int fd)
+{
+	release_here(fd);
+	atomic_store(&drops[i], 0);
+	atomic_fetch_sub(&queued, 1);
+}
+
 static void run_drops(void)
 {
 	atomic_store(&dropping, 1);
 	for (int i = 0; i < NB_LEASE_MAX; i++) {
 		int v = atomic_load(&drops[i]);
-		if (v > 0) {
-			release_here(v - 1);
-			atomic_store(&drops[i], 0);
-			atomic_fetch_sub(&queued, 1);
-		}
+		if (v > 0)
+			release_queued(i, v - 1);
 	}
 	atomic_store(&dropping, 0);
 }
@@ -694,9 +700,7 @@ static bool break_here(int fd)
 		 * when the thread wakes. */
 		for (int i = 0; i < NB_LEASE_MAX; i++) {
 			if (atomic_load(&drops[i]) == fd + 1) {
-				release_here(fd);
-				atomic_store(&drops[i], 0);
-				atomic_fetch_sub(&queued, 1);
+				release_queued(i, fd);
 				return true;
 			}
 		}
